@@ -1,0 +1,768 @@
+"""The register: every enrolment's marks as a compact matrix of small integer code ids.
+
+A :class:`Register` holds one row per enrolment (a school and pupil pair) and two columns per
+date (AM, PM) of a shared date axis, one ``uint8`` code id per cell — about one byte a mark, never
+a Python object per mark. Code ids index a :class:`CodeTable` built from the code sets in use, so
+the same letter can mean different things before and after 19 August 2024 (old ``J`` counts as
+attendance, new ``J1`` as authorised absence).
+
+Building a register validates each row exactly as the API contract says; nothing is dropped
+without a row in :attr:`Register.rejected`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from .codes import MISSING_MARK, Category, CodeSet, normalise_code, sets_by_date
+from .errors import REASON_TEXT, Reason, RegisterError
+
+__all__ = ["NO_MARK", "MISSING", "CodeTable", "Register"]
+
+#: Code id of a cell with no row in the input.
+NO_MARK = 0
+#: Code id of an accepted row whose mark is missing (empty, NaN or ``-``).
+MISSING = 1
+
+SESSIONS = ("AM", "PM")
+REJECTED_COLUMNS = ["row", "column", "value", "reason"]
+_REQUIRED = ("pupil_id", "date", "session", "code")
+_EPOCH = np.datetime64("1970-01-01", "D")
+_CATEGORY_ORDER = tuple(Category)
+
+
+def _empty_rejected() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in REJECTED_COLUMNS})
+
+
+@attrs.frozen
+class CodeTable:
+    """The code ids of one register: id 0 = no mark, 1 = missing mark, then each set's codes.
+
+    ``entries[i]`` is ``(code_set_id, code, category)``; the boolean lookup arrays are indexed by
+    code id so that measures count with numpy, never per mark in Python.
+    """
+
+    sets: tuple[CodeSet, ...]
+    entries: tuple[tuple[str, str, Category | None], ...]
+
+    @classmethod
+    def build(cls, sets: Sequence[CodeSet]) -> CodeTable:
+        """The table for a tuple of code sets."""
+        entries: list[tuple[str, str, Category | None]] = [("", "", None), ("", MISSING_MARK, None)]
+        for cs in sets:
+            entries.extend((cs.id, c.code, c.category) for c in cs.codes)
+        if len(entries) > 255:
+            raise RegisterError("too many distinct codes for one register (at most 253)")
+        return cls(tuple(sets), tuple(entries))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def symbols(self) -> npt.NDArray[np.object_]:
+        """The code letter of each id (``""`` for no mark, ``"-"`` for a missing mark)."""
+        return np.array([e[1] for e in self.entries], dtype=object)
+
+    def lookup(self, predicate: Any) -> npt.NDArray[np.bool_]:
+        """A boolean array over code ids: True where ``predicate(code, category)`` holds."""
+        out = np.zeros(256, dtype=bool)
+        for i, (_, code, cat) in enumerate(self.entries):
+            if cat is not None and predicate(code, cat):
+                out[i] = True
+        return out
+
+    def of_codes(self, *codes: str) -> npt.NDArray[np.bool_]:
+        """True for the ids whose code letter is one of ``codes`` (in any set)."""
+        wanted = set(codes)
+        return self.lookup(lambda code, _cat: code in wanted)
+
+    def of_category(self, *categories: Category) -> npt.NDArray[np.bool_]:
+        """True for the ids in any of ``categories``."""
+        wanted = set(categories)
+        return self.lookup(lambda _code, cat: cat in wanted)
+
+    @property
+    def possible(self) -> npt.NDArray[np.bool_]:
+        """Ids that count as a possible session."""
+        return self.lookup(lambda _c, cat: cat.possible)
+
+    @property
+    def attended(self) -> npt.NDArray[np.bool_]:
+        """Ids that count as attendance."""
+        return self.lookup(lambda _c, cat: cat.attendance)
+
+    @property
+    def school_session(self) -> npt.NDArray[np.bool_]:
+        """Ids that make their (date, session) a school session: any mark other than ``#``.
+
+        A missing mark counts: the MIS had the pupil on a register that was not completed.
+        """
+        out = np.ones(256, dtype=bool)
+        out[NO_MARK] = False
+        out[len(self.entries):] = False
+        for i, (_, code, _cat) in enumerate(self.entries):
+            if code == "#":
+                out[i] = False
+        return out
+
+
+def date_ordinals(dates: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
+    """Days since 1970-01-01 for an array of ``datetime64[D]``."""
+    return (dates.astype("datetime64[D]") - _EPOCH).astype(np.int64)
+
+
+def _to_day(value: Any) -> np.datetime64:
+    return np.datetime64(pd.Timestamp(value).date(), "D")
+
+
+@attrs.define(eq=False)
+class _Encoded:
+    """One chunk of the long frame, validated and encoded to small arrays."""
+
+    row: npt.NDArray[Any]  # index labels of accepted rows
+    school: npt.NDArray[np.int64]  # into school_uniques (-1: no school)
+    pupil: npt.NDArray[np.int64]  # into pupil_uniques
+    day: npt.NDArray[np.int64]  # date ordinal
+    session: npt.NDArray[np.int8]
+    code: npt.NDArray[np.uint8]
+    school_uniques: list[str]
+    pupil_uniques: list[str]
+    rejected: list[dict[str, Any]]
+    has_school: bool | None  # None: chunk had no school_id column
+
+
+class Register:
+    """Marks of one or more schools, one ``uint8`` code id per enrolment and session.
+
+    Build one with :meth:`from_long`. Attributes (read-only by convention):
+
+    ``marks``
+        ``uint8`` array, enrolments × sessions; columns are ``2 * date_index + (0 AM | 1 PM)``.
+    ``dates``
+        sorted ``datetime64[D]`` dates of the axis (every date with any accepted row).
+    ``pupil_ids``, ``school_ids``
+        per enrolment; ``school_ids`` is None when the input had no ``school_id``.
+    ``span``
+        ``int64`` enrolments × 2: first and last session of each enrolment span, as session
+        ordinals ``2 * days_since_1970 + session``.
+    ``codes``
+        the :class:`CodeTable` of the ids.
+    ``rejected``
+        rows left out, with ``row``, ``column``, ``value``, ``reason``.
+    """
+
+    def __init__(
+        self,
+        *,
+        marks: npt.NDArray[np.uint8],
+        dates: npt.NDArray[np.datetime64],
+        pupil_ids: npt.NDArray[np.object_],
+        school_ids: npt.NDArray[np.object_] | None,
+        span: npt.NDArray[np.int64],
+        codes: CodeTable,
+        rejected: pd.DataFrame | None = None,
+    ) -> None:
+        self.marks = marks
+        self.dates = dates.astype("datetime64[D]")
+        self.pupil_ids = pupil_ids
+        self.school_ids = school_ids
+        self.span = span
+        self.codes = codes
+        self.rejected = _empty_rejected() if rejected is None else rejected
+        schools = np.array([""]) if school_ids is None else school_ids
+        # enrolments are sorted by school: each school's rows are one contiguous block
+        self.schools: npt.NDArray[np.object_]
+        self.school_index: npt.NDArray[np.int64]
+        uniq, first, inverse = np.unique(schools.astype(str), return_index=True,
+                                         return_inverse=True)
+        if school_ids is None:
+            self.schools = np.array([None], dtype=object)
+            self.school_index = np.zeros(len(pupil_ids), dtype=np.int64)
+        else:
+            self.schools = np.asarray(school_ids[first] if len(first) else uniq, dtype=object)
+            self.school_index = inverse.astype(np.int64).reshape(-1)
+        self._school_sessions: npt.NDArray[np.bool_] | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_long(
+        cls,
+        data: pd.DataFrame | Iterable[pd.DataFrame],
+        *,
+        code_set: str | Path | CodeSet | None = None,
+        errors: Literal["raise", "collect"] = "raise",
+        pupils: pd.DataFrame | None = None,
+        symbols: Mapping[str, str] | None = None,
+        source: str | None = None,
+        source_columns: Mapping[str, str] | None = None,
+    ) -> Register:
+        """Build a register from the long layout: one row per pupil and session.
+
+        ``data`` is a DataFrame or an iterable of DataFrame chunks (for streamed reads) with
+        columns ``pupil_id``, ``date``, ``session`` (``AM``/``PM``), ``code`` and optionally
+        ``school_id``; other columns are ignored. ``code_set`` forces one code set for every
+        date (default: the set in force on each mark's date). ``symbols`` maps local display
+        symbols onto statutory codes. ``pupils`` (indexed by ``pupil_id``, optionally with
+        ``school_id``) may give ``admission_date`` and ``leaving_date``, which then bound each
+        enrolment span. ``errors="raise"`` raises :class:`RegisterError` at the first unusable
+        row (naming row, column and value); ``errors="collect"`` leaves such rows out and lists
+        them in :attr:`rejected`. ``source`` (a file name) and ``source_columns`` (core column
+        → source header) only change how errors are worded.
+        """
+        if errors not in ("raise", "collect"):
+            raise ValueError(f"errors must be 'raise' or 'collect' (got {errors!r})")
+        sets = sets_by_date(code_set)
+        if symbols:
+            sets = tuple(s.with_symbols({k: v for k, v in symbols.items() if v in s}) for s in sets)
+        table = CodeTable.build(sets)
+        chunks = [data] if isinstance(data, pd.DataFrame) else data
+        names = dict(source_columns or {})
+        encoded = [
+            _encode_chunk(chunk, table, errors=errors, source=source, names=names)
+            for chunk in chunks
+        ]
+        return _assemble(encoded, table, errors=errors, pupils=pupils, source=source,
+                         names=names)
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def n_enrolments(self) -> int:
+        """Number of enrolments (rows)."""
+        return int(self.marks.shape[0])
+
+    @property
+    def has_schools(self) -> bool:
+        """Whether the register holds two or more schools (the index of results then has
+        ``school_id``)."""
+        return self.school_ids is not None and len(self.schools) >= 2
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the register's arrays, in bytes."""
+        total = self.marks.nbytes + self.dates.nbytes + self.span.nbytes
+        total += self.pupil_ids.nbytes + self.school_index.nbytes
+        if self.school_ids is not None:
+            total += self.school_ids.nbytes
+        return int(total)
+
+    @property
+    def session_ordinals(self) -> npt.NDArray[np.int64]:
+        """The session ordinal (``2 * days_since_1970 + session``) of each column."""
+        days = date_ordinals(self.dates)
+        return (np.repeat(days * 2, 2) + np.tile(np.array([0, 1]), len(days))).astype(np.int64)
+
+    @property
+    def school_sessions(self) -> npt.NDArray[np.bool_]:
+        """Schools × columns: True where the column is a school session of that school.
+
+        A school session is a (date, AM/PM) on which at least one of the school's pupils has a
+        mark other than ``#`` (domain.md §1). Derived per school, never shared between schools.
+        """
+        if self._school_sessions is None:
+            lut = self.codes.school_session
+            out = np.zeros((len(self.schools), self.marks.shape[1]), dtype=bool)
+            for s, rows in enumerate(self.school_blocks()):
+                if rows.stop > rows.start:
+                    out[s] = lut[self.marks[rows]].any(axis=0)
+            self._school_sessions = out
+        return self._school_sessions
+
+    def school_blocks(self) -> list[slice]:
+        """The row slice of each school (enrolments are sorted by school)."""
+        bounds = np.searchsorted(self.school_index, np.arange(len(self.schools) + 1))
+        return [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(len(self.schools))]
+
+    def calendar(self, school_id: str | None = None) -> Any:
+        """The :class:`~attendance_core.calendar.SchoolCalendar` of one school."""
+        from .calendar import SchoolCalendar
+
+        return SchoolCalendar.of(self, school_id)
+
+    def columns_between(self, start: Any = None, end: Any = None) -> slice:
+        """The column slice of dates from ``start`` to ``end`` inclusive (None: open)."""
+        lo = 0 if start is None else int(np.searchsorted(self.dates, _to_day(start), "left"))
+        hi = (len(self.dates) if end is None
+              else int(np.searchsorted(self.dates, _to_day(end), "right")))
+        return slice(2 * lo, 2 * max(hi, lo))
+
+    def enrolments_in(self, start: Any = None, end: Any = None) -> npt.NDArray[np.bool_]:
+        """Enrolments whose span meets the period from ``start`` to ``end`` inclusive."""
+        keep = np.ones(self.n_enrolments, dtype=bool)
+        if start is not None:
+            keep &= self.span[:, 1] >= 2 * _day_ordinal(start)
+        if end is not None:
+            keep &= self.span[:, 0] <= 2 * _day_ordinal(end) + 1
+        return keep
+
+    def index(self, rows: npt.NDArray[Any] | slice | None = None) -> pd.Index:
+        """The result index of these enrolments: ``pupil_id``, or (``school_id``,
+        ``pupil_id``) when the register holds two or more schools."""
+        sel = slice(None) if rows is None else rows
+        pupils = self.pupil_ids[sel]
+        if self.has_schools:
+            assert self.school_ids is not None
+            return pd.MultiIndex.from_arrays(
+                [pd.Index(self.school_ids[sel], dtype=object), pd.Index(pupils, dtype=object)],
+                names=["school_id", "pupil_id"],
+            )
+        return pd.Index(pupils, dtype=object, name="pupil_id")
+
+    # ------------------------------------------------------------------ views
+    def select(
+        self,
+        *,
+        start: Any = None,
+        end: Any = None,
+        pupils: Iterable[str] | None = None,
+        schools: Iterable[str] | None = None,
+    ) -> Register:
+        """A register restricted to a period (inclusive dates), some pupils and/or schools.
+
+        Enrolment spans are clipped to the period and enrolments whose span misses it are left
+        out, so ``classify(reg, start=a, end=b)`` equals ``classify(reg.select(start=a,
+        end=b))``. Selecting some pupils of a school derives that school's calendar from those
+        pupils only (domain.md §1).
+        """
+        keep = self.enrolments_in(start, end)
+        if pupils is not None:
+            keep &= np.isin(self.pupil_ids.astype(str), np.asarray(list(pupils), dtype=str))
+        if schools is not None:
+            if self.school_ids is None:
+                raise RegisterError("the register has no school_id to select by")
+            keep &= np.isin(self.school_ids.astype(str), np.asarray(list(schools), dtype=str))
+        cols = self.columns_between(start, end)
+        rows = np.flatnonzero(keep)
+        span = self.span[rows].copy()
+        if start is not None:
+            span[:, 0] = np.maximum(span[:, 0], 2 * _day_ordinal(start))
+        if end is not None:
+            span[:, 1] = np.minimum(span[:, 1], 2 * _day_ordinal(end) + 1)
+        return Register(
+            marks=np.ascontiguousarray(self.marks[rows, cols]),
+            dates=self.dates[cols.start // 2: cols.stop // 2],
+            pupil_ids=self.pupil_ids[rows],
+            school_ids=None if self.school_ids is None else self.school_ids[rows],
+            span=span,
+            codes=self.codes,
+            rejected=self.rejected,
+        )
+
+    def period(self, start: Any = None, end: Any = None) -> Register:
+        """Shorthand for ``select(start=start, end=end)``."""
+        return self.select(start=start, end=end)
+
+    def to_long(self) -> pd.DataFrame:
+        """Every accepted row in the long layout (missing marks with code ``-``), sorted by
+        school, pupil, date and session."""
+        rows, cols = np.nonzero(self.marks)
+        data: dict[str, Any] = {}
+        if self.school_ids is not None:
+            data["school_id"] = pd.array(self.school_ids[rows], dtype=object)
+        data["pupil_id"] = pd.array(self.pupil_ids[rows], dtype=object)
+        data["date"] = self.dates[cols // 2]
+        data["session"] = np.array(SESSIONS, dtype=object)[cols % 2]
+        data["code"] = self.codes.symbols[self.marks[rows, cols]]
+        return pd.DataFrame(data)
+
+    def __len__(self) -> int:
+        return self.n_enrolments
+
+    def __repr__(self) -> str:
+        first = str(self.dates[0]) if len(self.dates) else "-"
+        last = str(self.dates[-1]) if len(self.dates) else "-"
+        return (f"<Register {self.n_enrolments} enrolments, {len(self.schools)} school(s), "
+                f"{len(self.dates)} dates {first}..{last}, {self.nbytes:,} bytes>")
+
+
+# ---------------------------------------------------------------------------- encoding
+def _day_ordinal(value: Any) -> int:
+    return int((_to_day(value) - _EPOCH).astype(np.int64))
+
+
+def _is_blank(values: pd.Series) -> npt.NDArray[np.bool_]:
+    """True where a cell is NaN/None or only white space."""
+    na = values.isna().to_numpy()
+    text = values.astype(object).where(~na, "").astype(str).str.strip()
+    return na | (text == "").to_numpy()
+
+
+def _id_text(value: Any) -> str:
+    """An identifier as text: ``1234.0`` read by a CSV parser becomes ``1234``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
+    """Date ordinals of unique values; -(2**62) where a value is not a date.
+
+    Accepts dates, datetimes, ``datetime64`` and ISO strings (``YYYY-MM-DD``, optionally with a
+    time); day-first strings belong to the adapters, which know their format.
+    """
+    bad = -(2**62)
+    out = np.full(len(uniques), bad, dtype=np.int64)
+    for i, v in enumerate(uniques):
+        try:
+            if isinstance(v, dt.datetime | pd.Timestamp):
+                d = v.date()
+            elif isinstance(v, dt.date):
+                d = v
+            elif isinstance(v, np.datetime64):
+                if np.isnat(v):
+                    continue
+                d = pd.Timestamp(v).date()
+            elif isinstance(v, str):
+                text = v.strip()
+                if len(text) < 10 or text[4] != "-" or text[7] != "-":
+                    continue
+                d = dt.date.fromisoformat(text[:10])
+                if len(text) > 10 and text[10] not in "T ":
+                    continue
+            else:
+                continue
+        except (ValueError, TypeError, OverflowError):
+            continue
+        out[i] = (d - dt.date(1970, 1, 1)).days
+    return out
+
+
+def _encode_chunk(
+    df: pd.DataFrame,
+    table: CodeTable,
+    *,
+    errors: str,
+    source: str | None,
+    names: Mapping[str, str],
+) -> _Encoded:
+    if not isinstance(df, pd.DataFrame):
+        raise RegisterError(f"expected a pandas DataFrame (got {type(df).__name__})", file=source)
+    missing_cols = [c for c in _REQUIRED if c not in df.columns]
+    if missing_cols:
+        raise RegisterError(
+            f"missing column(s) {', '.join(repr(c) for c in missing_cols)}; "
+            f"the long layout needs {', '.join(_REQUIRED)}",
+            file=source,
+        )
+    n = len(df)
+    labels = df.index.to_numpy()
+    reason = np.zeros(n, dtype=np.int8)  # 0 = ok, else index into reason_codes
+    reason_codes: list[tuple[str, str]] = [("", "")]
+    bad_col: list[str] = [""]
+
+    def flag(mask: npt.NDArray[np.bool_], column: str, why: Reason) -> None:
+        mask = mask & (reason == 0)
+        if mask.any():
+            reason_codes.append((column, why.value))
+            bad_col.append(column)
+            reason[mask] = len(reason_codes) - 1
+
+    # school_id: all set or none set
+    has_school: bool | None = None
+    school = np.full(n, -1, dtype=np.int64)
+    school_uniques: list[str] = []
+    if "school_id" in df.columns and n:
+        blank = _is_blank(df["school_id"])
+        if blank.all():
+            has_school = False
+        elif blank.any():
+            first = int(np.flatnonzero(blank)[0])
+            raise RegisterError(
+                "school_id is empty on some rows and set on others",
+                file=source, row=labels[first], column=names.get("school_id", "school_id"),
+            )
+        else:
+            has_school = True
+            codes_s, uniq_s = pd.factorize(df["school_id"].astype(object), use_na_sentinel=True)
+            school = codes_s.astype(np.int64)
+            school_uniques = [_id_text(v) for v in uniq_s]
+
+    # pupil_id
+    pcodes, puniq = pd.factorize(df["pupil_id"].astype(object), use_na_sentinel=True)
+    pupil_uniques = [_id_text(v) for v in puniq]
+    blank_u = np.array([t == "" for t in pupil_uniques] + [True], dtype=bool)
+    flag(blank_u[pcodes], "pupil_id", Reason.MISSING_VALUE)
+
+    # date
+    dcodes, duniq = pd.factorize(df["date"].astype(object), use_na_sentinel=True)
+    dord = _parse_dates(list(duniq))
+    flag(dcodes < 0, "date", Reason.MISSING_VALUE)
+    dblank = np.array([isinstance(v, str) and not v.strip() for v in duniq] + [False])
+    flag(dblank[dcodes], "date", Reason.MISSING_VALUE)
+
+    # session
+    scodes, suniq = pd.factorize(df["session"].astype(object), use_na_sentinel=True)
+    snorm = [str(v).strip().upper() for v in suniq]
+    flag(scodes < 0, "session", Reason.MISSING_VALUE)
+    sblank = np.array([t == "" for t in snorm] + [False])
+    flag(sblank[scodes], "session", Reason.MISSING_VALUE)
+
+    # now the value checks, in column order
+    dbad = np.append(dord == -(2**62), False)
+    flag(dbad[dcodes] & (dcodes >= 0), "date", Reason.BAD_DATE)
+    sidx = np.array([SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1],
+                    dtype=np.int8)
+    flag((sidx[scodes] < 0) & (scodes >= 0), "session", Reason.BAD_SESSION)
+
+    # code: resolved per (unique code, set in force on the date)
+    ccodes, cuniq = pd.factorize(df["code"].astype(object), use_na_sentinel=True)
+    cnorm = [normalise_code(v) for v in cuniq]
+    sets = table.sets
+    base: list[int] = []
+    offset = 2
+    for cs in sets:
+        base.append(offset)
+        offset += len(cs.codes)
+    lut = np.full((len(cnorm) + 1, len(sets)), -1, dtype=np.int16)
+    lut[len(cnorm), :] = MISSING  # NaN code (sentinel -1 → last row)
+    for i, raw in enumerate(cnorm):
+        for j, cs in enumerate(sets):
+            if raw == MISSING_MARK:
+                lut[i, j] = MISSING
+                continue
+            resolved = cs.resolve(raw)
+            if resolved is not None:
+                lut[i, j] = base[j] + [c.code for c in cs.codes].index(resolved)
+    # which set is in force on each unique date
+    set_of_date = np.full(len(dord) + 1, -1, dtype=np.int64)
+    for k, o in enumerate(dord):
+        if o == -(2**62):
+            continue
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(o))
+        for j, cs in enumerate(sets):
+            if cs.in_force(day):
+                set_of_date[k] = j
+                break
+    row_set = set_of_date[dcodes]
+    code_id = np.full(n, -1, dtype=np.int16)
+    ok_set = row_set >= 0
+    code_id[ok_set] = lut[ccodes[ok_set], row_set[ok_set]]
+    flag(code_id < 0, "code", Reason.UNKNOWN_CODE)
+
+    rejected: list[dict[str, Any]] = []
+    bad = np.flatnonzero(reason)
+    if len(bad):
+        if errors == "raise":
+            i = int(bad[0])
+            column, why = reason_codes[reason[i]]
+            raise RegisterError(
+                REASON_TEXT[why], file=source, row=labels[i], column=names.get(column, column),
+                value=_raw_value(df, i, column), reason=why,
+            )
+        for i in bad:
+            column, why = reason_codes[reason[i]]
+            rejected.append({"row": labels[i], "column": names.get(column, column),
+                             "value": _raw_value(df, int(i), column), "reason": why})
+    good = reason == 0
+    return _Encoded(
+        row=labels[good],
+        school=school[good],
+        pupil=pcodes[good].astype(np.int64),
+        day=dord[dcodes[good]],
+        session=sidx[scodes[good]],
+        code=code_id[good].astype(np.uint8),
+        school_uniques=school_uniques,
+        pupil_uniques=pupil_uniques,
+        rejected=rejected,
+        has_school=has_school,
+    )
+
+
+def _raw_value(df: pd.DataFrame, i: int, column: str) -> Any:
+    value = df[column].iloc[i]
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp | np.datetime64 | dt.date):
+        return str(value)
+    return value if isinstance(value, str | int | float) else str(value)
+
+
+def _remap(uniques_per_chunk: list[list[str]]) -> tuple[list[npt.NDArray[np.int64]], list[str]]:
+    """Global ids for per-chunk uniques: (one id array per chunk, sorted global values)."""
+    allv = [v for u in uniques_per_chunk for v in u]
+    glob = sorted(set(allv))
+    pos = {v: i for i, v in enumerate(glob)}
+    return [np.array([pos[v] for v in u] + [-1], dtype=np.int64) for u in uniques_per_chunk], glob
+
+
+def _assemble(
+    chunks: list[_Encoded],
+    table: CodeTable,
+    *,
+    errors: str,
+    pupils: pd.DataFrame | None,
+    source: str | None,
+    names: Mapping[str, str],
+) -> Register:
+    flags = {c.has_school for c in chunks if c.has_school is not None and len(c.row)}
+    if len(flags) > 1:
+        raise RegisterError("school_id is empty on some rows and set on others", file=source,
+                            column=names.get("school_id", "school_id"))
+    with_school = flags == {True}
+    school_maps, schools = _remap([c.school_uniques for c in chunks])
+    pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
+    rejected = [r for c in chunks for r in c.rejected]
+
+    school = np.concatenate([m[c.school] for m, c in zip(school_maps, chunks, strict=True)]
+                            or [np.zeros(0, np.int64)])
+    pupil = np.concatenate([m[c.pupil] for m, c in zip(pupil_maps, chunks, strict=True)]
+                           or [np.zeros(0, np.int64)])
+    if not with_school:
+        school = np.zeros_like(pupil)
+        schools = [""]
+    day = np.concatenate([c.day for c in chunks] or [np.zeros(0, np.int64)])
+    session = np.concatenate([c.session for c in chunks] or [np.zeros(0, np.int8)])
+    code = np.concatenate([c.code for c in chunks] or [np.zeros(0, np.uint8)])
+    row = np.concatenate([c.row for c in chunks] or [np.zeros(0, object)])
+    n = len(pupil)
+
+    # enrolments sorted by (school, pupil): both id spaces are already sorted by value
+    key = school * max(len(pupil_values), 1) + pupil
+    ekeys, enrol = np.unique(key, return_inverse=True)
+    enrol = enrol.reshape(-1)
+    udays = np.unique(day)
+    dpos = np.searchsorted(udays, day)
+    ncols = 2 * len(udays)
+    lin = enrol.astype(np.int64) * ncols + 2 * dpos + session
+
+    # duplicates: the last writer of each cell owns it; rows it overwrote share its key
+    order = np.arange(n, dtype=np.int64)
+    size = len(ekeys) * ncols
+    owner = np.full(size, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
+    owner[lin] = order
+    keep = np.ones(n, dtype=bool)
+    if n and (owner[lin] != order).any():
+        shared = np.zeros(size, dtype=bool)
+        shared[lin[owner[lin] != order]] = True
+        involved = np.flatnonzero(shared[lin])
+        frame = pd.DataFrame({"lin": lin[involved], "code": code[involved], "i": involved})
+        distinct = frame.groupby("lin")["code"].transform("nunique").to_numpy()
+        conflicting = frame["i"].to_numpy()[distinct > 1]
+        same = frame[distinct == 1]
+        repeats = same["i"].to_numpy()[same.duplicated("lin", keep="first").to_numpy()]
+        dup_rows = [(int(i), Reason.DUPLICATE_SESSION) for i in conflicting]
+        dup_rows += [(int(i), Reason.DUPLICATE_ROW) for i in repeats]
+        dup_rows.sort(key=lambda t: t[0])
+        if dup_rows and errors == "raise":
+            i, why = dup_rows[0]
+            raise RegisterError(REASON_TEXT[why], file=source, row=row[i],
+                                column=names.get("session", "session"), reason=why.value)
+        symbols = table.symbols
+        for i, why in dup_rows:
+            keep[i] = False
+            rejected.append({"row": row[i], "column": names.get("code", "code"),
+                             "value": symbols[code[i]], "reason": why.value})
+    del owner
+
+    # enrolments that kept at least one row
+    live = np.zeros(len(ekeys), dtype=bool)
+    live[enrol[keep]] = True
+    renum = np.cumsum(live) - 1
+    ekeys = ekeys[live]
+    marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
+    marks.reshape(-1)[renum[enrol[keep]] * ncols + 2 * dpos[keep] + session[keep]] = code[keep]
+
+    denom = max(len(pupil_values), 1)
+    pupil_arr = np.asarray(pupil_values, dtype=object)[ekeys % denom] if len(ekeys) else \
+        np.zeros(0, dtype=object)
+    school_arr = (np.asarray(schools, dtype=object)[ekeys // denom] if with_school else None)
+    dates = (udays.astype("datetime64[D]") if len(udays) else np.zeros(0, "datetime64[D]"))
+    span = _spans(marks, dates)
+    if pupils is not None and len(ekeys):
+        span = _spans_from_pupils(span, pupils, pupil_arr, school_arr, marks, dates, table)
+    rej = pd.DataFrame(rejected, columns=REJECTED_COLUMNS) if rejected else _empty_rejected()
+    if len(rej):
+        rej = rej.iloc[_row_order(rej["row"])].reset_index(drop=True)
+    return Register(marks=marks, dates=dates, pupil_ids=pupil_arr, school_ids=school_arr,
+                    span=span, codes=table, rejected=rej)
+
+
+def _row_order(rows: pd.Series) -> npt.NDArray[np.int64]:
+    try:
+        return np.argsort(rows.to_numpy(), kind="stable").astype(np.int64)
+    except TypeError:
+        return np.argsort(rows.astype(str).to_numpy(), kind="stable").astype(np.int64)
+
+
+def _spans(marks: npt.NDArray[np.uint8], dates: npt.NDArray[np.datetime64]
+           ) -> npt.NDArray[np.int64]:
+    """First and last marked session of each enrolment as session ordinals."""
+    n, ncols = marks.shape
+    span = np.zeros((n, 2), dtype=np.int64)
+    if n == 0 or ncols == 0:
+        return span
+    days = date_ordinals(dates)
+    col_ord = np.repeat(days * 2, 2) + np.tile(np.array([0, 1]), len(days))
+    step = max(1, 4_000_000 // max(ncols, 1))
+    for r0 in range(0, n, step):
+        has = marks[r0:r0 + step] != NO_MARK
+        first = has.argmax(axis=1)
+        last = ncols - 1 - has[:, ::-1].argmax(axis=1)
+        span[r0:r0 + step, 0] = col_ord[first]
+        span[r0:r0 + step, 1] = col_ord[last]
+    return span
+
+
+def _spans_from_pupils(
+    span: npt.NDArray[np.int64],
+    pupils: pd.DataFrame,
+    pupil_arr: npt.NDArray[np.object_],
+    school_arr: npt.NDArray[np.object_] | None,
+    marks: npt.NDArray[np.uint8],
+    dates: npt.NDArray[np.datetime64],
+    table: CodeTable,
+) -> npt.NDArray[np.int64]:
+    """Enrolment spans from admission to leaving dates where the pupils table gives them.
+
+    With an admission date and no leaving date the span runs to the school's last school
+    session in the register (the pupil is still on roll).
+    """
+    if "admission_date" not in pupils.columns and "leaving_date" not in pupils.columns:
+        return span
+    table_p = pupils.copy()
+    table_p.index = table_p.index.map(_id_text)
+    by_school = "school_id" in table_p.columns and school_arr is not None
+    if by_school:
+        keys = pd.MultiIndex.from_arrays([table_p["school_id"].map(_id_text), table_p.index])
+        table_p.index = keys
+        want = pd.MultiIndex.from_arrays([pd.Index(school_arr.astype(str)),
+                                          pd.Index(pupil_arr.astype(str))])
+    else:
+        want = pd.Index(pupil_arr.astype(str))
+    table_p = table_p[~table_p.index.duplicated(keep="first")]
+    found = table_p.reindex(want)
+    out = span.copy()
+    # last school session of each enrolment's school
+    lut = table.school_session
+    days = date_ordinals(dates)
+    col_ord = np.repeat(days * 2, 2) + np.tile(np.array([0, 1]), len(days))
+    school_keys = (np.zeros(len(pupil_arr), dtype=object) if school_arr is None
+                   else school_arr)
+    last_by_school: dict[Any, int] = {}
+    for s in pd.unique(school_keys):
+        rows = school_keys == s
+        cols = np.flatnonzero(lut[marks[rows]].any(axis=0))
+        last_by_school[s] = int(col_ord[cols[-1]]) if len(cols) else int(col_ord[-1])
+    if "admission_date" in found.columns:
+        adm = pd.to_datetime(found["admission_date"], errors="coerce")
+        has = adm.notna().to_numpy()
+        out[has, 0] = 2 * date_ordinals(adm[has].to_numpy().astype("datetime64[D]"))
+        if "leaving_date" not in found.columns:
+            out[has, 1] = [last_by_school[s] for s in school_keys[has]]
+    if "leaving_date" in found.columns:
+        leave = pd.to_datetime(found["leaving_date"], errors="coerce")
+        has_l = leave.notna().to_numpy()
+        out[has_l, 1] = 2 * date_ordinals(leave[has_l].to_numpy().astype("datetime64[D]")) + 1
+        if "admission_date" in found.columns:
+            open_end = pd.to_datetime(found["admission_date"], errors="coerce").notna().to_numpy()
+            open_end &= ~has_l
+            out[open_end, 1] = [last_by_school[s] for s in school_keys[open_end]]
+    return out

@@ -1,0 +1,760 @@
+"""The MIS adapter layer: sources, the adapter protocol, the registry and :func:`load`.
+
+An *adapter* turns one export format (a CSV report, an Ed-Fi XML file, pages of a JSON API)
+into chunks of the long register layout of the API contract plus a pupils table. Adapters live
+in their own distributions (``adapters/<name>/`` in the repository) and announce themselves
+through the entry-point group ``attendance_core.adapters``::
+
+    [project.entry-points."attendance_core.adapters"]
+    generic-csv = "attendance_core_generic.csv:GenericCsvAdapter"
+
+Discovery is lazy: nothing is imported when ``attendance_core`` is imported. The first call of
+:func:`formats`, :func:`get_adapter` or :func:`load` reads the entry points (names and import
+paths only); an adapter module is imported when that adapter is first used. Setting the
+environment variable ``ATTENDANCE_CORE_NO_PLUGINS=1`` skips entry-point discovery altogether;
+adapters registered by hand with :func:`register_adapter` still work.
+
+Limits. :func:`load` refuses a source larger than ``max_file_size`` bytes
+(default :data:`DEFAULT_MAX_FILE_SIZE`, 2 GiB) with a :class:`FormatError`, and rejects a mark
+row any of whose fields is longer than ``max_field_length`` characters (default
+:data:`DEFAULT_MAX_FIELD_LENGTH`) with reason ``field_too_long``. Callers raise either limit by
+passing a bigger value: ``ac.load(path, max_file_size=8 * 2**30)``. Both options are also passed
+to the adapter, which may enforce them earlier (e.g. on pupil columns), so adapters must accept
+them among their ``**options``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
+
+import attrs
+import pandas as pd
+
+from .errors import AttendanceError, AttendanceWarning, FormatError, Reason, RegisterError
+
+__all__ = [
+    "DEFAULT_MAX_FIELD_LENGTH",
+    "DEFAULT_MAX_FILE_SIZE",
+    "ENTRY_POINT_GROUP",
+    "LONG_COLUMNS",
+    "NO_PLUGINS_ENV",
+    "PUPIL_COLUMNS",
+    "REJECTED_COLUMNS",
+    "Adapter",
+    "AdapterOutput",
+    "LoadResult",
+    "Source",
+    "adapter_distributions",
+    "detect",
+    "formats",
+    "get_adapter",
+    "load",
+    "register_adapter",
+    "registry",
+    "unregister_adapter",
+]
+
+#: Entry-point group adapters are published under.
+ENTRY_POINT_GROUP = "attendance_core.adapters"
+#: Environment variable that, set to ``1``/``true``/``yes``, turns entry-point discovery off.
+NO_PLUGINS_ENV = "ATTENDANCE_CORE_NO_PLUGINS"
+#: Default largest source :func:`load` reads, in bytes (2 GiB); raise with ``max_file_size``.
+DEFAULT_MAX_FILE_SIZE = 2 * 1024**3
+#: Default longest field of a mark row, in characters; raise with ``max_field_length``.
+DEFAULT_MAX_FIELD_LENGTH = 1024
+#: Columns of the long layout an adapter yields (``school_id`` optional).
+LONG_COLUMNS: tuple[str, ...] = ("pupil_id", "date", "session", "code", "school_id")
+#: Columns the pupils frame may carry (indexed by ``pupil_id``), as in api.md ``load.pupils``.
+PUPIL_COLUMNS: tuple[str, ...] = (
+    "school_id",
+    "upn",
+    "name",
+    "year_group",
+    "date_of_birth",
+    "admission_date",
+    "leaving_date",
+    "cin",
+    "cp",
+    "cic",
+    "sen",
+    "ehcp",
+    "medical",
+    "fsm",
+    "youth_justice",
+)
+#: Columns of every rejected-rows frame.
+REJECTED_COLUMNS: tuple[str, ...] = ("row", "column", "value", "reason")
+
+_HEAD_DEFAULT = 8192
+_TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+
+
+class _NonClosing(io.RawIOBase):
+    """A raw reader over a caller's binary file object that never closes it."""
+
+    def __init__(self, inner: Any, start: int) -> None:
+        super().__init__()
+        self._inner = inner
+        self._start = start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._inner.read(len(view))
+        if not data:
+            return 0
+        n = len(data)
+        view[:n] = data
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            return int(self._inner.seek(self._start + offset)) - self._start
+        return int(self._inner.seek(offset, whence)) - self._start
+
+    def tell(self) -> int:
+        return int(self._inner.tell()) - self._start
+
+    def close(self) -> None:
+        # leave the caller's object open; only this view is closed
+        super().close()
+
+
+def _is_binary_file(obj: Any) -> bool:
+    return callable(getattr(obj, "read", None)) and not isinstance(obj, io.TextIOBase)
+
+
+@attrs.frozen(kw_only=True)
+class Source:
+    """Where a register comes from: a path, a bytes buffer or file object, a folder, or pages.
+
+    ``name`` is what messages show (the file name, ``"<buffer>"`` or ``"<pages>"``), ``path``
+    the file or folder when there is one, and ``obj`` the argument as the caller gave it.
+    Build one with :meth:`of`.
+    """
+
+    name: str
+    path: Path | None = None
+    obj: Any = None
+    _start: int = attrs.field(default=0, alias="start")
+
+    @classmethod
+    def of(cls, obj: Any, *, name: str | None = None) -> Source:
+        """A source for ``obj``: a path (``str``/``PathLike``), ``bytes``, a binary file object,
+        a text buffer (encoded as UTF-8), a folder, or an iterable of page dicts.
+
+        A non-seekable stream is read into memory once so that it can be sniffed and re-read.
+        Raises :class:`FormatError` for a path that does not exist.
+        """
+        if isinstance(obj, Source):
+            return obj
+        if isinstance(obj, str | os.PathLike):
+            path = Path(obj)
+            if not path.exists():
+                raise FormatError("no such file or folder", file=path.name or str(path))
+            return cls(name=name or path.name or str(path), path=path, obj=obj)
+        if isinstance(obj, bytes | bytearray | memoryview):
+            return cls(name=name or "<buffer>", obj=bytes(obj))
+        if isinstance(obj, io.TextIOBase):
+            return cls(name=name or _stream_name(obj), obj=obj.read().encode("utf-8"))
+        if _is_binary_file(obj):
+            seekable = bool(getattr(obj, "seekable", lambda: False)())
+            if not seekable:
+                return cls(name=name or _stream_name(obj), obj=bytes(obj.read()))
+            return cls(name=name or _stream_name(obj), obj=obj, start=int(obj.tell()))
+        if isinstance(obj, Iterable):  # pages (a Mapping is one page)
+            return cls(name=name or "<pages>", obj=obj)
+        raise TypeError(
+            f"cannot read a register from {type(obj).__name__}; pass a path, bytes, "
+            "a binary file object or an iterable of pages"
+        )
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether the source is a folder."""
+        return self.path is not None and self.path.is_dir()
+
+    @property
+    def is_bytes(self) -> bool:
+        """Whether the source is a byte stream (a file, bytes or a binary file object)."""
+        if self.path is not None:
+            return self.path.is_file()
+        return isinstance(self.obj, bytes) or _is_binary_file(self.obj)
+
+    @property
+    def suffix(self) -> str:
+        """The lower-case file extension of ``name`` (``".csv"``), or ``""``."""
+        return Path(self.name).suffix.lower() if not self.name.startswith("<") else ""
+
+    def head(self, n: int = _HEAD_DEFAULT) -> bytes:
+        """The first ``n`` bytes, without consuming anything; ``b""`` when not a byte stream."""
+        if not self.is_bytes:
+            return b""
+        with self.open() as fh:
+            return fh.read(n)
+
+    def size(self) -> int | None:
+        """The size in bytes of a byte stream, or None when it cannot be known cheaply."""
+        if self.path is not None:
+            return self.path.stat().st_size if self.path.is_file() else None
+        if isinstance(self.obj, bytes):
+            return len(self.obj)
+        if _is_binary_file(self.obj):
+            here = self.obj.tell()
+            try:
+                end = int(self.obj.seek(0, io.SEEK_END))
+            finally:
+                self.obj.seek(here)
+            return end - self._start
+        return None
+
+    def open(self) -> BinaryIO:
+        """A fresh binary reader positioned at the start; closing it never closes ``obj``.
+
+        Raises :class:`FormatError` when the source is not a byte stream (a folder or pages).
+        """
+        if self.path is not None:
+            if not self.path.is_file():
+                raise FormatError("is a folder, not a file", file=self.name)
+            return self.path.open("rb")
+        if isinstance(self.obj, bytes):
+            return io.BytesIO(self.obj)
+        if _is_binary_file(self.obj):
+            self.obj.seek(self._start)
+            return io.BufferedReader(_NonClosing(self.obj, self._start))
+        raise FormatError("is not a byte stream", file=self.name)
+
+
+def _stream_name(obj: Any) -> str:
+    raw = getattr(obj, "name", None)
+    if isinstance(raw, str) and raw and not raw.startswith("<"):
+        return Path(raw).name
+    return "<buffer>"
+
+
+# --------------------------------------------------------------------------------------------
+# Adapter contract
+
+
+def _empty_pupils() -> pd.DataFrame:
+    return pd.DataFrame(index=pd.Index([], name="pupil_id", dtype=object))
+
+
+@attrs.define(kw_only=True, eq=False)
+class AdapterOutput:
+    """What an adapter's ``read`` returns.
+
+    ``marks`` is an iterable of DataFrame chunks in the long layout (``pupil_id``, ``date``,
+    ``session``, ``code``, optional ``school_id``), each indexed by the 1-based source row
+    number; codes are given as the source writes them. ``rejected`` collects
+    ``{row, column, value, reason}`` dicts while marks are iterated; ``pupils``, ``rejected``,
+    ``totals`` and ``warnings`` are final once ``marks`` is exhausted.
+    """
+
+    marks: Iterable[pd.DataFrame] = attrs.field(factory=list)
+    pupils: pd.DataFrame = attrs.field(factory=_empty_pupils)
+    rejected: list[dict[str, Any]] = attrs.field(factory=list)
+    warnings: list[str] = attrs.field(factory=list)
+    totals: pd.DataFrame | None = None
+    code_set: str | None = None
+    symbols: dict[str, str] = attrs.field(factory=dict)
+    source_columns: dict[str, str] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The shape every adapter class has.
+
+    ``sniff`` looks at a :class:`Source` (usually ``source.head()``) and says whether it is this
+    format, cheaply and without raising. ``read`` returns an :class:`AdapterOutput`; with
+    ``errors="raise"`` it raises :class:`FormatError`/:class:`RegisterError` naming file, row,
+    column and value at the first bad row, with ``errors="collect"`` it lists bad rows in
+    ``rejected`` and goes on. ``read`` accepts arbitrary ``**options``, among them
+    ``max_field_length`` and ``max_file_size``.
+    """
+
+    name: ClassVar[str]
+    extensions: ClassVar[tuple[str, ...]]
+    description: ClassVar[str]
+
+    def sniff(self, source: Source) -> bool:
+        """Whether ``source`` looks like this format."""
+        ...
+
+    def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
+        """Read ``source`` into marks chunks, pupils and rejected rows."""
+        ...
+
+
+_REQUIRED_ATTRS: tuple[tuple[str, type | None], ...] = (
+    ("name", str),
+    ("extensions", tuple),
+    ("description", str),
+    ("sniff", None),
+    ("read", None),
+)
+
+
+def _check_shape(name: str, cls: Any, distribution: str | None) -> None:
+    """Raise :class:`FormatError` naming what ``cls`` lacks to be an adapter."""
+    where = f"adapter {name!r}" + (f" (distribution {distribution})" if distribution else "")
+    if not isinstance(cls, type):
+        raise FormatError(f"{where} is {type(cls).__name__}, not a class")
+    for attr, kind in _REQUIRED_ATTRS:
+        if not hasattr(cls, attr):
+            raise FormatError(f"{where}: class {cls.__qualname__} has no {attr!r}")
+        value = getattr(cls, attr)
+        if kind is None:
+            if not callable(value):
+                raise FormatError(f"{where}: {cls.__qualname__}.{attr} is not callable")
+        elif not isinstance(value, kind):
+            raise FormatError(
+                f"{where}: {cls.__qualname__}.{attr} must be {kind.__name__} "
+                f"(got {type(value).__name__})"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+_registry: dict[str, type[Adapter] | str] = {}
+#: Read-only view of the registry: name -> adapter class, or ``"pkg.mod:Class"`` not yet
+#: imported. Entry points appear in it after the first :func:`formats`/:func:`load` call.
+registry: Mapping[str, type[Adapter] | str] = MappingProxyType(_registry)
+_distributions: dict[str, str | None] = {}
+_discovered = False
+
+#: Distributions known to provide adapters, for install hints when a name is not installed.
+_KNOWN_PROVIDERS: dict[str, str] = {
+    "generic-csv": "attendance-core-generic",
+    "generic-parquet": "attendance-core-generic",
+    "wide-csv": "attendance-core-generic",
+    "wide-excel": "attendance-core-generic",
+}
+
+
+def _plugins_disabled() -> bool:
+    return os.environ.get(NO_PLUGINS_ENV, "").strip().lower() in _TRUTHY
+
+
+def _discover() -> None:
+    """Read the entry points once (names and import paths only; nothing is imported)."""
+    global _discovered  # noqa: PLW0603 - one process-wide, lazily filled registry
+    if _discovered:
+        return
+    _discovered = True
+    if _plugins_disabled():
+        return
+    found = sorted(
+        metadata.entry_points(group=ENTRY_POINT_GROUP),
+        key=lambda ep: (ep.name, ep.dist.name if ep.dist else ""),
+    )
+    for ep in found:
+        dist = ep.dist.name if ep.dist is not None else None
+        current = _registry.get(ep.name)
+        if current is not None:
+            if _target_text(current) != ep.value:
+                warnings.warn(
+                    f"adapter {ep.name!r} from {dist or 'an unnamed distribution'} ignored: "
+                    f"the name is already taken by "
+                    f"{_distributions.get(ep.name) or 'a registration in code'}",
+                    AttendanceWarning,
+                    stacklevel=3,
+                )
+            continue
+        _registry[ep.name] = ep.value
+        _distributions[ep.name] = dist
+
+
+def _target_text(target: type[Adapter] | str) -> str:
+    if isinstance(target, str):
+        return target
+    return f"{target.__module__}:{target.__qualname__}"
+
+
+def register_adapter(
+    name: str,
+    obj: type[Adapter] | str,
+    *,
+    replace: bool = False,
+    distribution: str | None = None,
+) -> None:
+    """Register an adapter class (or its ``"pkg.module:Class"`` path) under ``name``.
+
+    A string is imported only when the adapter is first used. Registering a different adapter
+    under a name that is taken raises :class:`FormatError` unless ``replace=True``;
+    re-registering the same target is a no-op. A class is checked against the
+    :class:`Adapter` shape now, a string when it is imported.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError("adapter name must be a non-empty string")
+    if isinstance(obj, str):
+        if ":" not in obj:
+            raise FormatError(
+                f"adapter {name!r}: import path {obj!r} must look like 'package.module:Class'"
+            )
+    else:
+        _check_shape(name, obj, distribution)
+    _discover()
+    current = _registry.get(name)
+    if current is not None and not replace and _target_text(current) != _target_text(obj):
+        raise FormatError(
+            f"adapter {name!r} is already registered ({_target_text(current)}); "
+            "pass replace=True to replace it"
+        )
+    _registry[name] = obj
+    _distributions[name] = distribution
+
+
+def unregister_adapter(name: str) -> None:
+    """Remove ``name`` from the registry (for tests and for replacing a plug-in in a session).
+
+    Raises :class:`FormatError` listing the known names when ``name`` is not registered.
+    """
+    _discover()
+    if name not in _registry:
+        raise FormatError(_unknown_message(name))
+    del _registry[name]
+    _distributions.pop(name, None)
+
+
+def formats() -> list[str]:
+    """Names of the registered adapters, sorted, without importing any of them."""
+    _discover()
+    return sorted(_registry)
+
+
+def adapter_distributions() -> dict[str, str | None]:
+    """Which distribution provides each adapter (None for adapters registered in code)."""
+    _discover()
+    return {name: _distributions.get(name) for name in sorted(_registry)}
+
+
+def _unknown_message(name: str) -> str:
+    known = ", ".join(sorted(_registry)) or "none installed"
+    text = f"unknown format {name!r}; known formats: {known}"
+    provider = _KNOWN_PROVIDERS.get(name)
+    if provider:
+        text += f". {name!r} is provided by {provider}: pip install {provider}"
+    return text
+
+
+def _resolve(name: str) -> type[Adapter]:
+    """The adapter class registered as ``name``, importing and caching it on first use."""
+    _discover()
+    if name not in _registry:
+        raise FormatError(_unknown_message(name))
+    target = _registry[name]
+    if not isinstance(target, str):
+        return target
+    dist = _distributions.get(name)
+    module_name, _, attr_path = target.partition(":")
+    hint = dist or _KNOWN_PROVIDERS.get(name) or module_name.split(".")[0]
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr_path.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise FormatError(
+            f"adapter {name!r} ({target}) cannot be imported ({type(exc).__name__}: {exc}); "
+            f"install or repair it: pip install {hint}"
+        ) from exc
+    _check_shape(name, obj, dist)
+    _registry[name] = obj
+    return obj  # type: ignore[no-any-return]
+
+
+def get_adapter(name: str) -> Adapter:
+    """A new instance of the adapter registered as ``name``.
+
+    Raises :class:`FormatError` listing the known names when ``name`` is unknown, and naming the
+    distribution to install when its module cannot be imported.
+    """
+    return _resolve(name)()
+
+
+# --------------------------------------------------------------------------------------------
+# Detection
+
+
+def _extension_matches(adapter: Adapter, source: Source) -> bool:
+    lowered = source.name.lower()
+    for ext in adapter.extensions:
+        wanted = ext.lower() if ext.startswith(".") else f".{ext.lower()}"
+        if lowered.endswith(wanted):
+            return True
+    return False
+
+
+def _safe_sniff(adapter: Adapter, source: Source) -> bool:
+    try:
+        return bool(adapter.sniff(source))
+    except Exception:  # a sniffer that breaks on odd input just says "no"
+        return False
+
+
+def detect(source: Any) -> str:
+    """The name of the one adapter whose ``sniff`` accepts ``source``.
+
+    When several accept it, the one whose extensions match the file name wins; when none, or
+    several still, raises :class:`FormatError` listing the candidates. Adapters that cannot be
+    imported are skipped (noted in the message when nothing fits).
+    """
+    src = Source.of(source)
+    candidates: list[tuple[str, Adapter]] = []
+    broken: list[str] = []
+    for name in formats():
+        try:
+            adapter = get_adapter(name)
+        except FormatError:
+            broken.append(name)
+            continue
+        if _safe_sniff(adapter, src):
+            candidates.append((name, adapter))
+    if len(candidates) == 1:
+        return candidates[0][0]
+    if not candidates:
+        installed = ", ".join(formats()) or "none"
+        text = f"no installed adapter recognises this source; installed formats: {installed}"
+        if broken:
+            text += f" (not importable: {', '.join(broken)})"
+        raise FormatError(text + "; pass format=... to choose one", file=src.name)
+    by_extension = [name for name, adapter in candidates if _extension_matches(adapter, src)]
+    if len(by_extension) == 1:
+        return by_extension[0]
+    names = by_extension or [name for name, _ in candidates]
+    raise FormatError(
+        f"several formats fit this source: {', '.join(names)}; pass format=... to choose one",
+        file=src.name,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _rejected_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    records = [{col: row.get(col) for col in REJECTED_COLUMNS} for row in rows]
+    frame = pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS))
+    frame["value"] = frame["value"].astype(object)
+    frame["column"] = frame["column"].astype(object)
+    frame["reason"] = frame["reason"].astype(object)
+    if len(frame):
+        frame = frame.sort_values("row", kind="mergesort", key=_row_key).reset_index(drop=True)
+    return frame
+
+
+def _row_key(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce")
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class LoadResult:
+    """The outcome of :func:`load`.
+
+    ``register`` holds the accepted marks, ``pupils`` the pupil attributes the format carries,
+    ``rejected`` every row left out (``row``, ``column``, ``value``, ``reason``; ``row`` is the
+    1-based source row number), sorted by row. ``rows_read`` counts the source rows seen, so
+    ``rows_read == len(register.to_long()) + len(rejected)``. ``totals`` holds period totals of
+    summary formats; ``format`` is the adapter name; ``warnings`` notes accepted oddities.
+    """
+
+    register: Any
+    pupils: pd.DataFrame
+    rejected: pd.DataFrame
+    rows_read: int
+    warnings: tuple[str, ...] = ()
+    totals: pd.DataFrame | None = None
+    format: str = ""
+    source: str = ""
+
+
+def _shorten(value: Any, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Counter:
+    """Passes chunks through, counting rows and rejecting fields over the length limit."""
+
+    def __init__(
+        self,
+        chunks: Iterable[pd.DataFrame],
+        *,
+        limit: int,
+        errors: str,
+        file: str,
+        rejected: list[dict[str, Any]],
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        self._chunks = chunks
+        self._on_done = on_done
+        self._limit = limit
+        self._errors = errors
+        self._file = file
+        self._rejected = rejected
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for chunk in self._chunks:
+            if not isinstance(chunk, pd.DataFrame):
+                raise TypeError(f"adapter yielded {type(chunk).__name__}, not a DataFrame")
+            self.rows += len(chunk)
+            if not len(chunk):
+                continue
+            yield self._check_lengths(chunk)
+        if self._on_done is not None:
+            self._on_done()
+
+    def _check_lengths(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        too_long = pd.Series(False, index=chunk.index)
+        for column in LONG_COLUMNS:
+            if column not in chunk.columns:
+                continue
+            values = chunk[column]
+            if values.dtype.kind in "biufcmM":
+                continue
+            lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0)
+            over = lengths > self._limit
+            for row in chunk.index[over & ~too_long]:
+                value = chunk.at[row, column]
+                if self._errors == "raise":
+                    raise RegisterError(
+                        f"field longer than {self._limit} characters "
+                        "(raise max_field_length to accept it)",
+                        file=self._file,
+                        row=row,
+                        column=column,
+                        reason=Reason.FIELD_TOO_LONG,
+                    )
+                self._rejected.append(
+                    {
+                        "row": row,
+                        "column": column,
+                        "value": _shorten(value),
+                        "reason": str(Reason.FIELD_TOO_LONG),
+                    }
+                )
+            too_long |= over
+        return chunk[~too_long] if too_long.any() else chunk
+
+
+def _fill_in_place(target: pd.DataFrame, pupils: pd.DataFrame) -> None:
+    """Make the empty frame ``target`` hold ``pupils`` (same index and columns), in place."""
+    if not isinstance(pupils, pd.DataFrame) or not len(pupils):
+        return
+    for column in pupils.columns:
+        target[column] = pupils[column]
+    target.index.name = pupils.index.name or "pupil_id"
+
+
+def _from_long() -> Callable[..., Any]:
+    from .register import Register
+
+    return Register.from_long
+
+
+def load(
+    path_or_buffer: Any,
+    format: str | None = None,  # the contract names it ``format``
+    errors: str = "collect",
+    **options: Any,
+) -> LoadResult:
+    """Read a register export with the adapter for its format.
+
+    ``path_or_buffer`` is a path, ``bytes``, a binary file object, a folder or an iterable of
+    pages (for API adapters). ``format=None`` detects the format with each adapter's ``sniff``
+    (see :func:`detect`); name one of :func:`formats` to skip detection. ``errors="collect"``
+    lists bad rows in ``rejected``; ``errors="raise"`` raises :class:`RegisterError` (or
+    :class:`FormatError`) at the first bad row. Other ``options`` go to the adapter; the core
+    ones are ``max_file_size`` (bytes) and ``max_field_length`` (characters).
+
+    Invariant: ``rows_read == len(result.register.to_long()) + len(result.rejected)``.
+    """
+    if errors not in ("collect", "raise"):
+        raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
+    source = Source.of(path_or_buffer)
+    max_file_size = int(options.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
+    max_field_length = int(options.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH))
+    size = source.size()
+    if size is not None and size > max_file_size:
+        raise FormatError(
+            f"file is {size} bytes, over the limit of {max_file_size} "
+            "(raise max_file_size to read it)",
+            file=source.name,
+        )
+    name = format if format is not None else detect(source)
+    adapter = get_adapter(name)
+    from_long = _from_long()
+    guarded: list[dict[str, Any]] = []
+    try:
+        output = adapter.read(source, errors=errors, **options)
+        if not isinstance(output, AdapterOutput):
+            raise TypeError(f"adapter {name!r} returned {type(output).__name__}, not AdapterOutput")
+        # pupils are final only once marks are exhausted, but from_long takes them up front:
+        # hand it a frame that is filled in place the moment the last chunk has been read
+        late_pupils = _empty_pupils()
+        counter = _Counter(
+            output.marks,
+            limit=max_field_length,
+            errors=errors,
+            file=source.name,
+            rejected=guarded,
+            on_done=lambda: _fill_in_place(late_pupils, output.pupils),
+        )
+        register = from_long(
+            counter,
+            errors=errors,
+            pupils=late_pupils,
+            code_set=output.code_set,
+            symbols=output.symbols or None,
+            source=source.name,
+            source_columns=output.source_columns or None,
+        )
+    except AttendanceError:
+        raise
+    except Exception as exc:
+        # anything else while reading untrusted input is a format problem of that input; the
+        # original exception is chained, its text (which may quote data) is not repeated
+        raise FormatError(
+            f"adapter {name!r} could not read the source ({type(exc).__name__})",
+            file=source.name,
+        ) from exc
+    adapter_rejected = list(output.rejected)
+    core_rejected = getattr(register, "rejected", None)
+    frames = [_rejected_frame(adapter_rejected + guarded)]
+    if isinstance(core_rejected, pd.DataFrame) and len(core_rejected):
+        frames.append(core_rejected.loc[:, list(REJECTED_COLUMNS)].astype(object))
+    rejected = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    rejected = _rejected_frame(
+        {str(k): v for k, v in rec.items()} for rec in rejected.to_dict("records")
+    )
+    for text in output.warnings:
+        warnings.warn(f"{source.name}: {text}", AttendanceWarning, stacklevel=2)
+    return LoadResult(
+        register=register,
+        pupils=output.pupils,
+        rejected=rejected,
+        rows_read=counter.rows + len(adapter_rejected),
+        warnings=tuple(output.warnings),
+        totals=output.totals,
+        format=name,
+        source=source.name,
+    )

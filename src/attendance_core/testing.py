@@ -1,0 +1,323 @@
+"""Conformance kit for MIS adapters: the checks every adapter's tests run.
+
+Two ways to use it. Call :func:`check_conformance` from a test::
+
+    from attendance_core.testing import check_conformance
+
+    def test_conformance():
+        check_conformance("generic-csv", DATA / "sims_long.csv", bad_sample=DATA / "bad.csv")
+
+or subclass the pytest mixin :class:`AdapterConformance` and supply the ``format`` and
+``sample`` fixtures (optionally ``bad_sample``, ``structured``, ``expect_rows``)::
+
+    class TestGenericCsv(AdapterConformance):
+        @pytest.fixture
+        def format(self) -> str:
+            return "generic-csv"
+
+        @pytest.fixture
+        def sample(self) -> Path:
+            return DATA / "sims_long.csv"
+
+The checks: ``sniff`` accepts the sample and detection picks the adapter; ``rows_read ==
+len(register.to_long()) + len(rejected)``; rejected rows are 1-based source row numbers within
+the source, with the fixed columns and sorted; path and buffer give the same result; an empty
+source is a :class:`FormatError`; a truncated source is a :class:`FormatError` (structured
+formats such as XML/JSON) or a normal load with rows accepted or rejected (line formats), never
+another exception; random and mangled bytes never make ``sniff`` or ``read`` raise anything
+but :class:`AttendanceError`; ``errors="raise"`` on a sample with a bad row raises
+:class:`RegisterError` naming the row and the column.
+
+This module needs pytest and hypothesis (test dependencies, not runtime ones).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from .adapters import REJECTED_COLUMNS, LoadResult, Source, detect, formats, get_adapter, load
+from .errors import AttendanceError, FormatError, RegisterError
+
+__all__ = [
+    "AdapterConformance",
+    "assert_load_invariants",
+    "check_bad_row_raises",
+    "check_conformance",
+    "check_detection",
+    "check_empty",
+    "check_load",
+    "check_random_bytes",
+    "check_truncated",
+    "drain",
+]
+
+
+def _bytes_of(sample: Any) -> bytes:
+    if isinstance(sample, bytes | bytearray):
+        return bytes(sample)
+    if isinstance(sample, str | Path):
+        return Path(sample).read_bytes()
+    source = Source.of(sample)
+    with source.open() as fh:
+        return fh.read()
+
+
+def _line_count(data: bytes) -> int:
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def drain(format_name: str, data: Any, *, errors: str = "collect", **options: Any) -> int:
+    """Run the adapter itself (not :func:`load`) over ``data`` and exhaust its marks.
+
+    Returns the number of mark rows plus adapter-rejected rows. Any exception propagates, so a
+    test sees exactly what the adapter raises (``load`` would wrap stray exceptions).
+    """
+    adapter = get_adapter(format_name)
+    output = adapter.read(Source.of(data), errors=errors, **options)
+    rows = 0
+    for chunk in output.marks:
+        assert isinstance(chunk, pd.DataFrame), f"{format_name} yielded {type(chunk).__name__}"
+        rows += len(chunk)
+    return rows + len(output.rejected)
+
+
+def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) -> None:
+    """Assert the contract of a :class:`LoadResult`.
+
+    ``rows_read == len(register.to_long()) + len(rejected)``; ``rejected`` has exactly the
+    columns ``row, column, value, reason``, is sorted by row, and every row is an integer
+    ``>= 1`` (and ``<= max_row`` when given); ``pupils`` is indexed by ``pupil_id``.
+    """
+    accepted = len(result.register.to_long())
+    assert isinstance(result.rows_read, int), "rows_read must be an int"
+    assert result.rows_read == accepted + len(result.rejected), (
+        f"rows_read {result.rows_read} != accepted {accepted} + rejected {len(result.rejected)}"
+    )
+    rejected = result.rejected
+    assert list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
+    rows = [int(r) for r in rejected["row"]]
+    assert rows == sorted(rows), "rejected must be sorted by row"
+    for row in rows:
+        assert row >= 1, f"rejected row {row} is not a 1-based source row number"
+        if max_row is not None:
+            assert row <= max_row, f"rejected row {row} is beyond the source ({max_row} rows)"
+    for reason in rejected["reason"]:
+        assert isinstance(reason, str), f"reason must be a string id: {reason!r}"
+        assert reason, "reason must not be empty"
+    assert isinstance(result.pupils, pd.DataFrame)
+    if len(result.pupils):
+        assert result.pupils.index.name == "pupil_id", result.pupils.index.name
+        assert result.pupils.index.is_unique, "pupils must have one row per pupil_id"
+
+
+def check_detection(format_name: str, sample: Any) -> None:
+    """``sniff`` accepts the sample and detection (``format=None``) picks this adapter."""
+    assert format_name in formats(), f"{format_name!r} is not registered: {formats()}"
+    adapter = get_adapter(format_name)
+    assert isinstance(adapter.name, str)
+    assert adapter.name
+    assert isinstance(adapter.extensions, tuple)
+    assert all(isinstance(e, str) for e in adapter.extensions)
+    assert isinstance(adapter.description, str)
+    assert adapter.description
+    assert adapter.sniff(Source.of(sample)) is True, f"{format_name} does not sniff its sample"
+    assert detect(sample) == format_name
+
+
+def check_load(format_name: str, sample: Any, *, expect_rows: int | None = None) -> LoadResult:
+    """Load the sample, check the invariants, and check path and buffer agree."""
+    data = _bytes_of(sample)
+    bound = max(_line_count(data), 1)
+    result = load(sample, format=format_name)
+    assert result.format == format_name
+    max_row = max(bound, result.rows_read)
+    assert_load_invariants(result, max_row=max_row)
+    if expect_rows is not None:
+        assert result.rows_read == expect_rows, f"rows_read {result.rows_read} != {expect_rows}"
+    again = load(io.BytesIO(data), format=format_name)
+    assert again.rows_read == result.rows_read
+    pd.testing.assert_frame_equal(again.register.to_long(), result.register.to_long())
+    pd.testing.assert_frame_equal(again.rejected, result.rejected)
+    detected = load(sample)
+    assert detected.format == format_name
+    return result
+
+
+def check_empty(format_name: str) -> None:
+    """An empty source is a :class:`FormatError`."""
+    with pytest.raises(FormatError):
+        load(b"", format=format_name)
+    with pytest.raises(FormatError):
+        drain(format_name, b"")
+
+
+def check_truncated(format_name: str, sample: Any, *, structured: bool = False) -> None:
+    """A source cut short is a FormatError (structured) or a normal load (line formats)."""
+    data = _bytes_of(sample)
+    for cut in sorted({len(data) // 2, (2 * len(data)) // 3, len(data) - 7}):
+        if cut <= 0:
+            continue
+        part = data[:cut]
+        if structured:
+            with pytest.raises(FormatError):
+                drain(format_name, part)
+            with pytest.raises(FormatError):
+                load(part, format=format_name)
+            continue
+        with contextlib.suppress(AttendanceError):
+            drain(format_name, part)
+        try:
+            result = load(part, format=format_name)
+        except AttendanceError:
+            continue
+        assert_load_invariants(result, max_row=max(_line_count(part), result.rows_read))
+
+
+def _never_worse_than_attendance_error(format_name: str, data: bytes) -> None:
+    adapter = get_adapter(format_name)
+    sniffed = adapter.sniff(Source.of(data))
+    assert isinstance(sniffed, bool), f"sniff returned {type(sniffed).__name__}"
+    try:
+        drain(format_name, data)
+    except AttendanceError:
+        return
+    try:
+        result = load(data, format=format_name)
+    except AttendanceError:
+        return
+    assert_load_invariants(result)
+
+
+def check_random_bytes(format_name: str, sample: Any | None = None, *, examples: int = 40) -> None:
+    """Random bytes, and the sample with bytes changed or cut out, raise only AttendanceError.
+
+    Uses hypothesis; ``examples`` bounds each of the two searches.
+    """
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    config = settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+    @config
+    @given(st.binary(max_size=4096))
+    def random_bytes(data: bytes) -> None:
+        _never_worse_than_attendance_error(format_name, data)
+
+    random_bytes()
+    if sample is None:
+        return
+    base = _bytes_of(sample)[:65536]
+    if not base:
+        return
+
+    @config
+    @given(
+        st.lists(
+            st.tuples(st.integers(0, len(base) - 1), st.binary(max_size=8), st.integers(0, 8)),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    def mangled(edits: list[tuple[int, bytes, int]]) -> None:
+        data = bytearray(base)
+        for pos, insert, drop in edits:
+            where = min(pos, len(data))
+            data[where : where + drop] = insert
+        _never_worse_than_attendance_error(format_name, bytes(data))
+
+    mangled()
+
+
+def check_bad_row_raises(format_name: str, bad_sample: Any) -> None:
+    """``errors="raise"`` stops with :class:`RegisterError` naming the row and column; with
+    ``errors="collect"`` the same source loads with at least one rejected row."""
+    with pytest.raises(RegisterError) as info:
+        load(bad_sample, format=format_name, errors="raise")
+    err = info.value
+    assert err.row is not None, f"error does not name the row: {err}"
+    assert err.column is not None, f"error does not name the column: {err}"
+    assert f"row {err.row}" in str(err)
+    collected = load(bad_sample, format=format_name, errors="collect")
+    assert len(collected.rejected) >= 1, "the bad sample loads with nothing rejected"
+    assert_load_invariants(collected)
+
+
+def check_conformance(
+    format_name: str,
+    sample_path: Any,
+    *,
+    expect_rows: int | None = None,
+    bad_sample: Any | None = None,
+    structured: bool = False,
+    examples: int = 40,
+) -> LoadResult:
+    """Run every check of the kit on one adapter; returns the sample's :class:`LoadResult`."""
+    check_detection(format_name, sample_path)
+    result = check_load(format_name, sample_path, expect_rows=expect_rows)
+    check_empty(format_name)
+    check_truncated(format_name, sample_path, structured=structured)
+    check_random_bytes(format_name, sample_path, examples=examples)
+    if bad_sample is not None:
+        check_bad_row_raises(format_name, bad_sample)
+    return result
+
+
+class AdapterConformance:
+    """pytest mixin: subclass it and supply ``format`` and ``sample`` fixtures.
+
+    Optional fixtures: ``bad_sample`` (a source with at least one bad row; default None skips
+    that test), ``structured`` (True for XML/JSON formats, default False), ``expect_rows``
+    (the exact ``rows_read`` of the sample, default None).
+    """
+
+    @pytest.fixture
+    def bad_sample(self) -> Any:
+        """A source with a bad row, or None."""
+        return None
+
+    @pytest.fixture
+    def structured(self) -> bool:
+        """Whether the format is structured (XML/JSON): truncation must be a FormatError."""
+        return False
+
+    @pytest.fixture
+    def expect_rows(self) -> int | None:
+        """The exact ``rows_read`` of the sample, when the test knows it."""
+        return None
+
+    def test_conformance_detection(self, format: str, sample: Any) -> None:
+        """sniff accepts the sample; detection picks the adapter."""
+        check_detection(format, sample)
+
+    def test_conformance_load(self, format: str, sample: Any, expect_rows: int | None) -> None:
+        """The sample loads with the row-count invariant and 1-based row numbers."""
+        check_load(format, sample, expect_rows=expect_rows)
+
+    def test_conformance_empty(self, format: str) -> None:
+        """An empty source is a FormatError."""
+        check_empty(format)
+
+    def test_conformance_truncated(self, format: str, sample: Any, structured: bool) -> None:
+        """A truncated source never raises anything but AttendanceError."""
+        check_truncated(format, sample, structured=structured)
+
+    def test_conformance_random_bytes(self, format: str, sample: Any) -> None:
+        """Random and mangled bytes raise only AttendanceError."""
+        check_random_bytes(format, sample)
+
+    def test_conformance_bad_row(self, format: str, bad_sample: Any) -> None:
+        """errors='raise' names row and column of the first bad row."""
+        if bad_sample is None:
+            pytest.skip("no bad_sample fixture")
+        check_bad_row_raises(format, bad_sample)

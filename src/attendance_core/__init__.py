@@ -1,1 +1,116 @@
-"""attendance-core: who is missing school in England, how badly, and what should happen next."""
+"""attendance-core: who is missing school in England, how badly, and what should happen next.
+
+Load a register, classify pupils into attendance bands on exact session counts, recommend the
+next steps of the DfE's stages of support with reasons and evidence, review action plans and
+produce reports. Everything public is importable from here::
+
+    import attendance_core as ac
+
+    long, pupils = ac.demo.school()
+    reg = ac.Register.from_long(long, pupils=pupils)
+    table = ac.classify(reg, scheme="five-band")
+
+Names are served lazily so that ``import attendance_core`` stays quick and optional extras
+(Excel, Parquet, Dask) are imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .bands import Band, BandScheme, band_scheme, band_schemes, days_missed
+from .calendar import SchoolCalendar, academic_year
+from .codes import AttendanceCode, Category, CodeSet, code_set, code_sets, load_code_set
+from .errors import (
+    AttendanceError,
+    AttendanceWarning,
+    FormatError,
+    PlanError,
+    PolicyError,
+    Reason,
+    RegisterError,
+    SchemeError,
+)
+from .measures import classify
+from .register import Register
+
+# public name -> module that defines it (imported on first use)
+_LAZY: dict[str, str] = {
+    "ActionPlan": "plans",
+    "ActionPlanItem": "plans",
+    "Adapter": "adapters",
+    "AdapterOutput": "adapters",
+    "LoadResult": "adapters",
+    "NextStep": "escalation",
+    "Policy": "policy",
+    "RAG": "plans",
+    "Source": "adapters",
+    "Stage": "escalation",
+    "band_summary": "reports",
+    "demo": "",
+    "formats": "adapters",
+    "html_report": "reports",
+    "letter_data": "reports",
+    "load": "adapters",
+    "load_policy": "policy",
+    "patterns": "",
+    "policies": "policy",
+    "pseudonymise": "privacy",
+    "recommend": "escalation",
+    "register_adapter": "adapters",
+    "steps_frame": "escalation",
+    "to_csv": "reports",
+    "to_excel": "reports",
+}
+
+__all__ = sorted(
+    [
+        "AttendanceCode",
+        "AttendanceError",
+        "AttendanceWarning",
+        "Band",
+        "BandScheme",
+        "Category",
+        "CodeSet",
+        "FormatError",
+        "PlanError",
+        "PolicyError",
+        "Reason",
+        "Register",
+        "RegisterError",
+        "SchemeError",
+        "SchoolCalendar",
+        "academic_year",
+        "band_scheme",
+        "band_schemes",
+        "classify",
+        "code_set",
+        "code_sets",
+        "days_missed",
+        "load_code_set",
+        *_LAZY,
+    ]
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        try:
+            return version("attendance-core")
+        except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+            return "0+unknown"
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'attendance_core' has no attribute {name!r}")
+    if module == "":
+        value: Any = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

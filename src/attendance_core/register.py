@@ -388,13 +388,6 @@ def _day_ordinal(value: Any) -> int:
     return int((_to_day(value) - _EPOCH).astype(np.int64))
 
 
-def _is_blank(values: pd.Series) -> npt.NDArray[np.bool_]:
-    """True where a cell is NaN/None or only white space."""
-    na = values.isna().to_numpy()
-    text = values.astype(object).where(~na, "").astype(str).str.strip()
-    return na | (text == "").to_numpy()
-
-
 def _id_text(value: Any) -> str:
     """An identifier as text: ``1234.0`` read by a CSV parser becomes ``1234``."""
     if isinstance(value, float) and value.is_integer():
@@ -470,7 +463,9 @@ def _encode_chunk(
     school = np.full(n, -1, dtype=np.int64)
     school_uniques: list[str] = []
     if "school_id" in df.columns and n:
-        blank = _is_blank(df["school_id"])
+        codes_s, uniq_s = pd.factorize(df["school_id"], use_na_sentinel=True)
+        texts = [_id_text(v) for v in uniq_s]
+        blank = np.array([t == "" for t in texts] + [True], dtype=bool)[codes_s]
         if blank.all():
             has_school = False
         elif blank.any():
@@ -481,25 +476,24 @@ def _encode_chunk(
             )
         else:
             has_school = True
-            codes_s, uniq_s = pd.factorize(df["school_id"].astype(object), use_na_sentinel=True)
             school = codes_s.astype(np.int64)
-            school_uniques = [_id_text(v) for v in uniq_s]
+            school_uniques = texts
 
     # pupil_id
-    pcodes, puniq = pd.factorize(df["pupil_id"].astype(object), use_na_sentinel=True)
+    pcodes, puniq = pd.factorize(df["pupil_id"], use_na_sentinel=True)
     pupil_uniques = [_id_text(v) for v in puniq]
     blank_u = np.array([t == "" for t in pupil_uniques] + [True], dtype=bool)
     flag(blank_u[pcodes], "pupil_id", Reason.MISSING_VALUE)
 
     # date
-    dcodes, duniq = pd.factorize(df["date"].astype(object), use_na_sentinel=True)
+    dcodes, duniq = pd.factorize(df["date"], use_na_sentinel=True)
     dord = _parse_dates(list(duniq))
     flag(dcodes < 0, "date", Reason.MISSING_VALUE)
     dblank = np.array([isinstance(v, str) and not v.strip() for v in duniq] + [False])
     flag(dblank[dcodes], "date", Reason.MISSING_VALUE)
 
     # session
-    scodes, suniq = pd.factorize(df["session"].astype(object), use_na_sentinel=True)
+    scodes, suniq = pd.factorize(df["session"], use_na_sentinel=True)
     snorm = [str(v).strip().upper() for v in suniq]
     flag(scodes < 0, "session", Reason.MISSING_VALUE)
     sblank = np.array([t == "" for t in snorm] + [False])
@@ -513,7 +507,7 @@ def _encode_chunk(
     flag((sidx[scodes] < 0) & (scodes >= 0), "session", Reason.BAD_SESSION)
 
     # code: resolved per (unique code, set in force on the date)
-    ccodes, cuniq = pd.factorize(df["code"].astype(object), use_na_sentinel=True)
+    ccodes, cuniq = pd.factorize(df["code"], use_na_sentinel=True)
     cnorm = [normalise_code(v) for v in cuniq]
     sets = table.sets
     base: list[int] = []
@@ -763,6 +757,6 @@ def _spans_from_pupils(
         out[has_l, 1] = 2 * date_ordinals(leave[has_l].to_numpy().astype("datetime64[D]")) + 1
         if "admission_date" in found.columns:
             open_end = pd.to_datetime(found["admission_date"], errors="coerce").notna().to_numpy()
-            open_end &= ~has_l
+            open_end = open_end & ~has_l
             out[open_end, 1] = [last_by_school[s] for s in school_keys[open_end]]
     return out

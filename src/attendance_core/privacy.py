@@ -1,0 +1,406 @@
+"""Pseudonymous pupil ids, so that a trust or an LA can share results without pupil identities.
+
+:func:`pseudonymise` replaces every pupil id by a keyed hash of it: ``HMAC-SHA256(key, id)``,
+shown as ``"P"`` followed by the first 16 hex digits (64 bits). The same key always gives the
+same pseudonym for the same id, in every table and on every run, so tables pseudonymised with
+one key still join on ``pupil_id``; without the key a pseudonym cannot be turned back into the
+id, and ids cannot be guessed by hashing every possible UPN (the hash is keyed).
+
+Key handling
+    The key is the secret: anyone who holds it can pseudonymise a list of candidate ids and so
+    re-identify pupils. Generate one with :func:`generate_key` (or
+    ``python -c "import secrets; print(secrets.token_hex(32))" > pseudonym.key``), keep it
+    outside the data folder, readable by its owner only (``chmod 600``), and never commit,
+    email or log it. Use one key per data-sharing agreement: a recipient given outputs under
+    two keys cannot link them. Rotating the key changes every pseudonym.
+
+    A key is passed as ``bytes`` (used as is), ``str`` (its UTF-8 bytes) or a path
+    (:class:`os.PathLike`, read with :func:`pseudonymise_key_file`). A key file holds the key
+    and nothing else; surrounding whitespace such as the final newline is not part of the
+    key, so ``pseudonymise(df, Path("k"))`` equals
+    ``pseudonymise(df, Path("k").read_text().strip())``. Key files must hold at least
+    :data:`MIN_KEY_FILE_BYTES` bytes (a short key can be guessed) and at most
+    :data:`MAX_KEY_FILE_BYTES` (a bigger file is not a key: it is probably the register
+    itself, passed by mistake). The key never appears in a message, a warning or a ``repr``.
+
+What is not hidden
+    Only the id columns named by ``column`` change. Names, dates of birth, UPNs kept in other
+    columns, and rare combinations (a pupil in a tiny year group with a flag) can still
+    identify a child: drop such columns before sharing (``drop=PERSONAL_COLUMNS``), and see
+    SECURITY.md. School ids (URNs) are public and are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import math
+import os
+import secrets
+import stat
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from .errors import AttendanceWarning, FormatError, RegisterError
+
+__all__ = [
+    "DEFAULT_LENGTH",
+    "MAX_KEY_FILE_BYTES",
+    "MIN_KEY_FILE_BYTES",
+    "PERSONAL_COLUMNS",
+    "Pseudonymiser",
+    "generate_key",
+    "pseudonymise",
+    "pseudonymise_key_file",
+]
+
+#: Fewest bytes a key file may hold (128 bits); :func:`generate_key` gives 64.
+MIN_KEY_FILE_BYTES = 16
+#: Most bytes a key file may hold; a bigger file is refused (it is not a key).
+MAX_KEY_FILE_BYTES = 4096
+#: Hex digits of the HMAC kept in a pseudonym by default (64 bits).
+DEFAULT_LENGTH = 16
+#: Columns of the pupils table that identify a child directly; ``drop=`` removes them.
+PERSONAL_COLUMNS: tuple[str, ...] = ("name", "upn", "date_of_birth", "forename", "surname")
+
+# bumped if the derivation ever changes, so that old and new pseudonyms never collide silently
+_CONTEXT = b"attendance-core pseudonym v1\x00"
+_MIN_LENGTH = 8
+_MAX_LENGTH = 64
+
+T = TypeVar("T")
+
+
+def generate_key() -> str:
+    """A new random key: 64 hex digits (256 bits) from :mod:`secrets`, ready for a key file."""
+    return secrets.token_hex(32)
+
+
+def _key_bytes(key: bytes | bytearray | str | os.PathLike[str]) -> bytes:
+    if isinstance(key, os.PathLike):
+        return pseudonymise_key_file(key)
+    if isinstance(key, bytes | bytearray):
+        raw = bytes(key)
+    elif isinstance(key, str):
+        raw = key.encode("utf-8")
+    else:
+        raise TypeError(f"key must be bytes, str or a key file path (got {type(key).__name__})")
+    if not raw:
+        raise ValueError("the pseudonymisation key is empty")
+    return raw
+
+
+def pseudonymise_key_file(path: str | os.PathLike[str]) -> bytes:
+    """The key held in the key file at ``path``: its bytes, surrounding whitespace removed.
+
+    Raises :class:`FormatError` (naming the file, never quoting its content) when the file is
+    missing or unreadable, holds fewer than :data:`MIN_KEY_FILE_BYTES` bytes of key or is
+    larger than :data:`MAX_KEY_FILE_BYTES`. Warns (:class:`AttendanceWarning`) when other
+    users may read the file.
+    """
+    target = Path(path)
+    name = target.name or str(target)
+    try:
+        with target.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise FormatError("key file is not a regular file", file=name)
+            raw = handle.read(MAX_KEY_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise FormatError("no such key file", file=name) from None
+    except IsADirectoryError:
+        raise FormatError("key file is a folder", file=name) from None
+    except PermissionError:
+        raise FormatError("key file cannot be read (permission denied)", file=name) from None
+    except OSError as exc:
+        raise FormatError(f"key file cannot be read ({type(exc).__name__})", file=name) from None
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise FormatError(
+            f"key file is larger than {MAX_KEY_FILE_BYTES} bytes; it should hold one key and "
+            "nothing else (is it the data file?)",
+            file=name,
+        )
+    key = raw.strip()
+    if len(key) < MIN_KEY_FILE_BYTES:
+        raise FormatError(
+            f"key file holds {len(key)} bytes of key, fewer than the {MIN_KEY_FILE_BYTES} "
+            'needed; make one with: python -c "import secrets; '
+            'print(secrets.token_hex(32))"',
+            file=name,
+        )
+    if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.warn(
+            f"{name}: key file can be read by other users; restrict it (chmod 600)",
+            AttendanceWarning,
+            stacklevel=2,
+        )
+    return key
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+def _id_text(value: Any) -> str:
+    """The id as the register keeps it: ``1234``, ``1234.0`` and ``" 1234 "`` are one id."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+@attrs.frozen
+class Pseudonymiser:
+    """Turns ids into pseudonyms under one key: ``prefix`` + ``length`` hex digits of
+    HMAC-SHA256(key, id). The key is never shown by ``repr``.
+
+    >>> p = Pseudonymiser(b"0123456789abcdef0123456789abcdef")
+    >>> p("A123456789012") == p(" A123456789012 ")
+    True
+    """
+
+    key: bytes = attrs.field(repr=False, converter=_key_bytes)
+    length: int = attrs.field(default=DEFAULT_LENGTH)
+    prefix: str = "P"
+
+    @length.validator
+    def _check_length(self, _attribute: Any, value: int) -> None:
+        if not isinstance(value, int) or not _MIN_LENGTH <= value <= _MAX_LENGTH:
+            raise ValueError(f"length must be an int from {_MIN_LENGTH} to {_MAX_LENGTH}")
+
+    def __call__(self, value: Any) -> Any:
+        """The pseudonym of one id; a missing id (None, NaN, empty) is returned unchanged."""
+        if _is_missing(value):
+            return value
+        text = _id_text(value)
+        digest = hmac.new(self.key, _CONTEXT + text.encode("utf-8"), hashlib.sha256)
+        return self.prefix + digest.hexdigest()[: self.length]
+
+    def values(self, values: Iterable[Any]) -> npt.NDArray[np.object_]:
+        """Pseudonyms of many ids (each distinct id hashed once), as an object array.
+
+        Raises :class:`RegisterError` in the (astronomically unlikely) case that two distinct
+        ids get one pseudonym, rather than merge two pupils silently.
+        """
+        array = np.asarray(
+            list(values) if not isinstance(values, np.ndarray) else values, dtype=object
+        )
+        if not len(array):
+            return np.zeros(0, dtype=object)
+        codes, uniques = pd.factorize(array, use_na_sentinel=True)
+        seen: dict[str, str] = {}
+        mapped = np.empty(len(uniques) + 1, dtype=object)
+        for i, raw in enumerate(uniques):
+            if _is_missing(raw):
+                mapped[i] = raw
+                continue
+            text = _id_text(raw)
+            out = self(text)
+            other = seen.setdefault(out, text)
+            if other != text:
+                raise RegisterError(
+                    "two different pupil ids have the same pseudonym; pass a larger length"
+                )
+            mapped[i] = out
+        mapped[-1] = None
+        result = mapped[codes]
+        # NaN and None stay as they were (factorize sends both to the sentinel)
+        missing = codes < 0
+        if missing.any():
+            result[missing] = array[missing]
+        return np.asarray(result, dtype=object)
+
+
+def _series_like(original: pd.Series | pd.Index, values: npt.NDArray[np.object_]) -> Any:
+    dtype = original.dtype
+    keep_dtype = isinstance(dtype, pd.StringDtype) or str(dtype) == "str"
+    if isinstance(original, pd.Index):
+        return pd.Index(values, dtype=dtype if keep_dtype else object, name=original.name)
+    return pd.Series(
+        values, index=original.index, name=original.name, dtype=dtype if keep_dtype else object
+    )
+
+
+def _frame(
+    frame: pd.DataFrame, columns: Sequence[str], p: Pseudonymiser, drop: Sequence[str]
+) -> pd.DataFrame:
+    out = frame.copy()
+    index_names = list(out.index.names)
+    found = False
+    for column in columns:
+        if column in out.columns:
+            found = True
+            out[column] = _series_like(out[column], p.values(out[column].to_numpy(object)))
+        if column in index_names:
+            found = True
+            if isinstance(out.index, pd.MultiIndex):
+                arrays = [
+                    _series_like(
+                        pd.Index(out.index.get_level_values(i)),
+                        p.values(out.index.get_level_values(i).to_numpy(object)),
+                    )
+                    if name == column
+                    else out.index.get_level_values(i)
+                    for i, name in enumerate(index_names)
+                ]
+                out.index = pd.MultiIndex.from_arrays(arrays, names=index_names)
+            else:
+                out.index = _series_like(out.index, p.values(out.index.to_numpy(object)))
+    if not found:
+        raise KeyError(f"no column or index level named {', '.join(map(repr, columns))}")
+    gone = [c for c in drop if c in out.columns and c not in columns]
+    if gone:
+        out = out.drop(columns=gone)
+    left = [c for c in PERSONAL_COLUMNS if c in out.columns and c not in columns]
+    if left:
+        warnings.warn(
+            f"pseudonymised frame still holds personal column(s) {', '.join(left)}; "
+            "pass drop=PERSONAL_COLUMNS to remove them",
+            AttendanceWarning,
+            stacklevel=4,  # the caller of pseudonymise()
+        )
+    return out
+
+
+def _rejected(rejected: Any, columns: Sequence[str], p: Pseudonymiser) -> Any:
+    """Rejected rows with the value of an id column pseudonymised (row numbers are kept)."""
+    if not isinstance(rejected, pd.DataFrame) or not len(rejected):
+        return rejected
+    if "column" not in rejected.columns or "value" not in rejected.columns:
+        return rejected
+    out = rejected.copy()
+    hit = out["column"].isin(list(columns)).to_numpy(dtype=bool)
+    if hit.any():
+        values = out["value"].astype(object).to_numpy()
+        values[hit] = p.values(values[hit])
+        out["value"] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
+def _register(reg: Any, columns: Sequence[str], p: Pseudonymiser, drop: Sequence[str]) -> Any:
+    from .register import Register
+
+    if "pupil_id" not in columns:
+        raise KeyError("a Register is pseudonymised on 'pupil_id'; pass column='pupil_id'")
+    new_ids = p.values(reg.pupil_ids)
+    # enrolments stay sorted by (school, pupil), now by pseudonym within each school
+    order = np.lexsort((new_ids.astype(str), np.asarray(reg.school_index)))
+    changed: dict[str, Any] = {
+        "marks": np.ascontiguousarray(reg.marks[order]),
+        "pupil_ids": new_ids[order],
+        "school_ids": None if reg.school_ids is None else reg.school_ids[order],
+        "span": reg.span[order],
+        "rejected": _rejected(reg.rejected, columns, p),
+    }
+    kwargs: dict[str, Any] = {}
+    for name, param in inspect.signature(Register.__init__).parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if name in changed:
+            kwargs[name] = changed[name]
+        elif hasattr(reg, name):
+            value = getattr(reg, name)
+            if isinstance(value, pd.DataFrame):
+                value = _pseudonymise_any(value, columns, p, drop, strict=False)
+            kwargs[name] = value
+    return Register(**kwargs)
+
+
+def _pseudonymise_any(
+    obj: Any, columns: Sequence[str], p: Pseudonymiser, drop: Sequence[str], *, strict: bool
+) -> Any:
+    from .register import Register
+
+    if isinstance(obj, Register):
+        return _register(obj, columns, p, drop)
+    if isinstance(obj, pd.DataFrame):
+        if not strict and not any(c in obj.columns or c in obj.index.names for c in columns):
+            return obj
+        return _frame(obj, columns, p, drop)
+    if isinstance(obj, pd.Series | pd.Index):
+        return _series_like(obj, p.values(obj.to_numpy(object)))
+    if isinstance(obj, str | int | np.integer):
+        return p(obj)
+    if attrs.has(type(obj)) and isinstance(getattr(obj, "register", None), Register):
+        # a LoadResult: every table in it that carries the id
+        updates: dict[str, Any] = {}
+        for field in attrs.fields(type(obj)):
+            value = getattr(obj, field.name)
+            if field.name == "rejected":
+                updates[field.name] = _rejected(value, columns, p)
+            elif isinstance(value, Register | pd.DataFrame):
+                updates[field.name] = _pseudonymise_any(value, columns, p, drop, strict=False)
+        return attrs.evolve(obj, **updates)
+    raise TypeError(
+        "pseudonymise takes a DataFrame, Series, Index, Register, load() result or one id "
+        f"(got {type(obj).__name__})"
+    )
+
+
+@overload
+def pseudonymise(
+    obj: pd.DataFrame,
+    key: bytes | str | os.PathLike[str],
+    column: str | Sequence[str] = ...,
+    *,
+    length: int = ...,
+    prefix: str = ...,
+    drop: Iterable[str] = ...,
+) -> pd.DataFrame: ...
+@overload
+def pseudonymise(
+    obj: T,
+    key: bytes | str | os.PathLike[str],
+    column: str | Sequence[str] = ...,
+    *,
+    length: int = ...,
+    prefix: str = ...,
+    drop: Iterable[str] = ...,
+) -> T: ...
+def pseudonymise(
+    obj: Any,
+    key: bytes | str | os.PathLike[str],
+    column: str | Sequence[str] = "pupil_id",
+    *,
+    length: int = DEFAULT_LENGTH,
+    prefix: str = "P",
+    drop: Iterable[str] = (),
+) -> Any:
+    """A copy of ``obj`` whose pupil ids are replaced by keyed pseudonyms.
+
+    ``obj`` is a DataFrame (``column`` may be a column, an index level or both; every
+    occurrence changes), a :class:`~attendance_core.Register` (a new register whose
+    ``pupil_ids`` are pseudonymised and everything else is identical — marks, dates, spans,
+    school ids, codes — with enrolments re-sorted by pseudonym within each school, and id
+    values among its rejected rows pseudonymised), the result of :func:`~attendance_core.load`
+    (register, pupils, rejected rows and totals alike), a Series or Index of ids, or one id.
+
+    ``key`` is ``bytes``, ``str`` or a key file path (see the module notes on key handling).
+    ``column`` may name several id columns. Ids are compared as the register keeps them
+    (``1234``, ``1234.0`` and ``"1234"`` are one id), so a register and its pupils table
+    still join after pseudonymisation; missing ids stay missing. A pseudonym is ``prefix``
+    followed by ``length`` hex digits of HMAC-SHA256(key, id) (8 to 64; default 16; the
+    prefix keeps spreadsheets from reading a pseudonym as a number). ``drop`` names columns to
+    remove as well, e.g. ``drop=PERSONAL_COLUMNS``; a frame that still holds one of
+    :data:`PERSONAL_COLUMNS` afterwards draws an :class:`AttendanceWarning`.
+    """
+    columns = (column,) if isinstance(column, str) else tuple(column)
+    if not columns:
+        raise ValueError("column must name at least one id column")
+    p = Pseudonymiser(key, length=length, prefix=prefix)
+    return _pseudonymise_any(obj, columns, p, tuple(drop), strict=True)

@@ -7,6 +7,7 @@ rounded percentage.
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
@@ -93,9 +94,7 @@ class BandScheme:
                 return band
         raise KeyError(band_id)
 
-    def assign(
-        self, attended: npt.ArrayLike, possible: npt.ArrayLike
-    ) -> npt.NDArray[np.int64]:
+    def assign(self, attended: npt.ArrayLike, possible: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """The band index of each pupil (position in :attr:`bands`), -1 where possible is 0."""
         a = np.asarray(attended, dtype=np.int64)
         p = np.asarray(possible, dtype=np.int64)
@@ -112,7 +111,7 @@ class BandScheme:
     def worse_or_equal(self, band_id: str) -> tuple[str, ...]:
         """``band_id`` and every band after it in scheme order ("X or worse")."""
         ids = self.band_ids
-        return ids[ids.index(band_id):]
+        return ids[ids.index(band_id) :]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], origin: str = "scheme") -> BandScheme:
@@ -126,7 +125,9 @@ class BandScheme:
             raise SchemeError(f"{origin}: missing field 'id'")
         measure = data.get("measure", "attendance")
         if measure not in ("attendance", "absence"):
-            raise SchemeError(f"{origin}: measure must be 'attendance' or 'absence' (got {measure!r})")
+            raise SchemeError(
+                f"{origin}: measure must be 'attendance' or 'absence' (got {measure!r})"
+            )
         raw = data.get("bands")
         if not isinstance(raw, Sequence) or not raw:
             raise SchemeError(f"{origin}: 'bands' must be a non-empty list")
@@ -147,8 +148,14 @@ class BandScheme:
                 # absence in [lo, hi] is attendance in [1 - hi, 1 - lo], edges swapped
                 lo, hi, inc_lo, inc_hi = 1 - hi, 1 - lo, inc_hi, inc_lo
             bands.append(
-                Band(id=str(row["id"]), label=str(row.get("label", row["id"])), lower=lo,
-                     upper=hi, include_lower=inc_lo, include_upper=inc_hi)
+                Band(
+                    id=str(row["id"]),
+                    label=str(row.get("label", row["id"])),
+                    lower=lo,
+                    upper=hi,
+                    include_lower=inc_lo,
+                    include_upper=inc_hi,
+                )
             )
         return cls(id=str(data["id"]), title=str(data.get("title", "")), bands=tuple(bands))
 
@@ -181,13 +188,11 @@ def _check_cover(scheme_id: str, bands: tuple[Band, ...]) -> None:
         raise SchemeError(f"scheme {scheme_id!r}: gap below band {first.id!r} (0% not covered)")
     if last.upper != 1 or not last.include_upper:
         raise SchemeError(f"scheme {scheme_id!r}: gap above band {last.id!r} (100% not covered)")
-    for prev, nxt in zip(ordered, ordered[1:], strict=False):
+    for prev, nxt in itertools.pairwise(ordered):
         if prev.upper < nxt.lower or (
             prev.upper == nxt.lower and not (prev.include_upper or nxt.include_lower)
         ):
-            raise SchemeError(
-                f"scheme {scheme_id!r}: gap between bands {prev.id!r} and {nxt.id!r}"
-            )
+            raise SchemeError(f"scheme {scheme_id!r}: gap between bands {prev.id!r} and {nxt.id!r}")
         if prev.upper > nxt.lower or (prev.include_upper and nxt.include_lower):
             raise SchemeError(f"scheme {scheme_id!r}: bands {prev.id!r} and {nxt.id!r} overlap")
 

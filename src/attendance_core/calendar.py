@@ -122,7 +122,7 @@ class SchoolCalendar:
         """The ``n`` school days up to and including ``as_of`` (fewer near the start)."""
         days = self.school_days
         stop = int(np.searchsorted(days, np.datetime64(_as_date(as_of), "D"), "right"))
-        result: npt.NDArray[np.datetime64] = days[max(0, stop - n): stop]
+        result: npt.NDArray[np.datetime64] = days[max(0, stop - n) : stop]
         return result
 
     def school_days_between(self, after: Any, up_to: Any) -> int:
@@ -143,6 +143,6 @@ class SchoolCalendar:
         monday = np.datetime64(week_start(day), "D")
         weeks = self.school_weeks
         before = weeks[weeks < monday]
-        earlier = before[max(0, len(before) - (n - 1)):] if n > 1 else before[:0]
+        earlier = before[max(0, len(before) - (n - 1)) :] if n > 1 else before[:0]
         first = earlier[0] if len(earlier) else monday
         return pd.Timestamp(first).date(), day

@@ -8,6 +8,7 @@ caller forces one set or loads a local one.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -155,7 +156,7 @@ def normalise_code(value: object) -> str:
     """A raw mark as codes are compared: spaces stripped, upper case; missing → ``"-"``."""
     if value is None:
         return MISSING_MARK
-    if isinstance(value, float) and value != value:  # NaN
+    if isinstance(value, float) and math.isnan(value):
         return MISSING_MARK
     text = str(value).strip().upper()
     return text if text else MISSING_MARK
@@ -164,8 +165,9 @@ def normalise_code(value: object) -> str:
 def _from_mapping(data: Mapping[str, Any], origin: str) -> CodeSet:
     try:
         codes = tuple(
-            AttendanceCode(code=str(sym), meaning=str(row.get("meaning", "")),
-                           category=row["category"])
+            AttendanceCode(
+                code=str(sym), meaning=str(row.get("meaning", "")), category=row["category"]
+            )
             for sym, row in data["codes"].items()
         )
         return CodeSet(

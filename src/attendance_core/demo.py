@@ -36,10 +36,46 @@ _BANK_HOLIDAYS = {dt.date(2025, 5, 5)}
 _INSET = {dt.date(2024, 9, 2), dt.date(2024, 9, 20), dt.date(2025, 1, 6), dt.date(2025, 6, 2)}
 _SNOW_DAY = dt.date(2025, 1, 9)
 
-_FIRST = ["Alex", "Sam", "Jordan", "Riley", "Casey", "Morgan", "Taylor", "Jamie", "Robin",
-          "Charlie", "Frankie", "Kit", "Rowan", "Ash", "Drew", "Avery", "Quinn", "Remy"]
-_LAST = ["Oak", "Birch", "Hazel", "Rowan", "Ash", "Elm", "Willow", "Alder", "Beech", "Holly",
-         "Maple", "Cedar", "Larch", "Yew", "Pine", "Lime", "Aspen", "Fir"]
+_FIRST = [
+    "Alex",
+    "Sam",
+    "Jordan",
+    "Riley",
+    "Casey",
+    "Morgan",
+    "Taylor",
+    "Jamie",
+    "Robin",
+    "Charlie",
+    "Frankie",
+    "Kit",
+    "Rowan",
+    "Ash",
+    "Drew",
+    "Avery",
+    "Quinn",
+    "Remy",
+]
+_LAST = [
+    "Oak",
+    "Birch",
+    "Hazel",
+    "Rowan",
+    "Ash",
+    "Elm",
+    "Willow",
+    "Alder",
+    "Beech",
+    "Holly",
+    "Maple",
+    "Cedar",
+    "Larch",
+    "Yew",
+    "Pine",
+    "Lime",
+    "Aspen",
+    "Fir",
+]
 
 
 def academic_year_days(terms: list[tuple[dt.date, dt.date]] | None = None) -> list[dt.date]:
@@ -62,7 +98,7 @@ def school_days_2024_25() -> list[dt.date]:
 def _upn(rng: np.random.Generator, la: int, school: int, n: int) -> list[str]:
     """Valid-looking UPNs: check letter, LA number, school number, year, serial."""
     out = []
-    serials = rng.choice(999, size=n, replace=n > 999) if n else []
+    serials: npt.NDArray[np.int64] = rng.choice(999, size=n, replace=n > 999)
     for i in range(n):
         body = f"{la:03d}{school:04d}{rng.integers(10, 25):02d}{(serials[i] + i) % 1000:03d}"
         total = sum(int(ch) * w for ch, w in zip(body, range(2, 14), strict=True))
@@ -94,24 +130,45 @@ def school(
     years = np.array([7, 8, 9, 10, 11, 12, 13])
     year = rng.choice(years, size=n, p=[0.17, 0.17, 0.17, 0.16, 0.16, 0.09, 0.08])
     born_year = 2024 - year - 5
-    dob = [dt.date(int(y), 9, 1) + dt.timedelta(days=int(o))
-           for y, o in zip(born_year, rng.integers(0, 365, size=n), strict=True)]
+    dob = [
+        dt.date(int(y), 9, 1) + dt.timedelta(days=int(o))
+        for y, o in zip(born_year, rng.integers(0, 365, size=n), strict=True)
+    ]
     flags = {
-        "cin": rng.random(n) < 0.03, "cp": rng.random(n) < 0.012, "cic": rng.random(n) < 0.01,
-        "sen": rng.random(n) < 0.13, "ehcp": rng.random(n) < 0.03,
-        "medical": rng.random(n) < 0.04, "fsm": rng.random(n) < 0.24,
+        "cin": rng.random(n) < 0.03,
+        "cp": rng.random(n) < 0.012,
+        "cic": rng.random(n) < 0.01,
+        "sen": rng.random(n) < 0.13,
+        "ehcp": rng.random(n) < 0.03,
+        "medical": rng.random(n) < 0.04,
+        "fsm": rng.random(n) < 0.24,
         "youth_justice": rng.random(n) < 0.006,
     }
     flags["sen"] |= flags["ehcp"]
 
     # absence propensity per pupil (share of days missed), heavier for flagged cohorts
     group = rng.random(n)
-    base = np.where(group < 0.70, rng.beta(1.6, 48, n),           # mostly in school
-           np.where(group < 0.93, rng.beta(3.0, 27, n),           # persistent risk
-           np.where(group < 0.972, rng.beta(4.0, 6.0, n),         # persistent to severe
-                    rng.beta(20.0, 1.5, n))))                     # severe
-    lift = 1 + 0.5 * (flags["cin"] | flags["cp"] | flags["cic"]) + 0.3 * flags["fsm"] \
-        + 0.4 * flags["sen"] + 0.6 * flags["medical"] + 0.8 * flags["youth_justice"]
+    base = np.where(
+        group < 0.70,
+        rng.beta(1.6, 48, n),  # mostly in school
+        np.where(
+            group < 0.93,
+            rng.beta(3.0, 27, n),  # persistent risk
+            np.where(
+                group < 0.972,
+                rng.beta(4.0, 6.0, n),  # persistent to severe
+                rng.beta(20.0, 1.5, n),
+            ),
+        ),
+    )  # severe
+    lift = (
+        1
+        + 0.5 * (flags["cin"] | flags["cp"] | flags["cic"])
+        + 0.3 * flags["fsm"]
+        + 0.4 * flags["sen"]
+        + 0.6 * flags["medical"]
+        + 0.8 * flags["youth_justice"]
+    )
     base = np.clip(base * lift, 0, 0.97)
     unauth_share = np.clip(rng.beta(2, 5, n) + 0.4 * (base > 0.3), 0, 0.95)
 
@@ -154,8 +211,9 @@ def school(
             if j >= nd - 8:
                 code_un = np.where(rng.random(n) < 0.6, "N", code_un)
             am = np.where(ill, code_ill, np.where(unauth, code_un, am))
-            pm = np.where(ill, code_ill, np.where(unauth, np.where(code_un == "U", "O", code_un),
-                                                  pm))
+            pm = np.where(
+                ill, code_ill, np.where(unauth, np.where(code_un == "U", "O", code_un), pm)
+            )
             # appointments and lates are half days
             appt = ~absent & (rng.random(n) < 0.006)
             am = np.where(appt, "M", am)
@@ -171,8 +229,8 @@ def school(
                 pm = np.where(trip & (pm == "\\"), "V", pm)
             sixth_free = (year >= 12) & (rng.random(n) < 0.15)
             pm = np.where(sixth_free & (pm == "\\"), "X", pm)
-        codes[:, j, 0] = np.where(on_roll, am, None)
-        codes[:, j, 1] = np.where(on_roll, pm, None)
+        codes[:, j, 0] = np.where(on_roll, am, np.array(None, dtype=object))
+        codes[:, j, 1] = np.where(on_roll, pm, np.array(None, dtype=object))
 
     # a pupil in alternative provision two days a week, one dual registered
     ap = int(np.argmax(base))
@@ -206,18 +264,28 @@ def school(
             "upn": _upn(rng, la, 4000 + seed % 1000, n),
             "year_group": [f"Y{y}" for y in year],
             "date_of_birth": pd.to_datetime(dob).date,
-            "admission_date": [days[f] if jn else dt.date(2019 + (13 - y if y < 12 else 5), 9, 1)
-                               for f, jn, y in zip(first_day, joiners, year, strict=True)],
-            "leaving_date": [days[last] if lv else None
-                             for last, lv in zip(last_day, leavers, strict=True)],
-            **{k: v for k, v in flags.items()},
+            "admission_date": [
+                days[f] if jn else dt.date(2019 + (13 - y if y < 12 else 5), 9, 1)
+                for f, jn, y in zip(first_day, joiners, year, strict=True)
+            ],
+            "leaving_date": [
+                days[last] if lv else None for last, lv in zip(last_day, leavers, strict=True)
+            ],
+            **flags,
         },
         index=pd.Index(ids, name="pupil_id"),
     )
     if names:
-        pupils.insert(2, "name", [f"{_FIRST[a]} {_LAST[b]}" for a, b in
-                                  zip(rng.integers(0, len(_FIRST), n),
-                                      rng.integers(0, len(_LAST), n), strict=True)])
+        pupils.insert(
+            2,
+            "name",
+            [
+                f"{_FIRST[a]} {_LAST[b]}"
+                for a, b in zip(
+                    rng.integers(0, len(_FIRST), n), rng.integers(0, len(_LAST), n), strict=True
+                )
+            ],
+        )
     return long, pupils
 
 
@@ -230,5 +298,9 @@ def local_authority(
     sit in memory as a long frame.
     """
     for s in range(n_schools):
-        yield school(seed=seed * 100_003 + s, n_pupils=pupils_per_school,
-                     school_id=f"S{s + 1:04d}", names=False)
+        yield school(
+            seed=seed * 100_003 + s,
+            n_pupils=pupils_per_school,
+            school_id=f"S{s + 1:04d}",
+            names=False,
+        )

@@ -75,20 +75,20 @@ def counts(reg: Register, start: Any = None, end: Any = None) -> pd.DataFrame:
     unmarked = np.zeros(len(rows), dtype=np.int64)
     step = max(1, _CHUNK_CELLS // max(ncols, 1))
     for r0 in range(0, len(rows), step):
-        sel = rows[r0:r0 + step]
+        sel = rows[r0 : r0 + step]
         block = reg.marks[sel, cols] if len(sel) != reg.n_enrolments else reg.marks[:, cols]
         cls = lut[block]
         m = len(sel)
         if ncols:
             flat = (np.arange(m, dtype=np.int64)[:, None] * _K + cls).ravel()
-            out[r0:r0 + m] = np.bincount(flat, minlength=m * _K).reshape(m, _K)
+            out[r0 : r0 + m] = np.bincount(flat, minlength=m * _K).reshape(m, _K)
             # unmarked: school sessions of the pupil's school, inside the span, with no mark
             span = reg.span[sel]
             inspan = (col_ord[None, :] >= span[:, :1]) & (col_ord[None, :] <= span[:, 1:])
             gap = (block == NO_MARK) | (block == MISSING)
             gap &= inspan
             gap &= school_sessions[reg.school_index[sel]]
-            unmarked[r0:r0 + m] = np.count_nonzero(gap, axis=1)
+            unmarked[r0 : r0 + m] = np.count_nonzero(gap, axis=1)
     present, late, aea = out[:, _PRESENT], out[:, _LATE], out[:, _AEA]
     auth, unauth, lac = out[:, _AUTH], out[:, _UNAUTH], out[:, _LATE_AFTER_CLOSE]
     attended = present + late + aea
@@ -136,6 +136,6 @@ def classify(
         rate = np.where(possible > 0, attended / np.maximum(possible, 1), np.nan)
     table["attendance_rate"] = rate.astype(np.float64)
     index = bands.assign(attended, possible)
-    table["band"] = pd.Categorical.from_codes(index, categories=list(bands.band_ids))
+    table["band"] = pd.Categorical.from_codes(index, categories=pd.Index(list(bands.band_ids)))
     table.attrs["scheme"] = bands.id
     return table

@@ -13,6 +13,7 @@ without a row in :attr:`Register.rejected`.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,7 @@ import pandas as pd
 from .codes import MISSING_MARK, Category, CodeSet, normalise_code, sets_by_date
 from .errors import REASON_TEXT, Reason, RegisterError
 
-__all__ = ["NO_MARK", "MISSING", "CodeTable", "Register"]
+__all__ = ["MISSING", "NO_MARK", "CodeTable", "Register"]
 
 #: Code id of a cell with no row in the input.
 NO_MARK = 0
@@ -108,7 +109,7 @@ class CodeTable:
         """
         out = np.ones(256, dtype=bool)
         out[NO_MARK] = False
-        out[len(self.entries):] = False
+        out[len(self.entries) :] = False
         for i, (_, code, _cat) in enumerate(self.entries):
             if code == "#":
                 out[i] = False
@@ -182,8 +183,9 @@ class Register:
         # enrolments are sorted by school: each school's rows are one contiguous block
         self.schools: npt.NDArray[np.object_]
         self.school_index: npt.NDArray[np.int64]
-        uniq, first, inverse = np.unique(schools.astype(str), return_index=True,
-                                         return_inverse=True)
+        uniq, first, inverse = np.unique(
+            schools.astype(str), return_index=True, return_inverse=True
+        )
         if school_ids is None:
             self.schools = np.array([None], dtype=object)
             self.school_index = np.zeros(len(pupil_ids), dtype=np.int64)
@@ -230,8 +232,7 @@ class Register:
             _encode_chunk(chunk, table, errors=errors, source=source, names=names)
             for chunk in chunks
         ]
-        return _assemble(encoded, table, errors=errors, pupils=pupils, source=source,
-                         names=names)
+        return _assemble(encoded, table, errors=errors, pupils=pupils, source=source, names=names)
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -258,7 +259,10 @@ class Register:
     def session_ordinals(self) -> npt.NDArray[np.int64]:
         """The session ordinal (``2 * days_since_1970 + session``) of each column."""
         days = date_ordinals(self.dates)
-        return (np.repeat(days * 2, 2) + np.tile(np.array([0, 1]), len(days))).astype(np.int64)
+        ordinals: npt.NDArray[np.int64] = np.repeat(days * 2, 2) + np.tile(
+            np.array([0, 1], dtype=np.int64), len(days)
+        )
+        return ordinals
 
     @property
     def school_sessions(self) -> npt.NDArray[np.bool_]:
@@ -290,8 +294,11 @@ class Register:
     def columns_between(self, start: Any = None, end: Any = None) -> slice:
         """The column slice of dates from ``start`` to ``end`` inclusive (None: open)."""
         lo = 0 if start is None else int(np.searchsorted(self.dates, _to_day(start), "left"))
-        hi = (len(self.dates) if end is None
-              else int(np.searchsorted(self.dates, _to_day(end), "right")))
+        hi = (
+            len(self.dates)
+            if end is None
+            else int(np.searchsorted(self.dates, _to_day(end), "right"))
+        )
         return slice(2 * lo, 2 * max(hi, lo))
 
     def enrolments_in(self, start: Any = None, end: Any = None) -> npt.NDArray[np.bool_]:
@@ -348,7 +355,7 @@ class Register:
             span[:, 1] = np.minimum(span[:, 1], 2 * _day_ordinal(end) + 1)
         return Register(
             marks=np.ascontiguousarray(self.marks[rows, cols]),
-            dates=self.dates[cols.start // 2: cols.stop // 2],
+            dates=self.dates[cols.start // 2 : cols.stop // 2],
             pupil_ids=self.pupil_ids[rows],
             school_ids=None if self.school_ids is None else self.school_ids[rows],
             span=span,
@@ -366,8 +373,8 @@ class Register:
         rows, cols = np.nonzero(self.marks)
         data: dict[str, Any] = {}
         if self.school_ids is not None:
-            data["school_id"] = pd.array(self.school_ids[rows], dtype=object)
-        data["pupil_id"] = pd.array(self.pupil_ids[rows], dtype=object)
+            data["school_id"] = self.school_ids[rows]
+        data["pupil_id"] = self.pupil_ids[rows]
         data["date"] = self.dates[cols // 2]
         data["session"] = np.array(SESSIONS, dtype=object)[cols % 2]
         data["code"] = self.codes.symbols[self.marks[rows, cols]]
@@ -379,8 +386,10 @@ class Register:
     def __repr__(self) -> str:
         first = str(self.dates[0]) if len(self.dates) else "-"
         last = str(self.dates[-1]) if len(self.dates) else "-"
-        return (f"<Register {self.n_enrolments} enrolments, {len(self.schools)} school(s), "
-                f"{len(self.dates)} dates {first}..{last}, {self.nbytes:,} bytes>")
+        return (
+            f"<Register {self.n_enrolments} enrolments, {len(self.schools)} school(s), "
+            f"{len(self.dates)} dates {first}..{last}, {self.nbytes:,} bytes>"
+        )
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -472,7 +481,9 @@ def _encode_chunk(
             first = int(np.flatnonzero(blank)[0])
             raise RegisterError(
                 "school_id is empty on some rows and set on others",
-                file=source, row=labels[first], column=names.get("school_id", "school_id"),
+                file=source,
+                row=labels[first],
+                column=names.get("school_id", "school_id"),
             )
         else:
             has_school = True
@@ -502,8 +513,9 @@ def _encode_chunk(
     # now the value checks, in column order
     dbad = np.append(dord == -(2**62), False)
     flag(dbad[dcodes] & (dcodes >= 0), "date", Reason.BAD_DATE)
-    sidx = np.array([SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1],
-                    dtype=np.int8)
+    sidx = np.array(
+        [SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1], dtype=np.int8
+    )
     flag((sidx[scodes] < 0) & (scodes >= 0), "session", Reason.BAD_SESSION)
 
     # code: resolved per (unique code, set in force on the date)
@@ -548,13 +560,23 @@ def _encode_chunk(
             i = int(bad[0])
             column, why = reason_codes[reason[i]]
             raise RegisterError(
-                REASON_TEXT[why], file=source, row=labels[i], column=names.get(column, column),
-                value=_raw_value(df, i, column), reason=why,
+                REASON_TEXT[why],
+                file=source,
+                row=labels[i],
+                column=names.get(column, column),
+                value=_raw_value(df, i, column),
+                reason=why,
             )
-        for i in bad:
-            column, why = reason_codes[reason[i]]
-            rejected.append({"row": labels[i], "column": names.get(column, column),
-                             "value": _raw_value(df, int(i), column), "reason": why})
+        for k in bad:
+            column_k, why_k = reason_codes[reason[k]]
+            rejected.append(
+                {
+                    "row": labels[k],
+                    "column": names.get(column_k, column_k),
+                    "value": _raw_value(df, int(k), column_k),
+                    "reason": why_k,
+                }
+            )
     good = reason == 0
     return _Encoded(
         row=labels[good],
@@ -572,7 +594,7 @@ def _encode_chunk(
 
 def _raw_value(df: pd.DataFrame, i: int, column: str) -> Any:
     value = df[column].iloc[i]
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp | np.datetime64 | dt.date):
         return str(value)
@@ -598,17 +620,22 @@ def _assemble(
 ) -> Register:
     flags = {c.has_school for c in chunks if c.has_school is not None and len(c.row)}
     if len(flags) > 1:
-        raise RegisterError("school_id is empty on some rows and set on others", file=source,
-                            column=names.get("school_id", "school_id"))
+        raise RegisterError(
+            "school_id is empty on some rows and set on others",
+            file=source,
+            column=names.get("school_id", "school_id"),
+        )
     with_school = flags == {True}
     school_maps, schools = _remap([c.school_uniques for c in chunks])
     pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
     rejected = [r for c in chunks for r in c.rejected]
 
-    school = np.concatenate([m[c.school] for m, c in zip(school_maps, chunks, strict=True)]
-                            or [np.zeros(0, np.int64)])
-    pupil = np.concatenate([m[c.pupil] for m, c in zip(pupil_maps, chunks, strict=True)]
-                           or [np.zeros(0, np.int64)])
+    school = np.concatenate(
+        [m[c.school] for m, c in zip(school_maps, chunks, strict=True)] or [np.zeros(0, np.int64)]
+    )
+    pupil = np.concatenate(
+        [m[c.pupil] for m, c in zip(pupil_maps, chunks, strict=True)] or [np.zeros(0, np.int64)]
+    )
     if not with_school:
         school = np.zeros_like(pupil)
         schools = [""]
@@ -633,6 +660,7 @@ def _assemble(
     owner = np.full(size, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
     owner[lin] = order
     keep = np.ones(n, dtype=bool)
+    conflicted = np.zeros(0, dtype=np.int64)
     if n and (owner[lin] != order).any():
         shared = np.zeros(size, dtype=bool)
         shared[lin[owner[lin] != order]] = True
@@ -647,13 +675,25 @@ def _assemble(
         dup_rows.sort(key=lambda t: t[0])
         if dup_rows and errors == "raise":
             i, why = dup_rows[0]
-            raise RegisterError(REASON_TEXT[why], file=source, row=row[i],
-                                column=names.get("session", "session"), reason=why.value)
+            raise RegisterError(
+                REASON_TEXT[why],
+                file=source,
+                row=row[i],
+                column=names.get("session", "session"),
+                reason=why.value,
+            )
+        conflicted = conflicting.astype(np.int64)
         symbols = table.symbols
         for i, why in dup_rows:
             keep[i] = False
-            rejected.append({"row": row[i], "column": names.get("code", "code"),
-                             "value": symbols[code[i]], "reason": why.value})
+            rejected.append(
+                {
+                    "row": row[i],
+                    "column": names.get("code", "code"),
+                    "value": symbols[code[i]],
+                    "reason": why.value,
+                }
+            )
     del owner
 
     # enrolments that kept at least one row
@@ -665,18 +705,43 @@ def _assemble(
     marks.reshape(-1)[renum[enrol[keep]] * ncols + 2 * dpos[keep] + session[keep]] = code[keep]
 
     denom = max(len(pupil_values), 1)
-    pupil_arr = np.asarray(pupil_values, dtype=object)[ekeys % denom] if len(ekeys) else \
-        np.zeros(0, dtype=object)
-    school_arr = (np.asarray(schools, dtype=object)[ekeys // denom] if with_school else None)
-    dates = (udays.astype("datetime64[D]") if len(udays) else np.zeros(0, "datetime64[D]"))
+    pupil_arr = (
+        np.asarray(pupil_values, dtype=object)[ekeys % denom]
+        if len(ekeys)
+        else np.zeros(0, dtype=object)
+    )
+    school_arr = np.asarray(schools, dtype=object)[ekeys // denom] if with_school else None
+    dates = udays.astype("datetime64[D]") if len(udays) else np.zeros(0, "datetime64[D]")
     span = _spans(marks, dates)
+    # a session unmarked by conflicting rows still lies inside the enrolment span
+    conflicted = conflicted[live[enrol[conflicted]]]
+    if len(conflicted):
+        e = renum[enrol[conflicted]]
+        ordinal = 2 * day[conflicted] + session[conflicted]
+        np.minimum.at(span[:, 0], e, ordinal)
+        np.maximum.at(span[:, 1], e, ordinal)
     if pupils is not None and len(ekeys):
-        span = _spans_from_pupils(span, pupils, pupil_arr, school_arr, marks, dates, table)
+        span = _spans_from_pupils(
+            span=span,
+            pupils=pupils,
+            pupil_arr=pupil_arr,
+            school_arr=school_arr,
+            marks=marks,
+            dates=dates,
+            table=table,
+        )
     rej = pd.DataFrame(rejected, columns=REJECTED_COLUMNS) if rejected else _empty_rejected()
     if len(rej):
         rej = rej.iloc[_row_order(rej["row"])].reset_index(drop=True)
-    return Register(marks=marks, dates=dates, pupil_ids=pupil_arr, school_ids=school_arr,
-                    span=span, codes=table, rejected=rej)
+    return Register(
+        marks=marks,
+        dates=dates,
+        pupil_ids=pupil_arr,
+        school_ids=school_arr,
+        span=span,
+        codes=table,
+        rejected=rej,
+    )
 
 
 def _row_order(rows: pd.Series) -> npt.NDArray[np.int64]:
@@ -686,8 +751,9 @@ def _row_order(rows: pd.Series) -> npt.NDArray[np.int64]:
         return np.argsort(rows.astype(str).to_numpy(), kind="stable").astype(np.int64)
 
 
-def _spans(marks: npt.NDArray[np.uint8], dates: npt.NDArray[np.datetime64]
-           ) -> npt.NDArray[np.int64]:
+def _spans(
+    marks: npt.NDArray[np.uint8], dates: npt.NDArray[np.datetime64]
+) -> npt.NDArray[np.int64]:
     """First and last marked session of each enrolment as session ordinals."""
     n, ncols = marks.shape
     span = np.zeros((n, 2), dtype=np.int64)
@@ -697,15 +763,16 @@ def _spans(marks: npt.NDArray[np.uint8], dates: npt.NDArray[np.datetime64]
     col_ord = np.repeat(days * 2, 2) + np.tile(np.array([0, 1]), len(days))
     step = max(1, 4_000_000 // max(ncols, 1))
     for r0 in range(0, n, step):
-        has = marks[r0:r0 + step] != NO_MARK
+        has = marks[r0 : r0 + step] != NO_MARK
         first = has.argmax(axis=1)
         last = ncols - 1 - has[:, ::-1].argmax(axis=1)
-        span[r0:r0 + step, 0] = col_ord[first]
-        span[r0:r0 + step, 1] = col_ord[last]
+        span[r0 : r0 + step, 0] = col_ord[first]
+        span[r0 : r0 + step, 1] = col_ord[last]
     return span
 
 
 def _spans_from_pupils(
+    *,
     span: npt.NDArray[np.int64],
     pupils: pd.DataFrame,
     pupil_arr: npt.NDArray[np.object_],
@@ -723,12 +790,12 @@ def _spans_from_pupils(
         return span
     table_p = pupils.copy()
     table_p.index = table_p.index.map(_id_text)
-    by_school = "school_id" in table_p.columns and school_arr is not None
-    if by_school:
+    if "school_id" in table_p.columns and school_arr is not None:
         keys = pd.MultiIndex.from_arrays([table_p["school_id"].map(_id_text), table_p.index])
         table_p.index = keys
-        want = pd.MultiIndex.from_arrays([pd.Index(school_arr.astype(str)),
-                                          pd.Index(pupil_arr.astype(str))])
+        want = pd.MultiIndex.from_arrays(
+            [pd.Index(school_arr.astype(str)), pd.Index(pupil_arr.astype(str))]
+        )
     else:
         want = pd.Index(pupil_arr.astype(str))
     table_p = table_p[~table_p.index.duplicated(keep="first")]
@@ -738,8 +805,7 @@ def _spans_from_pupils(
     lut = table.school_session
     days = date_ordinals(dates)
     col_ord = np.repeat(days * 2, 2) + np.tile(np.array([0, 1]), len(days))
-    school_keys = (np.zeros(len(pupil_arr), dtype=object) if school_arr is None
-                   else school_arr)
+    school_keys = np.zeros(len(pupil_arr), dtype=object) if school_arr is None else school_arr
     last_by_school: dict[Any, int] = {}
     for s in pd.unique(school_keys):
         rows = school_keys == s

@@ -567,13 +567,13 @@ def _encode_chunk(
                 value=_raw_value(df, i, column),
                 reason=why,
             )
-        for k in bad:
-            column_k, why_k = reason_codes[reason[k]]
+        for b in bad:
+            column_k, why_k = reason_codes[reason[b]]
             rejected.append(
                 {
-                    "row": labels[k],
+                    "row": labels[b],
                     "column": names.get(column_k, column_k),
-                    "value": _raw_value(df, int(k), column_k),
+                    "value": _raw_value(df, int(b), column_k),
                     "reason": why_k,
                 }
             )

@@ -147,6 +147,13 @@ def _is_text_dtype(dtype: Any) -> bool:
     return bool(pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype))
 
 
+def _text_index(index: pd.Index, name: Any) -> pd.Index:
+    values = np.array([neutralise(v) for v in index], dtype=object)
+    out: pd.Index = pd.Index(values, dtype=object)
+    out.name = name
+    return out
+
+
 def _neutral_index(index: pd.Index) -> pd.Index:
     if isinstance(index, pd.MultiIndex):
         return pd.MultiIndex.from_arrays(
@@ -158,11 +165,14 @@ def _neutral_index(index: pd.Index) -> pd.Index:
         mapping = {c: neutralise(c) for c in index.categories}
         if len(set(mapping.values())) == len(mapping):
             renamed: pd.Index = index.rename_categories(mapping)
-            return renamed.rename(name)
-        return pd.Index([neutralise(v) for v in index], dtype=object, name=name)
+            renamed.name = name
+            return renamed
+        return _text_index(index, name)
     if _is_text_dtype(index.dtype):
-        return pd.Index([neutralise(v) for v in index], dtype=object, name=name)
-    return index.rename(name)
+        return _text_index(index, name)
+    out = index.copy()
+    out.name = name
+    return out
 
 
 def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:

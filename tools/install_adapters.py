@@ -17,8 +17,15 @@ def main() -> int:
     folders = sorted(p.parent for p in (ROOT / "adapters").glob("*/pyproject.toml"))
     if not folders:
         return 0
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-           *[str(f) for f in folders]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        *[str(f) for f in folders],
+    ]
     return subprocess.call(cmd)
 
 

@@ -67,3 +67,34 @@ def test_calendar_needs_a_school_name_when_several():
     with pytest.raises(ac.RegisterError, match="no school"):
         reg.calendar("S9")
     assert reg.calendar("S1").n_sessions == 10
+
+
+def test_term_dates_file_adds_unmarked_days(tmp_path):
+    from attendance_core.calendar import read_term_dates
+
+    path = tmp_path / "terms.toml"
+    path.write_text(
+        "closed = [2024-09-20]\n[[terms]]\nstart = 2024-09-16\nend = 2024-09-27\n",
+        encoding="utf-8",
+    )
+    days = read_term_dates(path)
+    assert len(days) == 9 and dt.date(2024, 9, 20) not in days
+    # the register of Wed 25 Sep was never taken for anyone
+    rows = week("p", "2024-09-16", "/\\/\\/\\/\\  ") + week("p", "2024-09-23", "/\\/\\  /\\/\\")
+    reg = ac.Register.from_long(frame(rows))
+    assert ac.classify(reg).loc["p", "unmarked"] == 0
+    completed = reg.with_school_days(days)
+    assert ac.classify(completed).loc["p", "unmarked"] == 2
+    assert completed.calendar().is_school_day("2024-09-25")
+    assert not completed.calendar().is_school_day("2024-09-20")
+    # slicing keeps the added days
+    assert ac.classify(completed.select(start="2024-09-23")).loc["p", "unmarked"] == 2
+
+
+def test_bad_term_dates_file(tmp_path):
+    from attendance_core.calendar import read_term_dates
+
+    path = tmp_path / "terms.toml"
+    path.write_text("[[terms]]\nstart = 2024-09-16\n", encoding="utf-8")
+    with pytest.raises(ac.RegisterError, match=r"terms\.toml, row 1"):
+        read_term_dates(path)

@@ -10,7 +10,9 @@ runs 1 August to 31 July.
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,6 +29,7 @@ __all__ = [
     "SchoolCalendar",
     "academic_year",
     "academic_year_start",
+    "read_term_dates",
     "week_start",
 ]
 
@@ -146,3 +149,46 @@ class SchoolCalendar:
         earlier = before[max(0, len(before) - (n - 1)) :] if n > 1 else before[:0]
         first = earlier[0] if len(earlier) else monday
         return pd.Timestamp(first).date(), day
+
+
+def read_term_dates(path: str | Path) -> list[dt.date]:
+    """School days from a term-date file (TOML): weekdays inside each term, less closures.
+
+    Layout::
+
+        [[terms]]
+        start = 2024-09-03
+        end = 2024-10-25
+
+        [[terms]]
+        start = 2024-11-04
+        end = 2024-12-20
+
+        closed = [2024-09-20]   # INSET days, bank holidays, polling days
+
+    ``closed`` must come before the first ``[[terms]]`` table in TOML, or under ``[closures]``
+    as ``days = [...]``.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RegisterError(f"cannot read term dates ({exc})", file=path.name) from exc
+    closed_raw = list(data.get("closed", [])) + list(data.get("closures", {}).get("days", []))
+    closed = {_as_date(d) for d in closed_raw}
+    days: list[dt.date] = []
+    for n, term in enumerate(data.get("terms", []), start=1):
+        try:
+            start, end = _as_date(term["start"]), _as_date(term["end"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RegisterError(
+                "each term needs a start and an end date", file=path.name, row=n, column="terms"
+            ) from exc
+        if end < start:
+            raise RegisterError("term ends before it starts", file=path.name, row=n, column="terms")
+        day = start
+        while day <= end:
+            if day.weekday() < 5 and day not in closed:
+                days.append(day)
+            day += dt.timedelta(days=1)
+    return sorted(set(days))

@@ -171,6 +171,7 @@ class Register:
         span: npt.NDArray[np.int64],
         codes: CodeTable,
         rejected: pd.DataFrame | None = None,
+        added_sessions: Mapping[Any, npt.NDArray[np.bool_]] | None = None,
     ) -> None:
         self.marks = marks
         self.dates = dates.astype("datetime64[D]")
@@ -193,6 +194,8 @@ class Register:
             self.schools = np.asarray(school_ids[first] if len(first) else uniq, dtype=object)
             self.school_index = inverse.astype(np.int64).reshape(-1)
         self._school_sessions: npt.NDArray[np.bool_] | None = None
+        # school sessions from term-date files, by school id: a bool per column
+        self.added_sessions: dict[Any, npt.NDArray[np.bool_]] = dict(added_sessions or {})
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -277,6 +280,9 @@ class Register:
             for s, rows in enumerate(self.school_blocks()):
                 if rows.stop > rows.start:
                     out[s] = lut[self.marks[rows]].any(axis=0)
+                added = self.added_sessions.get(self.schools[s])
+                if added is not None:
+                    out[s] |= added
             self._school_sessions = out
         return self._school_sessions
 
@@ -361,6 +367,43 @@ class Register:
             span=span,
             codes=self.codes,
             rejected=self.rejected,
+            added_sessions={k: v[cols] for k, v in self.added_sessions.items()},
+        )
+
+    def with_school_days(self, days: Iterable[Any], school_id: str | None = None) -> Register:
+        """A register whose calendar also has ``days`` as school days (both sessions).
+
+        For term-date files: a day inside term on which no pupil has a mark (a register never
+        taken) then counts in each pupil's ``unmarked`` when it lies inside the enrolment span.
+        ``school_id`` names the school (None: every school of the register).
+        """
+        wanted = np.unique(np.array([_to_day(d) for d in days], dtype="datetime64[D]"))
+        dates = np.union1d(self.dates, wanted).astype("datetime64[D]")
+        old_pos = np.searchsorted(dates, self.dates)
+        old_cols = np.ravel(np.column_stack([2 * old_pos, 2 * old_pos + 1]))
+        marks = np.zeros((self.n_enrolments, 2 * len(dates)), dtype=np.uint8)
+        marks[:, old_cols] = self.marks
+        flag = np.repeat(np.isin(dates, wanted), 2)
+        added: dict[Any, npt.NDArray[np.bool_]] = {}
+        for key in self.schools:
+            before = self.added_sessions.get(key)
+            now = np.zeros(2 * len(dates), dtype=bool)
+            if before is not None:
+                now[old_cols] = before
+            if school_id is None or key == school_id:
+                now |= flag
+            added[key] = now
+        if school_id is not None and school_id not in list(self.schools):
+            raise RegisterError(f"no school {school_id!r} in the register")
+        return Register(
+            marks=marks,
+            dates=dates,
+            pupil_ids=self.pupil_ids,
+            school_ids=self.school_ids,
+            span=self.span,
+            codes=self.codes,
+            rejected=self.rejected,
+            added_sessions=added,
         )
 
     def period(self, start: Any = None, end: Any = None) -> Register:

@@ -223,7 +223,13 @@ _DAY_MONTH_YEAR = re.compile(
     r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([a-z]{3,9})\.?,?\s+(\d{4})\b", re.I
 )
 _YEAR_RANGE = re.compile(r"(?<![\d/.\-–—])((?:20)?\d{2})\s*[/\-–—]\s*((?:20)?\d{2})(?![\d/.\-–—%])")
-_MONTH_YEAR = re.compile(r"\b([a-z]{3,9})\.?,?\s*('?\d{4}|'?\d{2})(?![\d/.:%])", re.I)
+_MONTH_YEAR = re.compile(r"\b([a-z]{3,9})\.?(?:,?\s*|-)('?\d{4}|'?\d{2})(?![\d/.:%])", re.I)
+# "Autumn term 2025" → 31 Dec, "Spring 2026" → 31 Mar, "Summer term 2026" → 31 Jul: the
+# termly dates of domain.md §8
+_TERMS: Mapping[str, tuple[int, int]] = {"autumn": (12, 31), "spring": (3, 31), "summer": (7, 31)}
+_TERM_YEAR = re.compile(
+    r"\b(autumn|spring|summer)(?:\s+term)?\s*('?\d{4}|'?\d{2})(?![\d/.:%])", re.I
+)
 # a month-year after one of these words is a start, not a due date
 _START_WORDS = re.compile(
     r"\b(from|starting|start(s|ing)?\s+(in|of)|beginning(\s+of)?|since|commencing|after)\s*$",
@@ -318,9 +324,11 @@ def parse_timeline(
       or ``quarter_year``. Otherwise no date.
     * Whole dates ("31/03/2026" day first, "2026-03-31", "31 March 2026") → that day;
       "Month YYYY", "End of Month YYYY", "Month YY" → the last day of the month; "Academic
-      year 25-28", "25/26", "2025-2028" → 31 July of the final year. A month after "from",
-      "starting", "since" … is a start and ignored. When several dates are written (milestones),
-      ``due`` is the latest.
+      year 25-28", "25/26", "2025-2028" → 31 July of the final year (first year 2015 or
+      later, at most five years apart, so "10/11" is not a year); "Autumn term 2025",
+      "Spring 2026", "Summer term 2026" → 31 Dec, 31 Mar, 31 Jul (the termly dates). A month
+      after "from", "starting", "since" … is a start and ignored. When several dates are
+      written (milestones), ``due`` is the latest.
     * Anything else → no date.
 
     ``reference_date`` defaults to today.
@@ -347,12 +355,16 @@ def parse_timeline(
 
     def year_range(m: re.Match[str]) -> str:
         first, last = _year(m[1]), _year(m[2])
-        if 2010 <= first < last <= first + 5:
+        if 2015 <= first < last <= first + 5:
             dates.append(dt.date(last, 7, 31))
             return " "
         return m[0]
 
     rest = _YEAR_RANGE.sub(year_range, rest)
+    for m in _TERM_YEAR.finditer(rest):
+        year = _year(m[2])
+        if 2000 <= year <= 2100 and not _START_WORDS.search(rest[: m.start()]):
+            dates.append(dt.date(year, *_TERMS[m[1].casefold()]))
     for m in _MONTH_YEAR.finditer(rest):
         month = _month(m[1])
         if month is None or _START_WORDS.search(rest[: m.start()]):
@@ -735,7 +747,6 @@ HEADER_ALIASES: Mapping[str, tuple[str, ...]] = {
     "completed_on": ("Completed on", "Date completed", "Completion date"),
     "notes": (
         "NOTES",
-        "Notes",
         "Commentary",
         "Comments",
         "Comment",
@@ -1281,8 +1292,10 @@ def _parse_grid(
         values: dict[str, Any] = {f: get(f) for f in _TEXT_FIELDS}
         try:
             values["status"] = RAG.parse(get("status"))
-        except ValueError as exc:
-            raise PlanError(f"{_where(name, number, columns[index['status']][0])}: {exc}") from None
+        except ValueError as exc:  # the cell is not shown: it may hold anything
+            accepted = ", ".join(repr(m.label) for m in RAG)
+            where = _where(name, number, columns[index["status"]][0])
+            raise PlanError(f"{where}: not a RAG status; use one of {accepted}") from exc
         timeline = parse_timeline(values["timeline"], ref, quarters, quarter_year)
         values["due"], values["recurrence"] = timeline.due, timeline.recurrence
         due_text = get("due")
@@ -1350,7 +1363,7 @@ def _strict_date(text: str) -> dt.date | None:
 _TIMELINE_WORDS = re.compile(
     r"\b(q[1-4]|ongoing|immediate(ly)?|asap|tbc|annual(ly)?|weekly|monthly|termly|"
     r"fortnightly|quarterly|daily|term|terms|weeks?|months?|years?|academic|spring|summer|"
-    r"autumn|by\s+end|end\s+of|deadline|20\d\d)\b",
+    r"autumn|by\s+end|end\s+of|deadline|schedule|usual|20\d\d)\b",
     re.I,
 )
 _ROLE_WORDS = re.compile(
@@ -1378,6 +1391,8 @@ def _looks_like_person_or_org(text: str | None, ref: dt.date) -> bool:
         return False
     read = parse_timeline(text, ref)
     if read.due is not None or read.recurrence is not None or _TIMELINE_WORDS.search(text):
+        return False
+    if any(p.search(text) for p in _NO_DATE):
         return False
     if _ROLE_WORDS.search(text):
         return True

@@ -286,7 +286,7 @@ def _rejected(rejected: Any, columns: Sequence[str], p: Pseudonymiser) -> Any:
     out = rejected.copy()
     hit = out["column"].isin(list(columns)).to_numpy(dtype=bool)
     if hit.any():
-        values = out["value"].astype(object).to_numpy()
+        values = np.array(out["value"].astype(object).to_numpy(), dtype=object, copy=True)
         values[hit] = p.values(values[hit])
         out["value"] = pd.Series(values, index=out.index, dtype=object)
     return out

@@ -129,7 +129,7 @@ class TestItem:
         assert isinstance(plan.items, tuple)
         assert plan.title is None
         assert plan.layout is None
-        assert plan["1"].action == "x"
+        assert plan.item("1").action == "x"
         with pytest.raises(TypeError):
             ActionPlan(items=["not an item"])  # type: ignore[list-item]
 
@@ -357,25 +357,25 @@ class TestDeliveryPlan:
             "1", "1.1", "1.2", "1.3", "1.4", "1.10", "2", "2.1", "2.2", "2.3", "2.3a", "3",
             "3.1", "3.2",
         ]  # fmt: skip
-        assert plan["1.10"].action.startswith("Annual review")
-        assert plan["2.3a"].action == "Parent forum feedback on the letters"
+        assert plan.item("1.10").action.startswith("Annual review")
+        assert plan.item("2.3a").action == "Parent forum feedback on the letters"
 
     def test_blank_rag_stays_blank_and_commentary_is_not_a_status(self) -> None:
         plan = read("delivery_plan.csv")
-        assert plan["1.2"].status is None
-        assert plan["1.2"].notes == "In Progress"
-        assert plan["2.3"].status is None
-        assert plan["2.3"].notes == "In place"
-        assert plan["1.1"].status is RAG.ON_TRACK
-        assert plan["3.1"].status is RAG.OVERDUE
+        assert plan.item("1.2").status is None
+        assert plan.item("1.2").notes == "In Progress"
+        assert plan.item("2.3").status is None
+        assert plan.item("2.3").notes == "In place"
+        assert plan.item("1.1").status is RAG.ON_TRACK
+        assert plan.item("3.1").status is RAG.OVERDUE
 
     def test_columns_map_to_fields(self) -> None:
-        item = read("delivery_plan.csv")["2.1"]
+        item = read("delivery_plan.csv").item("2.1")
         assert item.lead == "Early Help Service"
         assert item.timeline == "Half-termly"
         assert item.recurrence is not None
         assert item.due == dt.date(2025, 12, 31)
-        assert item.area == read("delivery_plan.csv")["2"].action
+        assert item.area == read("delivery_plan.csv").item("2").action
         assert item.notes == "Two of four localities so far"
 
     def test_swapped_rows_are_warned_about_and_kept(self) -> None:
@@ -387,9 +387,9 @@ class TestDeliveryPlan:
         assert "'Owner' cell looks like a timeline" in swapped[0]
         assert "row 11" in swapped[1]
         # cells kept where they were, and their contents are not in the message
-        assert plan["1.3"].timeline == "Attendance Leads Network"
-        assert plan["1.3"].lead == "End of December 2025"
-        assert plan["1.3"].due is None
+        assert plan.item("1.3").timeline == "Attendance Leads Network"
+        assert plan.item("1.3").lead == "End of December 2025"
+        assert plan.item("1.3").due is None
         assert "Leads Network" not in swapped[0]
 
     def test_reads_a_dataframe(self) -> None:
@@ -406,19 +406,19 @@ class TestActionPlanLayout:
         plan = read("action_plan.csv")
         assert plan.layout == "action_plan"
         assert [i.id for i in plan.items] == ["1", "2", "3", "4", "5", "6"]
-        first = plan["1"]
+        first = plan.item("1")
         assert first.lead == "Mental Health Support Teams"
         assert first.alignment.startswith("Working together")  # type: ignore[union-attr]
         assert first.resources == "Officer time; design and print"
         assert first.due == dt.date(2026, 3, 31)
         assert first.success_measure == "Guidance used by 80% of schools (survey)"
         assert all(i.status is None for i in plan.items)
-        assert plan["3"].notes == "- see hub minutes"
-        assert plan["6"].due is None  # Q3 without quarters
+        assert plan.item("3").notes == "- see hub minutes"
+        assert plan.item("6").due is None  # Q3 without quarters
 
     def test_quarters_when_told(self) -> None:
         plan = read("action_plan.csv", quarters="financial", quarter_year=2025)
-        assert plan["6"].due == dt.date(2025, 12, 31)
+        assert plan.item("6").due == dt.date(2025, 12, 31)
 
     def test_writes_its_own_headers_back(self) -> None:
         table = read("action_plan.csv").to_table()
@@ -436,8 +436,8 @@ class TestActionPlanLayout:
             }
         )
         plan = ActionPlan.from_table(df, reference_date=REF)
-        assert plan["1"].lead == "LA"
-        assert plan["1"].due == dt.date(2026, 3, 31)
+        assert plan.item("1").lead == "LA"
+        assert plan.item("1").due == dt.date(2026, 3, 31)
         assert list(plan.to_table().columns) == list(df.columns)
 
 
@@ -479,7 +479,7 @@ class TestPupilPlan:
         path.write_bytes("Action,Owner,Notes\nCall home,DSL,caf\xe9 meeting\n".encode("cp1252"))
         with pytest.warns(AttendanceWarning, match="Windows-1252"):
             plan = ActionPlan.from_table(path)
-        assert plan["1"].notes == "café meeting"
+        assert plan.item("1").notes == "café meeting"
 
 
 # ------------------------------------------------------------------------------------ errors
@@ -637,9 +637,9 @@ def test_excel_source_with_numbers_and_dates(tmp_path: Path) -> None:
     plan = ActionPlan.from_table(tmp_path / "src.xlsx", reference_date=REF)
     assert plan.title == "Delivery plan"
     assert [i.id for i in plan.items] == ["1", "1.1", "1.10"]
-    assert plan["1.1"].timeline == "2026-03-31"
-    assert plan["1.1"].due == dt.date(2026, 3, 31)
-    assert plan["1.1"].status is RAG.COMPLETED
+    assert plan.item("1.1").timeline == "2026-03-31"
+    assert plan.item("1.1").due == dt.date(2026, 3, 31)
+    assert plan.item("1.1").status is RAG.COMPLETED
 
 
 def test_plan_built_from_items_gets_a_default_layout() -> None:
@@ -791,24 +791,24 @@ class TestReview:
     def test_original_plan_is_unchanged(self) -> None:
         plan = _plan()
         plan.review(REF)
-        assert plan["1"].status is RAG.ON_TRACK
+        assert plan.item("1").status is RAG.ON_TRACK
 
     def test_keeps_layout(self) -> None:
         plan = read("delivery_plan.csv")
         new, _ = plan.review(dt.date(2026, 5, 1))
         assert new.layout == "delivery_plan"
         assert list(new.to_table().columns) == list(plan.to_table().columns)
-        assert new["1.2"].status is RAG.OVERDUE  # March 2026, blank RAG
-        assert new["1.4"].status is RAG.COMPLETED
-        assert new["1.3"].status is None  # no date (cells swapped)
-        assert new["1"].status is None  # due July 2028
-        assert new["3.2"].status is None  # "Immediate": no date
+        assert new.item("1.2").status is RAG.OVERDUE  # March 2026, blank RAG
+        assert new.item("1.4").status is RAG.COMPLETED
+        assert new.item("1.3").status is None  # no date (cells swapped)
+        assert new.item("1").status is None  # due July 2028
+        assert new.item("3.2").status is None  # "Immediate": no date
 
     def test_recurring_items_roll_forward(self) -> None:
         plan = read("delivery_plan.csv")
         new, changes = plan.review(dt.date(2026, 1, 5))
-        assert new["1.1"].due == dt.date(2026, 3, 31)
-        assert new["1.1"].status is RAG.ON_TRACK
+        assert new.item("1.1").due == dt.date(2026, 3, 31)
+        assert new.item("1.1").status is RAG.ON_TRACK
         rolled = [c for c in changes if c.item_id == "1.1"]
         assert [(c.field, c.old, c.new) for c in rolled] == [
             ("due", dt.date(2025, 12, 31), dt.date(2026, 3, 31))
@@ -818,7 +818,7 @@ class TestReview:
     def test_recurrence_ended(self) -> None:
         plan = read("delivery_plan.csv")
         new, changes = plan.review(dt.date(2026, 8, 3))
-        assert new["1.1"].status is RAG.OVERDUE
+        assert new.item("1.1").status is RAG.OVERDUE
         reason = next(c.reason for c in changes if c.item_id == "1.1" and c.field == "status")
         assert (
             reason
@@ -891,13 +891,15 @@ class TestMeasures:
         found = {(c.item_id, c.field): c for c in changes}
         # item 1 (completed): 26 of 30 days in the 6 weeks to 10 Oct -> not met, stays completed
         assert found[("1", "success_measure_met")].new is False
-        assert new["1"].status is RAG.COMPLETED
+        assert new.item("1").status is RAG.COMPLETED
         # item 3: no unauthorised absence for 4 weeks to 30 Nov: P002 has an O on 8 Oct, but
         # the register has no marks after 17 Oct, so the 4 school weeks are 22 Sep - 17 Oct
         assert found[("3", "success_measure_met")].new is False
         assert "2 unauthorised sessions" in found[("3", "success_measure_met")].reason
-        assert new["3"].status is RAG.OVERDUE
+        assert new.item("3").status is RAG.OVERDUE
         # item 4: attendance >= 95% by 17 Oct, year to date: 35 of 35 days less one
         assert found[("4", "success_measure_met")].new is True
-        assert new["4"].status is RAG.NOT_STARTED  # half-termly recurrence of 2025/26 not ended
+        assert (
+            new.item("4").status is RAG.NOT_STARTED
+        )  # half-termly recurrence of 2025/26 not ended
         assert [c.field for c in changes if c.item_id == "2"] == ["status"]

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HEADER_ALIASES",
     "RAG",
+    "RAG_WORDS",
     "ActionPlan",
     "ActionPlanItem",
     "MeasureCheck",
@@ -555,6 +556,16 @@ def evaluate_success_measure(
     end = measure.by or due or as_of
     if end > as_of:
         return None
+    if not any(str(p) == pupil_id for p in register.pupil_ids):
+        return MeasureCheck(
+            met=None,
+            start=end,
+            end=end,
+            possible=0,
+            attended=0,
+            unauthorised=0,
+            reason=f"pupil {pupil_id} is not in the register",
+        )
     school = school_id if school_id is not None else _pupil_school(register, pupil_id)
     if measure.weeks:
         calendar = register.calendar(school if register.has_schools else None)
@@ -852,11 +863,8 @@ class ActionPlan:
         ``"custom"``), None for a plan built from items."""
         return None if self._layout is None else self._layout.name
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, item_id: str) -> ActionPlanItem:
-        """The item with id ``item_id``."""
+    def item(self, item_id: str) -> ActionPlanItem:
+        """The item with id ``item_id`` (``KeyError`` when there is none)."""
         for item in self.items:
             if item.id == item_id:
                 return item

@@ -804,6 +804,18 @@ class TestReview:
         assert new.item("1").status is None  # due July 2028
         assert new.item("3.2").status is None  # "Immediate": no date
 
+    def test_statuses_set_by_review_are_written_back(self, tmp_path: Path) -> None:
+        plan = read("action_plan.csv")
+        new, _ = plan.review(dt.date(2026, 5, 4))
+        table = new.to_table()
+        assert list(table.columns)[:7] == list(plan.to_table().columns)
+        assert list(table.columns)[7:] == ["RAG Status"]
+        new.to_csv(tmp_path / "reviewed.csv")
+        # recurring items' due dates moved on: read as of the review date to get them again
+        again = ActionPlan.from_table(tmp_path / "reviewed.csv", reference_date=dt.date(2026, 5, 4))
+        assert again.item("1").status is RAG.OVERDUE
+        assert again.items == new.items
+
     def test_recurring_items_roll_forward(self) -> None:
         plan = read("delivery_plan.csv")
         new, changes = plan.review(dt.date(2026, 1, 5))

@@ -930,8 +930,16 @@ class ActionPlan:
         every item (``ID`` and ``Action`` always kept). Statuses are written in the sources'
         words, dates as ISO text; a due date read from a timeline is not written separately
         (the timeline is). The recurrence is not a column: it is read again from the timeline.
+
+        Nothing set on an item is dropped silently: when items carry a field the remembered
+        layout has no column for (typically a status set by :meth:`review` on a plan in the
+        action-plan layout, which has no RAG column), a column with the default header
+        (``RAG Status``, ``Completed on`` …) is appended after the source's columns. Fields the
+        reader derives (``id`` without an id column, ``area`` from the parent item, ``due`` and
+        ``recurrence`` from the timeline) are not appended.
         """
         layout = self._layout or _default_layout(self.items)
+        layout = _with_missing_columns(layout, self.items)
         fields = layout.fields
         rows = [[_cell_out(item, f, fields) for _, f in layout.columns] for item in self.items]
         headers = [h for h, _ in layout.columns]
@@ -1446,6 +1454,32 @@ def _cell_out(item: ActionPlanItem, field: str | None, fields: frozenset[str]) -
         return None if item.completed_on is None else item.completed_on.isoformat()
     value = getattr(item, field)
     return None if value is None else str(value)
+
+
+#: Header given to a field appended to a source layout that has no column for it.
+_APPENDED_HEADERS: Mapping[str, str] = {
+    "pupil_id": "Pupil ID",
+    "action_id": "Action ID",
+    "alignment": "Alignment",
+    "lead": "Lead",
+    "resources": "Resources",
+    "timeline": "Timeline",
+    "success_measure": "Success measure",
+    "status": "RAG Status",
+    "completed_on": "Completed on",
+    "notes": "Notes",
+}
+
+
+def _with_missing_columns(layout: _Layout, items: Sequence[ActionPlanItem]) -> _Layout:
+    fields = layout.fields
+    extra = []
+    for field, header in _APPENDED_HEADERS.items():
+        if field in fields or (field == "timeline" and "due" in fields):
+            continue
+        if any(getattr(item, field) is not None for item in items):
+            extra.append((header, field))
+    return attrs.evolve(layout, columns=layout.columns + tuple(extra)) if extra else layout
 
 
 def _default_layout(items: Sequence[ActionPlanItem]) -> _Layout:

@@ -1,0 +1,371 @@
+"""Long-layout adapters: one row per pupil and session, from CSV (``generic-csv``) or Parquet
+(``generic-parquet``).
+
+Columns are found through the header alias table (``aliases.toml``): a pupil id (``UPN``, or
+the MIS's own ``Adno``/``Pupil ID``), ``Date``, ``Session``/``AM/PM``, ``Mark``/``Code`` and
+optionally ``School``/``URN``/``DfE number``; pupil attributes (name, year group, date of birth,
+admission and leaving dates, cohort flags) go to the pupils table. Dates are day-first
+(``02/09/2024`` = 2 September) or ISO; ambiguous forms are rejected as ``ambiguous_date``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.errors import AttendanceError, FormatError, Reason
+
+from ._common import (
+    AliasTable,
+    DateParser,
+    Header,
+    Problems,
+    Pupils,
+    alias_table,
+    cell_text,
+    chunksize,
+    clean_id,
+    csv_records,
+    detect_encoding,
+    find_header,
+    head_text,
+    is_long_header,
+    max_field_length,
+    sniff_csv,
+)
+
+__all__ = ["GenericCsvAdapter", "GenericParquetAdapter"]
+
+#: Column id used in rejected rows for problems of a whole record (wrong field count).
+RECORD = "<record>"
+_CORE = ("date", "session", "code")
+
+
+def _choose_id(header: Header, options: Mapping[str, Any], file: str) -> str:
+    wanted = options.get("pupil_id")
+    if wanted is None:
+        found = header.id_column
+        assert found is not None  # is_long_header/is_wide_header checked it
+        return found
+    if wanted not in ("upn", "mis_id"):
+        raise ValueError(f"pupil_id must be 'upn' or 'mis_id' (got {wanted!r})")
+    if wanted not in header.index:
+        raise FormatError(f"pupil_id={wanted!r} asked for, but there is no such column", file=file)
+    return str(wanted)
+
+
+def _output(options: Mapping[str, Any]) -> AdapterOutput:
+    code_set = options.get("code_set")
+    return AdapterOutput(
+        code_set=None if code_set is None else str(code_set),
+        symbols={str(k): str(v) for k, v in dict(options.get("symbols") or {}).items()},
+    )
+
+
+class LongRows:
+    """Turns column texts of the long layout into mark chunks, rejecting bad dates."""
+
+    def __init__(
+        self,
+        header: Header,
+        table: AliasTable,
+        problems: Problems,
+        pupils: Pupils,
+        *,
+        id_column: str,
+        limit: int,
+    ) -> None:
+        self.header = header
+        self.table = table
+        self.problems = problems
+        self.pupils = pupils
+        self.id_column = id_column
+        self.limit = limit
+        self.dates = DateParser()
+        self._sessions: dict[str, str] = {}
+        self.has_school = "school_id" in header.index
+        self.wanted = (id_column, *_CORE, *(["school_id"] if self.has_school else []))
+        self.attr_columns = pupils.columns
+
+    def needed(self) -> tuple[str, ...]:
+        """Column ids this reader uses."""
+        return tuple(dict.fromkeys((*self.wanted, *self.attr_columns)))
+
+    def _session(self, raw: str) -> str:
+        found = self._sessions.get(raw)
+        if found is None:
+            found = self.table.session(raw) or raw.strip()
+            if len(self._sessions) < 10_000:
+                self._sessions[raw] = found
+        return found
+
+    def chunk(self, lines: Sequence[int], columns: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+        """The marks chunk for rows ``lines`` whose column texts are ``columns``."""
+        names = self.header.names
+        ids = columns[self.id_column]
+        dates = columns["date"]
+        sessions = columns["session"]
+        codes = columns["code"]
+        schools = columns["school_id"] if self.has_school else None
+        attrs = [columns[c] for c in self.attr_columns]
+        checked = [(c, columns[c]) for c in self.needed()]
+        out_rows: list[int] = []
+        out_ids: list[str] = []
+        out_dates: list[str] = []
+        out_sessions: list[str] = []
+        out_codes: list[str] = []
+        out_schools: list[str] = []
+        limit = self.limit
+        for i, line in enumerate(lines):
+            too_long = next((c for c, values in checked if len(values[i]) > limit), None)
+            if too_long is not None:
+                self.problems.add(
+                    line,
+                    names[too_long],
+                    columns[too_long][i],
+                    Reason.FIELD_TOO_LONG,
+                    f"field longer than {limit} characters (raise max_field_length to accept it)",
+                    show=False,
+                )
+                continue
+            raw_date = dates[i]
+            iso, why = self.dates.parse(raw_date)
+            if why is not None:
+                self.problems.add(line, names["date"], raw_date, why)
+                continue
+            pupil = clean_id(ids[i], self.id_column)
+            school = schools[i].strip() if schools is not None else ""
+            out_rows.append(line)
+            out_ids.append(pupil)
+            out_dates.append(iso or "")
+            out_sessions.append(self._session(sessions[i]))
+            out_codes.append(codes[i])
+            out_schools.append(school)
+            if attrs:
+                self.pupils.add_row(line, school, pupil, [a[i] for a in attrs])
+        self.problems.flush()
+        data: dict[str, list[str]] = {
+            "pupil_id": out_ids,
+            "date": out_dates,
+            "session": out_sessions,
+            "code": out_codes,
+        }
+        if self.has_school:
+            data["school_id"] = out_schools
+        return pd.DataFrame(data, index=pd.Index(out_rows, dtype="int64"))
+
+
+class GenericCsvAdapter:
+    """Long CSV exports (SIMS/Bromcom/Arbor reports): one row per pupil and session.
+
+    Options: ``chunksize`` (rows per chunk, default 50 000), ``aliases`` (extra
+    ``{column id: header}`` entries), ``pupil_id`` (``"upn"`` or ``"mis_id"`` to choose the key;
+    default the UPN when there is a UPN column), ``code_set``, ``symbols`` (local display symbol
+    → statutory code), ``max_field_length``. Source rows are 1-based line numbers (the line a
+    record starts on); blank lines are skipped, title lines above the header are allowed.
+    """
+
+    name: ClassVar[str] = "generic-csv"
+    extensions: ClassVar[tuple[str, ...]] = (".csv", ".txt", ".tsv")
+    description: ClassVar[str] = (
+        "long CSV export: pupil id (UPN/Adno), date, session (AM/PM) and mark per row"
+    )
+
+    def sniff(self, source: Source) -> bool:
+        """A text file with a long-layout header in its first lines."""
+        if not source.is_bytes:
+            return False
+        return sniff_csv(head_text(source), alias_table(), is_long_header) is not None
+
+    def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
+        """Read the file (see the class docstring for options)."""
+        table = alias_table().extended(options.get("aliases"))
+        out = _output(options)
+        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+        size = chunksize(options)
+        limit = max_field_length(options)
+        if not source.head(1):
+            raise FormatError("file is empty", file=source.name)
+        found = sniff_csv(head_text(source), table, is_long_header)
+        if found is None:
+            raise FormatError(
+                "no header row with a pupil id (UPN/Adno), date, session and mark column in "
+                "the first lines",
+                file=source.name,
+            )
+        delimiter = found[0]
+        encoding, note = detect_encoding(source)
+        if note:
+            out.warnings.append(note)
+        records = csv_records(source, encoding, delimiter)
+        header: Header | None = None
+        skipped = 0
+        for _line, fields, _error in records:
+            if fields is not None:
+                hit = find_header([fields], table, is_long_header, file=source.name)
+                if hit is not None:
+                    header = hit[1]
+                    break
+            skipped += 1
+            if skipped > 30:
+                break
+        if header is None:
+            raise FormatError("header row not found", file=source.name)
+        if skipped:
+            out.warnings.append(f"{skipped} lines above the header skipped")
+        out.warnings.extend(header.notes())
+        id_column = _choose_id(header, options, source.name)
+        pupils = Pupils(header, table, id_column)
+        rows = LongRows(header, table, problems, pupils, id_column=id_column, limit=limit)
+        out.source_columns = {
+            "pupil_id": header.names[id_column],
+            **{c: header.names[c] for c in (*_CORE, "school_id") if c in header.names},
+        }
+
+        def marks() -> Iterator[pd.DataFrame]:
+            positions = {c: header.index[c] for c in rows.needed()}
+            width = len(header.cells)
+            core_end = max(header.index[c] for c in (id_column, *_CORE)) + 1
+            lines: list[int] = []
+            buffer: list[list[str]] = []
+            padded = 0
+            for line, record, error in records:
+                if record is None:
+                    reason = Reason.FIELD_TOO_LONG if "field limit" in (error or "") else None
+                    problems.add(
+                        line,
+                        RECORD,
+                        "",
+                        reason or Reason.BAD_RECORD,
+                        f"unreadable CSV record ({error})",
+                    )
+                    problems.flush()
+                    continue
+                fields = record
+                if not any(f.strip() for f in fields):
+                    continue  # a blank line is not a row
+                if len(fields) != width:
+                    if len(fields) > width and not any(f.strip() for f in fields[width:]):
+                        fields = fields[:width]
+                    elif core_end <= len(fields) < width:
+                        fields = fields + [""] * (width - len(fields))
+                        padded += 1
+                    else:
+                        problems.add(
+                            line,
+                            RECORD,
+                            f"{len(fields)} fields",
+                            Reason.BAD_RECORD,
+                            f"record has {len(fields)} fields, the header has {width}",
+                        )
+                        problems.flush()
+                        continue
+                lines.append(line)
+                buffer.append(fields)
+                if len(buffer) >= size:
+                    yield rows.chunk(lines, _columns(buffer, positions))
+                    lines, buffer = [], []
+            if buffer:
+                yield rows.chunk(lines, _columns(buffer, positions))
+            if padded:
+                out.warnings.append(f"{padded} records had fewer fields than the header (padded)")
+            out.pupils = pupils.frame(out.warnings)
+            out.warnings.extend(pupils.warnings())
+
+        out.marks = marks()
+        return out
+
+
+def _columns(buffer: Sequence[Sequence[str]], positions: Mapping[str, int]) -> dict[str, list[str]]:
+    return {c: [r[p] for r in buffer] for c, p in positions.items()}
+
+
+class GenericParquetAdapter:
+    """Parquet files with the columns of the long layout (same header aliases as CSV).
+
+    Read batch by batch (``chunksize`` rows, default 50 000) through pyarrow, so memory is
+    bounded by one batch. Date columns may be typed (date/timestamp) or text. Source rows are
+    1-based record numbers.
+    """
+
+    name: ClassVar[str] = "generic-parquet"
+    extensions: ClassVar[tuple[str, ...]] = (".parquet", ".pq")
+    description: ClassVar[str] = "Parquet file with the long-layout columns"
+
+    def sniff(self, source: Source) -> bool:
+        """Parquet magic ``PAR1`` at the start."""
+        return source.is_bytes and source.head(4) == b"PAR1"
+
+    def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
+        """Read the file (options as for ``generic-csv``)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = alias_table().extended(options.get("aliases"))
+        out = _output(options)
+        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+        size = chunksize(options)
+        limit = max_field_length(options)
+        if not source.head(1):
+            raise FormatError("file is empty", file=source.name)
+        fh = source.open()
+        try:
+            parquet = pq.ParquetFile(fh)
+            names = list(parquet.schema_arrow.names)
+        except (pa.ArrowException, OSError, ValueError, IndexError, TypeError) as exc:
+            fh.close()
+            raise FormatError(
+                f"not a readable Parquet file ({type(exc).__name__})", file=source.name
+            ) from exc
+        header = find_header([names], table, is_long_header, file=source.name)
+        if header is None:
+            fh.close()
+            raise FormatError(
+                "no pupil id (UPN/Adno), date, session and mark columns", file=source.name
+            )
+        hdr = header[1]
+        out.warnings.extend(hdr.notes())
+        id_column = _choose_id(hdr, options, source.name)
+        pupils = Pupils(hdr, table, id_column)
+        rows = LongRows(hdr, table, problems, pupils, id_column=id_column, limit=limit)
+        out.source_columns = {
+            "pupil_id": hdr.names[id_column],
+            **{c: hdr.names[c] for c in (*_CORE, "school_id") if c in hdr.names},
+        }
+        needed = rows.needed()
+        wanted_names = [names[hdr.index[c]] for c in needed]
+
+        def marks() -> Iterator[pd.DataFrame]:
+            start = 1
+            try:
+                for batch in parquet.iter_batches(batch_size=size, columns=wanted_names):
+                    n = batch.num_rows
+                    columns = {
+                        c: [cell_text(v) for v in batch.column(i).to_pylist()]
+                        for i, c in enumerate(needed)
+                    }
+                    lines = list(range(start, start + n))
+                    start += n
+                    keep = [i for i in range(n) if any(columns[c][i].strip() for c in needed)]
+                    if len(keep) < n:
+                        lines = [lines[i] for i in keep]
+                        columns = {c: [v[i] for i in keep] for c, v in columns.items()}
+                    yield rows.chunk(lines, columns)
+            except AttendanceError:
+                raise
+            except (pa.ArrowException, OSError, ValueError, IndexError, TypeError) as exc:
+                raise FormatError(
+                    f"Parquet data cannot be read ({type(exc).__name__})",
+                    file=source.name,
+                    row=start,
+                ) from exc
+            finally:
+                fh.close()
+            out.pupils = pupils.frame(out.warnings)
+            out.warnings.extend(pupils.warnings())
+
+        out.marks = marks()
+        return out

@@ -1,0 +1,480 @@
+"""Wide-layout adapters: one row per pupil, from CSV (``wide-csv``) or Excel (``wide-excel``).
+
+Two layouts are read, chosen from the header:
+
+* **session columns** — one column per session, headed like ``Mon 02/09/2024 AM``,
+  ``02/09/2024 PM`` or ``2024-09-02 AM``; each cell holds that session's mark;
+* **weekly mark strings** — a week-start column (``Week beginning``, a Monday) and a
+  ``Marks`` column of 10 characters: Mon AM, Mon PM, … Fri PM.
+
+A blank cell (or a space in a mark string) means *no session for this pupil* and yields no row
+(pass ``blank="missing"`` to read blank session cells as missing marks instead); ``-`` is a
+missing mark. The source row of every mark is the pupil's line (CSV) or sheet row (Excel).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.errors import AttendanceError, FormatError, Reason
+
+from ._common import (
+    AliasTable,
+    DateParser,
+    Header,
+    Problems,
+    Pupils,
+    alias_table,
+    cell_text,
+    chunksize,
+    clean_id,
+    csv_records,
+    detect_encoding,
+    find_header,
+    head_text,
+    is_wide_header,
+    max_field_length,
+    sniff_csv,
+)
+from .long import RECORD, _choose_id, _output
+
+__all__ = ["WEEK_SESSIONS", "WideCsvAdapter", "WideExcelAdapter", "WideRows"]
+
+#: Sessions of a weekly mark string, in order: (day offset from Monday, session).
+WEEK_SESSIONS: tuple[tuple[int, str], ...] = tuple(
+    (day, session) for day in range(5) for session in ("AM", "PM")
+)
+_BLANK = " "
+
+
+class WideRows:
+    """Expands wide rows (one per pupil) into chunks of long mark rows."""
+
+    def __init__(
+        self,
+        header: Header,
+        table: AliasTable,
+        problems: Problems,
+        pupils: Pupils,
+        *,
+        id_column: str,
+        limit: int,
+        size: int,
+        blank: str = "skip",
+    ) -> None:
+        if blank not in ("skip", "missing"):
+            raise ValueError(f"blank must be 'skip' or 'missing' (got {blank!r})")
+        self.header = header
+        self.problems = problems
+        self.pupils = pupils
+        self.id_column = id_column
+        self.limit = limit
+        self.size = size
+        self.blank = blank
+        self.dates = DateParser()
+        self.weekly = not header.sessions
+        self.has_school = "school_id" in header.index
+        idx = header.index
+        self.id_at = idx[id_column]
+        self.school_at = idx.get("school_id")
+        self.attr_at = [idx[c] for c in pupils.columns]
+        self.week_at = idx.get("week_start")
+        self.marks_at = idx.get("marks")
+        self.checked = [(p, header.cells[p]) for p in sorted({*idx.values()})]
+        self.checked += [(pos, text) for pos, _iso, _s, text in header.sessions]
+        self.width = len(header.cells)
+
+    def source_columns(self) -> dict[str, str]:
+        """Core column → source header, for messages."""
+        names = self.header.names
+        out = {"pupil_id": names[self.id_column]}
+        if self.has_school:
+            out["school_id"] = names["school_id"]
+        if self.weekly:
+            out["date"] = names["week_start"]
+            out["code"] = names["marks"]
+        else:
+            out["code"] = "session cell"  # the mark sits under its session's column header
+        return out
+
+    def chunks(self, records: Iterable[tuple[int, Sequence[object]]]) -> Iterator[pd.DataFrame]:
+        """Mark chunks of about ``size`` rows from ``(line, cells)`` records."""
+        cols: dict[str, list[Any]] = {k: [] for k in ("row", "pupil_id", "date", "session", "code")}
+        schools: list[str] = []
+        for line, cells in records:
+            before = len(cols["row"])
+            self._row(line, cells, cols, schools)
+            if len(cols["row"]) >= self.size and len(cols["row"]) > before:
+                self.problems.flush()
+                yield self._frame(cols, schools)
+                cols = {k: [] for k in cols}
+                schools = []
+        self.problems.flush()
+        if cols["row"]:
+            yield self._frame(cols, schools)
+
+    def _frame(self, cols: Mapping[str, list[Any]], schools: list[str]) -> pd.DataFrame:
+        data: dict[str, list[Any]] = {
+            "pupil_id": cols["pupil_id"],
+            "date": cols["date"],
+            "session": cols["session"],
+            "code": cols["code"],
+        }
+        if self.has_school:
+            data["school_id"] = schools
+        return pd.DataFrame(data, index=pd.Index(cols["row"], dtype="int64"))
+
+    def _text(self, cells: Sequence[object], pos: int) -> str:
+        return cell_text(cells[pos]) if pos < len(cells) else ""
+
+    def _row(
+        self,
+        line: int,
+        cells: Sequence[object],
+        cols: dict[str, list[Any]],
+        schools: list[str],
+    ) -> None:
+        if not any(cell_text(c).strip() for c in cells):
+            return  # a blank line is not a row
+        names = self.header.names
+        if len(cells) > self.width and any(cell_text(c).strip() for c in cells[self.width :]):
+            self.problems.add(
+                line,
+                RECORD,
+                f"{len(cells)} fields",
+                Reason.BAD_RECORD,
+                f"row has {len(cells)} cells, the header has {self.width}",
+            )
+            return
+        for pos, text in self.checked:
+            value = self._text(cells, pos)
+            if len(value) > self.limit:
+                self.problems.add(
+                    line,
+                    text,
+                    value,
+                    Reason.FIELD_TOO_LONG,
+                    f"field longer than {self.limit} characters (raise max_field_length)",
+                    show=False,
+                )
+                return
+        pupil = clean_id(self._text(cells, self.id_at), self.id_column)
+        if not pupil:
+            self.problems.add(line, names[self.id_column], "", Reason.MISSING_VALUE)
+            return
+        school = self._text(cells, self.school_at).strip() if self.school_at is not None else ""
+        before = len(cols["row"])
+        if self.weekly:
+            if not self._week(line, cells, pupil, cols):
+                return
+        else:
+            for pos, iso, session, _text in self.header.sessions:
+                code = self._text(cells, pos)
+                if not code.strip():
+                    if self.blank == "skip":
+                        continue
+                    code = "-"
+                cols["row"].append(line)
+                cols["pupil_id"].append(pupil)
+                cols["date"].append(iso)
+                cols["session"].append(session)
+                cols["code"].append(code)
+        schools.extend([school] * (len(cols["row"]) - before))
+        self.pupils.add_row(line, school, pupil, [self._text(cells, p) for p in self.attr_at])
+
+    def _week(
+        self, line: int, cells: Sequence[object], pupil: str, cols: dict[str, list[Any]]
+    ) -> bool:
+        names = self.header.names
+        assert self.week_at is not None
+        assert self.marks_at is not None
+        raw_week = cells[self.week_at] if self.week_at < len(cells) else None
+        iso, why = self.dates.parse(raw_week)
+        if iso is None:
+            self.problems.add(
+                line, names["week_start"], cell_text(raw_week), why or Reason.MISSING_VALUE
+            )
+            return False
+        monday = dt.date.fromisoformat(iso)
+        if monday.weekday() != 0:
+            self.problems.add(
+                line,
+                names["week_start"],
+                cell_text(raw_week),
+                Reason.BAD_DATE,
+                "week start is not a Monday",
+            )
+            return False
+        marks = self._text(cells, self.marks_at)
+        if len(marks) != len(WEEK_SESSIONS):
+            self.problems.add(
+                line,
+                names["marks"],
+                marks,
+                Reason.BAD_VALUE,
+                f"mark string has {len(marks)} characters, not {len(WEEK_SESSIONS)} "
+                "(Mon AM, Mon PM, ... Fri PM)",
+            )
+            return False
+        for char, (offset, session) in zip(marks, WEEK_SESSIONS, strict=True):
+            if char == _BLANK:
+                continue
+            cols["row"].append(line)
+            cols["pupil_id"].append(pupil)
+            cols["date"].append((monday + dt.timedelta(days=offset)).isoformat())
+            cols["session"].append(session)
+            cols["code"].append(char)
+        return True
+
+
+def _start(
+    source: Source, header: Header, table: AliasTable, options: Mapping[str, Any], errors: str
+) -> tuple[AdapterOutput, WideRows]:
+    out = _output(options)
+    problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+    out.warnings.extend(header.notes())
+    id_column = _choose_id(header, options, source.name)
+    pupils = Pupils(header, table, id_column)
+    rows = WideRows(
+        header,
+        table,
+        problems,
+        pupils,
+        id_column=id_column,
+        limit=max_field_length(options),
+        size=chunksize(options),
+        blank=str(options.get("blank", "skip")),
+    )
+    out.source_columns = rows.source_columns()
+    return out, rows
+
+
+class WideCsvAdapter:
+    """Wide CSV exports: session columns (``Mon 02/09/2024 AM`` …) or weekly mark strings.
+
+    Options: ``blank`` (``"skip"`` default, or ``"missing"``), ``chunksize``, ``aliases``,
+    ``pupil_id``, ``code_set``, ``symbols``, ``max_field_length``. Source rows are the 1-based
+    line numbers of the pupils' lines.
+    """
+
+    name: ClassVar[str] = "wide-csv"
+    extensions: ClassVar[tuple[str, ...]] = (".csv", ".txt", ".tsv")
+    description: ClassVar[str] = (
+        "wide CSV export: one row per pupil, a column per session or weekly 10-mark strings"
+    )
+
+    def sniff(self, source: Source) -> bool:
+        """A text file with a wide-layout header in its first lines."""
+        if not source.is_bytes:
+            return False
+        return sniff_csv(head_text(source), alias_table(), is_wide_header, wide=True) is not None
+
+    def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
+        """Read the file (see the class docstring for options)."""
+        table = alias_table().extended(options.get("aliases"))
+        if not source.head(1):
+            raise FormatError("file is empty", file=source.name)
+        found = sniff_csv(head_text(source), table, is_wide_header, wide=True)
+        if found is None:
+            raise FormatError(
+                "no wide header (pupil id plus session columns such as 'Mon 02/09/2024 AM', "
+                "or a week start and a marks column) in the first lines",
+                file=source.name,
+            )
+        delimiter = found[0]
+        encoding, note = detect_encoding(source)
+        records = csv_records(source, encoding, delimiter)
+        header: Header | None = None
+        skipped = 0
+        for _line, fields, _error in records:
+            if fields is not None:
+                hit = find_header([fields], table, is_wide_header, wide=True, file=source.name)
+                if hit is not None:
+                    header = hit[1]
+                    break
+            skipped += 1
+            if skipped > 30:
+                break
+        if header is None:
+            raise FormatError("header row not found", file=source.name)
+        out, rows = _start(source, header, table, options, errors)
+        if note:
+            out.warnings.insert(0, note)
+        if skipped:
+            out.warnings.append(f"{skipped} lines above the header skipped")
+        problems = rows.problems
+
+        def good_records() -> Iterator[tuple[int, Sequence[object]]]:
+            for line, fields, error in records:
+                if fields is None:
+                    reason = Reason.FIELD_TOO_LONG if "field limit" in (error or "") else None
+                    problems.add(
+                        line,
+                        RECORD,
+                        "",
+                        reason or Reason.BAD_RECORD,
+                        f"unreadable CSV record ({error})",
+                    )
+                    continue
+                yield line, fields
+
+        def marks() -> Iterator[pd.DataFrame]:
+            yield from rows.chunks(good_records())
+            out.pupils = rows.pupils.frame(out.warnings)
+            out.warnings.extend(rows.pupils.warnings())
+
+        out.marks = marks()
+        return out
+
+
+_EXCEL_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    OSError,
+    EOFError,
+    NotImplementedError,
+)
+
+
+def _open_workbook(source: Source) -> Any:
+    import openpyxl
+
+    if source.head(4) != b"PK\x03\x04":
+        raise FormatError("not an .xlsx workbook (no zip signature)", file=source.name)
+    fh = source.open()
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            if "xl/workbook.xml" not in archive.namelist():
+                raise FormatError("zip file is not an .xlsx workbook", file=source.name)
+        fh.seek(0)
+        return openpyxl.load_workbook(fh, read_only=True, data_only=True)
+    except AttendanceError:
+        fh.close()
+        raise
+    except _EXCEL_ERRORS as exc:
+        fh.close()
+        raise FormatError(
+            f"workbook cannot be read ({type(exc).__name__})", file=source.name
+        ) from exc
+
+
+def _sheet_rows(sheet: Any) -> Iterator[tuple[int, Sequence[object]]]:
+    """``(sheet row number, values)`` for each row; numbering follows the sheet (1-based)."""
+    for cells in sheet.iter_rows():
+        row = next((getattr(c, "row", None) for c in cells if getattr(c, "row", None)), None)
+        if row is None:
+            continue  # an empty row: no cells, nothing to read
+        width = max((getattr(c, "column", 0) or 0) for c in cells)
+        values: list[object] = [None] * width
+        for cell in cells:
+            column = getattr(cell, "column", None)
+            if column:
+                values[column - 1] = cell.value
+        yield int(row), values
+
+
+def _find_sheet(
+    workbook: Any, table: AliasTable, wanted: str | int | None, file: str
+) -> tuple[Any, Header, int]:
+    sheets = list(workbook.worksheets)
+    if wanted is not None:
+        try:
+            sheets = [workbook[wanted] if isinstance(wanted, str) else sheets[wanted]]
+        except (KeyError, IndexError) as exc:
+            names = ", ".join(workbook.sheetnames)
+            raise FormatError(f"no sheet {wanted!r}; sheets: {names}", file=file) from exc
+    for sheet in sheets[:20]:
+        head: list[Sequence[object]] = []
+        numbers: list[int] = []
+        for number, values in _sheet_rows(sheet):
+            head.append(values)
+            numbers.append(number)
+            if len(head) >= 30:
+                break
+        found = find_header(head, table, is_wide_header, wide=True, file=file)
+        if found is not None:
+            return sheet, found[1], numbers[found[0]]
+    raise FormatError(
+        "no sheet with a wide header (pupil id plus session columns, or week start and marks)",
+        file=file,
+    )
+
+
+class WideExcelAdapter:
+    """Wide .xlsx exports (both layouts of ``wide-csv``), read with openpyxl in read-only mode.
+
+    Options: ``sheet`` (name or 0-based index; default the first sheet with a wide header),
+    plus those of ``wide-csv``. Source rows are the sheet's 1-based row numbers.
+    """
+
+    name: ClassVar[str] = "wide-excel"
+    extensions: ClassVar[tuple[str, ...]] = (".xlsx", ".xlsm")
+    description: ClassVar[str] = "wide Excel workbook: session columns or weekly mark strings"
+
+    def sniff(self, source: Source) -> bool:
+        """A zip file holding an .xlsx workbook with a wide header on a sheet."""
+        if not source.is_bytes or source.head(4) != b"PK\x03\x04":
+            return False
+        try:
+            workbook = _open_workbook(source)
+            try:
+                _find_sheet(workbook, alias_table(), None, source.name)
+            finally:
+                workbook.close()
+        except (AttendanceError, *_EXCEL_ERRORS):  # type: ignore[misc]
+            return False
+        return True
+
+    def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
+        """Read the workbook (see the class docstring for options)."""
+        table = alias_table().extended(options.get("aliases"))
+        if not source.head(1):
+            raise FormatError("file is empty", file=source.name)
+        workbook = _open_workbook(source)
+        try:
+            sheet, header, header_row = _find_sheet(
+                workbook, table, options.get("sheet"), source.name
+            )
+        except AttendanceError:
+            workbook.close()
+            raise
+        except _EXCEL_ERRORS as exc:
+            workbook.close()
+            raise FormatError(
+                f"workbook cannot be read ({type(exc).__name__})", file=source.name
+            ) from exc
+        out, rows = _start(source, header, table, options, errors)
+        if len(workbook.worksheets) > 1:
+            out.warnings.append(f"read sheet {sheet.title!r} of {len(workbook.worksheets)}")
+
+        def records() -> Iterator[tuple[int, Sequence[object]]]:
+            for number, values in _sheet_rows(sheet):
+                if number > header_row:
+                    yield number, values
+
+        def marks() -> Iterator[pd.DataFrame]:
+            try:
+                yield from rows.chunks(records())
+            except AttendanceError:
+                raise
+            except _EXCEL_ERRORS as exc:
+                raise FormatError(
+                    f"workbook cannot be read ({type(exc).__name__})", file=source.name
+                ) from exc
+            finally:
+                workbook.close()
+            out.pupils = rows.pupils.frame(out.warnings)
+            out.warnings.extend(rows.pupils.warnings())
+
+        out.marks = marks()
+        return out

@@ -324,6 +324,24 @@ def test_measurable_success_measures(text: str, expected: SuccessMeasure) -> Non
 
 
 @pytest.mark.parametrize(
+    ("text", "percent", "comparison"),
+    [
+        ("Attendance of 92%", Fraction(92), ">="),
+        ("attendance at least 90%", Fraction(90), ">="),
+        ("Attendance improves to 85% by July 2026", Fraction(85), ">="),
+        ("attendance over 96%", Fraction(96), ">"),
+        ("95% or above attendance", Fraction(95), ">="),
+    ],
+)
+def test_attendance_wordings(text: str, percent: Fraction, comparison: str) -> None:
+    measure = parse_success_measure(text, REF)
+    assert measure is not None
+    assert (measure.kind, measure.percent, measure.comparison) == (
+        "attendance", percent, comparison
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
     "text",
     [
         None,
@@ -334,6 +352,7 @@ def test_measurable_success_measures(text: str, expected: SuccessMeasure) -> Non
         "Pathway agreed by all partners",
         "Better attendance",
         "Attendance 150%",
+        "An increase of 5% in attendance",
     ],
 )
 def test_unmeasurable_success_measures(text: str | None) -> None:

@@ -400,28 +400,14 @@ class SuccessMeasure:
 _NUMBER_WORDS: Mapping[str, int] = {
     word: n
     for n, word in enumerate(
-        (
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-        ),
-        start=1,
+        ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"), start=1
     )
 }
 _COUNT = r"(?P<weeks>\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")"
 _PCT = r"(?P<pct>\d{1,3}(?:\.\d+)?)\s*%"
 
-# (pattern, kind, comparison); the first that matches decides. Comparison None means the
-# words next to the percentage decide (``_STRICT`` / otherwise "at least").
+# (pattern, kind); the first that matches decides. For attendance, the words before the
+# percentage decide the comparison: strictly above when they match ``_STRICT``, else at least.
 _MEASURES: tuple[tuple[re.Pattern[str], Literal["attendance", "no_unauthorised_absence"]], ...] = (
     (
         re.compile(r"\bno\s+(?:further\s+|more\s+)?unauthori[sz]ed\s+absences?\b", re.I),
@@ -449,8 +435,11 @@ _MEASURES: tuple[tuple[re.Pattern[str], Literal["attendance", "no_unauthorised_a
     ),
 )
 _STRICT = re.compile(r"^(>|above|over|more\s+than|greater\s+than|higher\s+than)$", re.I)
+# relative targets ("improve attendance by 5%", "an increase of 3%", "2 percentage points")
 _RELATIVE = re.compile(
-    r"\b(by|of)\s+\d{1,3}(\.\d+)?\s*(%|percentage\s+points?)|\bpercentage\s+points?\b", re.I
+    r"\bby\s+\d{1,3}(\.\d+)?\s*%|\bpercentage\s+points?\b|"
+    r"\b(increase|improvement|rise|reduction|decrease)\s+of\s+\d{1,3}(\.\d+)?\s*%",
+    re.I,
 )
 _WEEKS = re.compile(
     r"\b(?:over|for|in|during|across|within)\s+(?:the\s+)?(?:next|following|coming|last|"

@@ -518,6 +518,8 @@ class TestErrors:
         assert "row 3" in message
         assert "'RAG Status'" in message
         assert "Jane" not in message
+        assert info.value.__cause__ is None
+        assert info.value.__suppress_context__
         assert isinstance(info.value, AttendanceError)
         assert isinstance(info.value, ValueError)
 
@@ -767,6 +769,25 @@ def test_round_trip_property_csv(
         except PlanError:
             return
         plan.to_csv(path)
+        again = ActionPlan.from_table(path, reference_date=REF)
+    assert again.items == plan.items
+
+
+@given(df=_tables())
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_round_trip_property_xlsx(
+    df: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("rt") / "plan.xlsx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AttendanceWarning)
+        try:
+            plan = ActionPlan.from_table(df, reference_date=REF)
+        except PlanError:
+            return
+        plan.to_excel(path)
         again = ActionPlan.from_table(path, reference_date=REF)
     assert again.items == plan.items
 

@@ -1297,10 +1297,10 @@ def _parse_grid(
         values: dict[str, Any] = {f: get(f) for f in _TEXT_FIELDS}
         try:
             values["status"] = RAG.parse(get("status"))
-        except ValueError as exc:  # the cell is not shown: it may hold anything
+        except ValueError:  # neither the cell nor its error is shown: it may hold anything
             accepted = ", ".join(repr(m.label) for m in RAG)
             where = _where(name, number, columns[index["status"]][0])
-            raise PlanError(f"{where}: not a RAG status; use one of {accepted}") from exc
+            raise PlanError(f"{where}: not a RAG status; use one of {accepted}") from None
         timeline = parse_timeline(values["timeline"], ref, quarters, quarter_year)
         values["due"], values["recurrence"] = timeline.due, timeline.recurrence
         due_text = get("due")

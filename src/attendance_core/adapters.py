@@ -25,6 +25,7 @@ them among their ``**options``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import os
@@ -591,6 +592,22 @@ def _shorten(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+@contextlib.contextmanager
+def _adapter_failures(name: str, file: str) -> Iterator[None]:
+    """Turn a stray exception of an adapter reading untrusted input into a FormatError.
+
+    The original exception is chained; its text (which may quote data) is not repeated.
+    """
+    try:
+        yield
+    except AttendanceError:
+        raise
+    except Exception as exc:
+        raise FormatError(
+            f"adapter {name!r} could not read the source ({type(exc).__name__})", file=file
+        ) from exc
+
+
 class _Counter:
     """Passes chunks through, counting rows and rejecting fields over the length limit."""
 
@@ -602,9 +619,11 @@ class _Counter:
         errors: str,
         file: str,
         rejected: list[dict[str, Any]],
+        adapter: str = "",
         on_done: Callable[[], None] | None = None,
     ) -> None:
         self._chunks = chunks
+        self._adapter = adapter
         self._on_done = on_done
         self._limit = limit
         self._errors = errors
@@ -613,7 +632,12 @@ class _Counter:
         self.rows = 0
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        for chunk in self._chunks:
+        chunks = iter(self._chunks)
+        while True:
+            with _adapter_failures(self._adapter, self._file):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
             if not isinstance(chunk, pd.DataFrame):
                 raise TypeError(f"adapter yielded {type(chunk).__name__}, not a DataFrame")
             self.rows += len(chunk)
@@ -704,39 +728,31 @@ def load(
     adapter = get_adapter(name)
     from_long = _from_long()
     guarded: list[dict[str, Any]] = []
-    try:
+    with _adapter_failures(name, source.name):
         output = adapter.read(source, errors=errors, **options)
-        if not isinstance(output, AdapterOutput):
-            raise TypeError(f"adapter {name!r} returned {type(output).__name__}, not AdapterOutput")
-        # pupils are final only once marks are exhausted, but from_long takes them up front:
-        # hand it a frame that is filled in place the moment the last chunk has been read
-        late_pupils = _empty_pupils()
-        counter = _Counter(
-            output.marks,
-            limit=max_field_length,
-            errors=errors,
-            file=source.name,
-            rejected=guarded,
-            on_done=lambda: _fill_in_place(late_pupils, output.pupils),
-        )
-        register = from_long(
-            counter,
-            errors=errors,
-            pupils=late_pupils,
-            code_set=output.code_set,
-            symbols=output.symbols or None,
-            source=source.name,
-            source_columns=output.source_columns or None,
-        )
-    except AttendanceError:
-        raise
-    except Exception as exc:
-        # anything else while reading untrusted input is a format problem of that input; the
-        # original exception is chained, its text (which may quote data) is not repeated
-        raise FormatError(
-            f"adapter {name!r} could not read the source ({type(exc).__name__})",
-            file=source.name,
-        ) from exc
+    if not isinstance(output, AdapterOutput):
+        raise TypeError(f"adapter {name!r} returned {type(output).__name__}, not AdapterOutput")
+    # pupils are final only once marks are exhausted, but from_long takes them up front:
+    # hand it a frame that is filled in place the moment the last chunk has been read
+    late_pupils = _empty_pupils()
+    counter = _Counter(
+        output.marks,
+        limit=max_field_length,
+        errors=errors,
+        file=source.name,
+        rejected=guarded,
+        adapter=name,
+        on_done=lambda: _fill_in_place(late_pupils, output.pupils),
+    )
+    register = from_long(
+        counter,
+        errors=errors,
+        pupils=late_pupils,
+        code_set=output.code_set,
+        symbols=output.symbols or None,
+        source=source.name,
+        source_columns=output.source_columns or None,
+    )
     adapter_rejected = list(output.rejected)
     core_rejected = getattr(register, "rejected", None)
     frames = [_rejected_frame(adapter_rejected + guarded)]

@@ -35,14 +35,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from .adapters import REJECTED_COLUMNS, LoadResult, Source, detect, formats, get_adapter, load
-from .errors import AttendanceError, FormatError, RegisterError
+from .adapters import REJECTED_COLUMNS, LoadResult, Source, detect, formats, get_adapter
+from .adapters import load as _load
+from .errors import AttendanceError, AttendanceWarning, FormatError, RegisterError
 
 __all__ = [
     "AdapterConformance",
@@ -55,7 +57,15 @@ __all__ = [
     "check_random_bytes",
     "check_truncated",
     "drain",
+    "load",
 ]
+
+
+def load(source: Any, **options: Any) -> LoadResult:
+    """:func:`attendance_core.load` with its :class:`AttendanceWarning` noise silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AttendanceWarning)
+        return _load(source, **options)
 
 
 def _bytes_of(sample: Any) -> bytes:
@@ -92,7 +102,8 @@ def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) ->
 
     ``rows_read == len(register.to_long()) + len(rejected)``; ``rejected`` has exactly the
     columns ``row, column, value, reason``, is sorted by row, and every row is an integer
-    ``>= 1`` (and ``<= max_row`` when given); ``pupils`` is indexed by ``pupil_id``.
+    ``>= 1`` (and ``<= max_row`` when given); ``pupils`` is indexed by ``pupil_id``, one row
+    per pupil (per school and pupil when it has a ``school_id`` column).
     """
     accepted = len(result.register.to_long())
     assert isinstance(result.rows_read, int), "rows_read must be an int"
@@ -113,7 +124,11 @@ def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) ->
     assert isinstance(result.pupils, pd.DataFrame)
     if len(result.pupils):
         assert result.pupils.index.name == "pupil_id", result.pupils.index.name
-        assert result.pupils.index.is_unique, "pupils must have one row per pupil_id"
+        if "school_id" in result.pupils.columns:
+            keys = pd.MultiIndex.from_arrays([result.pupils["school_id"], result.pupils.index])
+            assert keys.is_unique, "pupils must have one row per (school_id, pupil_id)"
+        else:
+            assert result.pupils.index.is_unique, "pupils must have one row per pupil_id"
 
 
 def check_detection(format_name: str, sample: Any) -> None:

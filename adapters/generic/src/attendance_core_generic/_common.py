@@ -357,31 +357,41 @@ class DateParser:
 # Encodings and CSV records
 
 
-def detect_encoding(source: Source) -> tuple[str, str | None]:
-    """The text encoding of a byte source and a warning when it is not UTF-8.
+def _decodes(source: Source, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with source.open() as fh:
+            while block := fh.read(1 << 20):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
-    UTF-8 (with or without BOM) and UTF-16 with a BOM are read as such; anything else that
-    does not decode as UTF-8 falls back to cp1252, or Latin-1 when cp1252 cannot decode it.
-    The whole source is scanned in blocks, so memory stays bounded.
+
+def detect_encoding(source: Source) -> tuple[str, str, str | None]:
+    """``(encoding, errors, warning)`` for reading a byte source as text.
+
+    UTF-8 (with or without BOM) and UTF-16 with a BOM are read as such; a file that does not
+    decode as UTF-8 falls back to cp1252, or Latin-1 when cp1252 cannot decode it, with a
+    warning. A file with a BOM whose content does not decode is read with undecodable bytes
+    replaced, with a warning. The whole source is scanned in blocks: memory stays bounded.
     """
     head = source.head(4)
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", None
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", None
-    for encoding in ("utf-8", "cp1252"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with source.open() as fh:
-                while block := fh.read(1 << 20):
-                    decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        if encoding == "utf-8":
-            return "utf-8", None
-        return "cp1252", "file is not UTF-8; read as Windows-1252 (cp1252)"
-    return "latin-1", "file is not UTF-8; read as Latin-1"
+    if head.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-16"
+        if _decodes(source, encoding):
+            return encoding, "strict", None
+        return (
+            encoding,
+            "replace",
+            f"file has a {encoding} BOM but bytes that do not decode (replaced)",
+        )
+    if _decodes(source, "utf-8"):
+        return "utf-8", "strict", None
+    if _decodes(source, "cp1252"):
+        return "cp1252", "strict", "file is not UTF-8; read as Windows-1252 (cp1252)"
+    return "latin-1", "strict", "file is not UTF-8; read as Latin-1"
 
 
 def head_text(source: Source, n: int = 65536) -> str:
@@ -451,14 +461,14 @@ def sniff_csv(
 
 
 def csv_records(
-    source: Source, encoding: str, delimiter: str
+    source: Source, encoding: str, delimiter: str, errors: str = "strict"
 ) -> Iterator[tuple[int, list[str] | None, str | None]]:
     """``(line, fields, error)`` for each record; ``line`` is the 1-based line it starts on.
 
     A record the csv module cannot read gives ``fields=None`` and the error text.
     """
     with source.open() as raw:
-        stream = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        stream = io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline="")
         reader = csv.reader(stream, delimiter=delimiter)
         start = 1
         while True:

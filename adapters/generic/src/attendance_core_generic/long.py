@@ -197,10 +197,10 @@ class GenericCsvAdapter:
                 file=source.name,
             )
         delimiter = found[0]
-        encoding, note = detect_encoding(source)
+        encoding, decode_errors, note = detect_encoding(source)
         if note:
             out.warnings.append(note)
-        records = csv_records(source, encoding, delimiter)
+        records = csv_records(source, encoding, delimiter, decode_errors)
         header: Header | None = None
         skipped = 0
         for _line, fields, _error in records:

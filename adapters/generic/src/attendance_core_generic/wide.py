@@ -288,8 +288,8 @@ class WideCsvAdapter:
                 file=source.name,
             )
         delimiter = found[0]
-        encoding, note = detect_encoding(source)
-        records = csv_records(source, encoding, delimiter)
+        encoding, decode_errors, note = detect_encoding(source)
+        records = csv_records(source, encoding, delimiter, decode_errors)
         header: Header | None = None
         skipped = 0
         for _line, fields, _error in records:

@@ -1,20 +1,101 @@
-"""Reports: band summaries (the Targeting Support Meeting table) and safe exports."""
+"""Reports: band summaries, parent-letter figures, Targeting Support Meeting packs, the HTML
+report and safe exports (CSV, Excel).
+
+Every writer is atomic (a crash never leaves half a file) and every spreadsheet cell that would
+run as a formula is neutralised. The HTML report is one self-contained file: inline CSS and
+inline SVG charts drawn here, no script and no network resource; Jinja2 renders it with
+autoescaping on, so a pupil's name can never inject markup. Output is deterministic: the same
+register gives the same bytes (a timestamp appears only when ``generated_at`` is passed).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pandas as pd
 
-__all__ = ["band_summary", "to_csv"]
+from .bands import BandScheme, band_scheme
+from .calendar import academic_year_start
+from .patterns import (
+    OTHER_COHORTS,
+    PRIORITY_COHORTS,
+    group_weekday_profile,
+    previous_term_bounds,
+    pupil_column,
+    pupil_patterns,
+    resolve_as_of,
+    term_bounds,
+    term_of,
+    trend,
+    weekly_attendance,
+)
+from .register import Register
+
+__all__ = [
+    "TSMPack",
+    "band_summary",
+    "html_report",
+    "letter_data",
+    "next_steps",
+    "to_csv",
+    "to_excel",
+    "tsm_pack",
+    "write_tsm_pack",
+]
 
 #: The extra row of a ``dfe`` summary that matches the DfE's published persistent absence rate.
 PERSISTENT_INCLUSIVE = "persistent_absence_inclusive"
 
+#: A pupil counts as a TSM success (moved up a band) only with at least this many possible
+#: sessions in the current term, so that one good week does not count.
+MIN_TERM_SESSIONS = 10
 
+#: Plain-English names of the action ids of the england-2024 policy; other ids are shown with
+#: underscores as spaces.
+ACTION_LABELS: dict[str, str] = {
+    "first_day_contact": "First-day contact with the family",
+    "resolve_unexplained_absence": "Resolve unexplained absence (N codes)",
+    "notify_la_continuous_absence": "Notify the LA: 10 days' continuous absence",
+    "notify_la_illness_15_days": "Notify the LA: 15 days' illness",
+    "inform_social_worker": "Inform the social worker",
+    "attendance_conversation": "Attendance conversation",
+    "attendance_meeting": "Attendance meeting with parents",
+    "early_help_assessment": "Early Help Assessment",
+    "review_support": "Review all support",
+    "targeting_support_meeting": "Discuss at the Targeting Support Meeting",
+    "escalate_virtual_school": "Escalate to the virtual school",
+    "bring_forward_ehcp_review": "Bring the EHCP review forward",
+    "offer_support_before_enforcement": "Offer support before any enforcement",
+    "consult_attendance_officer": "Consult the LA attendance officer",
+    "agree_with_social_worker": "Agree any legal step with the social worker",
+    "notice_to_improve": "Notice to improve",
+    "consider_penalty_notice": "Consider a penalty notice",
+}
+
+#: Plain-English names of the lead roles.
+LEAD_LABELS: dict[str, str] = {
+    "form_tutor": "form tutor",
+    "attendance_lead": "attendance lead",
+    "senco": "SENCO",
+    "designated_safeguarding_lead": "DSL",
+    "attendance_officer": "LA attendance officer",
+    "social_worker": "social worker",
+    "virtual_school": "virtual school",
+    "early_help": "Early Help",
+}
+
+#: Band colours from best to worst; a scheme with n bands takes n of them spread evenly.
+BAND_PALETTE = ("#2e7d32", "#7cb342", "#f9a825", "#ef6c00", "#c62828")
+
+
+# ============================================================================ band summary
 def _group_values(table: pd.DataFrame, by: str, pupils: pd.DataFrame | None) -> pd.Series:
     """The value of ``by`` for each row of ``table``: a column, an index level, or a pupils
     column joined on ``pupil_id`` (and ``school_id`` when both have it)."""
@@ -23,19 +104,7 @@ def _group_values(table: pd.DataFrame, by: str, pupils: pd.DataFrame | None) -> 
     if by in (table.index.names or []):
         return pd.Series(table.index.get_level_values(by), dtype=object)
     if pupils is not None and by in pupils.columns:
-        pupil_ids = pd.Index(table.index.get_level_values("pupil_id"))
-        values = pupils[by]
-        if "school_id" in pupils.columns and "school_id" in (table.index.names or []):
-            keyed = pd.Series(values.to_numpy(), index=pd.MultiIndex.from_arrays(
-                [pupils["school_id"].astype(str), pupils.index.astype(str)]))
-            keyed = keyed[~keyed.index.duplicated()]
-            want = pd.MultiIndex.from_arrays([
-                pd.Index(table.index.get_level_values("school_id")).astype(str),
-                pupil_ids.astype(str)])
-            return pd.Series(keyed.reindex(want).to_numpy(), dtype=object)
-        values = values[~values.index.duplicated()]
-        values.index = values.index.astype(str)
-        return pd.Series(values.reindex(pupil_ids.astype(str)).to_numpy(), dtype=object)
+        return pupil_column(table.index, pupils, by)
     raise KeyError(f"{by!r} is neither a column of the table nor of the pupils table")
 
 
@@ -90,6 +159,7 @@ def band_summary(
     return pd.concat(parts)
 
 
+# ============================================================================ exports
 def to_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path:
     """Write ``frame`` as a CSV file that is safe to open in Excel.
 
@@ -103,3 +173,786 @@ def to_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path
     with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:
         neutralise_frame(frame).to_csv(handle, index=index, lineterminator="\n")
     return target
+
+
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def _sheet_name(name: object, taken: set[str]) -> str:
+    """A valid, unique Excel sheet name (31 characters, none of ``[]:*?/\\``)."""
+    base = _SHEET_BAD.sub("_", str(name)).strip("'") or "sheet"
+    base = base[:31]
+    candidate, n = base, 2
+    while candidate.lower() in taken:
+        suffix = f" ({n})"
+        candidate = base[: 31 - len(suffix)] + suffix
+        n += 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns Excel can hold: categoricals as text, time zones dropped."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            out[column] = series.astype(object).where(series.notna(), None)
+        elif isinstance(series.dtype, pd.DatetimeTZDtype):
+            out[column] = series.dt.tz_localize(None)
+    return out
+
+
+def to_excel(
+    frames: pd.DataFrame | Mapping[str, pd.DataFrame],
+    path: str | Path,
+    *,
+    index: bool = True,
+) -> Path:
+    """Write one frame, or several as named sheets, to an Excel workbook that runs nothing.
+
+    ``frames`` is a DataFrame (one sheet named ``data``) or a mapping of sheet name to frame, in
+    sheet order. Text cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    get a leading apostrophe, exactly as :func:`to_csv` does; sheet names are made valid for
+    Excel. Written atomically with openpyxl (the ``excel`` extra).
+    """
+    from .errors import AttendanceError
+    from .io import atomic_path, neutralise_frame
+
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise AttendanceError(
+            "writing Excel needs openpyxl: pip install 'attendance-core[excel]'") from exc
+    sheets = {"data": frames} if isinstance(frames, pd.DataFrame) else dict(frames)
+    if not sheets:
+        raise ValueError("to_excel needs at least one frame")
+    target = Path(path)
+    taken: set[str] = set()
+    with atomic_path(target) as tmp:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            for name, frame in sheets.items():
+                safe = neutralise_frame(_excel_ready(frame))
+                safe.to_excel(writer, sheet_name=_sheet_name(name, taken), index=index)
+    return target
+
+
+# ============================================================================ letters
+def letter_data(reg: Register, as_of: Any = None, pupils: pd.DataFrame | None = None
+                ) -> pd.DataFrame:
+    """The figures for a short personalised letter to each pupil's parents (no sending).
+
+    One row per enrolment whose span meets the academic year of ``as_of`` (default: the latest
+    date with a mark; marks after it are ignored), indexed like
+    :func:`~attendance_core.classify`:
+
+    ``days_missed``
+        absent sessions ÷ 2 over the academic year to date (halves kept: 7.5 days).
+    ``attendance_rate``
+        attended ÷ possible over the same period (NaN with no possible session).
+    ``change``
+        the attendance rate over the last 4 school weeks to ``as_of`` minus the rate over the 4
+        school weeks before them, on the school's own calendar (NaN when either has no possible
+        session).
+    ``year_group_rate``
+        Σ attended ÷ Σ possible, academic year to date, over every enrolment of the pupil's school
+        and year group in the register (NaN when the year group is unknown).
+
+    Also ``year_group`` (from ``pupils``), ``possible``, ``absent``, ``rate_last_4_weeks`` and
+    ``rate_previous_4_weeks``.
+    """
+    tr = trend(reg, as_of)
+    possible = tr["possible_year"].to_numpy(dtype=np.int64)
+    attended = tr["attended_year"].to_numpy(dtype=np.int64)
+    absent = possible - attended
+    out = pd.DataFrame(index=tr.index)
+    out["days_missed"] = absent / 2
+    out["attendance_rate"] = tr["rate_year"].to_numpy()
+    out["change"] = (tr["rate_4_weeks"] - tr["rate_previous_4_weeks"]).to_numpy()
+    if pupils is not None and "year_group" in pupils.columns:
+        year_group = pupil_column(tr.index, pupils, "year_group")
+    else:
+        year_group = pd.Series([None] * len(tr), dtype=object)
+    known = year_group.notna().to_numpy() & (year_group.astype(str).str.strip() != "").to_numpy()
+    school = pd.Series(tr.index.get_level_values("school_id"), dtype=object) \
+        if "school_id" in (tr.index.names or []) else pd.Series([""] * len(tr), dtype=object)
+    keys = pd.DataFrame({"school": school.astype(str).to_numpy(),
+                         "year": year_group.astype(str).to_numpy(),
+                         "possible": possible, "attended": attended})
+    sums = keys[known].groupby(["school", "year"], sort=False)[["possible", "attended"]].sum()
+    joined = keys[["school", "year"]].merge(sums, how="left", left_on=["school", "year"],
+                                            right_index=True)
+    p = joined["possible"].to_numpy(dtype=float)
+    a = joined["attended"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(known & (p > 0), a / np.where(p > 0, p, 1), np.nan)
+    out["year_group_rate"] = rate
+    out["year_group"] = pd.array(np.where(known, year_group.to_numpy(), None), dtype=object)
+    out["possible"] = possible
+    out["absent"] = absent
+    out["rate_last_4_weeks"] = tr["rate_4_weeks"].to_numpy()
+    out["rate_previous_4_weeks"] = tr["rate_previous_4_weeks"].to_numpy()
+    return out
+
+
+# ============================================================================ next steps
+def next_steps(reg: Register, pupils: pd.DataFrame | None = None, as_of: Any = None,
+               plans: Any = None) -> pd.DataFrame:
+    """:func:`~attendance_core.recommend` as a table, one row per step, with ``action_label``
+    and ``lead_label`` in plain English (empty table when nothing is recommended)."""
+    try:  # TEMPORARY until escalation lands
+        from .escalation import recommend, steps_frame
+    except ImportError:
+        return pd.DataFrame(columns=["school_id", "pupil_id", "stage", "action", "lead", "due",
+                                     "rule", "reason", "action_label", "lead_label"])
+
+    steps = recommend(reg, pupils=pupils, plans=plans, as_of=as_of)
+    frame = steps_frame(steps)
+    if not len(frame):
+        return pd.DataFrame(columns=["school_id", "pupil_id", "stage", "action", "lead", "due",
+                                     "rule", "reason", "action_label", "lead_label"])
+    frame = frame.reset_index(drop=True)
+    frame["action_label"] = [ACTION_LABELS.get(str(a), str(a).replace("_", " ").capitalize())
+                             for a in frame["action"]]
+    frame["lead_label"] = [LEAD_LABELS.get(str(x), str(x).replace("_", " "))
+                           for x in frame["lead"]]
+    return frame
+
+
+def _steps_by_enrolment(steps: pd.DataFrame) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for rec in steps.to_dict("records"):
+        school = rec.get("school_id")
+        key = ("" if school is None or school != school else str(school), str(rec["pupil_id"]))
+        stage = rec.get("stage")
+        out.setdefault(key, []).append({
+            "action": rec["action_label"],
+            "lead": rec["lead_label"],
+            "due": _fmt_date(rec.get("due")),
+            "stage": getattr(stage, "name", str(stage)).replace("_", " ").capitalize(),
+            "reason": str(rec.get("reason") or ""),
+        })
+    return out
+
+
+def _steps_text(items: Sequence[Mapping[str, Any]]) -> str:
+    return "; ".join(f"{s['action']} ({s['lead']}, by {s['due']})" for s in items)
+
+
+# ============================================================================ TSM pack
+def _school_label(reg: Register, pupils: pd.DataFrame | None) -> str:
+    """The school id of a register without ``school_id``: the pupils table's single school, or
+    an empty string."""
+    if pupils is not None and "school_id" in pupils.columns:
+        values = pupils["school_id"].dropna().astype(str).unique()
+        if len(values) == 1:
+            return str(values[0])
+    return ""
+
+
+def _schools_of(index: pd.Index, reg: Register, pupils: pd.DataFrame | None) -> pd.Series:
+    if "school_id" in (index.names or []):
+        return pd.Series(index.get_level_values("school_id"), dtype=object).astype(str)
+    if reg.school_ids is not None and len(reg.schools) == 1:
+        return pd.Series([str(reg.schools[0])] * len(index), dtype=object)
+    return pd.Series([_school_label(reg, pupils)] * len(index), dtype=object)
+
+
+@attrs.frozen(kw_only=True)
+class TSMPack:
+    """The tables of a Targeting Support Meeting pack (domain.md §7), every school in one.
+
+    Each table has a ``school_id`` column so that an LA can aggregate packs across schools;
+    :meth:`for_school` gives one school's pack. Built by :func:`tsm_pack`, written by
+    :func:`write_tsm_pack`.
+
+    ``bands``
+        five-band counts and percentages per school: ``pupils_year``/``percent_year`` (academic
+        year to ``as_of``), ``pupils_this_term``/``percent_this_term`` and
+        ``pupils_last_term``/``percent_last_term``.
+    ``cohorts``
+        :func:`~attendance_core.patterns.cohort_summary` of the academic year to date.
+    ``severe``
+        pupils in severe absence over the year to date with their recommended next steps.
+    ``successes``
+        pupils whose band this term is better than last term's (with at least
+        :data:`MIN_TERM_SESSIONS` possible sessions this term).
+    """
+
+    as_of: dt.date
+    term: str
+    last_term: str
+    bands: pd.DataFrame = attrs.field(eq=False)
+    cohorts: pd.DataFrame = attrs.field(eq=False)
+    severe: pd.DataFrame = attrs.field(eq=False)
+    successes: pd.DataFrame = attrs.field(eq=False)
+
+    @property
+    def schools(self) -> list[str]:
+        """The school ids of the pack, sorted."""
+        return sorted(self.bands["school_id"].astype(str).unique().tolist())
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables by name, in the order a meeting reads them."""
+        return {"bands": self.bands, "cohorts": self.cohorts,
+                "severe_absence": self.severe, "successes": self.successes}
+
+    def for_school(self, school_id: str) -> TSMPack:
+        """The pack of one school."""
+        if school_id not in self.schools:
+            raise KeyError(f"no school {school_id!r} in the pack")
+
+        def pick(frame: pd.DataFrame) -> pd.DataFrame:
+            if not len(frame):
+                return frame
+            return frame[frame["school_id"].astype(str) == school_id].reset_index(drop=True)
+
+        return attrs.evolve(self, bands=pick(self.bands), cohorts=pick(self.cohorts),
+                            severe=pick(self.severe), successes=pick(self.successes))
+
+
+def tsm_pack(
+    reg: Register,
+    pupils: pd.DataFrame | None = None,
+    as_of: Any = None,
+    *,
+    plans: Any = None,
+) -> TSMPack:
+    """The Targeting Support Meeting pack of every school in ``reg`` (five-band scheme).
+
+    Periods: the academic year to ``as_of`` (as :func:`~attendance_core.recommend` sees it),
+    this term to ``as_of`` and the whole of last term (terms as
+    :func:`~attendance_core.patterns.term_of`). Severe-absence pupils carry their recommended
+    next steps (``plans`` as for recommend). Pupil names are never put in the pack; pupils
+    appear by ``pupil_id`` and ``year_group``.
+    """
+    from .measures import classify
+
+    day = resolve_as_of(reg, as_of)
+    scheme = band_scheme("five-band")
+    year_first = academic_year_start(day)
+    this_first, _ = term_bounds(day)
+    last_first, last_end = previous_term_bounds(day)
+    figures = pupil_patterns(reg, day, scheme=scheme)
+    periods = {
+        "year": figures,
+        "this_term": classify(reg, scheme=scheme, start=max(this_first, year_first), end=day),
+        "last_term": classify(reg, scheme=scheme, start=last_first, end=last_end),
+    }
+    labels = {b.id: b.label for b in scheme.bands}
+    band_parts = []
+    for name, table in periods.items():
+        t = table.assign(school_id_=_schools_of(table.index, reg, pupils).to_numpy())
+        summary = band_summary(t, by="school_id_").reset_index()
+        summary = summary.rename(columns={"school_id_": "school_id", "pupils": f"pupils_{name}",
+                                          "percent": f"percent_{name}"})
+        band_parts.append(summary.set_index(["school_id", "band"]))
+    bands = pd.concat(band_parts, axis=1)
+    schools = sorted(bands.index.get_level_values("school_id").unique().tolist(), key=str)
+    full = pd.MultiIndex.from_product([schools, list(scheme.band_ids)],
+                                      names=["school_id", "band"])
+    bands = bands.reindex(full)
+    for name in periods:
+        bands[f"pupils_{name}"] = bands[f"pupils_{name}"].fillna(0).astype(np.int64)
+    bands = bands.reset_index()
+    bands.insert(2, "label", [labels[b] for b in bands["band"]])
+
+    cohorts = _cohort_table(figures, reg, pupils)
+
+    school_col = _schools_of(figures.index, reg, pupils).to_numpy()
+    pupil_ids = figures.index.get_level_values("pupil_id").astype(str)
+    year_group = (pupil_column(figures.index, pupils, "year_group").to_numpy()
+                  if pupils is not None and "year_group" in pupils.columns
+                  else np.full(len(figures), None, dtype=object))
+    is_severe = (figures["band"].astype(object) == "severe_absence").to_numpy()
+    steps = next_steps(reg, pupils=pupils, as_of=day, plans=plans)
+    by_pupil = _steps_by_enrolment(steps)
+    severe = pd.DataFrame({
+        "school_id": school_col[is_severe],
+        "pupil_id": np.asarray(pupil_ids)[is_severe],
+        "year_group": year_group[is_severe],
+        "attendance_rate": figures["attendance_rate"].to_numpy()[is_severe],
+        "days_missed": figures["days_missed"].to_numpy()[is_severe],
+        "unauthorised": figures["unauthorised"].to_numpy()[is_severe],
+        "rate_4_weeks": figures["rate_4_weeks"].to_numpy()[is_severe],
+        "illness_share": figures["illness_share"].to_numpy()[is_severe],
+    })
+    enrol_keys = [(_key_school(reg, s), p) for s, p in
+                  zip(severe["school_id"], severe["pupil_id"], strict=True)]
+    severe["next_steps"] = [_steps_text(by_pupil.get(k, [])) for k in enrol_keys]
+    severe = severe.sort_values(["school_id", "attendance_rate", "pupil_id"],
+                                kind="stable").reset_index(drop=True)
+
+    successes = _successes(periods["this_term"], periods["last_term"], scheme, reg, pupils)
+    return TSMPack(as_of=day, term=term_of(day), last_term=term_of(last_end), bands=bands,
+                   cohorts=cohorts, severe=severe, successes=successes)
+
+
+def _key_school(reg: Register, school: Any) -> str:
+    """The school part of a steps key: the register's school id, or "" without one."""
+    return "" if reg.school_ids is None else str(school)
+
+
+def _cohort_table(figures: pd.DataFrame, reg: Register, pupils: pd.DataFrame | None
+                  ) -> pd.DataFrame:
+    from .patterns import cohort_summary
+
+    with_school = figures.assign(
+        school_id_=_schools_of(figures.index, reg, pupils).to_numpy())
+    parts = []
+    for school, part in with_school.groupby("school_id_", sort=True):
+        summary = cohort_summary(part, pupils, by_school=False).reset_index()
+        summary.insert(0, "school_id", school)
+        parts.append(summary)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _successes(this: pd.DataFrame, last: pd.DataFrame, scheme: BandScheme, reg: Register,
+               pupils: pd.DataFrame | None) -> pd.DataFrame:
+    order = {b: i for i, b in enumerate(scheme.band_ids)}
+    joined = this[["band", "possible", "attendance_rate"]].join(
+        last[["band", "attendance_rate"]], how="inner", lsuffix="_this", rsuffix="_last")
+    now = joined["band_this"].astype(object).map(order)
+    before = joined["band_last"].astype(object).map(order)
+    moved = (now.notna() & before.notna() & (now < before)
+             & (joined["possible"] >= MIN_TERM_SESSIONS)).to_numpy(dtype=bool)
+    picked = joined[moved]
+    year_group = (pupil_column(picked.index, pupils, "year_group").to_numpy()
+                  if pupils is not None and "year_group" in pupils.columns
+                  else np.full(len(picked), None, dtype=object))
+    out = pd.DataFrame({
+        "school_id": _schools_of(picked.index, reg, pupils).to_numpy(),
+        "pupil_id": picked.index.get_level_values("pupil_id").astype(str),
+        "year_group": year_group,
+        "band_last_term": picked["band_last"].astype(object).to_numpy(),
+        "band_this_term": picked["band_this"].astype(object).to_numpy(),
+        "rate_last_term": picked["attendance_rate_last"].to_numpy(),
+        "rate_this_term": picked["attendance_rate_this"].to_numpy(),
+    })
+    return out.sort_values(["school_id", "pupil_id"], kind="stable").reset_index(drop=True)
+
+
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _slug(text: str) -> str:
+    """A folder name that cannot leave its parent: letters, digits, ``.``, ``_``, ``-``."""
+    slug = _SLUG_BAD.sub("_", text).strip("._") or "school"
+    return slug[:64]
+
+
+def write_tsm_pack(pack: TSMPack, folder: str | Path) -> list[Path]:
+    """Write a pack as HTML, CSV and Excel; returns the files written, in order.
+
+    ``folder/`` gets the all-schools tables (``bands.csv``, ``cohorts.csv``,
+    ``severe_absence.csv``, ``successes.csv`` and ``tsm_all_schools.xlsx``, one sheet each),
+    and one sub-folder per school (its id made safe for a file name) with ``tsm.html``,
+    ``tsm.xlsx`` and the same four CSV files. Every file is written atomically and every
+    spreadsheet cell neutralised against formula injection.
+    """
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, frame in pack.tables().items():
+        written.append(to_csv(frame, root / f"{name}.csv", index=False))
+    written.append(to_excel(pack.tables(), root / "tsm_all_schools.xlsx", index=False))
+    used: set[str] = set()
+    for school in pack.schools:
+        one = pack.for_school(school)
+        slug, n = _slug(school), 2
+        while slug in used:
+            slug, n = f"{_slug(school)}_{n}", n + 1
+        used.add(slug)
+        sub = root / slug
+        written.append(_write_html(sub / "tsm.html", "tsm.html.j2", _tsm_context(one, school)))
+        written.append(to_excel(one.tables(), sub / "tsm.xlsx", index=False))
+        for name, frame in one.tables().items():
+            written.append(to_csv(frame, sub / f"{name}.csv", index=False))
+    return written
+
+
+# ============================================================================ formatting
+def _fmt_date(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        value = pd.Timestamp(value).date()
+    if isinstance(value, dt.date):
+        return f"{value.day} {value.strftime('%b %Y')}"
+    return str(value)
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if math.isnan(number):
+        return "–"
+    return f"{100 * number:.{digits}f}%"
+
+
+def _points(value: Any) -> str:
+    """A change in rate as signed percentage points (``+2.5 pts``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if math.isnan(number):
+        return "–"
+    return f"{100 * number:+.1f} pts"
+
+
+def _days(value: Any) -> str:
+    number = float(value)
+    return f"{number:.0f}" if number.is_integer() else f"{number:.1f}"
+
+
+def _band_colours(scheme: BandScheme) -> dict[str, str]:
+    n = len(scheme.bands)
+    if n == 1:
+        return {scheme.bands[0].id: BAND_PALETTE[0]}
+    last = len(BAND_PALETTE) - 1
+    return {b.id: BAND_PALETTE[round(i * last / (n - 1))] for i, b in enumerate(scheme.bands)}
+
+
+def _text_colour(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#111111" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#ffffff"
+
+
+# ============================================================================ charts
+# Geometry is computed here and drawn by the templates, so every text goes through Jinja2's
+# autoescaping; only numbers reach SVG attributes.
+def _band_chart(summary: pd.DataFrame, scheme: BandScheme) -> dict[str, Any]:
+    colours = _band_colours(scheme)
+    bar_left, bar_width, row_h = 230, 330, 34
+    top = max((int(v) for v in summary["pupils"]), default=0)
+    rows = []
+    for i, band in enumerate(scheme.bands):
+        pupils = int(summary.loc[band.id, "pupils"]) if band.id in summary.index else 0
+        percent = summary.loc[band.id, "percent"] if band.id in summary.index else np.nan
+        width = 0.0 if top == 0 else bar_width * pupils / top
+        rows.append({
+            "label": band.label, "pupils": pupils, "percent": _pct(
+                np.nan if pd.isna(percent) else float(percent) / 100),
+            "y": 10 + i * row_h, "width": round(max(width, 1.5 if pupils else 0), 1),
+            "colour": colours[band.id], "text_y": 10 + i * row_h + 17,
+            "value_x": round(bar_left + width + 8, 1),
+        })
+    return {"rows": rows, "height": 20 + len(rows) * row_h, "bar_left": bar_left,
+            "width": bar_left + bar_width + 130}
+
+
+def _trend_chart(weekly: pd.DataFrame) -> dict[str, Any] | None:
+    if not len(weekly):
+        return None
+    width, height = 760, 280
+    left, right, top, bottom = 52, 16, 16, 40
+    rates = weekly["attendance_rate"].to_numpy(dtype=float)
+    low = min(0.90, math.floor(float(rates.min()) * 20) / 20)
+    high = 1.0
+    weeks = [pd.Timestamp(w).date() for w in weekly.index]
+    n = len(weeks)
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(i: int) -> float:
+        return round(left + (plot_w * (i + 0.5) / n), 1)
+
+    def y(rate: float) -> float:
+        return round(top + plot_h * (high - rate) / (high - low), 1)
+
+    points = [{"x": x(i), "y": y(float(r)), "label": f"w/c {_fmt_date(w)}: {_pct(r)}"}
+              for i, (w, r) in enumerate(zip(weeks, rates, strict=True))]
+    grid = []
+    step = 0.05 if high - low > 0.2 else 0.02 if high - low > 0.06 else 0.01
+    value = high
+    while value >= low - 1e-9:
+        grid.append({"y": y(value), "label": f"{100 * value:.0f}%",
+                     "ref": abs(value - 0.95) < 1e-9 or abs(value - 0.90) < 1e-9})
+        value = round(value - step, 4)
+    months, seen = [], set()
+    for i, w in enumerate(weeks):
+        key = (w.year, w.month)
+        if key not in seen:
+            seen.add(key)
+            months.append({"x": x(i), "label": w.strftime("%b")})
+    line = " ".join(f"{p['x']},{p['y']}" for p in points)
+    return {"width": width, "height": height, "left": left, "right": width - right,
+            "top": top, "bottom": height - bottom, "points": points, "line": line,
+            "grid": grid, "months": months, "label_y": height - bottom + 18,
+            "ref95": y(0.95), "ref90": y(0.90) if low <= 0.90 else None}
+
+
+def _heat_colour(t: float) -> str:
+    """From pale yellow (low absence) to deep red (high), ``t`` in [0, 1]."""
+    stops = [(255, 247, 214), (253, 174, 97), (215, 48, 39), (127, 0, 0)]
+    t = min(max(t, 0.0), 1.0) * (len(stops) - 1)
+    i = min(int(t), len(stops) - 2)
+    f = t - i
+    r, g, b = (round(a + (c - a) * f) for a, c in zip(stops[i], stops[i + 1], strict=True))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _heat_map(profile: pd.DataFrame) -> dict[str, Any] | None:
+    if not len(profile):
+        return None
+    days = [d for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                        "sunday") if d in profile.index.get_level_values("weekday")]
+    rates = profile["absence_rate"].to_numpy(dtype=float)
+    lo, hi = float(np.nanmin(rates)), float(np.nanmax(rates))
+    cell_w, cell_h, left, top = 120, 40, 110, 30
+    cells = []
+    for r, day in enumerate(days):
+        for c, session in enumerate(("AM", "PM")):
+            if (day, session) not in profile.index:
+                continue
+            row = profile.loc[(day, session)]
+            rate = float(row["absence_rate"])
+            t = 0.5 if hi == lo else (rate - lo) / (hi - lo)
+            colour = _heat_colour(0.15 + 0.8 * t)
+            cells.append({
+                "x": left + c * cell_w, "y": top + r * cell_h, "colour": colour,
+                "text": _pct(rate), "text_colour": _text_colour(colour),
+                "tx": left + c * cell_w + cell_w / 2, "ty": top + r * cell_h + cell_h / 2 + 5,
+                "title": f"{day.capitalize()} {session}: {int(row['absent']):,} of "
+                         f"{int(row['possible']):,} sessions missed",
+            })
+    return {"cells": cells, "cell_w": cell_w, "cell_h": cell_h,
+            "rows": [{"label": d.capitalize(), "y": top + i * cell_h + cell_h / 2 + 5}
+                     for i, d in enumerate(days)],
+            "columns": [{"label": s, "x": left + i * cell_w + cell_w / 2}
+                        for i, s in enumerate(("AM", "PM"))],
+            "width": left + 2 * cell_w + 10, "height": top + len(days) * cell_h + 10,
+            "low": _pct(lo), "high": _pct(hi)}
+
+
+# ============================================================================ HTML
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("attendance_core", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["pct"] = _pct
+    env.filters["points"] = _points
+    env.filters["days"] = _days
+    env.filters["date"] = _fmt_date
+    env.filters["thousands"] = lambda v: f"{int(v):,}"
+    return env
+
+
+def _write_html(path: Path, template: str, context: Mapping[str, Any]) -> Path:
+    from .io import write_text_atomic
+
+    html = _environment().get_template(template).render(**context)
+    write_text_atomic(path, html)
+    return path
+
+
+def _band_table_rows(bands: pd.DataFrame, scheme: BandScheme) -> list[dict[str, Any]]:
+    colours = _band_colours(scheme)
+    rows = []
+    for rec in bands.to_dict("records"):
+        colour = colours.get(str(rec["band"]), "#777777")
+        rows.append({**rec, "colour": colour, "text_colour": _text_colour(colour)})
+    return rows
+
+
+def _tsm_context(pack: TSMPack, school: str) -> dict[str, Any]:
+    scheme = band_scheme("five-band")
+    summary = pack.bands.set_index("band")
+    chart = _band_chart(summary.rename(columns={"pupils_year": "pupils",
+                                                "percent_year": "percent"}), scheme)
+    return {
+        "school": school or "School",
+        "as_of": pack.as_of,
+        "term": pack.term,
+        "last_term": pack.last_term,
+        "band_chart": chart,
+        "bands": _band_table_rows(pack.bands, scheme),
+        "cohorts": pack.cohorts.to_dict("records"),
+        "severe": pack.severe.to_dict("records"),
+        "successes": pack.successes.to_dict("records"),
+        "labels": {b.id: b.label for b in scheme.bands},
+    }
+
+
+def _need_rank(figures: pd.DataFrame, scheme: BandScheme) -> pd.DataFrame:
+    """Enrolments with possible sessions, most in need first: worst band, then lowest rate,
+    then most unauthorised absence, then pupil id."""
+    order = {b: i for i, b in enumerate(scheme.band_ids)}
+    ranked = figures[figures["possible"] > 0].copy()
+    ranked["_band"] = ranked["band"].astype(object).map(order).fillna(-1).to_numpy()
+    ranked["_pid"] = ranked.index.get_level_values("pupil_id").astype(str)
+    return ranked.sort_values(["_band", "attendance_rate", "unauthorised", "_pid"],
+                              ascending=[False, True, False, True], kind="stable")
+
+
+def _report_context(
+    reg: Register,
+    pupils: pd.DataFrame | None,
+    scheme: BandScheme,
+    day: dt.date,
+    top: int,
+    title: str | None,
+    generated_at: dt.datetime | None,
+) -> dict[str, Any]:
+    year_first = academic_year_start(day)
+    figures = pupil_patterns(reg, day, scheme=scheme)
+    summary = band_summary(figures)
+    weekly = weekly_attendance(reg, year_first, day)
+    profile = group_weekday_profile(reg, year_first, day)
+    cohorts = cohort_summary_rows(figures, pupils)
+    steps = next_steps(reg, pupils=pupils, as_of=day)
+    by_pupil = _steps_by_enrolment(steps)
+
+    possible = int(figures["possible"].sum())
+    attended = int(figures["attended"].sum())
+    absent = figures["absent"].to_numpy(dtype=np.int64)
+    poss = figures["possible"].to_numpy(dtype=np.int64)
+    banded = int((poss > 0).sum())
+    persistent = int(((10 * absent >= poss) & (poss > 0)).sum())
+    severe = int(((2 * absent >= poss) & (poss > 0)).sum())
+    p4 = int(figures["possible_4_weeks"].sum())
+    a4 = int(figures["attended_4_weeks"].sum())
+    headline = [
+        {"label": "Attendance, year to date",
+         "value": _pct(attended / possible if possible else np.nan),
+         "note": f"{attended:,} of {possible:,} possible sessions"},
+        {"label": "Last 4 school weeks", "value": _pct(a4 / p4 if p4 else np.nan),
+         "note": _points((a4 / p4 - attended / possible) if p4 and possible else np.nan)
+         + " on the year"},
+        {"label": "Persistent absence", "value": _pct(persistent / banded if banded else np.nan),
+         "note": f"{persistent:,} pupils missing 10% or more"},
+        {"label": "Severe absence", "value": _pct(severe / banded if banded else np.nan),
+         "note": f"{severe:,} pupils missing 50% or more"},
+        {"label": "Days missed", "value": _days(float(absent.sum()) / 2),
+         "note": f"by {banded:,} pupils this academic year"},
+    ]
+
+    ranked = _need_rank(figures, scheme).head(top)
+    names = (pupil_column(ranked.index, pupils, "name").to_numpy()
+             if pupils is not None and "name" in pupils.columns
+             else np.full(len(ranked), None, dtype=object))
+    years = (pupil_column(ranked.index, pupils, "year_group").to_numpy()
+             if pupils is not None and "year_group" in pupils.columns
+             else np.full(len(ranked), None, dtype=object))
+    colours = _band_colours(scheme)
+    labels = {b.id: b.label for b in scheme.bands}
+    has_schools = "school_id" in (ranked.index.names or [])
+    need = []
+    for i, (key, rec) in enumerate(zip(ranked.index, ranked.to_dict("records"), strict=True)):
+        school = str(key[0]) if has_schools else ""
+        pupil = str(key[1]) if has_schools else str(key)
+        school_key = "" if reg.school_ids is None else (
+            school if has_schools else str(reg.schools[0]))
+        band = str(rec["band"])
+        flags = []
+        if rec["friday_flag"]:
+            flags.append(f"Fridays ({_pct(rec['friday_share'], 0)} of absence)")
+        if rec["monday_flag"]:
+            flags.append(f"Mondays ({_pct(rec['monday_share'], 0)} of absence)")
+        if rec["repeated_illness"]:
+            flags.append(f"{int(rec['illness_spells'])} illness spells")
+        if rec["longest_spell"] >= 5:
+            flags.append(f"longest spell {int(rec['longest_spell'])} days")
+        if rec["trend"] == "worsening":
+            flags.append("worsening")
+        name = names[i]
+        year = years[i]
+        need.append({
+            "school": school, "pupil_id": pupil,
+            "name": "" if name is None or name != name else str(name),
+            "year": "" if year is None or year != year else str(year),
+            "rate": _pct(rec["attendance_rate"]), "band": labels.get(band, band),
+            "colour": colours.get(band, "#777777"),
+            "text_colour": _text_colour(colours.get(band, "#777777")),
+            "days_missed": _days(rec["days_missed"]),
+            "unauthorised": int(rec["unauthorised"]),
+            "change": _points(rec["change_4_weeks"]), "flags": flags,
+            "steps": by_pupil.get((school_key, pupil), []),
+        })
+
+    schools = []
+    if reg.has_schools:
+        per = figures.groupby(level="school_id", sort=True)
+        for school, part in per:
+            p = int(part["possible"].sum())
+            a = int(part["attended"].sum())
+            ab = part["absent"].to_numpy(dtype=np.int64)
+            po = part["possible"].to_numpy(dtype=np.int64)
+            nb = int((po > 0).sum())
+            schools.append({
+                "school": str(school), "pupils": len(part), "rate": _pct(a / p if p else np.nan),
+                "persistent": _pct(((10 * ab >= po) & (po > 0)).sum() / nb if nb else np.nan),
+                "severe": _pct(((2 * ab >= po) & (po > 0)).sum() / nb if nb else np.nan),
+            })
+
+    return {
+        "title": title or ("Attendance report" if reg.has_schools
+                           else f"Attendance report: {_school_label(reg, pupils) or 'school'}"
+                           if reg.school_ids is None
+                           else f"Attendance report: {reg.schools[0]}"),
+        "as_of": day,
+        "year_first": year_first,
+        "term": term_of(day),
+        "scheme": scheme.title or scheme.id,
+        "generated_at": generated_at,
+        "headline": headline,
+        "band_chart": _band_chart(summary, scheme),
+        "trend_chart": _trend_chart(weekly),
+        "heat_map": _heat_map(profile),
+        "cohorts": cohorts,
+        "need": need,
+        "top": top,
+        "schools": schools,
+        "pupils_total": len(figures),
+        "steps_total": len(steps),
+    }
+
+
+def cohort_summary_rows(figures: pd.DataFrame, pupils: pd.DataFrame | None
+                        ) -> list[dict[str, Any]]:
+    """The cohort table of the HTML report: priority cohorts, then the other flags."""
+    from .patterns import cohort_summary
+
+    table = cohort_summary(figures, pupils, by_school=False,
+                           cohorts=PRIORITY_COHORTS + OTHER_COHORTS)
+    return [{"cohort": key, **rec} for key, rec in
+            zip(table.index, table.to_dict("records"), strict=True)]
+
+
+def html_report(
+    reg: Register,
+    path: str | Path,
+    pupils: pd.DataFrame | None = None,
+    scheme: str | Path | Mapping[str, Any] | BandScheme = "five-band",
+    as_of: Any = None,
+    *,
+    top: int = 20,
+    title: str | None = None,
+    generated_at: dt.datetime | None = None,
+) -> Path:
+    """Write one self-contained HTML report of the register, academic year to ``as_of``.
+
+    The page shows headline figures, the band distribution (``scheme``), attendance week by
+    week, a weekday × AM/PM heat map of absence, the cohort table (domain.md §6; flags from
+    ``pupils``), a table per school when there are several, and the ``top`` pupils most in
+    need (worst band, then lowest attendance) with their patterns and the next steps
+    :func:`~attendance_core.recommend` gives. Styles and SVG charts are inline, with no script
+    and no network resource, so it opens anywhere and prints well. Text is escaped (a pupil
+    called ``<script>`` shows as text). Deterministic: a timestamp appears only when
+    ``generated_at`` is given. Written atomically; returns the path.
+    """
+    bands = band_scheme(scheme)
+    day = resolve_as_of(reg, as_of)
+    context = _report_context(reg, pupils, bands, day, top, title, generated_at)
+    return _write_html(Path(path), "report.html.j2", context)

@@ -1,0 +1,835 @@
+"""Escalation policies as data: rules an attendance officer can read, edit and validate.
+
+A policy is a TOML file (the bundled ones are ``data/policies/england-2024.toml`` and
+``data/policies/county-five-band.toml``). It names the band scheme its conditions use and holds
+one ``[[rule]]`` table per rule::
+
+    [[rule]]
+    id = "attendance_meeting"                # unique id of the rule (NextStep.rule)
+    action = "attendance_meeting"            # action id (NextStep.action)
+    label = "an attendance meeting"          # how the action reads in a sentence (optional)
+    stage = "LISTEN_AND_UNDERSTAND"          # a Stage name
+    lead = "attendance_lead"                 # a role id
+    due = 5                                  # weekdays after as_of
+    when = ["band is persistent_absence"]    # all must hold
+    compulsory_age = false                   # true: only pupils of compulsory school age (†)
+    requires = []                            # plan terms that must hold
+    unless = []                              # plan terms that must not hold
+    reason = "Attendance this year is {attendance_rate}, which is persistent absence."
+    evidence = ["attendance_rate", "band"]   # figures shown with the step
+
+**Conditions** (``when``, and after ``if`` in a gate) are short phrases over named figures:
+
+- ``<figure> <op> <number>`` with ``op`` one of ``>= > <= < == !=``:
+  ``unauthorised_sessions_10_weeks >= 10``;
+- a yes/no figure, or ``not`` one: ``holiday_only``, ``not holiday_only``;
+- a band: ``band is persistent_absence``, ``band is persistent_absence or worse``,
+  ``band is at_risk_of_persistent_absence or better``, ``band is worse than
+  band_4_weeks_ago``, ``band is better than band_4_weeks_ago`` (band ids of the policy's
+  scheme; "or worse" is the band and every band after it in scheme order);
+- cohort flags from the pupils table: ``flagged cin or cp or cic``, ``not flagged ehcp``.
+
+**Gates**: ``compulsory_age = true`` marks a † rule. ``requires`` and ``unless`` list plan terms
+(:data:`PLAN_TERMS`, decided from the action plans passed to ``recommend``), each optionally
+followed by ``if <condition>``: ``"social_worker_agreement_recorded if flagged cin or cp or
+cic"``. When a rule's conditions hold but a gate does not, the rule is *withheld*; a rule that
+lists it in ``explain_withheld`` says in its reason what is still missing.
+
+``each = "run"`` evaluates a rule once per run of qualifying days (figures ``run_*``) instead of
+once per enrolment. ``reason`` is one plain-English sentence; ``{figure}`` placeholders are
+filled with the figure written for people (percentages, dates, days).
+
+Validation on load raises :class:`~attendance_core.errors.PolicyError` naming the file, the rule
+and the field. Enforcement rules (stage ``ENFORCE``) must be gated on compulsory school age,
+must require the social worker's agreement for a child with a social worker, and must either
+follow support (require ``support_not_worked``, ``notice_to_improve_period_passed`` or
+``penalty_notice_recorded``) or be the holiday route (``holiday_only`` in ``when``): support
+before sanction is checked when the policy is read, not left to the file's author.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import string
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from .bands import BandScheme, band_scheme
+from .errors import PolicyError, SchemeError
+
+__all__ = [
+    "FIGURES",
+    "FLAGS",
+    "PLAN_TERMS",
+    "ROLES",
+    "BandCondition",
+    "BandMove",
+    "Compare",
+    "Condition",
+    "Figure",
+    "Flagged",
+    "PlanGate",
+    "Policy",
+    "Rule",
+    "Stage",
+    "Truth",
+    "load_policy",
+    "parse_condition",
+    "policies",
+    "resolve_policy",
+]
+
+
+class Stage(StrEnum):
+    """The DfE stages of support, in order: each member compares by its position.
+
+    Members are strings equal to their names (``Stage.MONITOR == "MONITOR"``), so frames and
+    CSV files show the name; ``<`` and ``sorted`` follow the stage order, not the alphabet.
+    """
+
+    EXPECT = "EXPECT"
+    MONITOR = "MONITOR"
+    LISTEN_AND_UNDERSTAND = "LISTEN_AND_UNDERSTAND"
+    FACILITATE_SUPPORT = "FACILITATE_SUPPORT"
+    FORMALISE_SUPPORT = "FORMALISE_SUPPORT"
+    ENFORCE = "ENFORCE"
+
+    @property
+    def order(self) -> int:
+        """Position in the stage order (EXPECT = 0 … ENFORCE = 5)."""
+        return _STAGE_ORDER[self.value]
+
+    @property
+    def label(self) -> str:
+        """The stage as the DfE guidance writes it ("Listen and understand")."""
+        return self.value.replace("_", " ").capitalize()
+
+    def _cmp(self, other: object, op: Callable[[int, int], bool]) -> bool:
+        if isinstance(other, Stage):
+            return op(self.order, other.order)
+        return NotImplemented  # type: ignore[no-any-return]
+
+    def __lt__(self, other: object) -> bool:  # type: ignore[override,unused-ignore]
+        return self._cmp(other, operator.lt)
+
+    def __le__(self, other: object) -> bool:  # type: ignore[override,unused-ignore]
+        return self._cmp(other, operator.le)
+
+    def __gt__(self, other: object) -> bool:  # type: ignore[override,unused-ignore]
+        return self._cmp(other, operator.gt)
+
+    def __ge__(self, other: object) -> bool:  # type: ignore[override,unused-ignore]
+        return self._cmp(other, operator.ge)
+
+    __hash__ = str.__hash__
+
+
+_STAGE_ORDER = {name: i for i, name in enumerate(Stage.__members__)}
+
+#: Role ids a step's ``lead`` may take (a policy may add its own with ``roles = [...]``).
+ROLES: tuple[str, ...] = (
+    "form_tutor",
+    "attendance_lead",
+    "senco",
+    "designated_safeguarding_lead",
+    "attendance_officer",
+    "social_worker",
+    "virtual_school",
+    "early_help",
+)
+
+#: Cohort flags a condition may name (boolean columns of the pupils table).
+FLAGS: tuple[str, ...] = ("cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_justice")
+
+FigureKind = Literal["count", "days", "rate", "bool", "band", "date", "dates", "age", "number"]
+
+
+@attrs.frozen
+class Figure:
+    """A named figure a condition, a reason or the evidence can use.
+
+    ``kind`` decides how it compares and how it is written for people; ``axis`` is
+    ``"enrolment"`` (one value per enrolment) or ``"run"`` (one per run of qualifying days).
+    """
+
+    name: str
+    kind: FigureKind
+    axis: Literal["enrolment", "run"]
+    description: str
+
+
+def _figures(*rows: tuple[str, FigureKind, str]) -> dict[str, Figure]:
+    return {
+        name: Figure(name, kind, "run" if name.startswith("run_") else "enrolment", text)
+        for name, kind, text in rows
+    }
+
+
+#: The figures of the condition vocabulary, computed for every enrolment at once.
+FIGURES: Mapping[str, Figure] = _figures(
+    (
+        "unauthorised_sessions_10_weeks",
+        "count",
+        "sessions coded G, N, O or U in the 10-week window (the school week of as_of and the 9 "
+        "school weeks before it)",
+    ),
+    ("unauthorised_days_10_weeks", "days", "unauthorised_sessions_10_weeks ÷ 2"),
+    ("holiday_sessions_10_weeks", "count", "sessions coded G in the 10-week window"),
+    (
+        "holiday_only",
+        "bool",
+        "there is unauthorised absence in the 10-week window and every such session is G",
+    ),
+    ("window_start", "date", "the first day (a Monday) of the 10-week window"),
+    ("n_sessions_today", "count", "sessions coded N dated as_of"),
+    ("overdue_n_sessions", "count", "sessions coded N older than 5 school days"),
+    (
+        "oldest_n_age",
+        "count",
+        "age in school days of the oldest N (school days after its date up to as_of; -1: none)",
+    ),
+    ("n_dates", "dates", "dates of the N sessions older than 5 school days"),
+    (
+        "unauthorised_sessions_10_days",
+        "count",
+        "unauthorised sessions in the last 10 school days up to as_of",
+    ),
+    ("illness_sessions", "count", "sessions coded I in the academic year of as_of to date"),
+    ("illness_days", "days", "illness_sessions ÷ 2"),
+    (
+        "illness_sessions_4_weeks",
+        "count",
+        "sessions coded I in the school week of as_of and the 3 school weeks before it",
+    ),
+    (
+        "appointment_sessions_4_weeks",
+        "count",
+        "sessions coded M (medical or dental appointments) in the same 4 school weeks",
+    ),
+    ("possible_sessions", "count", "possible sessions, academic year to date"),
+    ("attended_sessions", "count", "sessions attended, academic year to date"),
+    ("absent_sessions", "count", "sessions absent, academic year to date"),
+    ("days_missed", "days", "absent_sessions ÷ 2"),
+    ("attendance_rate", "rate", "attended ÷ possible, academic year to date"),
+    ("band", "band", "band of the policy's scheme, academic year to date"),
+    (
+        "attendance_rate_4_weeks_ago",
+        "rate",
+        "attendance rate of the academic year up to the same weekday four school weeks earlier",
+    ),
+    ("band_4_weeks_ago", "band", "band of that attendance four school weeks earlier"),
+    ("compulsory_school_age", "age", "of compulsory school age on as_of (or unknown)"),
+    ("run_days", "count", "qualifying days in a run of continuous unauthorised absence"),
+    (
+        "run_days_before_year",
+        "count",
+        "qualifying days of the run dated before 1 August of the academic year of as_of",
+    ),
+    ("run_start", "date", "first qualifying day of the run"),
+    ("run_end", "date", "last qualifying day of the run (up to as_of)"),
+    ("run_tenth_day", "date", "the 10th qualifying day of the run (missing if shorter)"),
+    ("run_ongoing", "bool", "the run has not been broken up to as_of"),
+)
+
+
+@attrs.frozen
+class PlanTerm:
+    """A fact read from the action plans, with the words used when it is missing."""
+
+    name: str
+    description: str
+    missing: str
+    present: str
+
+
+#: Plan terms usable in ``requires`` / ``unless``. ``missing`` completes "… still needs: " and
+#: ``present`` completes "… is held back because ".
+PLAN_TERMS: Mapping[str, PlanTerm] = {
+    t.name: t
+    for t in (
+        PlanTerm(
+            "support_recorded",
+            "a support item is recorded for the pupil (any status)",
+            "support to be recorded on the pupil's plan",
+            "support is already recorded on the pupil's plan",
+        ),
+        PlanTerm(
+            "support_not_worked",
+            "a support item is OVERDUE, or COMPLETED and its success measure not met or "
+            "attendance since no better than before",
+            "support to be offered and shown not to work or not to be taken up",
+            "support has been offered and has not worked",
+        ),
+        PlanTerm(
+            "consultation_recorded",
+            "a COMPLETED item answering consult_attendance_officer",
+            "the consultation with the attendance officer to be recorded",
+            "the consultation with the attendance officer is recorded",
+        ),
+        PlanTerm(
+            "social_worker_agreement_recorded",
+            "a COMPLETED item answering agree_with_social_worker",
+            "the social worker's agreement to be recorded",
+            "the social worker's agreement is recorded",
+        ),
+        PlanTerm(
+            "notice_to_improve_recent",
+            "a notice to improve issued (or open) within the last 10 school weeks",
+            "a notice to improve issued in the last 10 school weeks",
+            "a notice to improve was issued in the last 10 school weeks",
+        ),
+        PlanTerm(
+            "notice_to_improve_period_passed",
+            "a COMPLETED notice_to_improve item whose due date (the end of its "
+            "improvement period) is before as_of",
+            "a notice to improve whose improvement period has ended",
+            "the improvement period of a notice to improve has ended",
+        ),
+        PlanTerm(
+            "penalty_notice_recorded",
+            "a COMPLETED item answering consider_penalty_notice",
+            "a penalty notice to have been considered and recorded",
+            "a penalty notice has been considered and recorded",
+        ),
+    )
+}
+
+#: Plan terms that show support came before an enforcement rule.
+SUPPORT_TERMS = ("support_not_worked", "notice_to_improve_period_passed", "penalty_notice_recorded")
+SOCIAL_WORKER_FLAGS = frozenset({"cin", "cp", "cic"})
+
+
+# ----------------------------------------------------------------------------- conditions
+@attrs.frozen
+class Compare:
+    """``<figure> <op> <number>``."""
+
+    figure: str
+    op: str
+    value: float
+    text: str
+
+
+@attrs.frozen
+class Truth:
+    """A yes/no figure, or its negation."""
+
+    figure: str
+    negate: bool
+    text: str
+
+
+@attrs.frozen
+class BandCondition:
+    """``<band figure> is <band> [or worse | or better]``: ``bands`` are the ids that satisfy it."""
+
+    figure: str
+    bands: tuple[str, ...]
+    text: str
+
+
+@attrs.frozen
+class BandMove:
+    """``<band figure> is worse|better than <band figure>`` (both bands must be known)."""
+
+    figure: str
+    direction: Literal["worse", "better"]
+    other: str
+    text: str
+
+
+@attrs.frozen
+class Flagged:
+    """``[not] flagged f1 or f2 …``: holds when any flag is set (or, negated, none is)."""
+
+    flags: tuple[str, ...]
+    negate: bool
+    text: str
+
+
+Condition = Compare | Truth | BandCondition | BandMove | Flagged
+
+OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_NUMERIC_KINDS = ("count", "days", "rate", "number")
+_COMPARE = re.compile(r"^([a-z_0-9]+)\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)$")
+_BAND_IS = re.compile(r"^([a-z_0-9]+)\s+is\s+([a-z_0-9\-]+)(\s+or\s+(worse|better))?$")
+_BAND_MOVE = re.compile(r"^([a-z_0-9]+)\s+is\s+(worse|better)\s+than\s+([a-z_0-9]+)$")
+_FLAGGED = re.compile(r"^(not\s+)?flagged\s+([a-z_]+(?:\s+or\s+[a-z_]+)*)$")
+_TRUTH = re.compile(r"^(not\s+)?([a-z_0-9]+)$")
+
+
+def parse_condition(text: str, scheme: BandScheme) -> Condition:
+    """Read one condition phrase; ``ValueError`` says what is wrong with it."""
+    if not isinstance(text, str):
+        raise ValueError(f"a condition must be text (got {text!r})")
+    flat = " ".join(text.strip().split())
+    if not flat:
+        raise ValueError("empty condition")
+    m = _COMPARE.match(flat)
+    if m:
+        name, op, number = m.groups()
+        fig = _figure(name)
+        if fig.kind not in _NUMERIC_KINDS:
+            raise ValueError(f"{name!r} is a {fig.kind} figure and cannot be compared with {op}")
+        return Compare(name, op, float(number), flat)
+    m = _BAND_MOVE.match(flat)
+    if m:
+        name, direction, other = m.groups()
+        for n in (name, other):
+            if _figure(n).kind != "band":
+                raise ValueError(f"{n!r} is not a band figure")
+        return BandMove(name, "worse" if direction == "worse" else "better", other, flat)
+    m = _FLAGGED.match(flat)
+    if m:
+        flags = tuple(f.strip() for f in m.group(2).split(" or "))
+        for f in flags:
+            if f not in FLAGS:
+                raise ValueError(f"unknown flag {f!r}; known: {', '.join(FLAGS)}")
+        return Flagged(flags, bool(m.group(1)), flat)
+    m = _BAND_IS.match(flat)
+    if m:
+        name, band, _, direction = m.groups()
+        if _figure(name).kind != "band":
+            raise ValueError(f"{name!r} is not a band figure")
+        if band not in scheme.band_ids:
+            raise ValueError(
+                f"unknown band {band!r} in scheme {scheme.id!r}; known: "
+                f"{', '.join(scheme.band_ids)}"
+            )
+        ids = scheme.band_ids
+        if direction == "worse":
+            bands = scheme.worse_or_equal(band)
+        elif direction == "better":
+            bands = ids[: ids.index(band) + 1]
+        else:
+            bands = (band,)
+        return BandCondition(name, tuple(bands), flat)
+    m = _TRUTH.match(flat)
+    if m:
+        name = m.group(2)
+        fig = _figure(name)
+        if fig.kind != "bool":
+            raise ValueError(
+                f"{name!r} is a {fig.kind} figure: compare it (e.g. '{name} >= 1')"
+                if fig.kind in _NUMERIC_KINDS
+                else f"{name!r} is a {fig.kind} figure, not a yes/no figure"
+            )
+        return Truth(name, bool(m.group(1)), flat)
+    raise ValueError(
+        f"cannot read condition {flat!r}; write '<figure> >= <number>', '<yes/no figure>', "
+        "'band is <band> [or worse|or better]' or 'flagged <flag> [or <flag>]'"
+    )
+
+
+def _figure(name: str) -> Figure:
+    try:
+        return FIGURES[name]
+    except KeyError:
+        raise ValueError(f"unknown figure {name!r}") from None
+
+
+def condition_figures(cond: Condition) -> tuple[str, ...]:
+    """The figures a condition reads."""
+    if isinstance(cond, BandMove):
+        return (cond.figure, cond.other)
+    if isinstance(cond, Flagged):
+        return ()
+    return (cond.figure,)
+
+
+@attrs.frozen
+class PlanGate:
+    """A plan term that must hold (``requires``) or must not (``unless``), optionally only
+    ``if`` a condition holds."""
+
+    term: str
+    condition: Condition | None
+    text: str
+
+
+def _parse_gate(text: str, scheme: BandScheme) -> PlanGate:
+    if not isinstance(text, str):
+        raise ValueError(f"a plan term must be text (got {text!r})")
+    flat = " ".join(text.strip().split())
+    term, _, cond = flat.partition(" if ")
+    term = term.strip()
+    if term not in PLAN_TERMS:
+        raise ValueError(f"unknown plan term {term!r}; known: {', '.join(PLAN_TERMS)}")
+    return PlanGate(term, parse_condition(cond, scheme) if cond else None, flat)
+
+
+# ----------------------------------------------------------------------------------- rules
+@attrs.frozen(kw_only=True)
+class Rule:
+    """One rule of a policy: when it fires, which step it gives, and why."""
+
+    id: str
+    action: str
+    stage: Stage
+    lead: str
+    due: int
+    when: tuple[Condition, ...]
+    reason: str
+    label: str
+    evidence: tuple[str, ...] = ()
+    compulsory_age: bool = False
+    requires: tuple[PlanGate, ...] = ()
+    unless: tuple[PlanGate, ...] = ()
+    each: Literal["enrolment", "run"] = "enrolment"
+    explain_withheld: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def figures(self) -> tuple[str, ...]:
+        """Every figure the rule reads or shows, in first-use order."""
+        names: list[str] = []
+        for cond in self.when:
+            names.extend(condition_figures(cond))
+        for gate in (*self.requires, *self.unless):
+            if gate.condition is not None:
+                names.extend(condition_figures(gate.condition))
+        names.extend(self.evidence)
+        names.extend(_template_fields(self.reason))
+        return tuple(dict.fromkeys(n for n in names if n in FIGURES))
+
+
+_RULE_FIELDS = {
+    "id",
+    "action",
+    "label",
+    "stage",
+    "lead",
+    "due",
+    "when",
+    "reason",
+    "evidence",
+    "compulsory_age",
+    "requires",
+    "unless",
+    "each",
+    "explain_withheld",
+    "description",
+}
+_POLICY_FIELDS = {"id", "title", "description", "scheme", "roles", "rule", "source"}
+_ID = re.compile(r"^[a-z][a-z0-9_\-]*$")
+
+
+def _template_fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    """A named set of rules evaluated by :func:`~attendance_core.recommend`.
+
+    Build one with :func:`load_policy` (a TOML file), :meth:`from_dict`, or pick a bundled one
+    by id from :func:`policies`.
+    """
+
+    id: str
+    title: str = ""
+    description: str = ""
+    scheme: BandScheme
+    rules: tuple[Rule, ...]
+    roles: tuple[str, ...] = ROLES
+    source: str = "<dict>"
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id."""
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """The action ids the policy can give, in rule order, each once."""
+        return tuple(dict.fromkeys(r.action for r in self.rules))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], origin: str = "<dict>") -> Policy:
+        """Build and validate a policy from a mapping in the TOML layout."""
+        if not isinstance(data, Mapping):
+            raise PolicyError(f"{origin}: a policy must be a table of fields")
+        unknown = sorted(set(data) - _POLICY_FIELDS)
+        if unknown:
+            raise PolicyError(f"{origin}: unknown field(s) {', '.join(unknown)}")
+        pid = data.get("id")
+        if not isinstance(pid, str) or not pid.strip():
+            raise PolicyError(f"{origin}: field 'id' must be non-empty text")
+        try:
+            scheme = band_scheme(data.get("scheme", "five-band"))
+        except SchemeError as exc:
+            raise PolicyError(f"{origin}: field 'scheme': {exc}") from exc
+        extra_roles = data.get("roles", [])
+        if not isinstance(extra_roles, list) or not all(isinstance(r, str) for r in extra_roles):
+            raise PolicyError(f"{origin}: field 'roles' must be a list of role ids")
+        roles = tuple(dict.fromkeys([*ROLES, *extra_roles]))
+        raw_rules = data.get("rule")
+        if not isinstance(raw_rules, list) or not raw_rules:
+            raise PolicyError(f"{origin}: a policy needs at least one [[rule]] table")
+        rules: list[Rule] = []
+        for n, raw in enumerate(raw_rules, start=1):
+            rules.append(_rule(raw, n, scheme, roles, origin))
+        ids = [r.id for r in rules]
+        for r in rules:
+            if ids.count(r.id) > 1:
+                raise PolicyError(f"{origin}: rule {r.id!r}: field 'id': used by two rules")
+            for other in r.explain_withheld:
+                if other not in ids:
+                    raise PolicyError(
+                        f"{origin}: rule {r.id!r}: field 'explain_withheld': no rule {other!r}"
+                    )
+        return cls(
+            id=pid.strip(),
+            title=str(data.get("title", "")),
+            description=str(data.get("description", "")),
+            scheme=scheme,
+            rules=tuple(rules),
+            roles=roles,
+            source=origin,
+        )
+
+    def to_frame(self) -> Any:
+        """The rules as a DataFrame (one row per rule), for reading or printing."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "rule": r.id,
+                    "action": r.action,
+                    "stage": r.stage,
+                    "lead": r.lead,
+                    "due": r.due,
+                    "when": " and ".join(c.text for c in r.when),
+                    "compulsory_age": r.compulsory_age,
+                    "requires": "; ".join(g.text for g in r.requires),
+                    "unless": "; ".join(g.text for g in r.unless),
+                }
+                for r in self.rules
+            ]
+        )
+
+
+def _rule(raw: Any, n: int, scheme: BandScheme, roles: tuple[str, ...], origin: str) -> Rule:
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"{origin}: rule {n} is not a table")
+    rid = raw.get("id")
+    where = f"{origin}: rule {rid!r}" if isinstance(rid, str) and rid else f"{origin}: rule {n}"
+
+    def fail(field: str, message: str) -> PolicyError:
+        return PolicyError(f"{where}: field {field!r}: {message}")
+
+    unknown = sorted(set(raw) - _RULE_FIELDS)
+    if unknown:
+        raise fail(unknown[0], "unknown field" + (f" (known: {', '.join(sorted(_RULE_FIELDS))})"))
+    for key in ("id", "action", "stage", "lead", "due", "when", "reason"):
+        if key not in raw:
+            raise fail(key, "missing")
+    for key in ("id", "action"):
+        if not isinstance(raw[key], str) or not _ID.match(raw[key]):
+            raise fail(key, f"must be a lower-case id (got {raw[key]!r})")
+    stage_name = raw["stage"]
+    if not isinstance(stage_name, str) or stage_name.strip().upper() not in Stage.__members__:
+        raise fail("stage", f"{stage_name!r} is not one of {', '.join(Stage.__members__)}")
+    stage = Stage[stage_name.strip().upper()]
+    lead = raw["lead"]
+    if lead not in roles:
+        raise fail(
+            "lead",
+            f"{lead!r} is not a role; known: {', '.join(roles)} (add others "
+            "with the policy's 'roles' list)",
+        )
+    due = raw["due"]
+    if not isinstance(due, int) or isinstance(due, bool) or not 0 <= due <= 260:
+        raise fail("due", f"must be a whole number of weekdays from 0 to 260 (got {due!r})")
+    when_raw = raw["when"]
+    if isinstance(when_raw, str):
+        when_raw = [when_raw]
+    if not isinstance(when_raw, list):
+        raise fail("when", "must be a list of conditions")
+    when: list[Condition] = []
+    for text in when_raw:
+        try:
+            when.append(parse_condition(text, scheme))
+        except ValueError as exc:
+            raise fail("when", str(exc)) from None
+    gates: dict[str, tuple[PlanGate, ...]] = {}
+    for key in ("requires", "unless"):
+        value = raw.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise fail(key, "must be a list of plan terms")
+        parsed = []
+        for text in value:
+            try:
+                parsed.append(_parse_gate(text, scheme))
+            except ValueError as exc:
+                raise fail(key, str(exc)) from None
+        gates[key] = tuple(parsed)
+    compulsory = raw.get("compulsory_age", False)
+    if not isinstance(compulsory, bool):
+        raise fail("compulsory_age", f"must be true or false (got {compulsory!r})")
+    each = raw.get("each", "enrolment")
+    if each not in ("enrolment", "run"):
+        raise fail("each", f"must be 'enrolment' or 'run' (got {each!r})")
+    evidence = raw.get("evidence", [])
+    if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
+        raise fail("evidence", "must be a list of figure names")
+    for name in evidence:
+        if name not in FIGURES and name not in FLAGS:
+            raise fail("evidence", f"unknown figure {name!r}")
+    reason = raw["reason"]
+    if not isinstance(reason, str) or not reason.strip():
+        raise fail("reason", "must be a non-empty sentence")
+    try:
+        fields = _template_fields(reason)
+    except ValueError as exc:
+        raise fail("reason", f"bad template ({exc})") from None
+    for name in fields:
+        if name not in FIGURES and name not in FLAGS:
+            raise fail("reason", f"unknown figure {{{name}}}")
+    explain = raw.get("explain_withheld", [])
+    if not isinstance(explain, list) or not all(isinstance(e, str) for e in explain):
+        raise fail("explain_withheld", "must be a list of rule ids")
+    label = raw.get("label", raw["action"].replace("_", " "))
+    if not isinstance(label, str):
+        raise fail("label", "must be text")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "must be text")
+    rule = Rule(
+        id=raw["id"],
+        action=raw["action"],
+        stage=stage,
+        lead=lead,
+        due=due,
+        when=tuple(when),
+        reason=" ".join(reason.split()),
+        label=label,
+        evidence=tuple(evidence),
+        compulsory_age=compulsory,
+        requires=gates["requires"],
+        unless=gates["unless"],
+        each=each,
+        explain_withheld=tuple(explain),
+        description=description,
+    )
+    for name in rule.figures:
+        if FIGURES[name].axis == "run" and each != "run":
+            raise fail("each", f'the rule reads the run figure {name!r}: set each = "run"')
+    _check_enforcement(rule, fail)
+    return rule
+
+
+def _check_enforcement(rule: Rule, fail: Callable[[str, str], PolicyError]) -> None:
+    """Support before sanction, checked on the policy itself (domain.md §5)."""
+    if rule.stage is not Stage.ENFORCE:
+        return
+    if not rule.compulsory_age:
+        raise fail(
+            "compulsory_age",
+            "an ENFORCE rule applies only to pupils of compulsory "
+            "school age: set compulsory_age = true",
+        )
+    agreed = [g for g in rule.requires if g.term == "social_worker_agreement_recorded"]
+    covers = any(
+        g.condition is None
+        or (
+            isinstance(g.condition, Flagged)
+            and not g.condition.negate
+            and set(g.condition.flags) >= SOCIAL_WORKER_FLAGS
+        )
+        for g in agreed
+    )
+    if not covers:
+        raise fail(
+            "requires",
+            "an ENFORCE rule must require "
+            "'social_worker_agreement_recorded if flagged cin or cp or cic'",
+        )
+    holiday = any(
+        isinstance(c, Truth) and c.figure == "holiday_only" and not c.negate for c in rule.when
+    )
+    after_support = any(g.term in SUPPORT_TERMS and g.condition is None for g in rule.requires)
+    if not (holiday or after_support):
+        raise fail(
+            "requires",
+            "an ENFORCE rule must follow support (require one of "
+            f"{', '.join(SUPPORT_TERMS)}) or be the holiday route "
+            "('holiday_only' in when)",
+        )
+
+
+# ---------------------------------------------------------------------------- loading
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy TOML file; :class:`PolicyError` names the rule and field."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{p.name}: cannot read policy ({exc.__class__.__name__})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{p.name}: not valid TOML ({exc})") from exc
+    return Policy.from_dict(data, origin=p.name)
+
+
+_BUILTIN: dict[str, Policy] = {}
+
+
+def policies() -> dict[str, Policy]:
+    """The bundled policies by id: ``england-2024`` and ``county-five-band``."""
+    if not _BUILTIN:
+        folder = resources.files("attendance_core") / "data" / "policies"
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".toml"):
+                data = tomllib.loads(entry.read_text(encoding="utf-8"))
+                pol = Policy.from_dict(data, origin=entry.name)
+                _BUILTIN[pol.id] = pol
+    return dict(_BUILTIN)
+
+
+def resolve_policy(ref: str | Path | Mapping[str, Any] | Policy) -> Policy:
+    """A policy from a bundled id, a TOML path, a mapping or a :class:`Policy`."""
+    if isinstance(ref, Policy):
+        return ref
+    if isinstance(ref, Mapping):
+        return Policy.from_dict(ref)
+    bundled = policies()
+    if isinstance(ref, str) and ref in bundled:
+        return bundled[ref]
+    path = Path(ref)
+    if path.suffix == ".toml" and path.exists():
+        return load_policy(path)
+    raise PolicyError(
+        f"unknown policy {str(ref)!r}; bundled: {', '.join(sorted(bundled))}, "
+        "or give the path of a .toml file"
+    )
+
+
+def describe_vocabulary() -> Iterable[str]:
+    """Lines describing every figure, flag and plan term (for documentation and the CLI)."""
+    for fig in FIGURES.values():
+        yield f"{fig.name} ({fig.kind}, per {fig.axis}): {fig.description}"
+    for flag in FLAGS:
+        yield f"flagged {flag}: the pupils table marks the pupil {flag}"
+    for term in PLAN_TERMS.values():
+        yield f"{term.name} (plan term): {term.description}"

@@ -66,7 +66,6 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
-    "RAG",
     "ActionPlan",
     "ActionPlanItem",
     "Adapter",
@@ -84,6 +83,7 @@ __all__ = [
     "PlanError",
     "Policy",
     "PolicyError",
+    "RAG",
     "Reason",
     "Register",
     "RegisterError",

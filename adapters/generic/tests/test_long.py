@@ -142,7 +142,7 @@ class TestSimsLongExport:
         assert "4 lines above the header skipped" in text
         assert "unmapped columns (ignored): Comment" in text
         upn_note = next(w for w in result.warnings if "UPN" in w)
-        assert upn_note.startswith("12 rows")
+        assert upn_note.startswith("11 rows")  # lines 36-45 and 55; line 52 was rejected
         assert "rows 36, 37" in upn_note
         assert "A801200024004" not in text  # identifiers stay out of messages
 

@@ -394,6 +394,11 @@ def detect_encoding(source: Source) -> tuple[str, str, str | None]:
     return "latin-1", "strict", "file is not UTF-8; read as Latin-1"
 
 
+def looks_binary(text: str) -> bool:
+    """Whether decoded head text holds NUL characters (a binary file, not a CSV export)."""
+    return "\x00" in text[:4096]
+
+
 def head_text(source: Source, n: int = 65536) -> str:
     """The start of a byte source as text, for sniffing (undecodable bytes replaced)."""
     head = source.head(n)
@@ -436,11 +441,18 @@ def find_header(
 
 
 def sniff_csv(
-    text: str, table: AliasTable, accept: Callable[[Header], bool], *, wide: bool = False
+    text: str,
+    table: AliasTable,
+    accept: Callable[[Header], bool],
+    *,
+    wide: bool = False,
+    strict: bool = False,
 ) -> tuple[str, int, Header] | None:
-    """Find a header in the start of a text file: ``(delimiter, line position, header)``."""
-    if "\x00" in text[:4096]:
-        return None
+    """Find a header in the start of a text file: ``(delimiter, line position, header)``.
+
+    With ``strict`` a :class:`FormatError` about a header (an ambiguous session column date)
+    propagates instead of meaning "not found".
+    """
     lines = text.splitlines()[: HEADER_SEARCH + 1]
     if len(lines) > HEADER_SEARCH or (text and not text.endswith(("\n", "\r"))):
         lines = lines[:-1] if len(lines) > 1 else lines  # the last line may be cut short
@@ -454,6 +466,8 @@ def sniff_csv(
         try:
             found = find_header(rows, table, accept, wide=wide)
         except FormatError:
+            if strict:
+                raise
             found = None
         if found is not None:
             return delimiter, found[0], found[1]

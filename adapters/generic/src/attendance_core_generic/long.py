@@ -33,6 +33,7 @@ from ._common import (
     find_header,
     head_text,
     is_long_header,
+    looks_binary,
     max_field_length,
     sniff_csv,
 )
@@ -178,7 +179,10 @@ class GenericCsvAdapter:
         """A text file with a long-layout header in its first lines."""
         if not source.is_bytes:
             return False
-        return sniff_csv(head_text(source), alias_table(), is_long_header) is not None
+        text = head_text(source)
+        if looks_binary(text):
+            return False
+        return sniff_csv(text, alias_table(), is_long_header) is not None
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
@@ -242,7 +246,6 @@ class GenericCsvAdapter:
                         reason or Reason.BAD_RECORD,
                         f"unreadable CSV record ({error})",
                     )
-                    problems.flush()
                     continue
                 fields = record
                 if not any(f.strip() for f in fields):
@@ -261,7 +264,6 @@ class GenericCsvAdapter:
                             Reason.BAD_RECORD,
                             f"record has {len(fields)} fields, the header has {width}",
                         )
-                        problems.flush()
                         continue
                 lines.append(line)
                 buffer.append(fields)
@@ -270,6 +272,7 @@ class GenericCsvAdapter:
                     lines, buffer = [], []
             if buffer:
                 yield rows.chunk(lines, _columns(buffer, positions))
+            problems.flush()
             if padded:
                 out.warnings.append(f"{padded} records had fewer fields than the header (padded)")
             out.pupils = pupils.frame(out.warnings)

@@ -15,7 +15,9 @@ missing mark. The source row of every mark is the pupil's line (CSV) or sheet ro
 from __future__ import annotations
 
 import datetime as dt
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -39,6 +41,7 @@ from ._common import (
     find_header,
     head_text,
     is_wide_header,
+    looks_binary,
     max_field_length,
     sniff_csv,
 )
@@ -273,14 +276,17 @@ class WideCsvAdapter:
         """A text file with a wide-layout header in its first lines."""
         if not source.is_bytes:
             return False
-        return sniff_csv(head_text(source), alias_table(), is_wide_header, wide=True) is not None
+        text = head_text(source)
+        if looks_binary(text):
+            return False
+        return sniff_csv(text, alias_table(), is_wide_header, wide=True) is not None
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
         table = alias_table().extended(options.get("aliases"))
         if not source.head(1):
             raise FormatError("file is empty", file=source.name)
-        found = sniff_csv(head_text(source), table, is_wide_header, wide=True)
+        found = sniff_csv(head_text(source), table, is_wide_header, wide=True, strict=True)
         if found is None:
             raise FormatError(
                 "no wide header (pupil id plus session columns such as 'Mon 02/09/2024 AM', "
@@ -333,8 +339,15 @@ class WideCsvAdapter:
         return out
 
 
+#: What openpyxl, zipfile and zlib raise on a damaged workbook (ElementTree's ParseError is a
+#: SyntaxError; a damaged zip raises zlib.error, struct.error or RuntimeError).
 _EXCEL_ERRORS: tuple[type[BaseException], ...] = (
     zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    SyntaxError,
+    RuntimeError,
+    ArithmeticError,
     KeyError,
     ValueError,
     TypeError,

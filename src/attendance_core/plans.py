@@ -875,7 +875,7 @@ class ActionPlan:
 
         The header row is the first of the first 15 rows with at least two known headers
         (:data:`HEADER_ALIASES`); a single text cell above it becomes the ``title`` unless one is
-        given. Unknown columns are ignored with an
+        given. Line endings inside cells become ``\\n``. Unknown columns are ignored with an
         :class:`~attendance_core.errors.AttendanceWarning` and written back empty. Cells are
         stripped of surrounding spaces; a leading quote that protects a formula character
         (``'=``, ``'+``, ``'-``, ``'@``) is removed, so the output of :meth:`to_csv` reads back
@@ -958,10 +958,21 @@ class ActionPlan:
         """Write :meth:`to_table` (title row first when there is one) to an ``.xlsx`` file; every
         cell is written as text, never as a formula. Needs openpyxl (extra ``excel``)."""
         openpyxl = _openpyxl()
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        rows = self._rows_out()
+        for r, row in enumerate(rows, start=1):
+            for c, cell in enumerate(row):
+                if ILLEGAL_CHARACTERS_RE.search(cell):
+                    header = rows[1 if self.title else 0][c] if r > 1 else None
+                    raise PlanError(
+                        f"{_where(Path(path).name, r, header)}: a control character cannot be "
+                        "written to .xlsx"
+                    )
         workbook = openpyxl.Workbook()
         sheet = workbook.active
         sheet.title = "Action plan"
-        for row in self._rows_out():
+        for row in rows:
             sheet.append([cell if cell != "" else None for cell in row])
         for cells in sheet.iter_rows():
             for cell in cells:
@@ -1087,7 +1098,8 @@ def _excel_safe(cell: str) -> str:
 
 def _cell_text(value: Any) -> str | None:
     """A cell as text: None for blank (None, NaN, NA, empty, spaces), dates as ISO, whole
-    floats without ".0"; a quote protecting a formula character is removed."""
+    floats without ".0", line endings as ``\\n``; a quote protecting a formula character is
+    removed."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float):
@@ -1101,7 +1113,7 @@ def _cell_text(value: Any) -> str | None:
     text = str(value)
     if len(text) >= 2 and text[0] == "'" and text[1] in "=+-@\t\r":
         text = text[1:]
-    text = text.strip()
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()  # as .xlsx stores them
     return text or None
 
 

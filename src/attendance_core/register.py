@@ -127,16 +127,21 @@ def _to_day(value: Any) -> np.datetime64:
 
 @attrs.define(eq=False)
 class _Encoded:
-    """One chunk of the long frame, validated and encoded to small arrays."""
+    """One chunk of the long frame, validated and encoded to small arrays.
 
-    row: npt.NDArray[Any]  # index labels of accepted rows
-    school: npt.NDArray[np.int64]  # into school_uniques (-1: no school)
-    pupil: npt.NDArray[np.int64]  # into pupil_uniques
-    day: npt.NDArray[np.int64]  # date ordinal
+    Per-row arrays hold codes into small per-chunk tables (never a Python object per row), so
+    that assembling the register maps them through lookup tables instead of sorting.
+    """
+
+    row: pd.Index  # index labels of accepted rows
+    school: npt.NDArray[np.intp] | None  # into school_uniques (None: no school)
+    pupil: npt.NDArray[np.intp]  # into pupil_uniques
+    date: npt.NDArray[np.intp]  # into day_uniques
     session: npt.NDArray[np.int8]
     code: npt.NDArray[np.uint8]
     school_uniques: list[str]
     pupil_uniques: list[str]
+    day_uniques: npt.NDArray[np.int64]  # date ordinal of each date code (bad: -(2**62))
     rejected: list[dict[str, Any]]
     has_school: bool | None  # None: chunk had no school_id column
 
@@ -480,6 +485,55 @@ def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
     return out
 
 
+_RUN_SAMPLE = 4096
+
+
+def _factorize(values: pd.Series) -> tuple[npt.NDArray[np.intp], Any]:
+    """``pd.factorize(values, use_na_sentinel=True)``, faster on columns that come in runs.
+
+    Exports are usually sorted by school and pupil, so ``school_id`` and ``pupil_id`` repeat in
+    long runs: then only the first value of each run is hashed and the codes are repeated. The
+    uniques are exactly those of ``pd.factorize`` (same values, order of first appearance).
+    """
+    n = len(values)
+    if n > 2 * _RUN_SAMPLE and not isinstance(values.dtype, pd.CategoricalDtype):
+        head = values.iloc[:_RUN_SAMPLE]
+        if _changes(head).sum() < _RUN_SAMPLE // 8:
+            starts = np.flatnonzero(_changes(values))
+            if len(starts) < n // 4:
+                run_codes, uniques = pd.factorize(values.iloc[starts], use_na_sentinel=True)
+                lengths = np.diff(np.append(starts, n))
+                return np.repeat(run_codes, lengths), uniques
+    return pd.factorize(values, use_na_sentinel=True)
+
+
+def _changes(values: pd.Series) -> npt.NDArray[np.bool_]:
+    """True where a value differs from the one before it (and at the first value); a missing
+    value always starts a new run."""
+    out = np.ones(len(values), dtype=bool)
+    if len(values) < 2:
+        return out
+    if hasattr(values.array, "__arrow_array__"):  # pyarrow-backed (pandas' default str)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = values.array.__arrow_array__()
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        diff = pc.fill_null(pc.not_equal(arr[1:], arr[:-1]), True)
+        out[1:] = diff.to_numpy(zero_copy_only=False)
+        return out
+    raw = values.to_numpy()
+    try:
+        with np.errstate(invalid="ignore"):
+            out[1:] = np.asarray(raw[1:] != raw[:-1], dtype=bool)
+    except (TypeError, ValueError):  # values without a plain truth of equality (pd.NA)
+        out[:] = True
+        return out
+    out |= np.asarray(pd.isna(raw), dtype=bool)
+    return out
+
+
 def _encode_chunk(
     df: pd.DataFrame,
     table: CodeTable,
@@ -498,71 +552,92 @@ def _encode_chunk(
             file=source,
         )
     n = len(df)
-    labels = df.index.to_numpy()
-    reason = np.zeros(n, dtype=np.int8)  # 0 = ok, else index into reason_codes
+    labels = df.index
+    reason: npt.NDArray[np.int8] | None = None  # 0 = ok, else index into reason_codes
     reason_codes: list[tuple[str, str]] = [("", "")]
-    bad_col: list[str] = [""]
 
-    def flag(mask: npt.NDArray[np.bool_], column: str, why: Reason) -> None:
-        mask = mask & (reason == 0)
+    def flag(
+        codes: npt.NDArray[np.intp], bad: npt.NDArray[np.bool_], column: str, why: Reason
+    ) -> None:
+        """Reject the rows whose code is bad; ``bad[-1]`` is the verdict on a missing value.
+
+        Decided on the uniques first, so that a clean column costs no pass over its rows.
+        """
+        nonlocal reason
+        if not bad[:-1].any() and not (bad[-1] and n and codes.min() < 0):
+            return
+        mask = bad[codes]
+        if reason is not None:
+            mask &= reason == 0
         if mask.any():
+            if reason is None:
+                reason = np.zeros(n, dtype=np.int8)
             reason_codes.append((column, why.value))
-            bad_col.append(column)
             reason[mask] = len(reason_codes) - 1
 
     # school_id: all set or none set
     has_school: bool | None = None
-    school = np.full(n, -1, dtype=np.int64)
+    school: npt.NDArray[np.intp] | None = None
     school_uniques: list[str] = []
     if "school_id" in df.columns and n:
-        codes_s, uniq_s = pd.factorize(df["school_id"], use_na_sentinel=True)
+        codes_s, uniq_s = _factorize(df["school_id"])
         texts = [_id_text(v) for v in uniq_s]
-        blank = np.array([t == "" for t in texts] + [True], dtype=bool)[codes_s]
-        if blank.all():
+        blank_lut = np.array([t == "" for t in texts] + [True], dtype=bool)
+        some_blank = blank_lut[:-1].any() or codes_s.min() < 0
+        blank = blank_lut[codes_s] if some_blank else None
+        if blank is not None and blank.all():
             has_school = False
-        elif blank.any():
+        elif blank is not None and blank.any():
             first = int(np.flatnonzero(blank)[0])
             raise RegisterError(
                 "school_id is empty on some rows and set on others",
                 file=source,
-                row=labels[first],
+                row=labels.to_numpy()[first],
                 column=names.get("school_id", "school_id"),
             )
         else:
             has_school = True
-            school = codes_s.astype(np.int64)
+            school = codes_s
             school_uniques = texts
 
     # pupil_id
-    pcodes, puniq = pd.factorize(df["pupil_id"], use_na_sentinel=True)
+    pcodes, puniq = _factorize(df["pupil_id"])
     pupil_uniques = [_id_text(v) for v in puniq]
-    blank_u = np.array([t == "" for t in pupil_uniques] + [True], dtype=bool)
-    flag(blank_u[pcodes], "pupil_id", Reason.MISSING_VALUE)
+    flag(
+        pcodes,
+        np.array([t == "" for t in pupil_uniques] + [True]),
+        "pupil_id",
+        Reason.MISSING_VALUE,
+    )
 
     # date
-    dcodes, duniq = pd.factorize(df["date"], use_na_sentinel=True)
+    dcodes, duniq = _factorize(df["date"])
     dord = _parse_dates(list(duniq))
-    flag(dcodes < 0, "date", Reason.MISSING_VALUE)
+    no_date = np.zeros(len(duniq) + 1, dtype=bool)
+    no_date[-1] = True
+    flag(dcodes, no_date, "date", Reason.MISSING_VALUE)
     dblank = np.array([isinstance(v, str) and not v.strip() for v in duniq] + [False])
-    flag(dblank[dcodes], "date", Reason.MISSING_VALUE)
+    flag(dcodes, dblank, "date", Reason.MISSING_VALUE)
 
     # session
-    scodes, suniq = pd.factorize(df["session"], use_na_sentinel=True)
+    scodes, suniq = _factorize(df["session"])
     snorm = [str(v).strip().upper() for v in suniq]
-    flag(scodes < 0, "session", Reason.MISSING_VALUE)
+    no_session = np.zeros(len(suniq) + 1, dtype=bool)
+    no_session[-1] = True
+    flag(scodes, no_session, "session", Reason.MISSING_VALUE)
     sblank = np.array([t == "" for t in snorm] + [False])
-    flag(sblank[scodes], "session", Reason.MISSING_VALUE)
+    flag(scodes, sblank, "session", Reason.MISSING_VALUE)
 
     # now the value checks, in column order
-    dbad = np.append(dord == -(2**62), False)
-    flag(dbad[dcodes] & (dcodes >= 0), "date", Reason.BAD_DATE)
+    flag(dcodes, np.append(dord == -(2**62), False), "date", Reason.BAD_DATE)
     sidx = np.array(
         [SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1], dtype=np.int8
     )
-    flag((sidx[scodes] < 0) & (scodes >= 0), "session", Reason.BAD_SESSION)
+    flag(scodes, np.append(sidx[:-1] < 0, False), "session", Reason.BAD_SESSION)
 
-    # code: resolved per (unique code, set in force on the date)
-    ccodes, cuniq = pd.factorize(df["code"], use_na_sentinel=True)
+    # code: resolved per (unique code, set in force on the date) through a lookup table;
+    # 255 marks a code unknown to the set (a table has at most 255 ids, 0..254)
+    ccodes, cuniq = _factorize(df["code"])
     cnorm = [normalise_code(v) for v in cuniq]
     sets = table.sets
     base: list[int] = []
@@ -570,7 +645,7 @@ def _encode_chunk(
     for cs in sets:
         base.append(offset)
         offset += len(cs.codes)
-    lut = np.full((len(cnorm) + 1, len(sets)), -1, dtype=np.int16)
+    lut = np.full((len(cnorm) + 1, len(sets)), 255, dtype=np.uint8)
     lut[len(cnorm), :] = MISSING  # NaN code (sentinel -1 → last row)
     for i, raw in enumerate(cnorm):
         for j, cs in enumerate(sets):
@@ -580,7 +655,7 @@ def _encode_chunk(
             resolved = cs.resolve(raw)
             if resolved is not None:
                 lut[i, j] = base[j] + [c.code for c in cs.codes].index(resolved)
-    # which set is in force on each unique date
+    # which set is in force on each unique date (rows of dates in no set are unknown codes)
     set_of_date = np.full(len(dord) + 1, -1, dtype=np.int64)
     for k, o in enumerate(dord):
         if o == -(2**62):
@@ -590,22 +665,32 @@ def _encode_chunk(
             if cs.in_force(day):
                 set_of_date[k] = j
                 break
-    row_set = set_of_date[dcodes]
-    code_id = np.full(n, -1, dtype=np.int16)
-    ok_set = row_set >= 0
-    code_id[ok_set] = lut[ccodes[ok_set], row_set[ok_set]]
-    flag(code_id < 0, "code", Reason.UNKNOWN_CODE)
+    in_use = np.unique(set_of_date[:-1][dord != -(2**62)])
+    if len(in_use) == 1 and in_use[0] >= 0:
+        # one code set for every date of the chunk: a single gather
+        code_id = lut[:, int(in_use[0])][ccodes]
+        flag(ccodes, lut[:, int(in_use[0])] == 255, "code", Reason.UNKNOWN_CODE)
+    else:
+        lut = np.concatenate([lut, np.full((len(cnorm) + 1, 1), 255, dtype=np.uint8)], axis=1)
+        flat = lut.reshape(-1)
+        width = len(sets) + 1
+        row_set = set_of_date[dcodes]  # -1 (no set) → the last, all-255 column
+        code_id = flat[(ccodes % (len(cnorm) + 1)) * width + row_set % width]
+        unknown = np.array([False, True, False])  # by (code_id == 255); no missing value
+        flag((code_id == 255).astype(np.intp), unknown, "code", Reason.UNKNOWN_CODE)
 
     rejected: list[dict[str, Any]] = []
-    bad = np.flatnonzero(reason)
+    bad = np.zeros(0, dtype=np.intp) if reason is None else np.flatnonzero(reason)
     if len(bad):
+        assert reason is not None
+        positions = labels.to_numpy()
         if errors == "raise":
             i = int(bad[0])
             column, why = reason_codes[reason[i]]
             raise RegisterError(
                 REASON_TEXT[why],
                 file=source,
-                row=labels[i],
+                row=positions[i],
                 column=names.get(column, column),
                 value=_raw_value(df, i, column),
                 reason=why,
@@ -614,22 +699,39 @@ def _encode_chunk(
             column_k, why_k = reason_codes[reason[b]]
             rejected.append(
                 {
-                    "row": labels[b],
+                    "row": positions[b],
                     "column": names.get(column_k, column_k),
                     "value": _raw_value(df, int(b), column_k),
                     "reason": why_k,
                 }
             )
-    good = reason == 0
+    session = sidx[scodes]
+    if len(bad):
+        assert reason is not None
+        good = reason == 0
+        return _Encoded(
+            row=labels[good],
+            school=None if school is None else school[good],
+            pupil=pcodes[good],
+            date=dcodes[good],
+            session=session[good],
+            code=code_id[good],
+            school_uniques=school_uniques,
+            pupil_uniques=pupil_uniques,
+            day_uniques=dord,
+            rejected=rejected,
+            has_school=has_school,
+        )
     return _Encoded(
-        row=labels[good],
-        school=school[good],
-        pupil=pcodes[good].astype(np.int64),
-        day=dord[dcodes[good]],
-        session=sidx[scodes[good]],
-        code=code_id[good].astype(np.uint8),
+        row=labels,
+        school=school,
+        pupil=pcodes,
+        date=dcodes,
+        session=session,
+        code=code_id,
         school_uniques=school_uniques,
         pupil_uniques=pupil_uniques,
+        day_uniques=dord,
         rejected=rejected,
         has_school=has_school,
     )
@@ -652,6 +754,34 @@ def _remap(uniques_per_chunk: list[list[str]]) -> tuple[list[npt.NDArray[np.int6
     return [np.array([pos[v] for v in u] + [-1], dtype=np.int64) for u in uniques_per_chunk], glob
 
 
+def _cat(arrays: list[npt.NDArray[Any]], dtype: Any) -> npt.NDArray[Any]:
+    """Concatenate chunk arrays (no copy when there is a single chunk)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+
+def _dense_rank(
+    key: npt.NDArray[np.int64], bound: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``np.unique(key, return_inverse=True)`` for keys in ``[0, bound)``, without sorting rows.
+
+    With a small key space a presence table and its running count give each key its rank in
+    two passes; otherwise the keys are hashed and only the distinct keys are sorted.
+    """
+    if bound <= max(4 * len(key), 1 << 20) and (len(key) == 0 or key.min() >= 0):
+        present = np.zeros(max(bound, 1), dtype=bool)
+        present[key] = True
+        rank = np.cumsum(present, dtype=np.int32 if bound < 2**31 else np.int64)
+        np.subtract(rank, 1, out=rank)
+        return np.flatnonzero(present).astype(np.int64), rank[key].astype(np.int64)
+    codes, uniques = pd.factorize(key)
+    order = np.argsort(uniques, kind="stable")
+    ranks = np.empty(len(uniques), dtype=np.int64)
+    ranks[order] = np.arange(len(uniques), dtype=np.int64)
+    return np.asarray(uniques, dtype=np.int64)[order], ranks[codes]
+
+
 def _assemble(
     chunks: list[_Encoded],
     table: CodeTable,
@@ -672,39 +802,63 @@ def _assemble(
     school_maps, schools = _remap([c.school_uniques for c in chunks])
     pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
     rejected = [r for c in chunks for r in c.rejected]
-
-    school = np.concatenate(
-        [m[c.school] for m, c in zip(school_maps, chunks, strict=True)] or [np.zeros(0, np.int64)]
-    )
-    pupil = np.concatenate(
-        [m[c.pupil] for m, c in zip(pupil_maps, chunks, strict=True)] or [np.zeros(0, np.int64)]
-    )
     if not with_school:
-        school = np.zeros_like(pupil)
         schools = [""]
-    day = np.concatenate([c.day for c in chunks] or [np.zeros(0, np.int64)])
-    session = np.concatenate([c.session for c in chunks] or [np.zeros(0, np.int8)])
-    code = np.concatenate([c.code for c in chunks] or [np.zeros(0, np.uint8)])
-    row = np.concatenate([c.row for c in chunks] or [np.zeros(0, object)])
-    n = len(pupil)
+    n = sum(len(c.pupil) for c in chunks)
+    denom = max(len(pupil_values), 1)
 
-    # enrolments sorted by (school, pupil): both id spaces are already sorted by value
-    key = school * max(len(pupil_values), 1) + pupil
-    ekeys, enrol = np.unique(key, return_inverse=True)
-    enrol = enrol.reshape(-1)
-    udays = np.unique(day)
-    dpos = np.searchsorted(udays, day)
+    # enrolment key (school, pupil): both id spaces are already sorted by value
+    def chunk_key(
+        m_s: npt.NDArray[np.int64], m_p: npt.NDArray[np.int64], c: _Encoded
+    ) -> npt.NDArray[np.int64]:
+        key = m_p[c.pupil]
+        if with_school:
+            school = m_s[c.school] if c.school is not None else np.full(len(key), -1)
+            key += school * denom
+        return key
+
+    key = _cat(
+        [chunk_key(ms, mp, c) for ms, mp, c in zip(school_maps, pupil_maps, chunks, strict=True)],
+        np.int64,
+    )
+    ekeys, enrol = _dense_rank(key, len(schools) * denom)
+    del key
+
+    # the date axis: every date with an accepted row, found on each chunk's unique dates
+    used_days = [
+        c.day_uniques[np.bincount(c.date, minlength=len(c.day_uniques)) > 0] for c in chunks
+    ]
+    udays = np.unique(_cat(used_days, np.int64))
     ncols = 2 * len(udays)
-    lin = enrol.astype(np.int64) * ncols + 2 * dpos + session
+    lo = int(udays[0]) if len(udays) else 0
+    pos = np.full(int(udays[-1]) - lo + 1 if len(udays) else 1, -1, dtype=np.int64)
+    pos[udays - lo] = np.arange(len(udays))
+    col = _cat(
+        [2 * pos[np.clip(c.day_uniques - lo, 0, len(pos) - 1)][c.date] + c.session for c in chunks],
+        np.int64,
+    )
+    session = _cat([c.session for c in chunks], np.int8)
+    code = _cat([c.code for c in chunks], np.uint8)
+    lin = enrol * ncols + col
+    del col
 
-    # duplicates: the last writer of each cell owns it; rows it overwrote share its key
-    order = np.arange(n, dtype=np.int64)
-    size = len(ekeys) * ncols
-    owner = np.full(size, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
-    owner[lin] = order
+    # duplicates: none when the cells come in increasing order (an export sorted by pupil,
+    # date and session); else the last writer of each cell owns it and rows it overwrote
+    # share its key
     keep = np.ones(n, dtype=bool)
     conflicted = np.zeros(0, dtype=np.int64)
-    if n and (owner[lin] != order).any():
+    sorted_cells = n < 2 or bool((lin[1:] > lin[:-1]).all())
+    order = np.zeros(0, dtype=np.int64) if sorted_cells else np.arange(n, dtype=np.int64)
+    size = len(ekeys) * ncols
+    owner = (
+        np.zeros(0, dtype=np.int32)
+        if sorted_cells
+        else np.full(size, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
+    )
+    if not sorted_cells:
+        owner[lin] = order
+    if not sorted_cells and (owner[lin] != order).any():
+        row = np.concatenate([c.row.to_numpy() for c in chunks])
         shared = np.zeros(size, dtype=bool)
         shared[lin[owner[lin] != order]] = True
         involved = np.flatnonzero(shared[lin])
@@ -737,17 +891,25 @@ def _assemble(
                     "reason": why.value,
                 }
             )
-    del owner
+    del owner, order
 
     # enrolments that kept at least one row
-    live = np.zeros(len(ekeys), dtype=bool)
-    live[enrol[keep]] = True
-    renum = np.cumsum(live) - 1
-    ekeys = ekeys[live]
-    marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
-    marks.reshape(-1)[renum[enrol[keep]] * ncols + 2 * dpos[keep] + session[keep]] = code[keep]
+    conflicted_cols = lin[conflicted] % max(ncols, 1)
+    if keep.all():
+        # every enrolment keeps its rows: the cells are already known
+        live = np.ones(len(ekeys), dtype=bool)
+        renum = np.arange(len(ekeys), dtype=np.int64)
+        marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
+        marks.reshape(-1)[lin] = code
+    else:
+        live = np.zeros(len(ekeys), dtype=bool)
+        live[enrol[keep]] = True
+        renum = np.cumsum(live) - 1
+        ekeys = ekeys[live]
+        marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
+        marks.reshape(-1)[renum[enrol[keep]] * ncols + lin[keep] % max(ncols, 1)] = code[keep]
+    del lin
 
-    denom = max(len(pupil_values), 1)
     pupil_arr = (
         np.asarray(pupil_values, dtype=object)[ekeys % denom]
         if len(ekeys)
@@ -757,10 +919,11 @@ def _assemble(
     dates = udays.astype("datetime64[D]") if len(udays) else np.zeros(0, "datetime64[D]")
     span = _spans(marks, dates)
     # a session unmarked by conflicting rows still lies inside the enrolment span
-    conflicted = conflicted[live[enrol[conflicted]]]
+    keep_c = live[enrol[conflicted]]
+    conflicted = conflicted[keep_c]
     if len(conflicted):
         e = renum[enrol[conflicted]]
-        ordinal = 2 * day[conflicted] + session[conflicted]
+        ordinal = 2 * udays[conflicted_cols[keep_c] // 2] + session[conflicted]
         np.minimum.at(span[:, 0], e, ordinal)
         np.maximum.at(span[:, 1], e, ordinal)
     if pupils is not None and len(ekeys):

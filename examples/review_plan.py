@@ -5,7 +5,8 @@ Usage::
     python examples/review_plan.py                                   # the example delivery plan
     python examples/review_plan.py examples/plans/action_plan.csv --as-of 2026-05-01
     python examples/review_plan.py plan.xlsx --as-of 2026-05-01 --output reviewed.csv
-    python examples/review_plan.py pupil_plan.csv --register marks.csv   # check success measures
+    python examples/review_plan.py examples/plans/pupil_plan.csv --as-of 2025-12-01 \
+        --register examples/plans/pupil_marks.csv           # check success measures too
 
 The plan may be in either strategic layout (action plan or delivery plan) or a pupil plan, as
 CSV or .xlsx. ``--register`` takes a long CSV of marks (``pupil_id, date, session, code``) to
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if not changes:
         print("No changes.")
     for change in changes:
+        if change.field == "success_measure_met":
+            verdict = {True: "met", False: "not met"}.get(change.new, "undecided")
+            print(f"  {change.item_id}: success measure {verdict}: {change.reason}")
+            continue
         old = getattr(change.old, "label", change.old)
         new = getattr(change.new, "label", change.new)
         print(f"  {change.item_id}: {change.field} {old} -> {new}: {change.reason}")

@@ -964,3 +964,41 @@ class TestMeasures:
             new.item("4").status is RAG.NOT_STARTED
         )  # half-termly recurrence of 2025/26 not ended
         assert [c.field for c in changes if c.item_id == "2"] == ["status"]
+
+
+# ---------------------------------------------------------------------------------- examples
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_example_plans_read_alike() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AttendanceWarning)
+        csv_plan = ActionPlan.from_table(
+            EXAMPLES / "plans" / "delivery_plan.csv", reference_date=REF
+        )
+        xlsx_plan = ActionPlan.from_table(
+            EXAMPLES / "plans" / "delivery_plan.xlsx", reference_date=REF
+        )
+        action = ActionPlan.from_table(EXAMPLES / "plans" / "action_plan.csv", reference_date=REF)
+    assert xlsx_plan == csv_plan
+    assert csv_plan.layout == "delivery_plan"
+    assert action.layout == "action_plan"
+
+
+def test_review_example_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import runpy
+
+    script = runpy.run_path(str(EXAMPLES / "review_plan.py"))
+    assert script["main"]([]) == 0
+    out = capsys.readouterr().out
+    assert "1.2: status None -> Overdue / unresolved issue: due 31 Mar 2026 has passed" in out
+    assert "row 6: the 'Owner' cell looks like a timeline" in out
+    plans = EXAMPLES / "plans"
+    marks, output = str(plans / "pupil_marks.csv"), str(tmp_path / "r.xlsx")
+    argv = [str(plans / "pupil_plan.csv"), "--as-of", "2025-12-01", "--register", marks]
+    argv += ["--output", output]
+    assert script["main"](argv) == 0
+    out = capsys.readouterr().out
+    assert "1: success measure not met: attendance 86.7% (52 of 60 sessions)" in out
+    assert ActionPlan.from_table(tmp_path / "r.xlsx").item("3").status is RAG.OVERDUE

@@ -999,7 +999,8 @@ class ActionPlan:
           ``OVERDUE`` (an unresolved issue). A met measure does not complete an item: completing
           is a person's decision.
 
-        ``COMPLETED`` items are never changed. The new plan keeps the title and layout.
+        ``COMPLETED`` items are never changed. The new plan keeps the title and layout; a due
+        date moved on is what :meth:`from_table` reads again with ``reference_date=as_of``.
         """
         as_of = _date_only(as_of)
         changes: list[PlanChange] = []

@@ -1,4 +1,5 @@
-"""Helpers shared by the JSON readers of this adapter (kept private to the distribution).
+"""Helpers shared by the JSON readers of this adapter (kept private to the distribution; the same
+file ships in each attendance-core JSON adapter so that each installs on its own).
 
 Reading pages, decoding bytes, walking nested records, parsing dates and turning rows into
 chunks of the long layout. Nothing here knows about one vendor's field names: those live in

@@ -1,0 +1,426 @@
+"""Format-neutral Ed-Fi records and the step that turns them into register rows.
+
+Both readers (JSON API resources and XML interchanges) produce the same small records; this
+module maps categories to codes, places events on sessions, fills instructional days from the
+calendar and builds the pupils table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from typing import Any
+
+import attrs
+import pandas as pd
+
+from attendance_core.errors import Reason
+
+from ._common import Rows, parse_date
+
+#: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
+STANDARD_NAMESPACES = ("uri://ed-fi.org/", "http://ed-fi.org/", "https://ed-fi.org/")
+#: An eventDuration at or above this is a full day (both sessions); below it, one session.
+FULL_DAY_FROM = 0.75
+#: Reason id of an Ed-Fi v1 event that is not daily attendance (e.g. section attendance).
+NOT_DAILY = "not_daily_attendance"
+SESSIONS = ("AM", "PM")
+_SPACES = re.compile(r"\s+")
+
+
+def _table(name: str) -> dict[str, Any]:
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+#: Category code value (lower-case) -> {"am": code, "pm": code} (``categories.toml``).
+CATEGORIES: Mapping[str, Mapping[str, str]] = _table("categories.toml")
+#: Calendar event code values that make an instructional day (``calendar.toml``).
+INSTRUCTIONAL_EVENTS: tuple[str, ...] = tuple(_table("calendar.toml")["instructional"])
+
+
+def norm(text: str) -> str:
+    """Lower-case with single spaces: how code values are compared."""
+    return _SPACES.sub(" ", text.strip()).lower()
+
+
+def split_descriptor(value: str) -> tuple[str | None, str]:
+    """``uri://ed-fi.org/XDescriptor#Code`` -> (namespace, code value); a bare value -> (None,
+    value)."""
+    if "#" in value:
+        namespace, _, code = value.rpartition("#")
+        return namespace, code
+    return None, value
+
+
+@attrs.frozen
+class Columns:
+    """Source names of the event fields, for rejected rows and messages."""
+
+    student: str
+    school: str
+    date: str
+    category: str
+    duration: str
+    kind: str
+
+
+@attrs.frozen
+class Event:
+    """One attendance event as read (values raw, checked later)."""
+
+    row: int
+    pupil: str | None
+    school: str | None
+    date: Any
+    category: str | None
+    duration: Any
+    kind: str | None = None
+    bad: str | None = None
+
+
+@attrs.frozen
+class CalendarDay:
+    """One calendar date and the code values of its calendar events."""
+
+    row: int
+    school: str | None
+    date: dt.date | None
+    events: tuple[str, ...]
+
+
+@attrs.frozen
+class Student:
+    """A pupil's attributes from a student record."""
+
+    pupil: str
+    name: str | None
+    date_of_birth: dt.date | None
+
+
+@attrs.frozen
+class Enrolment:
+    """A student-school association: where and when a pupil is enrolled."""
+
+    pupil: str
+    school: str | None
+    entry: dt.date | None
+    exit: dt.date | None
+    grade: str | None
+
+
+@attrs.frozen
+class Mapper:
+    """Category descriptors -> (AM code, PM code), with the caller's local mapping."""
+
+    local: Mapping[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, descriptor_map: Mapping[str, str] | None) -> Mapper:
+        """A mapper over a caller mapping (full descriptor URI or code value -> code or
+        category name); keys are compared like code values."""
+        local: dict[str, str] = {}
+        for key, value in (descriptor_map or {}).items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError("descriptor_map must map descriptor text to a code text")
+            local[norm(key)] = value
+        return cls(local)
+
+    def codes(self, value: str) -> tuple[tuple[str, str] | None, str]:
+        """((am, pm), "") when mapped, else (None, reason id)."""
+        namespace, code = split_descriptor(value)
+        standard = namespace is None or namespace.lower().startswith(STANDARD_NAMESPACES)
+        if standard and norm(code) in CATEGORIES:
+            row = CATEGORIES[norm(code)]
+            return (row["am"], row["pm"]), ""
+        for key in (norm(value), norm(code)):
+            if key in self.local:
+                target = self.local[key]
+                if norm(target) in CATEGORIES:
+                    row = CATEGORIES[norm(target)]
+                    return (row["am"], row["pm"]), ""
+                if norm(target) == "present":
+                    return ("/", "\\"), ""
+                return (target, target), ""
+        return None, (Reason.UNKNOWN_CODE if standard else Reason.UNMAPPED_SYMBOL)
+
+
+def duration_of(raw: Any) -> float | None:
+    """eventDuration as a float (None when missing); raises ValueError when unusable."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, bool):
+        raise ValueError("not a number")
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("out of range")
+    return value
+
+
+@attrs.define
+class Build:
+    """Turns events (and optionally calendar days, students, enrolments) into register rows."""
+
+    events: list[Event]
+    days: list[CalendarDay]
+    students: list[Student]
+    enrolments: list[Enrolment]
+    columns: Columns
+    mapper: Mapper
+    instructional: frozenset[str]
+    sink: Rows
+    warnings: list[str]
+
+    @property
+    def has_school(self) -> bool:
+        """Whether marks carry a school id (any event names a school)."""
+        return any(e.school for e in self.events)
+
+    # ------------------------------------------------------------------------- marks
+    def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(source row, long row) for events, then for calendar-filled present sessions."""
+        has_school = self.has_school
+        valid: list[tuple[int, str | None, str, dt.date, tuple[str, str], bool]] = []
+        taken: dict[tuple[str | None, str, dt.date], set[str]] = {}
+        blocked: set[tuple[str | None, str, dt.date]] = set()
+        for ev in self.events:
+            checked = self._check(ev, has_school)
+            if checked is not None:
+                valid.append(checked)
+            elif ev.pupil is not None and isinstance(ev.date, str):
+                # a rejected event still says something happened that day: never fill it as
+                # present (its sessions stay unmarked)
+                day = parse_date(ev.date)
+                if day is not None:
+                    blocked.add((ev.school if has_school else None, ev.pupil, day))
+        half = 0
+        for row, school, pupil, day, (am, pm), full in valid:
+            used = taken.setdefault((school, pupil, day), set())
+            if full:
+                sessions: list[tuple[str, str]] = [("AM", am), ("PM", pm)]
+            else:
+                half += 1
+                which = "PM" if "AM" in used and "PM" not in used else "AM"
+                sessions = [(which, am if which == "AM" else pm)]
+            for session, code in sessions:
+                used.add(session)
+                yield (
+                    row,
+                    self._row(
+                        school=school,
+                        pupil=pupil,
+                        day=day,
+                        session=session,
+                        code=code,
+                        has_school=has_school,
+                    ),
+                )
+        if half:
+            self.warnings.append(
+                f"{half} half-day event(s) (eventDuration below {FULL_DAY_FROM}): Ed-Fi does not "
+                "say which session; recorded on AM (PM when AM already holds a half-day event)"
+            )
+        yield from self._fill(taken, blocked, has_school)
+
+    def _row(
+        self,
+        *,
+        school: str | None,
+        pupil: str,
+        day: dt.date,
+        session: str,
+        code: str,
+        has_school: bool,
+    ) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "pupil_id": pupil,
+            "date": day.isoformat(),
+            "session": session,
+            "code": code,
+        }
+        if has_school:
+            rec["school_id"] = school
+        return rec
+
+    def _check(
+        self, ev: Event, has_school: bool
+    ) -> tuple[int, str | None, str, dt.date, tuple[str, str], bool] | None:
+        c, sink = self.columns, self.sink
+        if ev.bad is not None:
+            sink.reject(ev.row, "record", ev.bad, Reason.BAD_RECORD, "event is not a record")
+            return None
+        if ev.pupil is None:
+            sink.reject(ev.row, c.student, None, Reason.MISSING_VALUE, "no student")
+            return None
+        if has_school and ev.school is None:
+            sink.reject(ev.row, c.school, None, Reason.MISSING_VALUE, "no school")
+            return None
+        if ev.kind is not None and norm(ev.kind) != "daily attendance":
+            sink.reject(ev.row, c.kind, ev.kind, NOT_DAILY, "not a daily attendance event")
+            return None
+        if ev.date is None:
+            sink.reject(ev.row, c.date, None, Reason.MISSING_VALUE, "no date")
+            return None
+        day = parse_date(ev.date) if isinstance(ev.date, str) and "/" not in ev.date else None
+        if day is None:
+            sink.reject(ev.row, c.date, ev.date, Reason.BAD_DATE, "not an ISO date")
+            return None
+        if not ev.category:
+            sink.reject(ev.row, c.category, None, Reason.MISSING_VALUE, "no category")
+            return None
+        codes, why = self.mapper.codes(ev.category)
+        if codes is None:
+            text = (
+                "local descriptor with no mapping (pass descriptor_map)"
+                if why == Reason.UNMAPPED_SYMBOL
+                else "unknown attendance event category"
+            )
+            sink.reject(ev.row, c.category, ev.category, why, text)
+            return None
+        try:
+            duration = duration_of(ev.duration)
+        except (TypeError, ValueError):
+            shown = ev.duration if isinstance(ev.duration, str | int | float) else str(ev.duration)
+            sink.reject(
+                ev.row,
+                c.duration,
+                shown,
+                Reason.BAD_VALUE,
+                "eventDuration must be a fraction of a day in (0, 1]",
+            )
+            return None
+        full = duration is None or duration >= FULL_DAY_FROM
+        return ev.row, ev.school, ev.pupil, day, codes, full
+
+    # ------------------------------------------------------------------------- calendar
+    def calendars(self, has_school: bool) -> dict[str | None, dict[dt.date, int]]:
+        """Instructional days (date -> calendar row) per school (None = any school)."""
+        out: dict[str | None, dict[dt.date, int]] = {}
+        for cd in self.days:
+            if cd.date is None:
+                continue
+            if not any(norm(e) in self.instructional for e in cd.events):
+                continue
+            key = cd.school if has_school else None
+            out.setdefault(key, {}).setdefault(cd.date, cd.row)
+        return out
+
+    def _fill(
+        self,
+        taken: dict[tuple[str | None, str, dt.date], set[str]],
+        blocked: set[tuple[str | None, str, dt.date]],
+        has_school: bool,
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Present marks for every known pupil on every instructional day without an event."""
+        if not self.days:
+            if self.events:
+                self.warnings.append(
+                    "no calendar: only days with an event are in the register, so days of plain "
+                    "attendance are missing and rates are not comparable; pass calendar=..."
+                )
+            return
+        calendars = self.calendars(has_school)
+
+        def calendar_of(school: str | None) -> dict[dt.date, int] | None:
+            return calendars.get(school) if school in calendars else calendars.get(None)
+
+        off_days = {
+            (s, d) for (s, _, d) in taken if (cal := calendar_of(s)) is not None and d not in cal
+        }
+        if off_days:
+            self.warnings.append(
+                f"events on {len(off_days)} school day(s) that the calendar "
+                "does not mark as instructional; kept"
+            )
+        spans: dict[tuple[str | None, str], list[tuple[dt.date | None, dt.date | None]]] = {}
+        for en in self.enrolments:
+            school = en.school if has_school else None
+            spans.setdefault((school, en.pupil), []).append((en.entry, en.exit))
+        pupils: set[tuple[str | None, str]] = {(s, p) for (s, p, _) in taken}
+        pupils |= {(s, p) for (s, p, _) in blocked}
+        pupils |= set(spans)
+        schools = {s for s, _ in pupils if s is not None}
+        placed = {p for _, p in pupils}
+        unplaced = 0
+        for st in self.students:
+            if st.pupil in placed:
+                continue
+            if not has_school:
+                pupils.add((None, st.pupil))
+            elif len(schools) == 1:
+                pupils.add((next(iter(schools)), st.pupil))
+            else:
+                unplaced += 1
+        if unplaced:
+            self.warnings.append(f"{unplaced} student(s) with no school: no days filled for them")
+        for school, pupil in sorted(pupils, key=lambda sp: (sp[0] or "", sp[1])):
+            calendar = calendar_of(school)
+            if not calendar:
+                continue
+            span = spans.get((school, pupil))
+            for day, row in sorted(calendar.items()):
+                if span is not None and not any(
+                    (a is None or a <= day) and (b is None or day <= b) for a, b in span
+                ):
+                    continue
+                if (school, pupil, day) in blocked:
+                    continue
+                used = taken.get((school, pupil, day), set())
+                for session, code in (("AM", "/"), ("PM", "\\")):
+                    if session not in used:
+                        yield (
+                            row,
+                            self._row(
+                                school=school,
+                                pupil=pupil,
+                                day=day,
+                                session=session,
+                                code=code,
+                                has_school=has_school,
+                            ),
+                        )
+
+    # ------------------------------------------------------------------------- pupils
+    def pupils(self) -> pd.DataFrame:
+        """The pupils table: one row per (school, pupil) from events, enrolments and students,
+        with the attributes those records give."""
+        rows: dict[tuple[str | None, str], dict[str, Any]] = {}
+        for ev in self.events:
+            if ev.pupil is not None:
+                rows.setdefault((ev.school, ev.pupil), {})
+        for en in sorted(self.enrolments, key=lambda e: e.entry or dt.date.min):
+            rec = rows.setdefault((en.school, en.pupil), {})
+            rec["admission_date"] = en.entry
+            rec["leaving_date"] = en.exit
+            rec["year_group"] = en.grade
+        schools = {s for s, _ in rows if s is not None}
+        for st in self.students:
+            keys = [k for k in rows if k[1] == st.pupil]
+            if not keys:
+                keys = [(next(iter(schools)) if len(schools) == 1 else None, st.pupil)]
+            for key in keys:
+                rec = rows.setdefault(key, {})
+                rec["name"] = st.name
+                rec["date_of_birth"] = st.date_of_birth
+        order = (
+            "school_id",
+            "name",
+            "year_group",
+            "date_of_birth",
+            "admission_date",
+            "leaving_date",
+        )
+        records = [{"pupil_id": p, "school_id": s, **rec} for (s, p), rec in rows.items()]
+        present = [c for c in order if any(r.get(c) is not None for r in records)]
+        frame = pd.DataFrame.from_records(
+            [{c: r.get(c) for c in ["pupil_id", *present]} for r in records],
+            columns=["pupil_id", *present],
+        )
+        frame = frame.set_index(pd.Index(frame.pop("pupil_id").astype(object), name="pupil_id"))
+        for col in ("date_of_birth", "admission_date", "leaving_date"):
+            if col in frame:
+                frame[col] = pd.to_datetime(frame[col])
+        return frame.sort_index(kind="mergesort")

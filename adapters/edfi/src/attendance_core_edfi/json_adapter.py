@@ -1,0 +1,285 @@
+"""The ``edfi-json`` adapter: Ed-Fi ODS/API JSON resources (camelCase).
+
+Reads ``studentSchoolAttendanceEvents`` arrays, and optionally ``calendarDates``, ``students``
+and ``studentSchoolAssociations`` from the same folder or from the ``calendar=`` /
+``students=`` options.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.errors import FormatError
+
+from ._common import Rows, chunked, get_path, is_page_iterable, parse_date, read_source, text_id
+from ._model import (
+    INSTRUCTIONAL_EVENTS,
+    Build,
+    CalendarDay,
+    Columns,
+    Enrolment,
+    Event,
+    Mapper,
+    Student,
+    norm,
+    split_descriptor,
+)
+
+__all__ = ["EdFiJsonAdapter"]
+
+_CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
+_EDFI_KEYS = re.compile(
+    rb'"(eventDate|attendanceEventCategoryDescriptor|studentUniqueId|calendarEvents)"\s*:'
+)
+COLUMNS = Columns(
+    student="studentReference.studentUniqueId",
+    school="schoolReference.schoolId",
+    date="eventDate",
+    category="attendanceEventCategoryDescriptor",
+    duration="eventDuration",
+    kind="attendanceEventType",
+)
+
+
+def record_kind(record: Any) -> str | None:
+    """``event``, ``calendar_date``, ``enrolment``, ``student`` or None, from a record's keys."""
+    if not isinstance(record, Mapping):
+        return None
+    if "eventDate" in record:
+        return "event"
+    if "calendarEvents" in record and "date" in record:
+        return "calendar_date"
+    if "entryDate" in record and "studentReference" in record:
+        return "enrolment"
+    if "studentUniqueId" in record:
+        return "student"
+    return None
+
+
+class _Records:
+    """Records of one or more JSON sources, sorted by kind, numbered per kind."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self.warnings = warnings
+        self.events: list[Event] = []
+        self.days: list[CalendarDay] = []
+        self.students: list[Student] = []
+        self.enrolments: list[Enrolment] = []
+        self.skipped = 0
+
+    def add_source(self, source: Source) -> None:
+        docs = read_source(source, self.warnings)
+        if (
+            not source.is_bytes
+            and not source.is_dir
+            and all(isinstance(d, Mapping) for _, d in docs)
+        ):
+            docs = [(source.name, [d for _, d in docs])]  # an iterable of records
+        for name, doc in docs:
+            self.add_document(name, doc)
+
+    def add_document(self, name: str, doc: Any) -> None:
+        if isinstance(doc, Mapping):
+            doc = [doc]
+        if not isinstance(doc, list):
+            raise FormatError("not Ed-Fi JSON: expected an array of resources", file=name)
+        if doc and all(isinstance(p, list) for p in doc):  # a file holding an array of pages
+            for page in doc:
+                self.add_document(name, page)
+            return
+        first = next((record_kind(r) for r in doc if record_kind(r) is not None), None)
+        if first is None and doc:
+            raise FormatError(
+                "not Ed-Fi JSON: no attendance event, calendar date, student or "
+                "student-school association records",
+                file=name,
+            )
+        for record in doc:
+            self.add_record(record, first)
+
+    def add_record(self, record: Any, page_kind: str | None) -> None:
+        kind = record_kind(record)
+        if kind is None:
+            if page_kind == "event":  # a broken element of an events array: a rejected row
+                self.events.append(
+                    Event(
+                        row=len(self.events) + 1,
+                        pupil=None,
+                        school=None,
+                        date=None,
+                        category=None,
+                        duration=None,
+                        bad=type(record).__name__,
+                    )
+                )
+            else:
+                self.skipped += 1
+            return
+        if kind == "event":
+            category = record.get("attendanceEventCategoryDescriptor")
+            self.events.append(
+                Event(
+                    row=len(self.events) + 1,
+                    pupil=text_id(get_path(record, "studentReference.studentUniqueId")),
+                    school=text_id(get_path(record, "schoolReference.schoolId"))
+                    or text_id(get_path(record, "sessionReference.schoolId")),
+                    date=record.get("eventDate"),
+                    category=None if category is None else str(category),
+                    duration=record.get("eventDuration"),
+                )
+            )
+        elif kind == "calendar_date":
+            events = record.get("calendarEvents")
+            codes = tuple(
+                split_descriptor(str(e.get("calendarEventDescriptor")))[1]
+                for e in (events if isinstance(events, list) else [])
+                if isinstance(e, Mapping) and e.get("calendarEventDescriptor") is not None
+            )
+            self.days.append(
+                CalendarDay(
+                    row=len(self.days) + 1,
+                    school=text_id(get_path(record, "calendarReference.schoolId")),
+                    date=parse_date(record.get("date"))
+                    if isinstance(record.get("date"), str)
+                    else None,
+                    events=codes,
+                )
+            )
+        elif kind == "enrolment":
+            pupil = text_id(get_path(record, "studentReference.studentUniqueId"))
+            if pupil is None:
+                self.skipped += 1
+                return
+            grade = record.get("entryGradeLevelDescriptor")
+            self.enrolments.append(
+                Enrolment(
+                    pupil=pupil,
+                    school=text_id(get_path(record, "schoolReference.schoolId")),
+                    entry=_date(record.get("entryDate")),
+                    exit=_date(record.get("exitWithdrawDate")),
+                    grade=split_descriptor(grade)[1] if isinstance(grade, str) else None,
+                )
+            )
+        else:
+            pupil = text_id(record.get("studentUniqueId"))
+            if pupil is None:
+                self.skipped += 1
+                return
+            parts = [record.get(k) for k in ("firstName", "lastSurname")]
+            self.students.append(
+                Student(
+                    pupil=pupil,
+                    name=" ".join(p for p in parts if isinstance(p, str) and p) or None,
+                    date_of_birth=_date(record.get("birthDate")),
+                )
+            )
+
+
+def _date(value: Any) -> Any:
+    return parse_date(value) if isinstance(value, str) else None
+
+
+def _sniff_page(page: Any) -> bool:
+    if isinstance(page, Mapping):
+        return record_kind(page) is not None
+    if isinstance(page, list):
+        return any(record_kind(r) is not None for r in page[:5])
+    return False
+
+
+class EdFiJsonAdapter:
+    """Ed-Fi ODS/API JSON: ``studentSchoolAttendanceEvents`` (plus calendar and students).
+
+    Options of :meth:`read`:
+
+    ``calendar``
+        a file, folder, bytes or pages of ``calendarDates``: instructional days without an event
+        become present sessions for every pupil known to the school.
+    ``students``
+        a file, folder, bytes or pages of ``students`` and/or ``studentSchoolAssociations``.
+    ``descriptor_map``
+        local (non ed-fi.org) or extra category descriptors (full URI or code value) -> a
+        statutory code or a category name (``"Excused Absence"``, ``"present"``).
+    ``instructional_events``
+        calendar event code values that make an instructional day (default
+        ``("Instructional day", "Make-up day")``).
+    """
+
+    name: ClassVar[str] = "edfi-json"
+    extensions: ClassVar[tuple[str, ...]] = (".json",)
+    description: ClassVar[str] = (
+        "Ed-Fi ODS/API JSON studentSchoolAttendanceEvents (with optional calendarDates/students)"
+    )
+
+    def sniff(self, source: Source) -> bool:
+        """A JSON array (or object) of Ed-Fi resources: camelCase ``eventDate``,
+        ``attendanceEventCategoryDescriptor``, ``studentUniqueId`` or ``calendarEvents``."""
+        try:
+            if source.is_dir and source.path is not None:
+                files = sorted(
+                    p for p in source.path.iterdir() if p.is_file() and p.suffix.lower() == ".json"
+                )
+                return any(self.sniff(Source.of(f)) for f in files[:8])
+            if not source.is_bytes:
+                obj = source.obj
+                if isinstance(obj, Mapping):
+                    return _sniff_page(obj)
+                if isinstance(obj, Sequence) and is_page_iterable(obj) and obj:
+                    return _sniff_page(obj[0]) or _sniff_page(list(obj))
+                return False
+            head = source.head(8192)
+            text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+            return text.startswith((b"[", b"{")) and bool(_EDFI_KEYS.search(head))
+        except Exception:  # sniffing never raises
+            return False
+
+    def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
+        """Read events (and the optional calendar and students); see the class docstring."""
+        calendar = options.pop("calendar", None)
+        students = options.pop("students", None)
+        mapper = Mapper.of(options.pop("descriptor_map", None))
+        instructional = frozenset(
+            norm(e) for e in options.pop("instructional_events", INSTRUCTIONAL_EVENTS)
+        )
+        unknown = set(options) - _CORE_OPTIONS
+        if unknown:
+            raise TypeError(f"edfi-json: unknown option(s) {sorted(unknown)}")
+        warnings: list[str] = []
+        rejected: list[dict[str, Any]] = []
+        records = _Records(warnings)
+        records.add_source(source)
+        for extra in (calendar, students):
+            if extra is not None:
+                records.add_source(Source.of(extra))
+        if records.skipped:
+            warnings.append(f"{records.skipped} record(s) of other resources skipped")
+        build = Build(
+            events=records.events,
+            days=records.days,
+            students=records.students,
+            enrolments=records.enrolments,
+            columns=COLUMNS,
+            mapper=mapper,
+            instructional=instructional,
+            sink=Rows(source.name, errors, rejected),
+            warnings=warnings,
+        )
+        columns = ["pupil_id", "date", "session", "code"]
+        if build.has_school:
+            columns.append("school_id")
+        return AdapterOutput(
+            marks=chunked(build.rows(), columns),
+            pupils=build.pupils(),
+            rejected=rejected,
+            warnings=warnings,
+            source_columns={
+                "pupil_id": COLUMNS.student,
+                "date": COLUMNS.date,
+                "session": "eventDuration",
+                "code": COLUMNS.category,
+                "school_id": COLUMNS.school,
+            },
+        )

@@ -1,0 +1,192 @@
+"""Tests of the edfi-xml adapter: conformance kit, v1/v2/v5 layouts, calendar, unsafe XML."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from attendance_core.adapters import Source, get_adapter
+from attendance_core.errors import AttendanceError, FormatError, RegisterError
+from attendance_core.testing import check_conformance, drain, load
+
+DATA = Path(__file__).parent / "data" / "xml"
+DISTRICT = DATA / "district"
+EVENTS = DISTRICT / "StudentAttendance.xml"
+BAD = DATA / "bad.xml"
+JSON_DISTRICT = Path(__file__).parent / "data" / "json" / "district"
+
+
+def grid(long: pd.DataFrame) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(pupil, day) -> codes in session order."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for (pupil, day), part in long.groupby(["pupil_id", "date"]):
+        out[(str(pupil), str(pd.Timestamp(day).date()))] = tuple(
+            part.sort_values("session")["code"]
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict[tuple[str, str], tuple[str, ...]]:
+    """The JSON district's register (same facts in the other format)."""
+    got = grid(load(JSON_DISTRICT).register.to_long())
+    assert got[("604822", "2024-09-06")] == ("O", "C")
+    return got
+
+
+def test_conformance() -> None:
+    result = check_conformance("edfi-xml", EVENTS, expect_rows=11, bad_sample=BAD, structured=True)
+    # the row of a rejected event is the line its element starts on
+    assert list(result.rejected["row"]) == [81]
+
+
+def test_district_folder_matches_the_json_district(
+    expected: dict[tuple[str, str], tuple[str, ...]],
+) -> None:
+    result = load(DISTRICT)
+    assert result.format == "edfi-xml"
+    assert grid(result.register.to_long()) == expected
+    assert result.rows_read == 27
+    assert any("section/program attendance" in w for w in result.warnings)
+    pupils = result.pupils
+    assert pupils.loc["604824", "admission_date"] == pd.Timestamp("2024-09-05")
+    assert pupils.loc["604822", "year_group"] == "Ninth grade"
+    assert pupils.loc["604822", "name"] == "Ana Grand"
+
+
+def test_calendar_and_students_options(expected: dict[tuple[str, str], tuple[str, ...]]) -> None:
+    result = load(
+        EVENTS,
+        calendar=DISTRICT / "EducationOrgCalendar.xml",
+        students=DISTRICT / "StudentEnrollment.xml",
+    )
+    assert grid(result.register.to_long()) == expected
+
+
+def test_v2_codevalue_descriptors() -> None:
+    result = load(DATA / "v2" / "StudentAttendance.xml")
+    got = grid(result.register.to_long())
+    assert got == {("604822", "2024-09-03"): ("C", "C"), ("604823", "2024-09-04"): ("L", "\\")}
+
+
+def test_v1_namespace_attendance_event() -> None:
+    result = load(DATA / "v1" / "StudentAttendance.xml")
+    got = grid(result.register.to_long())
+    assert got == {
+        ("student123", "2012-12-20"): ("N", "N"),
+        ("student124", "2012-12-20"): ("C", "C"),
+    }
+    assert set(result.register.to_long()["school_id"]) == {"school123"}
+    rej = result.rejected
+    assert list(zip(rej["row"], rej["column"], rej["reason"], strict=True)) == [
+        (39, "AttendanceEventType", "not_daily_attendance")
+    ]
+
+
+def test_raise_names_line_and_element() -> None:
+    with pytest.raises(RegisterError) as info:
+        load(BAD, errors="raise")
+    assert (info.value.row, info.value.column) == (30, "EventDate")
+    assert "row 30" in str(info.value)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+<InterchangeStudentAttendance xmlns="http://ed-fi.org/0200">&lol9;</InterchangeStudentAttendance>
+"""
+
+EXTERNAL = b"""<?xml version="1.0"?>
+<!DOCTYPE x [<!ENTITY ext SYSTEM "file:///etc/passwd">]>
+<InterchangeStudentAttendance xmlns="http://ed-fi.org/0200"><StudentSchoolAttendanceEvent>
+<EventDate>&ext;</EventDate></StudentSchoolAttendanceEvent></InterchangeStudentAttendance>
+"""
+
+
+@pytest.mark.parametrize("data", [BILLION_LAUGHS, EXTERNAL], ids=["billion-laughs", "external"])
+def test_unsafe_xml_is_a_quick_format_error(data: bytes) -> None:
+    started = time.perf_counter()
+    with pytest.raises(FormatError, match="unsafe XML"):
+        drain("edfi-xml", data)
+    with pytest.raises(FormatError):
+        load(data, format="edfi-xml")
+    assert time.perf_counter() - started < 2
+
+
+def test_other_xml_is_not_edfi() -> None:
+    adapter = get_adapter("edfi-xml")
+    other = b'<?xml version="1.0"?><Register xmlns="urn:sims"><Mark/></Register>'
+    assert not adapter.sniff(Source.of(other))
+    with pytest.raises(FormatError, match="not an Ed-Fi interchange"):
+        drain("edfi-xml", other)
+    foreign = b'<InterchangeStudentAttendance xmlns="urn:other"/>'
+    with pytest.raises(FormatError, match="not an Ed-Fi namespace"):
+        drain("edfi-xml", foreign)
+    assert adapter.sniff(Source.of(EVENTS))
+    assert adapter.sniff(Source.of(DISTRICT))
+    assert adapter.sniff(Source.of(DATA / "v1" / "StudentAttendance.xml"))
+    assert not get_adapter("edfi-json").sniff(Source.of(EVENTS))
+
+
+def test_truncated_xml_names_the_line() -> None:
+    data = EVENTS.read_bytes()
+    with pytest.raises(FormatError) as info:
+        drain("edfi-xml", data[: len(data) // 2])
+    assert info.value.row is not None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.binary(max_size=2048))
+def test_fuzz_bytes_raise_only_attendance_errors(data: bytes) -> None:
+    assert isinstance(get_adapter("edfi-xml").sniff(Source.of(data)), bool)
+    with contextlib.suppress(AttendanceError):
+        drain("edfi-xml", data)
+
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=16)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "EventDate",
+                    "AttendanceEventCategory",
+                    "EventDuration",
+                    "StudentUniqueId",
+                    "SchoolId",
+                    "AttendanceEventType",
+                ]
+            ),
+            _texts,
+        ),
+        max_size=8,
+    )
+)
+def test_fuzz_event_fields(fields: list[tuple[str, str]]) -> None:
+    from xml.sax.saxutils import escape
+
+    body = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in fields)
+    data = (
+        '<InterchangeStudentAttendance xmlns="http://ed-fi.org/0200">'
+        f"<StudentSchoolAttendanceEvent>{body}</StudentSchoolAttendanceEvent>"
+        "</InterchangeStudentAttendance>"
+    ).encode()
+    try:
+        result = load(data, format="edfi-xml")
+    except AttendanceError:
+        return
+    assert result.rows_read == len(result.register.to_long()) + len(result.rejected)

@@ -35,7 +35,9 @@ COUNT_COLUMNS = (
 # measure classes of a mark; each code id maps to exactly one
 _NONE, _PRESENT, _LATE, _AEA, _AUTH, _UNAUTH, _LATE_AFTER_CLOSE, _NOT_POSSIBLE, _MISSING = range(9)
 _K = 9
-_CHUNK_CELLS = 8_000_000
+#: classes counted into bit fields (the others never reach a column of the result)
+_FIELDS = (_PRESENT, _LATE, _AEA, _AUTH, _UNAUTH, _LATE_AFTER_CLOSE)
+_CHUNK_CELLS = 1 << 20
 
 
 def _class_lut(reg: Register) -> npt.NDArray[np.uint8]:
@@ -58,37 +60,91 @@ def _class_lut(reg: Register) -> npt.NDArray[np.uint8]:
     return lut
 
 
+def _packed_lut(reg: Register, bits: int) -> npt.NDArray[np.uint64]:
+    """Each code id's contribution to a row sum that packs the counted classes in bit fields.
+
+    Field ``f`` (``bits`` wide) of the sum counts the marks of ``_FIELDS[f]``; the last field
+    counts marks with no code (no mark or a missing mark). With ``bits`` large enough for the
+    number of columns summed no field overflows into the next, so one gather and one row sum
+    count every class at once.
+    """
+    lut = _class_lut(reg)
+    out = np.zeros(256, dtype=np.uint64)
+    for f, k in enumerate(_FIELDS):
+        out[lut == k] = np.uint64(1) << np.uint64(bits * f)
+    out[NO_MARK] = out[MISSING] = np.uint64(1) << np.uint64(bits * len(_FIELDS))
+    return out
+
+
 def counts(reg: Register, start: Any = None, end: Any = None) -> pd.DataFrame:
     """The integer columns of :func:`classify` for the enrolments whose span meets the period.
 
     ``start`` and ``end`` are inclusive dates (None: open). Marks outside the period are not
     counted; ``unmarked`` counts school sessions inside both the enrolment span and the period
     where the pupil has a missing mark or no mark.
+
+    Counting never loops over marks in Python: each code id maps through a lookup table to bit
+    fields of a ``uint64`` and one row sum counts every class at once. ``unmarked`` is the row's
+    gaps less those on columns that are not school sessions of its school; only enrolments whose
+    span starts or ends inside the period are counted cell by cell.
     """
     rows = np.flatnonzero(reg.enrolments_in(start, end))
     cols = reg.columns_between(start, end)
     col_ord = reg.session_ordinals[cols]
-    lut = _class_lut(reg)
     school_sessions = reg.school_sessions[:, cols]
     ncols = cols.stop - cols.start
     out = np.zeros((len(rows), _K), dtype=np.int64)
     unmarked = np.zeros(len(rows), dtype=np.int64)
-    step = max(1, _CHUNK_CELLS // max(ncols, 1))
+    if ncols == 0 or len(rows) == 0:
+        return _frame(reg, rows, out, unmarked)
+    gap_lut = np.zeros(256, dtype=bool)
+    gap_lut[[NO_MARK, MISSING]] = True
+    nfields = len(_FIELDS) + 1
+    bits = 64 // nfields
+    width = (1 << bits) - 1  # columns summed at once: no field can overflow
+    packed_lut = _packed_lut(reg, bits)
+    mask = np.uint64(width)
+    contiguous = rows[-1] - rows[0] + 1 == len(rows)
+    step = max(1, _CHUNK_CELLS // ncols)
     for r0 in range(0, len(rows), step):
         sel = rows[r0 : r0 + step]
-        block = reg.marks[sel, cols] if len(sel) != reg.n_enrolments else reg.marks[:, cols]
-        cls = lut[block]
         m = len(sel)
-        if ncols:
-            flat = (np.arange(m, dtype=np.int64)[:, None] * _K + cls).ravel()
-            out[r0 : r0 + m] = np.bincount(flat, minlength=m * _K).reshape(m, _K)
-            # unmarked: school sessions of the pupil's school, inside the span, with no mark
-            span = reg.span[sel]
-            inspan = (col_ord[None, :] >= span[:, :1]) & (col_ord[None, :] <= span[:, 1:])
-            gap = (block == NO_MARK) | (block == MISSING)
+        block = (
+            reg.marks[int(sel[0]) : int(sel[-1]) + 1, cols] if contiguous else reg.marks[sel, cols]
+        )
+        gaps = np.zeros(m, dtype=np.int64)
+        for c0 in range(0, ncols, width):
+            packed = packed_lut[block[:, c0 : c0 + width]].sum(axis=1, dtype=np.uint64)
+            for f, k in enumerate(_FIELDS):
+                out[r0 : r0 + m, k] += ((packed >> np.uint64(bits * f)) & mask).astype(np.int64)
+            gaps += ((packed >> np.uint64(bits * len(_FIELDS))) & mask).astype(np.int64)
+        # gaps on columns that are not school sessions of the row's school do not count
+        school = reg.school_index[sel]
+        bounds = np.flatnonzero(np.diff(school)) + 1
+        for a, b in zip(np.r_[0, bounds], np.r_[bounds, m], strict=True):
+            off = np.flatnonzero(~school_sessions[school[a]])
+            if len(off):
+                gaps[a:b] -= np.count_nonzero(gap_lut[block[a:b][:, off]], axis=1)
+        # enrolments whose span starts or ends inside the period: cell by cell
+        span = reg.span[sel]
+        part = np.flatnonzero((span[:, 0] > col_ord[0]) | (span[:, 1] < col_ord[-1]))
+        if len(part):
+            sub = block[part]
+            inspan = (col_ord[None, :] >= span[part, :1]) & (col_ord[None, :] <= span[part, 1:])
+            gap = gap_lut[sub]
             gap &= inspan
-            gap &= school_sessions[reg.school_index[sel]]
-            unmarked[r0 : r0 + m] = np.count_nonzero(gap, axis=1)
+            gap &= school_sessions[school[part]]
+            gaps[part] = np.count_nonzero(gap, axis=1)
+        unmarked[r0 : r0 + m] = gaps
+    return _frame(reg, rows, out, unmarked)
+
+
+def _frame(
+    reg: Register,
+    rows: npt.NDArray[np.intp],
+    out: npt.NDArray[np.int64],
+    unmarked: npt.NDArray[np.int64],
+) -> pd.DataFrame:
     present, late, aea = out[:, _PRESENT], out[:, _LATE], out[:, _AEA]
     auth, unauth, lac = out[:, _AUTH], out[:, _UNAUTH], out[:, _LATE_AFTER_CLOSE]
     attended = present + late + aea

@@ -1,6 +1,9 @@
-"""The ``attendance-core`` command line.
+"""The ``attendance-core`` command line (also ``python -m attendance_core``).
 
-Exit code 0 on success, 2 on bad usage or unreadable input, with one clear line on stderr.
+Commands: ``demo``, ``classify``, ``recommend``, ``report``, ``formats``. Exit code 0 on
+success, 2 on bad usage or unreadable input, with one clear line on stderr. A progress bar is
+drawn on stderr for work that takes more than a moment, only when stderr is a terminal and
+``--quiet`` is not given.
 """
 
 from __future__ import annotations
@@ -8,26 +11,170 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import json
+import math
+import re
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from types import TracebackType
+from typing import IO, Any, NoReturn
 
+import numpy as np
 import pandas as pd
 
 from .errors import AttendanceError
 
-__all__ = ["main"]
+__all__ = ["main", "read_long_csv", "read_pupils_csv"]
 
 EXAMPLES = """\
 examples:
   attendance-core demo
+  attendance-core demo --output demo-report.html
   attendance-core classify marks.csv --scheme five-band --from 2024-09-01 --to-date 2025-07-31
-  attendance-core classify marks.csv --to csv --output bands.csv
+  attendance-core recommend marks.csv --pupils pupils.csv --as-of 2025-03-14 --to csv
+  attendance-core report marks.csv --pupils pupils.csv --as-of 2025-03-14 --output report.html
+  attendance-core report export.xml --format sims-xml --tsm tsm-pack/
   attendance-core formats
+
+Input is the long CSV layout (pupil_id, date, session, code, optional school_id) unless
+--format names an installed adapter. A pupils CSV has a pupil_id column and any of school_id,
+name, year_group, date_of_birth, admission_date, leaving_date (ISO or DD/MM/YYYY dates) and
+Y/N flags cin, cp, cic, sen, ehcp, medical, fsm, youth_justice, ebsa, special_school.
 """
 
+CLASSIFY_EXAMPLES = """\
+examples:
+  attendance-core classify marks.csv
+  attendance-core classify marks.csv --scheme five-band --from 2024-09-01 --to-date 2025-07-31
+  attendance-core classify marks.csv --to csv --output bands.csv
+  attendance-core classify export.csv --format generic-csv --errors collect --rejected bad.csv
+"""
 
+RECOMMEND_EXAMPLES = """\
+examples:
+  attendance-core recommend marks.csv --pupils pupils.csv
+  attendance-core recommend marks.csv --pupils pupils.csv --as-of 2025-03-14 --to csv \\
+      --output steps.csv
+  attendance-core recommend marks.csv --plans pupil-plans.xlsx --to json
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  attendance-core report marks.csv --pupils pupils.csv --output report.html
+  attendance-core report marks.csv --as-of 2025-03-14 --scheme dfe --output report.html
+  attendance-core report marks.csv --pupils pupils.csv --to csv --table letters \\
+      --output letters.csv
+  attendance-core report marks.csv --pupils pupils.csv --tsm tsm-pack/
+  attendance-core report export.xml --format sims-xml --output report.html --tsm tsm-pack/
+"""
+
+DEMO_EXAMPLES = """\
+examples:
+  attendance-core demo
+  attendance-core demo --seed 3 --output demo-report.html
+"""
+
+#: Tables that ``report --to csv|json`` can write.
+REPORT_TABLES = ("pupils", "letters", "bands", "cohorts", "spells", "weekly")
+
+#: Cohort flag columns a pupils CSV may carry (read as booleans).
+FLAG_COLUMNS = (
+    "cin",
+    "cp",
+    "cic",
+    "sen",
+    "ehcp",
+    "medical",
+    "fsm",
+    "youth_justice",
+    "ebsa",
+    "special_school",
+)
+#: Date columns a pupils CSV may carry.
+DATE_COLUMNS = ("date_of_birth", "admission_date", "leaving_date")
+_TRUE = frozenset({"y", "yes", "true", "t", "1"})
+_FALSE = frozenset({"n", "no", "false", "f", "0", ""})
+_UK_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?$")
+
+
+# ============================================================================ progress
+class Progress:
+    """A stage progress bar on stderr: drawn only on a terminal and not with ``--quiet``, and
+    only for work that has taken more than ``delay`` seconds (a timer draws the current stage
+    when it outlasts the delay)."""
+
+    def __init__(
+        self, total: int, *, enabled: bool, stream: IO[str] | None = None, delay: float = 0.5
+    ) -> None:
+        self.total = max(total, 1)
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.delay = delay
+        self.start = time.monotonic()
+        self.done = 0
+        self.label = ""
+        self.drawn = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    @classmethod
+    def for_args(cls, args: argparse.Namespace, total: int) -> Progress:
+        """A bar for a command: on only when stderr is a terminal and not ``--quiet``."""
+        tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        return cls(total, enabled=tty and not args.quiet)
+
+    def step(self, label: str) -> None:
+        """Start the next stage, named ``label``."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self.done += 1
+            self.label = label
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            waited = time.monotonic() - self.start
+            if self.drawn or waited >= self.delay:
+                self._draw()
+            else:
+                self._timer = threading.Timer(self.delay - waited, self._draw_later)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _draw_later(self) -> None:
+        with self._lock:
+            self._draw()
+
+    def _draw(self) -> None:
+        width = 24
+        filled = round(width * min(self.done - 1, self.total) / self.total)
+        bar = "█" * filled + "░" * (width - filled)
+        self.stream.write(f"\r\x1b[K[{bar}] {min(self.done, self.total)}/{self.total} {self.label}")
+        self.stream.flush()
+        self.drawn = True
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self.enabled and self.drawn:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+
+
+# ============================================================================ parser
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"attendance-core: {message}\n")
@@ -40,59 +187,174 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(
         prog="attendance-core",
-        description="School attendance for England: bands, stages of support, next steps.",
+        description="School attendance for England: bands, patterns, stages of support, "
+        "next steps and reports.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing but results")
+    parser.add_argument(
+        "--quiet", action="store_true", help="print nothing but results (no notes, no progress bar)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    demo = sub.add_parser("demo", help="run the main job on the built-in demo school",
-                          description="Classify the built-in synthetic school and print the "
-                          "five-band table and the ten pupils most in need of action.")
+    demo = sub.add_parser(
+        "demo",
+        help="run the main job on the built-in demo school",
+        description="Classify the built-in synthetic school and print the five-band table "
+        "and the ten pupils most in need of action, with their next steps; with --output, "
+        "also write the HTML report of the demo school.",
+        epilog=DEMO_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument("--seed", type=int, default=0, help="which demo school (default 0)")
     demo.add_argument("--output", type=Path, help="also write the HTML report to this file")
+    _quiet(demo)
 
     cls = sub.add_parser(
-        "classify", help="attendance figures and band of every pupil",
+        "classify",
+        help="attendance figures and band of every pupil",
         description="Read a register (by default the long CSV layout of the API contract: "
         "pupil_id, date, session, code and optional school_id) and print every pupil's "
         "figures and band.",
-        epilog="example: attendance-core classify marks.csv --scheme five-band --to csv",
+        epilog=CLASSIFY_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _input_options(cls)
-    cls.add_argument("--scheme", default="dfe",
-                     help="dfe (default), five-band, or a scheme TOML file")
+    cls.add_argument(
+        "--scheme", default="dfe", help="dfe (default), five-band, or a scheme TOML file"
+    )
     cls.add_argument("--from", dest="start", type=_date, help="first date, inclusive")
-    cls.add_argument("--to-date", "--until", dest="end", type=_date,
-                     help="last date, inclusive")
+    cls.add_argument("--to-date", "--until", dest="end", type=_date, help="last date, inclusive")
     _output_options(cls, ("table", "csv", "json"))
 
-    sub.add_parser("formats", help="list the installed MIS adapters")
+    rec = sub.add_parser(
+        "recommend",
+        help="next steps for every pupil under the stages of support",
+        description="Recommend next steps (stage, action, lead, due date and a reason a "
+        "parent could read) for every pupil, from the register, the pupils table and any "
+        "action plans, as of a date (default: the latest date with a mark).",
+        epilog=RECOMMEND_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _input_options(rec)
+    rec.add_argument("--as-of", type=_date, help="the day to recommend for (YYYY-MM-DD)")
+    rec.add_argument(
+        "--plans",
+        type=Path,
+        action="append",
+        help="a pupil action plan (CSV or XLSX) whose items answer steps; "
+        "may be given more than once",
+    )
+    rec.add_argument(
+        "--policy", default="england-2024", help="policy id or TOML file (default england-2024)"
+    )
+    _output_options(rec, ("table", "csv", "json"))
+
+    rep = sub.add_parser(
+        "report",
+        help="HTML report, Targeting Support Meeting pack, or report tables",
+        description="Write the self-contained HTML report of the register (bands, weekly "
+        "trend, weekday heat map, cohorts, pupils most in need with next steps), the "
+        "Targeting Support Meeting pack per school (--tsm), or one of the report tables as "
+        "CSV or JSON.",
+        epilog=REPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _input_options(rep)
+    rep.add_argument(
+        "--as-of",
+        type=_date,
+        help="figures to this day (YYYY-MM-DD; default: the latest date with a mark)",
+    )
+    rep.add_argument(
+        "--scheme",
+        default="five-band",
+        help="band scheme of the HTML report: five-band (default), dfe, or a TOML file",
+    )
+    rep.add_argument(
+        "--top", type=_positive, default=20, help="pupils listed as most in need (default 20)"
+    )
+    rep.add_argument("--title", help="title of the HTML report")
+    rep.add_argument(
+        "--table",
+        choices=REPORT_TABLES,
+        default="pupils",
+        help="table written by --to csv|json: " + ", ".join(REPORT_TABLES) + " (default pupils)",
+    )
+    rep.add_argument(
+        "--tsm",
+        type=Path,
+        metavar="FOLDER",
+        help="write the Targeting Support Meeting pack (HTML, CSV, Excel) here",
+    )
+    _output_options(rep, ("html", "csv", "json"))
+
+    fmt = sub.add_parser(
+        "formats",
+        help="list the installed MIS adapters",
+        description="List the names accepted by --format.",
+        epilog="example:\n  attendance-core formats",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _quiet(fmt)
     return parser
+
+
+def _quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--quiet", action="store_true", default=argparse.SUPPRESS, help="print nothing but results"
+    )
 
 
 def _input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="the register export to read")
-    p.add_argument("--format", help="adapter name (see `attendance-core formats`); "
-                   "default: the long CSV layout, or detection when adapters are installed")
-    p.add_argument("--errors", choices=("raise", "collect"), default="raise",
-                   help="stop at the first bad row (default) or leave bad rows out")
+    p.add_argument(
+        "--format",
+        help="adapter name (see `attendance-core formats`); default: the long CSV layout",
+    )
+    p.add_argument(
+        "--pupils",
+        type=Path,
+        metavar="PUPILS.csv",
+        help="pupils CSV: pupil_id and any of school_id, name, year_group, dates, Y/N cohort flags",
+    )
+    p.add_argument(
+        "--errors",
+        choices=("raise", "collect"),
+        default="raise",
+        help="stop at the first bad row (default) or leave bad rows out",
+    )
     p.add_argument("--rejected", type=Path, help="write rejected rows to this CSV file")
+    _quiet(p)
 
 
 def _output_options(p: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
-    p.add_argument("--to", dest="to", choices=kinds, default=kinds[0],
-                   help=f"output format ({', '.join(kinds)}; default {kinds[0]})")
+    p.add_argument(
+        "--to",
+        dest="to",
+        choices=kinds,
+        default=kinds[0],
+        help=f"output format ({', '.join(kinds)}; default {kinds[0]})",
+    )
     p.add_argument("--output", type=Path, help="write to this file instead of stdout")
 
 
-def read_long_csv(path: Path, errors: str = "raise") -> Any:
+# ============================================================================ input
+def read_long_csv(path: Path, errors: str = "raise", pupils: pd.DataFrame | None = None) -> Any:
     """A register from a CSV in the long layout of the API contract (``row`` = file line)."""
     from .register import Register
 
@@ -101,20 +363,124 @@ def read_long_csv(path: Path, errors: str = "raise") -> Any:
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
     frame.index = pd.RangeIndex(2, len(frame) + 2)  # line 1 is the header
-    return Register.from_long(frame, errors=errors,  # type: ignore[arg-type]
-                              source=path.name)
+    return Register.from_long(
+        frame,
+        errors=errors,  # type: ignore[arg-type]
+        source=path.name,
+        pupils=pupils,
+    )
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _header(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def _parse_date(text: str) -> dt.date | None:
+    """An ISO (``2025-03-14``) or UK day-first (``14/03/2025``) date; None when blank."""
+    text = text.strip()
+    if not text:
+        return None
+    m = _ISO_DATE.match(text)
+    if m:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    m = _UK_DATE.match(text)
+    if m:
+        return dt.date(int(m[3]), int(m[2]), int(m[1]))
+    raise ValueError(text)
+
+
+def read_pupils_csv(path: str | Path) -> pd.DataFrame:
+    """A pupils table from a CSV file, indexed by ``pupil_id`` (as ``load().pupils``).
+
+    Headers are matched ignoring case, spaces and hyphens. Dates (``date_of_birth``,
+    ``admission_date``, ``leaving_date``) may be ISO (``2025-03-14``) or UK day-first
+    (``14/03/2025``); blank is unknown. Flags (``cin``, ``cp``, ``cic``, ``sen``, ``ehcp``,
+    ``medical``, ``fsm``, ``youth_justice``, ``ebsa``, ``special_school``) are ``Y``/``N``,
+    ``yes``/``no``, ``true``/``false`` or ``1``/``0``; blank is no. Other columns are kept as
+    text. A bad cell raises :class:`~attendance_core.AttendanceError` naming the file, line and
+    column (never a date value, which may be a date of birth).
+    """
+    source = Path(path)
+    try:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise AttendanceError(f"{source.name}: cannot read ({type(exc).__name__})") from exc
+    frame.columns = [_header(str(c)) for c in frame.columns]
+    if "pupil_id" not in frame.columns:
+        raise AttendanceError(f"{source.name}: no pupil_id column")
+    lines = np.arange(2, len(frame) + 2)
+    ids = frame["pupil_id"].str.strip()
+    blank = (ids == "").to_numpy()
+    if blank.any():
+        raise AttendanceError(f"{source.name}: line {lines[blank][0]}, column pupil_id: no value")
+    out = frame.drop(columns=["pupil_id"]).copy()
+    for column in out.columns:
+        values = out[column].str.strip()
+        if column in DATE_COLUMNS:
+            parsed: list[dt.date | None] = []
+            for line, text in zip(lines, values, strict=True):
+                try:
+                    parsed.append(_parse_date(text))
+                except ValueError:
+                    raise AttendanceError(
+                        f"{source.name}: line {line}, column {column}: not a date "
+                        "(YYYY-MM-DD or DD/MM/YYYY)"
+                    ) from None
+            out[column] = pd.Series(parsed, index=out.index, dtype=object)
+        elif column in FLAG_COLUMNS:
+            low = values.str.lower()
+            bad = ~(low.isin(_TRUE) | low.isin(_FALSE)).to_numpy()
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise AttendanceError(
+                    f"{source.name}: line {lines[i]}, column {column}, value "
+                    f"{values.iloc[i][:20]!r}: not a flag (Y/N, yes/no, true/false, 1/0)"
+                )
+            out[column] = low.isin(_TRUE).to_numpy(dtype=bool)
+        else:
+            out[column] = values.astype(object).where(values != "", None)
+    out.index = pd.Index(ids.to_numpy(dtype=object), name="pupil_id")
+    key = [out.index.to_numpy()]
+    if "school_id" in out.columns:
+        key.insert(0, out["school_id"].astype(str).to_numpy())
+    dup = np.asarray(pd.MultiIndex.from_arrays(key).duplicated()) if len(out) else blank
+    if dup.any():
+        raise AttendanceError(
+            f"{source.name}: line {lines[dup][0]}, column pupil_id: the pupil appears twice"
+        )
+    return out
+
+
+def _merge_pupils(loaded: pd.DataFrame | None, given: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The pupils table: the adapter's, completed and overridden by the pupils CSV."""
+    if given is None or loaded is None or not len(loaded):
+        return given if given is not None else loaded
+    base = loaded.copy()
+    base.index = base.index.astype(str)
+    return given.combine_first(base)
+
+
+def _load(
+    args: argparse.Namespace, progress: Progress | None = None
+) -> tuple[Any, pd.DataFrame | None]:
+    """The register and the pupils table named by the arguments."""
     if not args.file.exists():
         raise AttendanceError(f"{args.file}: no such file")
+    pupils: pd.DataFrame | None = None
+    if getattr(args, "pupils", None) is not None:
+        if not args.pupils.exists():
+            raise AttendanceError(f"{args.pupils}: no such file")
+        pupils = read_pupils_csv(args.pupils)
+    if progress is not None:
+        progress.step(f"reading {args.file.name}")
     if args.format:
         from .adapters import load
 
         result = load(args.file, format=args.format, errors=args.errors)
         reg, rejected = result.register, result.rejected
+        pupils = _merge_pupils(result.pupils, pupils)
     else:
-        reg = read_long_csv(args.file, args.errors)
+        reg = read_long_csv(args.file, args.errors, pupils=pupils)
         rejected = reg.rejected
     if len(rejected):
         if args.rejected:
@@ -122,26 +488,82 @@ def _load(args: argparse.Namespace) -> Any:
 
             to_csv(rejected, args.rejected)
         if not args.quiet:
-            print(f"attendance-core: {len(rejected)} row(s) rejected"
-                  + (f", listed in {args.rejected}" if args.rejected else
-                     " (use --rejected FILE to list them)"), file=sys.stderr)
-    return reg
+            print(
+                f"attendance-core: {len(rejected)} row(s) rejected"
+                + (
+                    f", listed in {args.rejected}"
+                    if args.rejected
+                    else " (use --rejected FILE to list them)"
+                ),
+                file=sys.stderr,
+            )
+    return reg, pupils
+
+
+# ============================================================================ output
+def _plain_cell(value: Any) -> Any:
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else str(value.astype("datetime64[D]"))
+    if hasattr(value, "name") and hasattr(value, "value") and not isinstance(value, str):
+        return value.name  # an enum member (Stage)
+    if isinstance(value, dict):
+        return {str(k): _plain_cell(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_cell(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _json_text(frame: pd.DataFrame) -> str:
+    flat = frame.reset_index() if any(n is not None for n in frame.index.names) else frame
+    records = [{str(k): _plain_cell(v) for k, v in rec.items()} for rec in flat.to_dict("records")]
+    return json.dumps(records, indent=1, ensure_ascii=False) + "\n"
+
+
+def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells as text for CSV: dates ISO, enums by name, mappings as JSON."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = [
+                json.dumps(_plain_cell(v), ensure_ascii=False)
+                if isinstance(v, dict | list)
+                else _plain_cell(v)
+                for v in out[column]
+            ]
+    return out
 
 
 def _emit(frame: pd.DataFrame, kind: str, output: Path | None) -> None:
+    index = any(n is not None for n in frame.index.names)
     if kind == "csv":
+        frame = _text_frame(frame)
         if output:
             from .reports import to_csv
 
-            to_csv(frame, output)
+            to_csv(frame, output, index=index)
             return
         buffer = io.StringIO()
-        frame.to_csv(buffer)
+        frame.to_csv(buffer, index=index, lineterminator="\n")
         text = buffer.getvalue()
     elif kind == "json":
-        text = frame.reset_index().to_json(orient="records", date_format="iso", indent=1) + "\n"
+        text = _json_text(frame)
     else:
-        text = frame.to_string() + "\n"
+        with pd.option_context(
+            "display.max_rows", None, "display.width", 200, "display.max_colwidth", 60
+        ):
+            text = frame.to_string(index=index) + "\n"
     if output:
         from .io import write_text_atomic
 
@@ -150,12 +572,144 @@ def _emit(frame: pd.DataFrame, kind: str, output: Path | None) -> None:
         sys.stdout.write(text)
 
 
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(f"attendance-core: {text}", file=sys.stderr)
+
+
+# ============================================================================ commands
 def _cmd_classify(args: argparse.Namespace) -> int:
     from .measures import classify
 
-    reg = _load(args)
-    table = classify(reg, scheme=args.scheme, start=args.start, end=args.end)
+    with Progress.for_args(args, 2) as progress:
+        reg, _ = _load(args, progress)
+        progress.step("classifying")
+        table = classify(reg, scheme=args.scheme, start=args.start, end=args.end)
     _emit(table, args.to, args.output)
+    return 0
+
+
+def _read_plans(paths: Sequence[Path] | None) -> list[Any] | None:
+    if not paths:
+        return None
+    from .plans import ActionPlan
+
+    plans = []
+    for path in paths:
+        if not path.exists():
+            raise AttendanceError(f"{path}: no such file")
+        try:
+            if path.suffix.lower() in (".xlsx", ".xlsm"):
+                table = pd.read_excel(path, dtype=str).fillna("")
+            else:
+                table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
+        plans.append(ActionPlan.from_table(table))
+    return plans
+
+
+_STEP_TABLE_COLUMNS = ("school_id", "pupil_id", "stage", "action", "lead", "due")
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from .escalation import recommend, steps_frame
+
+    with Progress.for_args(args, 2) as progress:
+        reg, pupils = _load(args, progress)
+        plans = _read_plans(args.plans)
+        progress.step("recommending")
+        steps = recommend(reg, pupils=pupils, plans=plans, as_of=args.as_of, policy=args.policy)
+    frame = steps_frame(steps)
+    if not len(frame):
+        frame = pd.DataFrame(
+            columns=[
+                "pupil_id",
+                "school_id",
+                "stage",
+                "action",
+                "lead",
+                "due",
+                "rule",
+                "reason",
+                "evidence",
+            ]
+        )
+    frame["stage"] = [getattr(s, "name", s) for s in frame["stage"]]
+    if args.to == "table":
+        shown = frame[[c for c in _STEP_TABLE_COLUMNS if c in frame.columns]]
+        if shown["school_id"].isna().all():
+            shown = shown.drop(columns=["school_id"])
+        _emit(shown, "table", args.output)
+    else:
+        _emit(frame, args.to, args.output)
+    _note(args, f"{len(frame)} step(s) for {frame['pupil_id'].nunique()} pupil(s)")
+    return 0
+
+
+def _report_table(
+    name: str, reg: Any, pupils: pd.DataFrame | None, as_of: dt.date, scheme: str
+) -> pd.DataFrame:
+    from . import patterns
+    from .calendar import academic_year_start
+    from .reports import band_summary, letter_data
+
+    first = academic_year_start(as_of)
+    builders: dict[str, Callable[[], pd.DataFrame]] = {
+        "pupils": lambda: patterns.pupil_patterns(reg, as_of, scheme=scheme),
+        "letters": lambda: letter_data(reg, as_of, pupils=pupils),
+        "bands": lambda: band_summary(
+            patterns.pupil_patterns(reg, as_of, scheme=scheme),
+            by="school_id" if reg.has_schools else None,
+        ),
+        "cohorts": lambda: patterns.cohort_summary(
+            patterns.pupil_patterns(reg, as_of, scheme=scheme), pupils
+        ),
+        "spells": lambda: patterns.spells(reg, first, as_of),
+        "weekly": lambda: patterns.weekly_attendance(reg, first, as_of, by_school=reg.has_schools),
+    }
+    return builders[name]()
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .patterns import resolve_as_of
+    from .reports import html_report, tsm_pack, write_tsm_pack
+
+    if args.to == "html" and args.output is None and args.tsm is None:
+        raise _UsageError(
+            "report: give --output FILE for the HTML report, --tsm FOLDER for "
+            "the meeting pack, or --to csv|json for a table"
+        )
+    stages = 2 + (args.tsm is not None) + (args.output is not None or args.to != "html")
+    with Progress.for_args(args, stages) as progress:
+        reg, pupils = _load(args, progress)
+        if not reg.n_enrolments:
+            raise AttendanceError(f"{args.file.name}: no marks to report on")
+        as_of = resolve_as_of(reg, args.as_of)
+        progress.step("computing patterns")
+        if args.to == "html" and args.output is not None:
+            progress.step("writing the HTML report")
+            html_report(
+                reg,
+                args.output,
+                pupils=pupils,
+                scheme=args.scheme,
+                as_of=as_of,
+                top=args.top,
+                title=args.title,
+            )
+        elif args.to != "html":
+            progress.step(f"building the {args.table} table")
+            table = _report_table(args.table, reg, pupils, as_of, args.scheme)
+        if args.tsm is not None:
+            progress.step("writing the Targeting Support Meeting pack")
+            written = write_tsm_pack(tsm_pack(reg, pupils, as_of), args.tsm)
+    if args.to != "html":
+        _emit(table, args.to, args.output)
+    elif args.output is not None:
+        _note(args, f"report written to {args.output}")
+    if args.tsm is not None:
+        _note(args, f"Targeting Support Meeting pack: {len(written)} file(s) in {args.tsm}")
     return 0
 
 
@@ -163,8 +717,8 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     from .adapters import formats
 
     names = formats()
-    if not names and not args.quiet:
-        print("no adapters installed (pip install ./adapters/generic ...)", file=sys.stderr)
+    if not names:
+        _note(args, "no adapters installed (pip install ./adapters/generic ...)")
     for name in names:
         print(name)
     return 0
@@ -176,67 +730,103 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .register import Register
     from .reports import band_summary
 
-    long, pupils = demo.school(seed=args.seed)
-    reg = Register.from_long(long, pupils=pupils)
-    table = classify(reg, scheme="five-band")
-    summary = band_summary(table)
+    with Progress.for_args(args, 3 + (args.output is not None)) as progress:
+        progress.step("building the demo school")
+        long, pupils = demo.school(seed=args.seed)
+        reg = Register.from_long(long, pupils=pupils)
+        progress.step("classifying")
+        table = classify(reg, scheme="five-band")
+        summary = band_summary(table)
+        progress.step("recommending next steps")
+        need = most_in_need(reg, table, pupils)
+        if args.output:
+            progress.step("writing the HTML report")
+            from .reports import html_report
+
+            html_report(reg, args.output, pupils=pupils)
     out = sys.stdout
-    out.write(f"Demo school: {reg.n_enrolments} pupils, {len(reg.dates)} dates "
-              f"({reg.dates[0]} to {reg.dates[-1]}), five-band scheme\n\n")
+    out.write(
+        f"Demo school: {reg.n_enrolments} pupils, {len(reg.dates)} dates "
+        f"({reg.dates[0]} to {reg.dates[-1]}), five-band scheme\n\n"
+    )
     shown = summary.assign(percent=summary["percent"].round(1))
     out.write(shown.to_string() + "\n\n")
-    need = most_in_need(reg, table, pupils)
     out.write("Ten pupils most in need of action\n")
-    out.write(need.to_string() + "\n")
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        out.write(need.to_string() + "\n")
     if args.output:
-        from .reports import html_report
-
-        html_report(reg, args.output, pupils=pupils)
-        if not args.quiet:
-            print(f"attendance-core: report written to {args.output}", file=sys.stderr)
+        _note(args, f"report written to {args.output}")
     return 0
 
 
-def most_in_need(reg: Any, table: pd.DataFrame, pupils: pd.DataFrame, n: int = 10
-                 ) -> pd.DataFrame:
+def most_in_need(
+    reg: Any, table: pd.DataFrame, pupils: pd.DataFrame | None, n: int = 10
+) -> pd.DataFrame:
     """The ``n`` pupils most in need of action: lowest attendance first, then most
-    unauthorised absence, with the first recommended next step when recommend is available."""
+    unauthorised absence, with the most urgent next step that :func:`recommend` gives when
+    run on the whole register (earliest due, then the most escalated stage)."""
+    from .reports import next_steps
+
     ranked = table[table["possible"] > 0].sort_values(
-        ["attendance_rate", "unauthorised"], ascending=[True, False], kind="stable")
+        ["attendance_rate", "unauthorised"], ascending=[True, False], kind="stable"
+    )
     top = ranked.head(n)
-    view = pd.DataFrame({
-        "year": pupils["year_group"].reindex(top.index.get_level_values("pupil_id")).to_numpy()
-        if "year_group" in pupils.columns else "",
-        "attendance": (100 * top["attendance_rate"]).round(1).map("{:.1f}%".format).to_numpy(),
-        "unauthorised": top["unauthorised"].to_numpy(),
-        "band": top["band"].astype(str).to_numpy(),
-    }, index=top.index)
-    try:
-        from .escalation import recommend
-    except ImportError:
-        return view
-    steps = recommend(reg.select(pupils=list(top.index.get_level_values("pupil_id"))),
-                      pupils=pupils)
+    ids = top.index.get_level_values("pupil_id")
+    year = (
+        pupils["year_group"].reindex(ids).to_numpy()
+        if pupils is not None and "year_group" in pupils.columns
+        else [""] * len(top)
+    )
+    view = pd.DataFrame(
+        {
+            "year": year,
+            "attendance": (100 * top["attendance_rate"]).round(1).map("{:.1f}%".format).to_numpy(),
+            "unauthorised": top["unauthorised"].to_numpy(),
+            "band": top["band"].astype(str).to_numpy(),
+        },
+        index=top.index,
+    )
+    steps = next_steps(reg, pupils=pupils)
     first: dict[str, str] = {}
-    for step in steps:
-        first.setdefault(step.pupil_id, f"{step.action} ({step.lead})")
-    view["next step"] = [first.get(p, "") for p in top.index.get_level_values("pupil_id")]
+    if len(steps):
+        order = steps.assign(_stage=[-int(getattr(s, "order", 0)) for s in steps["stage"]])
+        order = order.sort_values(["due", "_stage"], kind="stable")
+        for rec in order.to_dict("records"):
+            first.setdefault(
+                str(rec["pupil_id"]), f"{rec['action']} ({rec['lead']}, by {rec['due']})"
+            )
+    view["next step"] = [first.get(str(p), "") for p in ids]
     return view
+
+
+class _UsageError(AttendanceError):
+    """Bad combination of options."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"classify": _cmd_classify, "demo": _cmd_demo, "formats": _cmd_formats}
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "classify": _cmd_classify,
+        "demo": _cmd_demo,
+        "formats": _cmd_formats,
+        "recommend": _cmd_recommend,
+        "report": _cmd_report,
+    }
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
     try:
         return handlers[args.command](args)
     except AttendanceError as exc:
-        print(f"attendance-core: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())
+        print(f"attendance-core: {message}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"attendance-core: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        where = exc.filename or ""
+        print(f"attendance-core: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("attendance-core: interrupted", file=sys.stderr)
+        return 130

@@ -167,13 +167,15 @@ class Cohort:
 #: pupils table; the others come from the figures or the standard cohort flags.
 PRIORITY_COHORTS: tuple[Cohort, ...] = (
     Cohort(id="all", label="All pupils"),
-    Cohort(id="authorised_absence", label="Authorised absence of 10% or more",
-           measure="authorised"),
+    Cohort(
+        id="authorised_absence", label="Authorised absence of 10% or more", measure="authorised"
+    ),
     Cohort(id="persistent_absence", label="Persistent absence (10% or more)", measure="absent"),
     Cohort(id="special_school", label="Special schools", flags=("special_school",)),
     Cohort(id="ehcp", label="EHCP", flags=("ehcp",)),
-    Cohort(id="social_worker", label="With a social worker (CiN, CP, CiC)",
-           flags=("cin", "cp", "cic")),
+    Cohort(
+        id="social_worker", label="With a social worker (CiN, CP, CiC)", flags=("cin", "cp", "cic")
+    ),
     Cohort(id="ebsa", label="Anxiety / school avoidance (EBSA)", flags=("ebsa",)),
     Cohort(id="youth_justice", label="Known to youth justice", flags=("youth_justice",)),
 )
@@ -195,7 +197,8 @@ def _truthy(values: pd.Series) -> npt.NDArray[np.bool_]:
     if pd.api.types.is_bool_dtype(values.dtype) and not values.hasnans:
         return values.to_numpy(dtype=bool)
     text = values.astype(object).map(
-        lambda v: str(v).strip().lower() if v is not None and v == v else "")
+        lambda v: "" if v is None or pd.isna(v) else str(v).strip().lower()
+    )
     out: npt.NDArray[np.bool_] = text.isin(["true", "1", "1.0", "y", "yes", "t"]).to_numpy()
     return out
 
@@ -209,11 +212,16 @@ def pupil_column(index: pd.Index, pupils: pd.DataFrame, column: str) -> pd.Serie
     pupil_ids = pd.Index(index.get_level_values("pupil_id")).astype(str)
     values = pupils[column]
     if "school_id" in pupils.columns and "school_id" in (index.names or []):
-        keyed = pd.Series(values.to_numpy(), index=pd.MultiIndex.from_arrays(
-            [pupils["school_id"].astype(str), pupils.index.astype(str)]))
+        keyed = pd.Series(
+            values.to_numpy(),
+            index=pd.MultiIndex.from_arrays(
+                [pupils["school_id"].astype(str), pupils.index.astype(str)]
+            ),
+        )
         keyed = keyed[~keyed.index.duplicated()]
         want = pd.MultiIndex.from_arrays(
-            [pd.Index(index.get_level_values("school_id")).astype(str), pupil_ids])
+            [pd.Index(index.get_level_values("school_id")).astype(str), pupil_ids]
+        )
         return pd.Series(keyed.reindex(want).to_numpy(), dtype=object)
     values = values[~values.index.duplicated()]
     values.index = values.index.astype(str)
@@ -257,9 +265,13 @@ class _Luts:
 
         possible = reg.codes.possible
         attended = reg.codes.attended
-        return cls(possible=possible, attended=attended, absent=possible & ~attended,
-                   authorised=reg.codes.of_category(Category.AUTHORISED),
-                   illness=reg.codes.of_codes("I") & possible & ~attended)
+        return cls(
+            possible=possible,
+            attended=attended,
+            absent=possible & ~attended,
+            authorised=reg.codes.of_category(Category.AUTHORISED),
+            illness=reg.codes.of_codes("I") & possible & ~attended,
+        )
 
 
 def _school_days(reg: Register, s: int) -> npt.NDArray[np.datetime64]:
@@ -362,9 +374,10 @@ def weekly_attendance(
     enrolment's marks in the period; ``start``/``end`` are inclusive dates.
     """
     luts = _Luts.of(reg)
-    cols = _cols(reg, None if start is None else _to_date(start),
-                 None if end is None else _to_date(end))
-    dates = reg.dates[cols.start // 2: cols.stop // 2]
+    cols = _cols(
+        reg, None if start is None else _to_date(start), None if end is None else _to_date(end)
+    )
+    dates = reg.dates[cols.start // 2 : cols.stop // 2]
     mondays = _mondays(dates)
     weeks, week_of_day = np.unique(mondays, return_inverse=True)
     frames = []
@@ -376,26 +389,31 @@ def weekly_attendance(
         wp = np.bincount(week_of_day.reshape(-1), weights=possible, minlength=len(weeks))
         wa = np.bincount(week_of_day.reshape(-1), weights=attended, minlength=len(weeks))
         keep = wp > 0
-        frame = pd.DataFrame({
-            "possible": wp[keep].astype(np.int64),
-            "attended": wa[keep].astype(np.int64),
-        }, index=pd.Index(weeks[keep], name="week"))
+        frame = pd.DataFrame(
+            {
+                "possible": wp[keep].astype(np.int64),
+                "attended": wa[keep].astype(np.int64),
+            },
+            index=pd.Index(weeks[keep], name="week"),
+        )
         frame["attendance_rate"] = frame["attended"] / frame["possible"]
         if by_school:
             frame.index = pd.MultiIndex.from_arrays(
                 [pd.Index([reg.schools[s]] * int(keep.sum()), dtype=object), frame.index],
-                names=["school_id", "week"])
+                names=["school_id", "week"],
+            )
         frames.append(frame)
-    return pd.concat(frames) if frames else pd.DataFrame(
-        columns=["possible", "attended", "attendance_rate"])
+    return (
+        pd.concat(frames)
+        if frames
+        else pd.DataFrame(columns=["possible", "attended", "attendance_rate"])
+    )
 
 
 # ----------------------------------------------------------------------------- weekday profile
-def _weekday_sums(
-    reg: Register, cols: slice, lut: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.int64]:
+def _weekday_sums(reg: Register, cols: slice, lut: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     """Per enrolment, sessions in ``lut`` by weekday × session: shape (n, 7, 2)."""
-    dates = reg.dates[cols.start // 2: cols.stop // 2]
+    dates = reg.dates[cols.start // 2 : cols.stop // 2]
     weekday = ((dates.astype("datetime64[D]").view("int64") - 4) % 7).astype(np.int64)
     out = np.zeros((reg.n_enrolments, 7, 2), dtype=np.int64)
     if not len(dates):
@@ -501,17 +519,21 @@ def group_weekday_profile(
         a = absent[sel].sum(axis=0)
         p = possible[sel].sum(axis=0)
         keys = [(WEEKDAYS[w], sess) for w in range(7) for sess in ("AM", "PM")]
-        frame = pd.DataFrame({
-            "absent": a.reshape(-1),
-            "possible": p.reshape(-1),
-        }, index=pd.MultiIndex.from_tuples(keys, names=["weekday", "session"]))
+        frame = pd.DataFrame(
+            {
+                "absent": a.reshape(-1),
+                "possible": p.reshape(-1),
+            },
+            index=pd.MultiIndex.from_tuples(keys, names=["weekday", "session"]),
+        )
         frame = frame[frame["possible"] > 0]
         frame["absence_rate"] = _rate(frame["absent"].to_numpy(), frame["possible"].to_numpy())
         total = int(frame["absent"].sum())
         frame["share"] = frame["absent"] / total if total else np.nan
         if by is not None:
-            frame.index = pd.MultiIndex.from_tuples([(name, *k) for k in frame.index],
-                                                    names=[by, "weekday", "session"])
+            frame.index = pd.MultiIndex.from_tuples(
+                [(name, *k) for k in frame.index], names=[by, "weekday", "session"]
+            )
         frames.append(frame)
     return pd.concat(frames)
 
@@ -519,8 +541,7 @@ def group_weekday_profile(
 # ----------------------------------------------------------------------------- spells
 def _day_states(
     reg: Register, cols: slice, luts: _Luts
-) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.int8],
-           npt.NDArray[np.int8]]:
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.int8]]:
     """Per enrolment and date: possible, absent, illness sessions (0–2) and whether absent."""
     block = reg.marks[:, cols]
     n = block.shape[0]
@@ -530,8 +551,7 @@ def _day_states(
     return p, a, i, ((p > 0) & (a == p)).astype(np.int8)
 
 
-def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int = 1
-           ) -> pd.DataFrame:
+def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int = 1) -> pd.DataFrame:
     """Every spell of absence: a run of consecutive absent days of one enrolment.
 
     An absent day is a date with at least one possible session for the pupil, every one of
@@ -545,7 +565,7 @@ def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int =
     s = None if start is None else _to_date(start)
     e = None if end is None else _to_date(end)
     cols = _cols(reg, s, e)
-    dates = reg.dates[cols.start // 2: cols.stop // 2]
+    dates = reg.dates[cols.start // 2 : cols.stop // 2]
     p, a, ill, absent_day = _day_states(reg, cols, _Luts.of(reg))
     rows, days = np.nonzero(p > 0)
     state = absent_day[rows, days].astype(bool)
@@ -565,8 +585,8 @@ def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int =
     keep = length >= min_days
     data: dict[str, Any] = {}
     if reg.school_ids is not None:
-        data["school_id"] = pd.array(reg.school_ids[run_rows[keep]], dtype=object)
-    data["pupil_id"] = pd.array(reg.pupil_ids[run_rows[keep]], dtype=object)
+        data["school_id"] = pd.Series(reg.school_ids[run_rows[keep]], dtype=object)
+    data["pupil_id"] = pd.Series(reg.pupil_ids[run_rows[keep]], dtype=object)
     data["start"] = dates[days[first[keep]]]
     data["end"] = dates[days[last_pos[keep]]]
     data["days"] = length[keep].astype(np.int64)
@@ -576,8 +596,9 @@ def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int =
     return pd.DataFrame(data)
 
 
-def spell_summary(reg: Register, start: Any = None, end: Any = None, *,
-                  repeated: int = REPEATED_ILLNESS_SPELLS) -> pd.DataFrame:
+def spell_summary(
+    reg: Register, start: Any = None, end: Any = None, *, repeated: int = REPEATED_ILLNESS_SPELLS
+) -> pd.DataFrame:
     """Per enrolment: ``spells``, ``longest_spell`` (days), ``spells_2_days_or_more``,
     ``illness_spells`` and ``repeated_illness`` (at least ``repeated`` illness spells in the
     period). Indexed like :func:`~attendance_core.classify`; pupils with no spell get zeros."""
@@ -588,16 +609,18 @@ def spell_summary(reg: Register, start: Any = None, end: Any = None, *,
     index = reg.index(rows)
     out = pd.DataFrame(index=index)
     if len(table):
-        keys = (["school_id", "pupil_id"] if reg.has_schools else ["pupil_id"])
+        keys = ["school_id", "pupil_id"] if reg.has_schools else ["pupil_id"]
         grouped = table.assign(
             two=table["days"] >= 2, ill=table["illness"].astype(np.int64)
         ).groupby(keys, sort=False)
-        agg = pd.DataFrame({
-            "spells": grouped.size(),
-            "longest_spell": grouped["days"].max(),
-            "spells_2_days_or_more": grouped["two"].sum(),
-            "illness_spells": grouped["ill"].sum(),
-        })
+        agg = pd.DataFrame(
+            {
+                "spells": grouped.size(),
+                "longest_spell": grouped["days"].max(),
+                "spells_2_days_or_more": grouped["two"].sum(),
+                "illness_spells": grouped["ill"].sum(),
+            }
+        )
         if not reg.has_schools and isinstance(agg.index, pd.MultiIndex):
             agg.index = agg.index.get_level_values("pupil_id")
         agg.index = agg.index.set_names(index.names)
@@ -628,7 +651,10 @@ _EMPTY: tuple[dt.date | None, dt.date | None] = (dt.date(1, 1, 2), dt.date(1, 1,
 
 def _windows(reg: Register, as_of: dt.date) -> _Windows:
     year_start = academic_year_start(as_of)
-    last4, prev4, last8, year = [], [], [], []
+    last4: list[tuple[dt.date | None, dt.date | None]] = []
+    prev4: list[tuple[dt.date | None, dt.date | None]] = []
+    last8: list[tuple[dt.date | None, dt.date | None]] = []
+    year: list[tuple[dt.date | None, dt.date | None]] = []
     so_far = np.zeros(len(reg.schools), dtype=np.int64)
     for s in range(len(reg.schools)):
         weeks = _school_weeks(reg, s, as_of)
@@ -673,25 +699,37 @@ def trend(
     w = _windows(reg, day)
     luts = _Luts.of(reg)
     figures: dict[str, npt.NDArray[Any]] = {}
-    for name, periods in (("year", w.year), ("4_weeks", w.last4), ("8_weeks", w.last8),
-                          ("previous_4_weeks", w.prev4)):
+    for name, periods in (
+        ("year", w.year),
+        ("4_weeks", w.last4),
+        ("8_weeks", w.last8),
+        ("previous_4_weeks", w.prev4),
+    ):
         figures[f"possible_{name}"] = _row_sums(reg, luts.possible, periods)
         figures[f"attended_{name}"] = _row_sums(reg, luts.attended, periods)
     rows = _rows_in(reg, w.year_start, day)
     data = {k: v[rows] for k, v in figures.items()}
-    rate = {name: _rate(data[f"attended_{name}"], data[f"possible_{name}"])
-            for name in ("year", "4_weeks", "8_weeks", "previous_4_weeks")}
-    out = pd.DataFrame({
-        "rate_year": rate["year"],
-        "rate_4_weeks": rate["4_weeks"],
-        "rate_8_weeks": rate["8_weeks"],
-        "rate_previous_4_weeks": rate["previous_4_weeks"],
-    }, index=reg.index(rows))
+    rate = {
+        name: _rate(data[f"attended_{name}"], data[f"possible_{name}"])
+        for name in ("year", "4_weeks", "8_weeks", "previous_4_weeks")
+    }
+    out = pd.DataFrame(
+        {
+            "rate_year": rate["year"],
+            "rate_4_weeks": rate["4_weeks"],
+            "rate_8_weeks": rate["8_weeks"],
+            "rate_previous_4_weeks": rate["previous_4_weeks"],
+        },
+        index=reg.index(rows),
+    )
     out["change_4_weeks"] = out["rate_4_weeks"] - out["rate_year"]
     out["change_8_weeks"] = out["rate_8_weeks"] - out["rate_year"]
     change = out["change_4_weeks"].to_numpy()
-    label = np.where(change <= -TREND_MARGIN, "worsening",
-                     np.where(change >= TREND_MARGIN, "improving", "stable")).astype(object)
+    label = np.where(
+        change <= -TREND_MARGIN,
+        "worsening",
+        np.where(change >= TREND_MARGIN, "improving", "stable"),
+    ).astype(object)
     label[np.isnan(change)] = None
     out["trend"] = pd.Categorical(label, categories=["improving", "stable", "worsening"])
     so_far = w.days_so_far[reg.school_index[rows]]
@@ -738,9 +776,17 @@ def pupil_patterns(
     table["illness_sessions"] = illness
     table["illness_share"] = _rate(illness, table["absent"].to_numpy(dtype=np.int64))
     tr = trend(reg, day, days_in_year=days_in_year)
-    for c in ("rate_4_weeks", "rate_8_weeks", "rate_previous_4_weeks", "change_4_weeks",
-              "change_8_weeks", "trend", "projected_rate", "possible_4_weeks",
-              "attended_4_weeks"):
+    for c in (
+        "rate_4_weeks",
+        "rate_8_weeks",
+        "rate_previous_4_weeks",
+        "change_4_weeks",
+        "change_8_weeks",
+        "trend",
+        "projected_rate",
+        "possible_4_weeks",
+        "attended_4_weeks",
+    ):
         table[c] = tr[c].to_numpy()
     this_first, _ = term_bounds(day)
     last_first, last_end = previous_term_bounds(day)
@@ -753,8 +799,14 @@ def pupil_patterns(
     table["rate_last_term"] = r_last[rows]
     table["term_change"] = table["rate_this_term"] - table["rate_last_term"]
     wp = weekday_profile(reg, year_start, day, rule=rule)
-    for c in ("absent_monday", "absent_friday", "monday_share", "friday_share", "monday_flag",
-              "friday_flag"):
+    for c in (
+        "absent_monday",
+        "absent_friday",
+        "monday_share",
+        "friday_share",
+        "monday_flag",
+        "friday_flag",
+    ):
         table[c] = wp[c].to_numpy()
     ss = spell_summary(reg, year_start, day)
     for c in ss.columns:
@@ -762,9 +814,18 @@ def pupil_patterns(
     return table
 
 
-_SUM_COLUMNS = ("possible", "attended", "authorised", "unauthorised", "absent",
-                "illness_sessions", "absent_monday", "absent_friday", "possible_4_weeks",
-                "attended_4_weeks")
+_SUM_COLUMNS = (
+    "possible",
+    "attended",
+    "authorised",
+    "unauthorised",
+    "absent",
+    "illness_sessions",
+    "absent_monday",
+    "absent_friday",
+    "possible_4_weeks",
+    "attended_4_weeks",
+)
 
 
 def cohort_summary(
@@ -809,8 +870,13 @@ def cohort_summary(
             sel = members if sch is None else members & (school == sch)
             sums = dict(zip(present, counts[sel].sum(axis=0).tolist(), strict=True))
             banded = int((possible[sel] > 0).sum())
-            rec: dict[str, Any] = {"school_id": sch, "cohort": cohort.id, "label": cohort.label,
-                                   "pupils": int(sel.sum()), **sums}
+            rec: dict[str, Any] = {
+                "school_id": sch,
+                "cohort": cohort.id,
+                "label": cohort.label,
+                "pupils": int(sel.sum()),
+                **sums,
+            }
             p = sums["possible"]
             rec["attendance_rate"] = sums["attended"] / p if p else np.nan
             for col in ("authorised", "unauthorised"):
@@ -818,15 +884,19 @@ def cohort_summary(
                     rec[f"{col}_rate"] = sums[col] / p if p else np.nan
             rec["persistent_absence"] = int(persistent[sel].sum())
             rec["persistent_absence_percent"] = (
-                100 * rec["persistent_absence"] / banded if banded else np.nan)
+                100 * rec["persistent_absence"] / banded if banded else np.nan
+            )
             rec["severe_absence"] = int(severe[sel].sum())
             rec["severe_absence_percent"] = (
-                100 * rec["severe_absence"] / banded if banded else np.nan)
+                100 * rec["severe_absence"] / banded if banded else np.nan
+            )
             rec["days_missed"] = sums["absent"] / 2
             a = sums["absent"]
-            for col, out in (("illness_sessions", "illness_share"),
-                             ("absent_monday", "monday_share"),
-                             ("absent_friday", "friday_share")):
+            for col, out in (
+                ("illness_sessions", "illness_share"),
+                ("absent_monday", "monday_share"),
+                ("absent_friday", "friday_share"),
+            ):
                 if col in sums:
                     rec[out] = sums[col] / a if a else np.nan
             if "possible_4_weeks" in sums:

@@ -77,6 +77,12 @@ ACTION_LABELS: dict[str, str] = {
     "agree_with_social_worker": "Agree any legal step with the social worker",
     "notice_to_improve": "Notice to improve",
     "consider_penalty_notice": "Consider a penalty notice",
+    "consider_attendance_contract": "Consider an attendance contract",
+    "consider_safeguarding_referral": "Consider a safeguarding referral",
+    "monitor_illness_and_appointments": "Monitor illness and medical appointments",
+    "praise_improvement": "Praise the improvement",
+    "review_attendance_at_plan_meeting": "Review attendance at the plan meeting",
+    "review_needs_behind_absence": "Review the needs behind the absence",
 }
 
 #: Plain-English names of the lead roles.
@@ -125,20 +131,25 @@ def band_summary(
     if "band" not in table.columns:
         raise KeyError("table has no 'band' column: pass the result of classify()")
     bands = table["band"]
-    categories = list(bands.cat.categories) if isinstance(bands.dtype, pd.CategoricalDtype) \
+    categories = (
+        list(bands.cat.categories)
+        if isinstance(bands.dtype, pd.CategoricalDtype)
         else sorted(bands.dropna().unique())
+    )
     inclusive = table.attrs.get("scheme") == "dfe"
     keys: list[str] = [] if by is None else [by] if isinstance(by, str) else list(by)
     frame = pd.DataFrame({"band": pd.Categorical(bands.to_numpy(), categories=categories)})
-    frame["persistent"] = ((10 * table["absent"].to_numpy() >= table["possible"].to_numpy())
-                           & (table["possible"].to_numpy() > 0))
+    frame["persistent"] = (10 * table["absent"].to_numpy() >= table["possible"].to_numpy()) & (
+        table["possible"].to_numpy() > 0
+    )
     for key in keys:
         frame[key] = _group_values(table, key, pupils).to_numpy()
 
     def block(part: pd.DataFrame) -> pd.DataFrame:
         counts = part["band"].value_counts(sort=False).reindex(categories, fill_value=0)
-        rows = pd.DataFrame({"pupils": counts.to_numpy(dtype=np.int64)},
-                            index=pd.Index(categories, name="band"))
+        rows = pd.DataFrame(
+            {"pupils": counts.to_numpy(dtype=np.int64)}, index=pd.Index(categories, name="band")
+        )
         if inclusive:
             rows.loc[PERSISTENT_INCLUSIVE] = int(part["persistent"].sum())
         banded = int(part["band"].notna().sum())
@@ -153,8 +164,9 @@ def band_summary(
     for value, part in frame.groupby(keys, sort=True, dropna=False, observed=True):
         rows = block(part)
         labels: tuple[Any, ...] = value if isinstance(value, tuple) else (value,)
-        rows.index = pd.MultiIndex.from_tuples([(*labels, b) for b in rows.index],
-                                               names=[*keys, "band"])
+        rows.index = pd.MultiIndex.from_tuples(
+            [(*labels, b) for b in rows.index], names=[*keys, "band"]
+        )
         parts.append(rows)
     return pd.concat(parts)
 
@@ -223,23 +235,24 @@ def to_excel(
         import openpyxl  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise AttendanceError(
-            "writing Excel needs openpyxl: pip install 'attendance-core[excel]'") from exc
+            "writing Excel needs openpyxl: pip install 'attendance-core[excel]'"
+        ) from exc
     sheets = {"data": frames} if isinstance(frames, pd.DataFrame) else dict(frames)
     if not sheets:
         raise ValueError("to_excel needs at least one frame")
     target = Path(path)
     taken: set[str] = set()
-    with atomic_path(target) as tmp:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-            for name, frame in sheets.items():
-                safe = neutralise_frame(_excel_ready(frame))
-                safe.to_excel(writer, sheet_name=_sheet_name(name, taken), index=index)
+    with atomic_path(target) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            safe = neutralise_frame(_excel_ready(frame))
+            safe.to_excel(writer, sheet_name=_sheet_name(name, taken), index=index)
     return target
 
 
 # ============================================================================ letters
-def letter_data(reg: Register, as_of: Any = None, pupils: pd.DataFrame | None = None
-                ) -> pd.DataFrame:
+def letter_data(
+    reg: Register, as_of: Any = None, pupils: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The figures for a short personalised letter to each pupil's parents (no sending).
 
     One row per enrolment whose span meets the academic year of ``as_of`` (default: the latest
@@ -274,20 +287,29 @@ def letter_data(reg: Register, as_of: Any = None, pupils: pd.DataFrame | None = 
     else:
         year_group = pd.Series([None] * len(tr), dtype=object)
     known = year_group.notna().to_numpy() & (year_group.astype(str).str.strip() != "").to_numpy()
-    school = pd.Series(tr.index.get_level_values("school_id"), dtype=object) \
-        if "school_id" in (tr.index.names or []) else pd.Series([""] * len(tr), dtype=object)
-    keys = pd.DataFrame({"school": school.astype(str).to_numpy(),
-                         "year": year_group.astype(str).to_numpy(),
-                         "possible": possible, "attended": attended})
+    school = (
+        pd.Series(tr.index.get_level_values("school_id"), dtype=object)
+        if "school_id" in (tr.index.names or [])
+        else pd.Series([""] * len(tr), dtype=object)
+    )
+    keys = pd.DataFrame(
+        {
+            "school": school.astype(str).to_numpy(),
+            "year": year_group.astype(str).to_numpy(),
+            "possible": possible,
+            "attended": attended,
+        }
+    )
     sums = keys[known].groupby(["school", "year"], sort=False)[["possible", "attended"]].sum()
-    joined = keys[["school", "year"]].merge(sums, how="left", left_on=["school", "year"],
-                                            right_index=True)
+    joined = keys[["school", "year"]].merge(
+        sums, how="left", left_on=["school", "year"], right_index=True
+    )
     p = joined["possible"].to_numpy(dtype=float)
     a = joined["attended"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(known & (p > 0), a / np.where(p > 0, p, 1), np.nan)
     out["year_group_rate"] = rate
-    out["year_group"] = pd.array(np.where(known, year_group.to_numpy(), None), dtype=object)
+    out["year_group"] = year_group.where(pd.Series(known), None).to_numpy(dtype=object)
     out["possible"] = possible
     out["absent"] = absent
     out["rate_last_4_weeks"] = tr["rate_4_weeks"].to_numpy()
@@ -296,42 +318,53 @@ def letter_data(reg: Register, as_of: Any = None, pupils: pd.DataFrame | None = 
 
 
 # ============================================================================ next steps
-def next_steps(reg: Register, pupils: pd.DataFrame | None = None, as_of: Any = None,
-               plans: Any = None) -> pd.DataFrame:
+def next_steps(
+    reg: Register, pupils: pd.DataFrame | None = None, as_of: Any = None, plans: Any = None
+) -> pd.DataFrame:
     """:func:`~attendance_core.recommend` as a table, one row per step, with ``action_label``
     and ``lead_label`` in plain English (empty table when nothing is recommended)."""
-    try:  # TEMPORARY until escalation lands
-        from .escalation import recommend, steps_frame
-    except ImportError:
-        return pd.DataFrame(columns=["school_id", "pupil_id", "stage", "action", "lead", "due",
-                                     "rule", "reason", "action_label", "lead_label"])
+    from .escalation import recommend, steps_frame
 
     steps = recommend(reg, pupils=pupils, plans=plans, as_of=as_of)
     frame = steps_frame(steps)
     if not len(frame):
-        return pd.DataFrame(columns=["school_id", "pupil_id", "stage", "action", "lead", "due",
-                                     "rule", "reason", "action_label", "lead_label"])
+        return pd.DataFrame(
+            columns=[
+                "school_id",
+                "pupil_id",
+                "stage",
+                "action",
+                "lead",
+                "due",
+                "rule",
+                "reason",
+                "action_label",
+                "lead_label",
+            ]
+        )
     frame = frame.reset_index(drop=True)
-    frame["action_label"] = [ACTION_LABELS.get(str(a), str(a).replace("_", " ").capitalize())
-                             for a in frame["action"]]
-    frame["lead_label"] = [LEAD_LABELS.get(str(x), str(x).replace("_", " "))
-                           for x in frame["lead"]]
+    frame["action_label"] = [
+        ACTION_LABELS.get(str(a), str(a).replace("_", " ").capitalize()) for a in frame["action"]
+    ]
+    frame["lead_label"] = [LEAD_LABELS.get(str(x), str(x).replace("_", " ")) for x in frame["lead"]]
     return frame
 
 
 def _steps_by_enrolment(steps: pd.DataFrame) -> dict[tuple[str, str], list[dict[str, Any]]]:
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for rec in steps.to_dict("records"):
+    for rec in _records(steps):
         school = rec.get("school_id")
-        key = ("" if school is None or school != school else str(school), str(rec["pupil_id"]))
+        key = ("" if school is None or pd.isna(school) else str(school), str(rec["pupil_id"]))
         stage = rec.get("stage")
-        out.setdefault(key, []).append({
-            "action": rec["action_label"],
-            "lead": rec["lead_label"],
-            "due": _fmt_date(rec.get("due")),
-            "stage": getattr(stage, "name", str(stage)).replace("_", " ").capitalize(),
-            "reason": str(rec.get("reason") or ""),
-        })
+        out.setdefault(key, []).append(
+            {
+                "action": rec["action_label"],
+                "lead": rec["lead_label"],
+                "due": _fmt_date(rec.get("due")),
+                "stage": getattr(stage, "name", str(stage)).replace("_", " ").capitalize(),
+                "reason": str(rec.get("reason") or ""),
+            }
+        )
     return out
 
 
@@ -394,8 +427,12 @@ class TSMPack:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by name, in the order a meeting reads them."""
-        return {"bands": self.bands, "cohorts": self.cohorts,
-                "severe_absence": self.severe, "successes": self.successes}
+        return {
+            "bands": self.bands,
+            "cohorts": self.cohorts,
+            "severe_absence": self.severe,
+            "successes": self.successes,
+        }
 
     def for_school(self, school_id: str) -> TSMPack:
         """The pack of one school."""
@@ -407,8 +444,13 @@ class TSMPack:
                 return frame
             return frame[frame["school_id"].astype(str) == school_id].reset_index(drop=True)
 
-        return attrs.evolve(self, bands=pick(self.bands), cohorts=pick(self.cohorts),
-                            severe=pick(self.severe), successes=pick(self.successes))
+        return attrs.evolve(
+            self,
+            bands=pick(self.bands),
+            cohorts=pick(self.cohorts),
+            severe=pick(self.severe),
+            successes=pick(self.successes),
+        )
 
 
 def tsm_pack(
@@ -444,13 +486,17 @@ def tsm_pack(
     for name, table in periods.items():
         t = table.assign(school_id_=_schools_of(table.index, reg, pupils).to_numpy())
         summary = band_summary(t, by="school_id_").reset_index()
-        summary = summary.rename(columns={"school_id_": "school_id", "pupils": f"pupils_{name}",
-                                          "percent": f"percent_{name}"})
+        summary = summary.rename(
+            columns={
+                "school_id_": "school_id",
+                "pupils": f"pupils_{name}",
+                "percent": f"percent_{name}",
+            }
+        )
         band_parts.append(summary.set_index(["school_id", "band"]))
     bands = pd.concat(band_parts, axis=1)
     schools = sorted(bands.index.get_level_values("school_id").unique().tolist(), key=str)
-    full = pd.MultiIndex.from_product([schools, list(scheme.band_ids)],
-                                      names=["school_id", "band"])
+    full = pd.MultiIndex.from_product([schools, list(scheme.band_ids)], names=["school_id", "band"])
     bands = bands.reindex(full)
     for name in periods:
         bands[f"pupils_{name}"] = bands[f"pupils_{name}"].fillna(0).astype(np.int64)
@@ -461,31 +507,45 @@ def tsm_pack(
 
     school_col = _schools_of(figures.index, reg, pupils).to_numpy()
     pupil_ids = figures.index.get_level_values("pupil_id").astype(str)
-    year_group = (pupil_column(figures.index, pupils, "year_group").to_numpy()
-                  if pupils is not None and "year_group" in pupils.columns
-                  else np.full(len(figures), None, dtype=object))
+    year_group = (
+        pupil_column(figures.index, pupils, "year_group").to_numpy()
+        if pupils is not None and "year_group" in pupils.columns
+        else np.full(len(figures), None, dtype=object)
+    )
     is_severe = (figures["band"].astype(object) == "severe_absence").to_numpy()
     steps = next_steps(reg, pupils=pupils, as_of=day, plans=plans)
     by_pupil = _steps_by_enrolment(steps)
-    severe = pd.DataFrame({
-        "school_id": school_col[is_severe],
-        "pupil_id": np.asarray(pupil_ids)[is_severe],
-        "year_group": year_group[is_severe],
-        "attendance_rate": figures["attendance_rate"].to_numpy()[is_severe],
-        "days_missed": figures["days_missed"].to_numpy()[is_severe],
-        "unauthorised": figures["unauthorised"].to_numpy()[is_severe],
-        "rate_4_weeks": figures["rate_4_weeks"].to_numpy()[is_severe],
-        "illness_share": figures["illness_share"].to_numpy()[is_severe],
-    })
-    enrol_keys = [(_key_school(reg, s), p) for s, p in
-                  zip(severe["school_id"], severe["pupil_id"], strict=True)]
+    severe = pd.DataFrame(
+        {
+            "school_id": school_col[is_severe],
+            "pupil_id": np.asarray(pupil_ids)[is_severe],
+            "year_group": year_group[is_severe],
+            "attendance_rate": figures["attendance_rate"].to_numpy()[is_severe],
+            "days_missed": figures["days_missed"].to_numpy()[is_severe],
+            "unauthorised": figures["unauthorised"].to_numpy()[is_severe],
+            "rate_4_weeks": figures["rate_4_weeks"].to_numpy()[is_severe],
+            "illness_share": figures["illness_share"].to_numpy()[is_severe],
+        }
+    )
+    enrol_keys = [
+        (_key_school(reg, s), p)
+        for s, p in zip(severe["school_id"], severe["pupil_id"], strict=True)
+    ]
     severe["next_steps"] = [_steps_text(by_pupil.get(k, [])) for k in enrol_keys]
-    severe = severe.sort_values(["school_id", "attendance_rate", "pupil_id"],
-                                kind="stable").reset_index(drop=True)
+    severe = severe.sort_values(
+        ["school_id", "attendance_rate", "pupil_id"], kind="stable"
+    ).reset_index(drop=True)
 
     successes = _successes(periods["this_term"], periods["last_term"], scheme, reg, pupils)
-    return TSMPack(as_of=day, term=term_of(day), last_term=term_of(last_end), bands=bands,
-                   cohorts=cohorts, severe=severe, successes=successes)
+    return TSMPack(
+        as_of=day,
+        term=term_of(day),
+        last_term=term_of(last_end),
+        bands=bands,
+        cohorts=cohorts,
+        severe=severe,
+        successes=successes,
+    )
 
 
 def _key_school(reg: Register, school: Any) -> str:
@@ -493,12 +553,12 @@ def _key_school(reg: Register, school: Any) -> str:
     return "" if reg.school_ids is None else str(school)
 
 
-def _cohort_table(figures: pd.DataFrame, reg: Register, pupils: pd.DataFrame | None
-                  ) -> pd.DataFrame:
+def _cohort_table(
+    figures: pd.DataFrame, reg: Register, pupils: pd.DataFrame | None
+) -> pd.DataFrame:
     from .patterns import cohort_summary
 
-    with_school = figures.assign(
-        school_id_=_schools_of(figures.index, reg, pupils).to_numpy())
+    with_school = figures.assign(school_id_=_schools_of(figures.index, reg, pupils).to_numpy())
     parts = []
     for school, part in with_school.groupby("school_id_", sort=True):
         summary = cohort_summary(part, pupils, by_school=False).reset_index()
@@ -507,28 +567,39 @@ def _cohort_table(figures: pd.DataFrame, reg: Register, pupils: pd.DataFrame | N
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _successes(this: pd.DataFrame, last: pd.DataFrame, scheme: BandScheme, reg: Register,
-               pupils: pd.DataFrame | None) -> pd.DataFrame:
+def _successes(
+    this: pd.DataFrame,
+    last: pd.DataFrame,
+    scheme: BandScheme,
+    reg: Register,
+    pupils: pd.DataFrame | None,
+) -> pd.DataFrame:
     order = {b: i for i, b in enumerate(scheme.band_ids)}
     joined = this[["band", "possible", "attendance_rate"]].join(
-        last[["band", "attendance_rate"]], how="inner", lsuffix="_this", rsuffix="_last")
+        last[["band", "attendance_rate"]], how="inner", lsuffix="_this", rsuffix="_last"
+    )
     now = joined["band_this"].astype(object).map(order)
     before = joined["band_last"].astype(object).map(order)
-    moved = (now.notna() & before.notna() & (now < before)
-             & (joined["possible"] >= MIN_TERM_SESSIONS)).to_numpy(dtype=bool)
+    moved = (
+        now.notna() & before.notna() & (now < before) & (joined["possible"] >= MIN_TERM_SESSIONS)
+    ).to_numpy(dtype=bool)
     picked = joined[moved]
-    year_group = (pupil_column(picked.index, pupils, "year_group").to_numpy()
-                  if pupils is not None and "year_group" in pupils.columns
-                  else np.full(len(picked), None, dtype=object))
-    out = pd.DataFrame({
-        "school_id": _schools_of(picked.index, reg, pupils).to_numpy(),
-        "pupil_id": picked.index.get_level_values("pupil_id").astype(str),
-        "year_group": year_group,
-        "band_last_term": picked["band_last"].astype(object).to_numpy(),
-        "band_this_term": picked["band_this"].astype(object).to_numpy(),
-        "rate_last_term": picked["attendance_rate_last"].to_numpy(),
-        "rate_this_term": picked["attendance_rate_this"].to_numpy(),
-    })
+    year_group = (
+        pupil_column(picked.index, pupils, "year_group").to_numpy()
+        if pupils is not None and "year_group" in pupils.columns
+        else np.full(len(picked), None, dtype=object)
+    )
+    out = pd.DataFrame(
+        {
+            "school_id": _schools_of(picked.index, reg, pupils).to_numpy(),
+            "pupil_id": picked.index.get_level_values("pupil_id").astype(str),
+            "year_group": year_group,
+            "band_last_term": picked["band_last"].astype(object).to_numpy(),
+            "band_this_term": picked["band_this"].astype(object).to_numpy(),
+            "rate_last_term": picked["attendance_rate_last"].to_numpy(),
+            "rate_this_term": picked["attendance_rate_this"].to_numpy(),
+        }
+    )
     return out.sort_values(["school_id", "pupil_id"], kind="stable").reset_index(drop=True)
 
 
@@ -607,7 +678,7 @@ def _points(value: Any) -> str:
 
 def _days(value: Any) -> str:
     number = float(value)
-    return f"{number:.0f}" if number.is_integer() else f"{number:.1f}"
+    return f"{number:,.0f}" if number.is_integer() else f"{number:,.1f}"
 
 
 def _band_colours(scheme: BandScheme) -> dict[str, str]:
@@ -619,8 +690,13 @@ def _band_colours(scheme: BandScheme) -> dict[str, str]:
 
 
 def _text_colour(hex_colour: str) -> str:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return "#111111" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#ffffff"
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a frame as dicts keyed by column name."""
+    return [{str(k): v for k, v in rec.items()} for rec in frame.to_dict("records")]
 
 
 # ============================================================================ charts
@@ -628,22 +704,33 @@ def _text_colour(hex_colour: str) -> str:
 # autoescaping; only numbers reach SVG attributes.
 def _band_chart(summary: pd.DataFrame, scheme: BandScheme) -> dict[str, Any]:
     colours = _band_colours(scheme)
-    bar_left, bar_width, row_h = 230, 330, 34
+    bar_left, bar_width, row_h = 200, 200, 34
     top = max((int(v) for v in summary["pupils"]), default=0)
     rows = []
     for i, band in enumerate(scheme.bands):
-        pupils = int(summary.loc[band.id, "pupils"]) if band.id in summary.index else 0
-        percent = summary.loc[band.id, "percent"] if band.id in summary.index else np.nan
+        found = band.id in summary.index
+        count: Any = summary.at[band.id, "pupils"] if found else 0
+        pupils = int(count)
+        percent: Any = summary.at[band.id, "percent"] if found else np.nan
         width = 0.0 if top == 0 else bar_width * pupils / top
-        rows.append({
-            "label": band.label, "pupils": pupils, "percent": _pct(
-                np.nan if pd.isna(percent) else float(percent) / 100),
-            "y": 10 + i * row_h, "width": round(max(width, 1.5 if pupils else 0), 1),
-            "colour": colours[band.id], "text_y": 10 + i * row_h + 17,
-            "value_x": round(bar_left + width + 8, 1),
-        })
-    return {"rows": rows, "height": 20 + len(rows) * row_h, "bar_left": bar_left,
-            "width": bar_left + bar_width + 130}
+        rows.append(
+            {
+                "label": band.label,
+                "pupils": pupils,
+                "percent": _pct(np.nan if pd.isna(percent) else float(percent) / 100),
+                "y": 10 + i * row_h,
+                "width": round(max(width, 1.5 if pupils else 0), 1),
+                "colour": colours[band.id],
+                "text_y": 10 + i * row_h + 17,
+                "value_x": round(bar_left + width + 8, 1),
+            }
+        )
+    return {
+        "rows": rows,
+        "height": 20 + len(rows) * row_h,
+        "bar_left": bar_left,
+        "width": bar_left + bar_width + 110,
+    }
 
 
 def _trend_chart(weekly: pd.DataFrame) -> dict[str, Any] | None:
@@ -664,14 +751,21 @@ def _trend_chart(weekly: pd.DataFrame) -> dict[str, Any] | None:
     def y(rate: float) -> float:
         return round(top + plot_h * (high - rate) / (high - low), 1)
 
-    points = [{"x": x(i), "y": y(float(r)), "label": f"w/c {_fmt_date(w)}: {_pct(r)}"}
-              for i, (w, r) in enumerate(zip(weeks, rates, strict=True))]
+    points = [
+        {"x": x(i), "y": y(float(r)), "label": f"w/c {_fmt_date(w)}: {_pct(r)}"}
+        for i, (w, r) in enumerate(zip(weeks, rates, strict=True))
+    ]
     grid = []
     step = 0.05 if high - low > 0.2 else 0.02 if high - low > 0.06 else 0.01
     value = high
     while value >= low - 1e-9:
-        grid.append({"y": y(value), "label": f"{100 * value:.0f}%",
-                     "ref": abs(value - 0.95) < 1e-9 or abs(value - 0.90) < 1e-9})
+        grid.append(
+            {
+                "y": y(value),
+                "label": f"{100 * value:.0f}%",
+                "ref": abs(value - 0.95) < 1e-9 or abs(value - 0.90) < 1e-9,
+            }
+        )
         value = round(value - step, 4)
     months, seen = [], set()
     for i, w in enumerate(weeks):
@@ -680,10 +774,21 @@ def _trend_chart(weekly: pd.DataFrame) -> dict[str, Any] | None:
             seen.add(key)
             months.append({"x": x(i), "label": w.strftime("%b")})
     line = " ".join(f"{p['x']},{p['y']}" for p in points)
-    return {"width": width, "height": height, "left": left, "right": width - right,
-            "top": top, "bottom": height - bottom, "points": points, "line": line,
-            "grid": grid, "months": months, "label_y": height - bottom + 18,
-            "ref95": y(0.95), "ref90": y(0.90) if low <= 0.90 else None}
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "bottom": height - bottom,
+        "points": points,
+        "line": line,
+        "grid": grid,
+        "months": months,
+        "label_y": height - bottom + 18,
+        "ref95": y(0.95),
+        "ref90": y(0.90) if low <= 0.90 else None,
+    }
 
 
 def _heat_colour(t: float) -> str:
@@ -699,8 +804,11 @@ def _heat_colour(t: float) -> str:
 def _heat_map(profile: pd.DataFrame) -> dict[str, Any] | None:
     if not len(profile):
         return None
-    days = [d for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-                        "sunday") if d in profile.index.get_level_values("weekday")]
+    days = [
+        d
+        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        if d in profile.index.get_level_values("weekday")
+    ]
     rates = profile["absence_rate"].to_numpy(dtype=float)
     lo, hi = float(np.nanmin(rates)), float(np.nanmax(rates))
     cell_w, cell_h, left, top = 120, 40, 110, 30
@@ -709,24 +817,39 @@ def _heat_map(profile: pd.DataFrame) -> dict[str, Any] | None:
         for c, session in enumerate(("AM", "PM")):
             if (day, session) not in profile.index:
                 continue
-            row = profile.loc[(day, session)]
+            row: Any = profile.loc[(day, session)]
             rate = float(row["absence_rate"])
             t = 0.5 if hi == lo else (rate - lo) / (hi - lo)
             colour = _heat_colour(0.15 + 0.8 * t)
-            cells.append({
-                "x": left + c * cell_w, "y": top + r * cell_h, "colour": colour,
-                "text": _pct(rate), "text_colour": _text_colour(colour),
-                "tx": left + c * cell_w + cell_w / 2, "ty": top + r * cell_h + cell_h / 2 + 5,
-                "title": f"{day.capitalize()} {session}: {int(row['absent']):,} of "
-                         f"{int(row['possible']):,} sessions missed",
-            })
-    return {"cells": cells, "cell_w": cell_w, "cell_h": cell_h,
-            "rows": [{"label": d.capitalize(), "y": top + i * cell_h + cell_h / 2 + 5}
-                     for i, d in enumerate(days)],
-            "columns": [{"label": s, "x": left + i * cell_w + cell_w / 2}
-                        for i, s in enumerate(("AM", "PM"))],
-            "width": left + 2 * cell_w + 10, "height": top + len(days) * cell_h + 10,
-            "low": _pct(lo), "high": _pct(hi)}
+            cells.append(
+                {
+                    "x": left + c * cell_w,
+                    "y": top + r * cell_h,
+                    "colour": colour,
+                    "text": _pct(rate),
+                    "text_colour": _text_colour(colour),
+                    "tx": left + c * cell_w + cell_w / 2,
+                    "ty": top + r * cell_h + cell_h / 2 + 5,
+                    "title": f"{day.capitalize()} {session}: {int(row['absent']):,} of "
+                    f"{int(row['possible']):,} sessions missed",
+                }
+            )
+    return {
+        "cells": cells,
+        "cell_w": cell_w,
+        "cell_h": cell_h,
+        "rows": [
+            {"label": d.capitalize(), "y": top + i * cell_h + cell_h / 2 + 5}
+            for i, d in enumerate(days)
+        ],
+        "columns": [
+            {"label": s, "x": left + i * cell_w + cell_w / 2} for i, s in enumerate(("AM", "PM"))
+        ],
+        "width": left + 2 * cell_w + 10,
+        "height": top + len(days) * cell_h + 10,
+        "low": _pct(lo),
+        "high": _pct(hi),
+    }
 
 
 # ============================================================================ HTML
@@ -746,6 +869,7 @@ def _environment() -> Any:
     env.filters["days"] = _days
     env.filters["date"] = _fmt_date
     env.filters["thousands"] = lambda v: f"{int(v):,}"
+    env.filters["blank"] = lambda v: "" if v is None or pd.isna(v) else v
     return env
 
 
@@ -760,7 +884,7 @@ def _write_html(path: Path, template: str, context: Mapping[str, Any]) -> Path:
 def _band_table_rows(bands: pd.DataFrame, scheme: BandScheme) -> list[dict[str, Any]]:
     colours = _band_colours(scheme)
     rows = []
-    for rec in bands.to_dict("records"):
+    for rec in _records(bands):
         colour = colours.get(str(rec["band"]), "#777777")
         rows.append({**rec, "colour": colour, "text_colour": _text_colour(colour)})
     return rows
@@ -769,8 +893,9 @@ def _band_table_rows(bands: pd.DataFrame, scheme: BandScheme) -> list[dict[str, 
 def _tsm_context(pack: TSMPack, school: str) -> dict[str, Any]:
     scheme = band_scheme("five-band")
     summary = pack.bands.set_index("band")
-    chart = _band_chart(summary.rename(columns={"pupils_year": "pupils",
-                                                "percent_year": "percent"}), scheme)
+    chart = _band_chart(
+        summary.rename(columns={"pupils_year": "pupils", "percent_year": "percent"}), scheme
+    )
     return {
         "school": school or "School",
         "as_of": pack.as_of,
@@ -778,9 +903,9 @@ def _tsm_context(pack: TSMPack, school: str) -> dict[str, Any]:
         "last_term": pack.last_term,
         "band_chart": chart,
         "bands": _band_table_rows(pack.bands, scheme),
-        "cohorts": pack.cohorts.to_dict("records"),
-        "severe": pack.severe.to_dict("records"),
-        "successes": pack.successes.to_dict("records"),
+        "cohorts": _records(pack.cohorts),
+        "severe": _records(pack.severe),
+        "successes": _records(pack.successes),
         "labels": {b.id: b.label for b in scheme.bands},
     }
 
@@ -792,12 +917,16 @@ def _need_rank(figures: pd.DataFrame, scheme: BandScheme) -> pd.DataFrame:
     ranked = figures[figures["possible"] > 0].copy()
     ranked["_band"] = ranked["band"].astype(object).map(order).fillna(-1).to_numpy()
     ranked["_pid"] = ranked.index.get_level_values("pupil_id").astype(str)
-    return ranked.sort_values(["_band", "attendance_rate", "unauthorised", "_pid"],
-                              ascending=[False, True, False, True], kind="stable")
+    return ranked.sort_values(
+        ["_band", "attendance_rate", "unauthorised", "_pid"],
+        ascending=[False, True, False, True],
+        kind="stable",
+    )
 
 
 def _report_context(
     reg: Register,
+    *,
     pupils: pd.DataFrame | None,
     scheme: BandScheme,
     day: dt.date,
@@ -824,36 +953,55 @@ def _report_context(
     p4 = int(figures["possible_4_weeks"].sum())
     a4 = int(figures["attended_4_weeks"].sum())
     headline = [
-        {"label": "Attendance, year to date",
-         "value": _pct(attended / possible if possible else np.nan),
-         "note": f"{attended:,} of {possible:,} possible sessions"},
-        {"label": "Last 4 school weeks", "value": _pct(a4 / p4 if p4 else np.nan),
-         "note": _points((a4 / p4 - attended / possible) if p4 and possible else np.nan)
-         + " on the year"},
-        {"label": "Persistent absence", "value": _pct(persistent / banded if banded else np.nan),
-         "note": f"{persistent:,} pupils missing 10% or more"},
-        {"label": "Severe absence", "value": _pct(severe / banded if banded else np.nan),
-         "note": f"{severe:,} pupils missing 50% or more"},
-        {"label": "Days missed", "value": _days(float(absent.sum()) / 2),
-         "note": f"by {banded:,} pupils this academic year"},
+        {
+            "label": "Attendance, year to date",
+            "value": _pct(attended / possible if possible else np.nan),
+            "note": f"{attended:,} of {possible:,} possible sessions",
+        },
+        {
+            "label": "Last 4 school weeks",
+            "value": _pct(a4 / p4 if p4 else np.nan),
+            "note": _points((a4 / p4 - attended / possible) if p4 and possible else np.nan)
+            + " on the year",
+        },
+        {
+            "label": "Persistent absence",
+            "value": _pct(persistent / banded if banded else np.nan),
+            "note": f"{persistent:,} pupils missing 10% or more",
+        },
+        {
+            "label": "Severe absence",
+            "value": _pct(severe / banded if banded else np.nan),
+            "note": f"{severe:,} pupils missing 50% or more",
+        },
+        {
+            "label": "Days missed",
+            "value": _days(float(absent.sum()) / 2),
+            "note": f"by {banded:,} pupils this academic year",
+        },
     ]
 
     ranked = _need_rank(figures, scheme).head(top)
-    names = (pupil_column(ranked.index, pupils, "name").to_numpy()
-             if pupils is not None and "name" in pupils.columns
-             else np.full(len(ranked), None, dtype=object))
-    years = (pupil_column(ranked.index, pupils, "year_group").to_numpy()
-             if pupils is not None and "year_group" in pupils.columns
-             else np.full(len(ranked), None, dtype=object))
+    names = (
+        pupil_column(ranked.index, pupils, "name").to_numpy()
+        if pupils is not None and "name" in pupils.columns
+        else np.full(len(ranked), None, dtype=object)
+    )
+    years = (
+        pupil_column(ranked.index, pupils, "year_group").to_numpy()
+        if pupils is not None and "year_group" in pupils.columns
+        else np.full(len(ranked), None, dtype=object)
+    )
     colours = _band_colours(scheme)
     labels = {b.id: b.label for b in scheme.bands}
     has_schools = "school_id" in (ranked.index.names or [])
     need = []
-    for i, (key, rec) in enumerate(zip(ranked.index, ranked.to_dict("records"), strict=True)):
+    for i, (key, rec) in enumerate(zip(ranked.index, _records(ranked), strict=True)):
         school = str(key[0]) if has_schools else ""
         pupil = str(key[1]) if has_schools else str(key)
-        school_key = "" if reg.school_ids is None else (
-            school if has_schools else str(reg.schools[0]))
+        school_key = (
+            "" if reg.school_ids is None else (school if has_schools else str(reg.schools[0]))
+        )
         band = str(rec["band"])
         flags = []
         if rec["friday_flag"]:
@@ -868,39 +1016,53 @@ def _report_context(
             flags.append("worsening")
         name = names[i]
         year = years[i]
-        need.append({
-            "school": school, "pupil_id": pupil,
-            "name": "" if name is None or name != name else str(name),
-            "year": "" if year is None or year != year else str(year),
-            "rate": _pct(rec["attendance_rate"]), "band": labels.get(band, band),
-            "colour": colours.get(band, "#777777"),
-            "text_colour": _text_colour(colours.get(band, "#777777")),
-            "days_missed": _days(rec["days_missed"]),
-            "unauthorised": int(rec["unauthorised"]),
-            "change": _points(rec["change_4_weeks"]), "flags": flags,
-            "steps": by_pupil.get((school_key, pupil), []),
-        })
+        need.append(
+            {
+                "school": school,
+                "pupil_id": pupil,
+                "name": "" if name is None or pd.isna(name) else str(name),
+                "year": "" if year is None or pd.isna(year) else str(year),
+                "rate": _pct(rec["attendance_rate"]),
+                "band": labels.get(band, band),
+                "colour": colours.get(band, "#777777"),
+                "text_colour": _text_colour(colours.get(band, "#777777")),
+                "days_missed": _days(rec["days_missed"]),
+                "unauthorised": int(rec["unauthorised"]),
+                "change": _points(rec["change_4_weeks"]),
+                "flags": flags,
+                "steps": by_pupil.get((school_key, pupil), []),
+            }
+        )
 
     schools = []
     if reg.has_schools:
         per = figures.groupby(level="school_id", sort=True)
-        for school, part in per:
+        for school_value, part in per:
+            school = str(school_value)
             p = int(part["possible"].sum())
             a = int(part["attended"].sum())
             ab = part["absent"].to_numpy(dtype=np.int64)
             po = part["possible"].to_numpy(dtype=np.int64)
             nb = int((po > 0).sum())
-            schools.append({
-                "school": str(school), "pupils": len(part), "rate": _pct(a / p if p else np.nan),
-                "persistent": _pct(((10 * ab >= po) & (po > 0)).sum() / nb if nb else np.nan),
-                "severe": _pct(((2 * ab >= po) & (po > 0)).sum() / nb if nb else np.nan),
-            })
+            schools.append(
+                {
+                    "school": str(school),
+                    "pupils": len(part),
+                    "rate": _pct(a / p if p else np.nan),
+                    "persistent": _pct(((10 * ab >= po) & (po > 0)).sum() / nb if nb else np.nan),
+                    "severe": _pct(((2 * ab >= po) & (po > 0)).sum() / nb if nb else np.nan),
+                }
+            )
 
     return {
-        "title": title or ("Attendance report" if reg.has_schools
-                           else f"Attendance report: {_school_label(reg, pupils) or 'school'}"
-                           if reg.school_ids is None
-                           else f"Attendance report: {reg.schools[0]}"),
+        "title": title
+        or (
+            "Attendance report"
+            if reg.has_schools
+            else f"Attendance report: {_school_label(reg, pupils) or 'school'}"
+            if reg.school_ids is None
+            else f"Attendance report: {reg.schools[0]}"
+        ),
         "as_of": day,
         "year_first": year_first,
         "term": term_of(day),
@@ -919,15 +1081,14 @@ def _report_context(
     }
 
 
-def cohort_summary_rows(figures: pd.DataFrame, pupils: pd.DataFrame | None
-                        ) -> list[dict[str, Any]]:
+def cohort_summary_rows(figures: pd.DataFrame, pupils: pd.DataFrame | None) -> list[dict[str, Any]]:
     """The cohort table of the HTML report: priority cohorts, then the other flags."""
     from .patterns import cohort_summary
 
-    table = cohort_summary(figures, pupils, by_school=False,
-                           cohorts=PRIORITY_COHORTS + OTHER_COHORTS)
-    return [{"cohort": key, **rec} for key, rec in
-            zip(table.index, table.to_dict("records"), strict=True)]
+    table = cohort_summary(
+        figures, pupils, by_school=False, cohorts=PRIORITY_COHORTS + OTHER_COHORTS
+    )
+    return [{"cohort": key, **rec} for key, rec in zip(table.index, _records(table), strict=True)]
 
 
 def html_report(
@@ -954,5 +1115,7 @@ def html_report(
     """
     bands = band_scheme(scheme)
     day = resolve_as_of(reg, as_of)
-    context = _report_context(reg, pupils, bands, day, top, title, generated_at)
+    context = _report_context(
+        reg, pupils=pupils, scheme=bands, day=day, top=top, title=title, generated_at=generated_at
+    )
     return _write_html(Path(path), "report.html.j2", context)

@@ -172,6 +172,8 @@ def test_not_edfi_json_is_a_format_error() -> None:
     with pytest.raises(FormatError):
         drain("edfi-json", b'"text"')
     with pytest.raises(FormatError):
+        drain("edfi-json", b"[" * 900 + b"]" * 900)
+    with pytest.raises(FormatError):
         drain("edfi-json", EVENTS.read_bytes()[:-9])
 
 

@@ -139,6 +139,15 @@ def test_other_xml_is_not_edfi() -> None:
     assert not get_adapter("edfi-json").sniff(Source.of(EVENTS))
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "windows-1252", "iso-8859-1"])
+def test_declared_encodings(encoding: str) -> None:
+    text = EVENTS.read_text(encoding="utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"')
+    data = text.replace("Illness", "Illness caf\u00e9").encode(encoding)
+    assert get_adapter("edfi-xml").sniff(Source.of(data))
+    result = load(data, format="edfi-xml")
+    assert result.rows_read == 11
+
+
 def test_truncated_xml_names_the_line() -> None:
     data = EVENTS.read_bytes()
     with pytest.raises(FormatError) as info:

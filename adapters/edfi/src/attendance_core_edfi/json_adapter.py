@@ -81,14 +81,16 @@ class _Records:
         for name, doc in docs:
             self.add_document(name, doc)
 
-    def add_document(self, name: str, doc: Any) -> None:
+    def add_document(self, name: str, doc: Any, *, page: bool = False) -> None:
         if isinstance(doc, Mapping):
             doc = [doc]
         if not isinstance(doc, list):
             raise FormatError("not Ed-Fi JSON: expected an array of resources", file=name)
-        if doc and all(isinstance(p, list) for p in doc):  # a file holding an array of pages
-            for page in doc:
-                self.add_document(name, page)
+        if doc and all(isinstance(p, list) for p in doc):
+            if page:  # pages of pages: not an Ed-Fi layout
+                raise FormatError("not Ed-Fi JSON: arrays nested too deep", file=name)
+            for item in doc:  # a file holding an array of pages
+                self.add_document(name, item, page=True)
             return
         first = next((record_kind(r) for r in doc if record_kind(r) is not None), None)
         if first is None and doc:

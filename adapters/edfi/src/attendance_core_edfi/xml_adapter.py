@@ -354,6 +354,8 @@ class EdFiXmlAdapter:
                 )
                 return any(self.sniff(Source.of(f)) for f in files[:8])
             head = source.head(8192)
+            if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM
+                head = head.decode("utf-16", errors="ignore").encode("utf-8")
             return bool(_ROOT.search(head))
         except Exception:  # sniffing never raises
             return False

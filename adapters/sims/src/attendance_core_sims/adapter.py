@@ -58,6 +58,8 @@ STATUTORY_SHAPE = re.compile(r"^(?:[A-Z][0-9]{0,2}|[/\\#-])$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?")
 _UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+#: Years a date may fall in; anything else is taken as a typing error, not a date.
+YEARS = (1900, 2199)
 _DEFAULT_CHUNK = 50_000
 _SHOWN_ROWS = 10
 
@@ -218,6 +220,8 @@ def parse_datetime(text: str) -> dt.datetime | None:
             return None
         d, m, y = int(match[1]), int(match[2]), int(match[3])
     hh, mm, ss = (int(match[i]) if match[i] else 0 for i in (4, 5, 6))
+    if not YEARS[0] <= y <= YEARS[1]:
+        return None
     try:
         return dt.datetime(y, m, d, hh, mm, ss)
     except ValueError:
@@ -305,10 +309,16 @@ class SimsXmlAdapter:
             raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
         unknown = set(options) - OPTIONS
         if unknown:
-            raise TypeError(f"sims-xml: unknown option(s) {', '.join(sorted(unknown))}")
+            raise FormatError(
+                f"sims-xml: unknown option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(OPTIONS))}",
+                file=source.name,
+            )
         key = str(options.get("pupil_key", "auto"))
         if key not in PUPIL_KEYS:
-            raise ValueError(f"pupil_key must be one of {', '.join(PUPIL_KEYS)} (got {key!r})")
+            raise FormatError(
+                f"pupil_key must be one of {', '.join(PUPIL_KEYS)}", value=key, file=source.name
+            )
         aliases = _read_aliases(options.get("aliases"))
         with source.open() as fh:
             raw = fh.read()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,8 @@ __all__ = [
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP's list).
 FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+# a line break followed by a formula start, inside a value
+_LINE_FORMULA = re.compile(r"([\r\n])(?=[=+\-@\t\r])")
 
 
 def _create_temp(target: Path) -> Path:
@@ -133,12 +136,19 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 def neutralise(value: Any) -> Any:
     """A cell value that a spreadsheet shows as text: formula starts get a leading ``'``.
 
-    Only text is changed; numbers, dates, None and NaN come back as they are.
+    A value holding a line break is treated line by line (a line that starts with a formula
+    character gets the apostrophe too), so that the value stays harmless even where a writer
+    leaves a bare carriage return unquoted and a spreadsheet starts a new row at it. Only text
+    is changed; numbers, dates, None and NaN come back as they are.
 
     >>> neutralise("=1+1"), neutralise("@SUM(A1)"), neutralise("Ab"), neutralise(-3)
     ("'=1+1", "'@SUM(A1)", 'Ab', -3)
     """
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    if not isinstance(value, str):
+        return value
+    if "\r" in value or "\n" in value:
+        value = _LINE_FORMULA.sub("\\1'", value)
+    if value.startswith(FORMULA_START):
         return "'" + value
     return value
 

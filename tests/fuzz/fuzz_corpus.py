@@ -1,0 +1,302 @@
+"""The fuzzing corpus and the checks every mutated input must pass.
+
+Shared by the hypothesis tests (``test_fuzz_adapters.py``) and the atheris harness
+(``atheris_harness.py``). The corpus is every fixture under ``adapters/*/tests/data/`` (files
+and folders), each paired with the installed formats of its adapter distribution: the format
+detection picks for it, or when it is not detected (a deliberately bad fixture such as
+``billion_laughs.xml``), every format of that distribution.
+"""
+
+from __future__ import annotations
+
+import codecs
+import random
+import re
+import shutil
+import signal
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import attendance_core as ac
+from attendance_core.adapters import REJECTED_COLUMNS, adapter_distributions, detect
+from attendance_core.errors import AttendanceError
+from attendance_core.testing import assert_load_invariants, drain
+
+ROOT = Path(__file__).resolve().parents[2]
+ADAPTERS = ROOT / "adapters"
+#: Fixtures that are not register exports (option files of an adapter).
+NOT_REGISTERS = frozenset({"symbols.csv", "symbols.toml", "aliases.toml"})
+#: Longest an error message may be: messages quote values cut short, never whole fields.
+MAX_MESSAGE = 2000
+#: Seconds one load may take on a fixture-sized input before it counts as a hang.
+HANG_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One fixture: a file or a folder, and the formats to read it with."""
+
+    path: Path
+    formats: tuple[str, ...]
+    detected: bool
+
+    @property
+    def id(self) -> str:
+        return str(self.path.relative_to(ADAPTERS))
+
+    def files(self) -> list[Path]:
+        """The files to mutate: the fixture itself, or every file in the folder."""
+        if self.path.is_dir():
+            return sorted(p for p in self.path.rglob("*") if p.is_file())
+        return [self.path]
+
+
+def _formats_of_folder(folder: str) -> tuple[str, ...]:
+    dist = f"attendance-core-{folder}"
+    return tuple(
+        name
+        for name, provider in adapter_distributions().items()
+        if provider is not None and provider.lower().replace("_", "-") == dist
+    )
+
+
+def fixtures() -> list[Fixture]:
+    """Every fixture of every installed adapter, sorted by path."""
+    found: list[Fixture] = []
+    for data in sorted(ADAPTERS.glob("*/tests/data")):
+        folder = data.parts[-3]
+        names = _formats_of_folder(folder)
+        if not names:
+            continue  # adapter not installed here
+        for path in sorted(data.iterdir()):
+            if path.name.startswith(".") or path.name in NOT_REGISTERS:
+                continue
+            try:
+                fmt = detect(path)
+            except AttendanceError:
+                found.append(Fixture(path, names, detected=False))
+                continue
+            found.append(Fixture(path, (fmt,), detected=True))
+    return found
+
+
+# ---------------------------------------------------------------------------- mutations
+_ENCODINGS = (
+    "utf-16",
+    "utf-16-be",
+    "utf-32",
+    "latin-1",
+    "cp1252",
+    "utf-8-sig",
+    "ascii",
+    "cp037",
+    "shift_jis",
+    "utf-7",
+)
+_HUGE_SIZES = (1_025, 4_097, 70_000, 300_000)
+_HUGE_TEXT = ("A", "9", "é", "\x00", '"', "<", ",", "\n", "{", "-", "=")
+_BOUNDARY = re.compile(rb'[,;\t|"<>:=\[\]{}\n]')
+
+
+def _kind(data: bytes) -> str:
+    head = data.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:1]
+    if head == b"<":
+        return "xml"
+    if head in (b"{", b"["):
+        return "json"
+    return "text"
+
+
+def truncate(data: bytes, rng: random.Random) -> bytes:
+    """The data cut at a random point."""
+    return data[: rng.randint(0, len(data))]
+
+
+def flip_bytes(data: bytes, rng: random.Random) -> bytes:
+    """A few bytes XOR-ed with random values."""
+    if not data:
+        return data
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 16)):
+        i = rng.randrange(len(out))
+        out[i] ^= rng.randint(1, 255)
+    return bytes(out)
+
+
+def wrong_encoding(data: bytes, rng: random.Random) -> bytes:
+    """The text re-encoded in another encoding (or double-encoded as mojibake)."""
+    text = data.decode("utf-8", "replace")
+    codec = rng.choice((*_ENCODINGS, "mojibake"))
+    if codec == "mojibake":
+        return data.decode("latin-1").encode("utf-8")
+    return text.encode(codec, "replace")
+
+
+def huge_field(data: bytes, rng: random.Random) -> bytes:
+    """A very long run of one character inserted at a field boundary."""
+    run = (rng.choice(_HUGE_TEXT) * rng.choice(_HUGE_SIZES)).encode("utf-8")
+    spots = [m.end() for m in _BOUNDARY.finditer(data)] or [0]
+    at = rng.choice(spots)
+    return data[:at] + run + data[at:]
+
+
+def extra_columns(data: bytes, rng: random.Random) -> bytes:
+    """Unknown columns, keys, attributes or elements added throughout."""
+    kind = _kind(data)
+    n = rng.randint(1, 3)
+    if kind == "json":
+        extra = b'"zz_extra": [1, {"a": null}, "=cmd|x"], ' * n
+        return re.sub(rb"\{(?=\s*\")", lambda m: b"{" + extra, data)
+    if kind == "xml":
+        attr = b' zz:extra="1"' if rng.random() < 0.3 else b' zzExtra="x&amp;y"'
+        data = re.sub(rb"<([A-Za-z][\w.:-]*)(?=[\s>/])", lambda m: m.group(0) + attr, data)
+        return re.sub(rb"(<[A-Za-z][^<>]*[^/]>)", lambda m: m.group(1) + b"<Zz>1</Zz>", data)
+    lines = data.split(b"\n")
+    delimiter = max((b",", b"\t", b";", b"|"), key=lambda d: lines[0].count(d))
+    cells = [delimiter + f"extra{i}".encode() for i in range(n)]
+    return b"\n".join(line.rstrip(b"\r") + b"".join(cells) if line else line for line in lines)
+
+
+def empty(data: bytes, rng: random.Random) -> bytes:
+    """Nothing, or nothing but a BOM or whitespace."""
+    return rng.choice((b"", codecs.BOM_UTF8, b"\n\n", b"   ", b"\r\n", codecs.BOM_UTF16_LE))
+
+
+def binary(data: bytes, rng: random.Random) -> bytes:
+    """Random bytes, a zip/xlsx or parquet look-alike, or the data with NULs sprinkled in."""
+    choice = rng.randrange(4)
+    noise = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 2048)))
+    if choice == 0:
+        return noise
+    if choice == 1:
+        return b"PK\x03\x04" + noise
+    if choice == 2:
+        return b"PAR1" + noise + b"PAR1"
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        out.insert(rng.randint(0, len(out)), 0)
+    return bytes(out)
+
+
+def shuffle_lines(data: bytes, rng: random.Random) -> bytes:
+    """Lines (after the first) repeated, dropped or shuffled: every row still accounted for."""
+    lines = data.split(b"\n")
+    head, body = lines[:1], lines[1:]
+    choice = rng.randrange(3)
+    if choice == 0 and body:
+        body = body + rng.sample(body, k=min(len(body), rng.randint(1, 5)))
+    elif choice == 1 and body:
+        del body[rng.randrange(len(body))]
+    else:
+        rng.shuffle(body)
+    return b"\n".join(head + body)
+
+
+MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
+    "truncate": truncate,
+    "flip_bytes": flip_bytes,
+    "wrong_encoding": wrong_encoding,
+    "huge_field": huge_field,
+    "extra_columns": extra_columns,
+    "empty": empty,
+    "binary": binary,
+    "shuffle_lines": shuffle_lines,
+}
+
+
+@contextmanager
+def materialise(fixture: Fixture, target: Path, mutated: bytes) -> Iterator[Path]:
+    """A temporary copy of the fixture with ``target`` (one of its files) replaced by
+    ``mutated``; the copy keeps the file names, so extension-based detection still applies."""
+    with tempfile.TemporaryDirectory(prefix="ac-fuzz-") as tmp:
+        base = Path(tmp)
+        if fixture.path.is_dir():
+            copy = base / fixture.path.name
+            shutil.copytree(fixture.path, copy)
+            (copy / target.relative_to(fixture.path)).write_bytes(mutated)
+        else:
+            copy = base / fixture.path.name
+            copy.write_bytes(mutated)
+        yield copy
+
+
+# ---------------------------------------------------------------------------- checks
+class Crash(AssertionError):
+    """A mutated input made the library raise something other than AttendanceError."""
+
+
+@contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """Raise TimeoutError when the block runs longer than ``seconds`` (POSIX; else no limit)."""
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"still running after {seconds} s: a hang")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def check_error(exc: AttendanceError) -> None:
+    """An error a caller sees: one bounded message."""
+    text = str(exc)
+    assert isinstance(text, str)
+    assert len(text) <= MAX_MESSAGE, f"message of {len(text)} characters: {text[:200]!r}..."
+
+
+def check_result(result: Any) -> None:
+    """Every row accounted for, and the rejected table in its fixed shape."""
+    assert_load_invariants(result)
+    assert list(result.rejected.columns) == list(REJECTED_COLUMNS)
+    assert result.rows_read >= 0
+    assert isinstance(result.register.to_long(), pd.DataFrame)
+    for value in result.rejected["value"]:
+        if isinstance(value, str):
+            assert len(value) <= MAX_MESSAGE, "a rejected value is quoted in full"
+
+
+def exercise(source: Any, fmt: str | None, *, label: str, errors: str = "collect") -> str:
+    """Load ``source`` (through :func:`ac.load`, then the adapter alone via ``drain``) and
+    check the outcome; returns ``"loaded"`` or ``"refused"``.
+
+    Raises :class:`Crash` (with the original traceback in the message) when anything but an
+    :class:`AttendanceError` escapes, and AssertionError when a loaded result breaks the
+    row-count invariant.
+    """
+    outcome = "refused"
+    with time_limit(HANG_SECONDS):
+        try:
+            result = ac.load(source, format=fmt, errors=errors)
+        except AttendanceError as exc:
+            check_error(exc)
+        except Exception as exc:
+            raise Crash(
+                f"{label}: ac.load raised {type(exc).__name__}\n{traceback.format_exc()}"
+            ) from exc
+        else:
+            check_result(result)
+            outcome = "loaded"
+        if fmt is not None:
+            try:
+                drain(fmt, source, errors=errors)
+            except AttendanceError as exc:
+                check_error(exc)
+            except Exception as exc:
+                raise Crash(
+                    f"{label}: adapter {fmt} raised {type(exc).__name__}\n{traceback.format_exc()}"
+                ) from exc
+    return outcome

@@ -160,6 +160,14 @@ def band_summary(
 
     if not keys:
         return block(frame)
+    if not len(frame):
+        empty = pd.DataFrame(
+            {"pupils": pd.Series([], dtype=np.int64), "percent": pd.Series([], dtype=np.float64)}
+        )
+        empty.index = pd.MultiIndex.from_arrays(
+            [[] for _ in [*keys, "band"]], names=[*keys, "band"]
+        )
+        return empty
     parts = []
     for value, part in frame.groupby(keys, sort=True, dropna=False, observed=True):
         rows = block(part)
@@ -575,8 +583,12 @@ def _successes(
     pupils: pd.DataFrame | None,
 ) -> pd.DataFrame:
     order = {b: i for i, b in enumerate(scheme.band_ids)}
-    joined = this[["band", "possible", "attendance_rate"]].join(
-        last[["band", "attendance_rate"]], how="inner", lsuffix="_this", rsuffix="_last"
+    joined = this[["band", "possible", "attendance_rate"]].merge(
+        last[["band", "attendance_rate"]],
+        how="inner",
+        left_index=True,
+        right_index=True,
+        suffixes=("_this", "_last"),
     )
     now = joined["band_this"].astype(object).map(order)
     before = joined["band_last"].astype(object).map(order)

@@ -280,7 +280,6 @@ class EdFiJsonAdapter:
             source_columns={
                 "pupil_id": COLUMNS.student,
                 "date": COLUMNS.date,
-                "session": "eventDuration",
                 "code": COLUMNS.category,
                 "school_id": COLUMNS.school,
             },

@@ -413,7 +413,6 @@ class EdFiXmlAdapter:
             source_columns={
                 "pupil_id": "StudentUniqueId",
                 "date": COLUMNS.date,
-                "session": COLUMNS.duration,
                 "code": COLUMNS.category,
                 "school_id": "SchoolId",
             },

@@ -139,6 +139,15 @@ def test_bare_code_values_and_unknown_standard_value() -> None:
     assert list(result.rejected["reason"]) == ["unknown_code"]
 
 
+def test_conflicting_full_day_events_are_never_overwritten() -> None:
+    recs = json.loads(EVENTS.read_text())[:1]
+    other = dict(recs[0], attendanceEventCategoryDescriptor="Unexcused Absence")
+    result = load(json.dumps([recs[0], other]).encode(), format="edfi-json")
+    assert result.register.to_long().empty
+    assert set(result.rejected["reason"]) == {"duplicate_session"}
+    assert result.rows_read == len(result.rejected) == 4
+
+
 def test_raise_at_first_bad_row() -> None:
     with pytest.raises(RegisterError) as info:
         load(BAD, errors="raise")

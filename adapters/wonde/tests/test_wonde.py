@@ -70,6 +70,12 @@ def test_open_end_dates_are_configurable() -> None:
     assert pupils.loc["J873123000001", "leaving_date"] == pd.Timestamp("2079-06-06")
 
 
+def test_school_id_option_stamps_marks_and_pupils() -> None:
+    result = load(SCHOOL, school_id="A1930499544")
+    assert set(result.register.to_long()["school_id"]) == {"A1930499544"}
+    assert set(result.pupils["school_id"]) == {"A1930499544"}
+
+
 def test_iterable_of_pages_equals_folder() -> None:
     from_folder = load(SCHOOL).register.to_long()
     from_pages = load(_pages(), format="wonde-json").register.to_long()

@@ -22,6 +22,7 @@ D = dt.date
 HALF_TERM = (D(2024, 10, 28), D(2024, 11, 1))
 INSET = D(2024, 9, 20)
 AS_OF = D(2024, 12, 13)  # a Friday
+TERM_START = D(2024, 9, 2)
 SPAN_START = D(2024, 9, 30)  # test pupils join here: 50 school days (100 sessions) to AS_OF
 
 
@@ -89,7 +90,7 @@ class P:
         return out
 
 
-def filler(school_id: str | None = None, end: dt.date = AS_OF, start: dt.date = D(2024, 9, 2)) -> P:
+def filler(school_id: str | None = None, end: dt.date = AS_OF, start: dt.date = TERM_START) -> P:
     """A pupil present every day: the school's calendar runs from 2 Sep."""
     return P(id=f"F-{school_id or 'X'}", start=start, end=end, school_id=school_id)
 
@@ -464,7 +465,7 @@ def test_worked_example_9_illness_days_from_sessions() -> None:
 
 
 def test_worked_example_5_runs_of_qualifying_days() -> None:
-    oct_nov = {d: ("O", "O") for d in school_days(D(2024, 10, 21), D(2024, 11, 8))}
+    oct_nov = dict.fromkeys(school_days(D(2024, 10, 21), D(2024, 11, 8)), ("O", "O"))
     base = P(id="A", start=D(2024, 9, 2), end=D(2024, 11, 15), marks=oct_nov)
     s = step(run(base, as_of=D(2024, 11, 8)), "notify_la_continuous_absence")
     assert s.evidence["run_days"] == 10 and s.evidence["run_start"] == D(2024, 10, 21)
@@ -484,8 +485,8 @@ def test_worked_example_5_runs_of_qualifying_days() -> None:
 
 def test_continuous_absence_once_per_run_and_inset_neutral() -> None:
     # 16 Sep - 27 Sep with the INSET day (#) inside: 9 qualifying days, INSET neutral
-    run1 = {d: ("N", "O") for d in school_days(D(2024, 9, 16), D(2024, 9, 30))}
-    run2 = {d: ("O", "U") for d in school_days(D(2024, 11, 18), D(2024, 11, 29))}
+    run1 = dict.fromkeys(school_days(D(2024, 9, 16), D(2024, 9, 30)), ("N", "O"))
+    run2 = dict.fromkeys(school_days(D(2024, 11, 18), D(2024, 11, 29)), ("O", "U"))
     pupil = P(id="A", start=D(2024, 9, 2), marks={**run1, **run2})
     steps = [s for s in run(pupil) if s.action == "notify_la_continuous_absence"]
     assert [s.evidence["run_start"] for s in steps] == [D(2024, 9, 16), D(2024, 11, 18)]

@@ -159,7 +159,7 @@ def extra_columns(data: bytes, rng: random.Random) -> bytes:
         data = re.sub(rb"<([A-Za-z][\w.:-]*)(?=[\s>/])", lambda m: m.group(0) + attr, data)
         return re.sub(rb"(<[A-Za-z][^<>]*[^/]>)", lambda m: m.group(1) + b"<Zz>1</Zz>", data)
     lines = data.split(b"\n")
-    delimiter = max((b",", b"\t", b";", b"|"), key=lambda d: lines[0].count(d))
+    delimiter = max((b",", b"\t", b";", b"|"), key=lines[0].count)
     cells = [delimiter + f"extra{i}".encode() for i in range(n)]
     return b"\n".join(line.rstrip(b"\r") + b"".join(cells) if line else line for line in lines)
 
@@ -259,14 +259,14 @@ def check_error(exc: AttendanceError) -> None:
 
 
 def check_result(result: Any) -> None:
-    """Every row accounted for, and the rejected table in its fixed shape."""
+    """Every row accounted for, and the rejected table in its fixed shape.
+
+    (How long a rejected value may be is checked in ``tests/test_security.py``.)
+    """
     assert_load_invariants(result)
     assert list(result.rejected.columns) == list(REJECTED_COLUMNS)
     assert result.rows_read >= 0
     assert isinstance(result.register.to_long(), pd.DataFrame)
-    for value in result.rejected["value"]:
-        if isinstance(value, str):
-            assert len(value) <= MAX_MESSAGE, "a rejected value is quoted in full"
 
 
 def exercise(source: Any, fmt: str | None, *, label: str, errors: str = "collect") -> str:

@@ -105,18 +105,16 @@ def test_each_mutation_once(fixture: Fixture) -> None:
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=IDS)
 def test_empty_is_a_format_error(fixture: Fixture) -> None:
+    """An empty file is refused; in a folder source, one empty page never crashes."""
+    import attendance_core as ac
+
     for target in fixture.files():
         with materialise(fixture, target, b"") as path:
             for fmt in fixture.formats:
                 if fixture.path.is_dir():
-                    try:
-                        exercise(path, fmt, label=f"{fixture.id} with {target.name} empty")
-                    except Crash:
-                        raise
+                    exercise(path, fmt, label=f"{fixture.id} with {target.name} empty")
                     continue
                 with pytest.raises(FormatError):
-                    import attendance_core as ac
-
                     ac.load(path, format=fmt)
 
 

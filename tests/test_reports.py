@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import attendance_core as ac
-from attendance_core import reports as R
+from attendance_core import reports
 from attendance_core.calendar import academic_year_start
 
 MONDAY = dt.date(2024, 9, 2)
@@ -26,15 +26,15 @@ def weekdays(n_weeks: int, start: dt.date = MONDAY) -> list[dt.date]:
     return [start + dt.timedelta(days=7 * w + d) for w in range(n_weeks) for d in range(5)]
 
 
-def long_frame(pupils: dict[str, list[tuple[str, str]]], dates: list[dt.date],
-               school: str | None = None) -> pd.DataFrame:
+def long_frame(
+    pupils: dict[str, list[tuple[str, str]]], dates: list[dt.date], school: str | None = None
+) -> pd.DataFrame:
     """The long layout from ``{pupil: [(am, pm), ...]}``, one pair per date."""
     rows = []
     for pupil, marks in pupils.items():
         for day, (am, pm) in zip(dates, marks, strict=True):
             for session, code in (("AM", am), ("PM", pm)):
-                row = {"pupil_id": pupil, "date": day.isoformat(), "session": session,
-                       "code": code}
+                row = {"pupil_id": pupil, "date": day.isoformat(), "session": session, "code": code}
                 if school is not None:
                     row["school_id"] = school
                 rows.append(row)
@@ -53,11 +53,10 @@ def demo() -> tuple[ac.Register, pd.DataFrame]:
 
 # ----------------------------------------------------------------------------- band summary
 @pytest.mark.parametrize("scheme", ["dfe", "five-band"])
-def test_band_summary_matches_classify(demo: tuple[ac.Register, pd.DataFrame],
-                                       scheme: str) -> None:
+def test_band_summary_matches_classify(demo: tuple[ac.Register, pd.DataFrame], scheme: str) -> None:
     reg, pupils = demo
     table = ac.classify(reg, scheme=scheme)
-    summary = R.band_summary(table)
+    summary = reports.band_summary(table)
     counts = table["band"].value_counts()
     for band in table["band"].cat.categories:
         assert summary.loc[band, "pupils"] == counts.get(band, 0)
@@ -65,10 +64,11 @@ def test_band_summary_matches_classify(demo: tuple[ac.Register, pd.DataFrame],
     assert summary["percent"].iloc[: len(counts)].sum() == pytest.approx(100)
     if scheme == "dfe":
         inclusive = int((10 * table["absent"] >= table["possible"]).sum())
-        assert summary.loc[R.PERSISTENT_INCLUSIVE, "pupils"] == inclusive
-        assert summary.loc[R.PERSISTENT_INCLUSIVE, "percent"] == pytest.approx(
-            100 * inclusive / banded)
-    by_cin = R.band_summary(table, by="cin", pupils=pupils)
+        assert summary.loc[reports.PERSISTENT_INCLUSIVE, "pupils"] == inclusive
+        assert summary.loc[reports.PERSISTENT_INCLUSIVE, "percent"] == pytest.approx(
+            100 * inclusive / banded
+        )
+    by_cin = reports.band_summary(table, by="cin", pupils=pupils)
     # the blocks by flag add up to the whole, the inclusive row too
     assert by_cin["pupils"].sum() == summary["pupils"].sum()
     assert set(by_cin.index.get_level_values("cin")) == {False, True}
@@ -83,9 +83,11 @@ def test_letter_data_by_hand() -> None:
     c = [("I", "/")] * 40
     d = [OUT] * 40
     reg = register({"a": a, "b": b, "c": c, "d": d}, dates)
-    pupils = pd.DataFrame({"year_group": ["Y7", "Y7", "Y8", None]},
-                          index=pd.Index(["a", "b", "c", "d"], name="pupil_id"))
-    letters = R.letter_data(reg, pupils=pupils)
+    pupils = pd.DataFrame(
+        {"year_group": ["Y7", "Y7", "Y8", None]},
+        index=pd.Index(["a", "b", "c", "d"], name="pupil_id"),
+    )
+    letters = reports.letter_data(reg, pupils=pupils)
     assert letters.loc["a", "days_missed"] == 10
     assert letters.loc["a", "attendance_rate"] == pytest.approx(60 / 80)
     assert letters.loc["a", "change"] == pytest.approx(0.5 - 1.0)
@@ -97,20 +99,22 @@ def test_letter_data_by_hand() -> None:
     assert letters.loc["d", "attendance_rate"] == 0
     # a pupil half a day out keeps the half
     half = register({"h": [("O", "\\")] + [PRESENT] * 4}, weekdays(1))
-    assert R.letter_data(half).loc["h", "days_missed"] == 0.5
-    assert np.isnan(R.letter_data(half).loc["h", "year_group_rate"])
+    assert reports.letter_data(half).loc["h", "days_missed"] == 0.5
+    assert np.isnan(reports.letter_data(half).loc["h", "year_group_rate"])
 
 
 def test_letter_data_agrees_with_classify_year_to_date(
-        demo: tuple[ac.Register, pd.DataFrame]) -> None:
+    demo: tuple[ac.Register, pd.DataFrame],
+) -> None:
     reg, pupils = demo
     as_of = dt.date(2025, 3, 14)
-    letters = R.letter_data(reg, as_of, pupils=pupils)
+    letters = reports.letter_data(reg, as_of, pupils=pupils)
     table = ac.classify(reg, start=academic_year_start(as_of), end=as_of)
     assert list(letters.index) == list(table.index)
     assert (letters["days_missed"] * 2 == table["absent"]).all()
-    pd.testing.assert_series_equal(letters["attendance_rate"], table["attendance_rate"],
-                                   check_names=False)
+    pd.testing.assert_series_equal(
+        letters["attendance_rate"], table["attendance_rate"], check_names=False
+    )
     # year-group rate: Σ attended ÷ Σ possible over the year group
     years = pupils["year_group"].reindex(table.index)
     for year, part in table.groupby(years.to_numpy()):
@@ -125,14 +129,16 @@ DANGEROUS = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "plain"]
 
 
 def test_to_csv_and_to_excel_neutralise_formulas(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"text": DANGEROUS, "number": range(len(DANGEROUS))},
-                         index=pd.Index([f"p{i}" for i in range(len(DANGEROUS))],
-                                        name="pupil_id"))
-    csv = R.to_csv(frame, tmp_path / "out.csv")
+    frame = pd.DataFrame(
+        {"text": DANGEROUS, "number": range(len(DANGEROUS))},
+        index=pd.Index([f"p{i}" for i in range(len(DANGEROUS))], name="pupil_id"),
+    )
+    csv = reports.to_csv(frame, tmp_path / "out.csv")
     text = csv.read_text(encoding="utf-8-sig")
     assert "'=1+1" in text and "'@cmd" in text and "'-2+3" in text
-    xlsx = R.to_excel({"first": frame, "bad/name:[x]": frame.reset_index()},
-                      tmp_path / "out.xlsx")
+    xlsx = reports.to_excel(
+        {"first": frame, "bad/name:[x]": frame.reset_index()}, tmp_path / "out.xlsx"
+    )
     book = openpyxl.load_workbook(xlsx)
     assert book.sheetnames == ["first", "bad_name__x_"]
     values = [c.value for c in book["first"]["B"]][1:]
@@ -144,7 +150,7 @@ def test_to_csv_and_to_excel_neutralise_formulas(tmp_path: Path) -> None:
     numbers = [c.value for c in book["first"]["C"]][1:]
     assert numbers == list(range(len(DANGEROUS)))
     # one frame: a sheet named data; no temporary file left behind
-    R.to_excel(frame, tmp_path / "one.xlsx")
+    reports.to_excel(frame, tmp_path / "one.xlsx")
     assert openpyxl.load_workbook(tmp_path / "one.xlsx").sheetnames == ["data"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.xlsx", "out.csv", "out.xlsx"]
 
@@ -153,7 +159,7 @@ def test_to_csv_and_to_excel_neutralise_formulas(tmp_path: Path) -> None:
 def test_tsm_pack_tables_match_classify(demo: tuple[ac.Register, pd.DataFrame]) -> None:
     reg, pupils = demo
     as_of = dt.date(2025, 3, 14)
-    pack = R.tsm_pack(reg, pupils, as_of)
+    pack = reports.tsm_pack(reg, pupils, as_of)
     assert pack.term == "2024/25 spring"
     assert pack.last_term == "2024/25 autumn"
     assert pack.schools == ["DEMO"]
@@ -174,35 +180,42 @@ def test_tsm_pack_tables_match_classify(demo: tuple[ac.Register, pd.DataFrame]) 
         assert order[rec["band_this_term"]] < order[rec["band_last_term"]]
         assert this.loc[rec["pupil_id"], "band"] == rec["band_this_term"]
         assert last.loc[rec["pupil_id"], "band"] == rec["band_last_term"]
-    moved = [p for p in this.index.intersection(last.index)
-             if pd.notna(this.loc[p, "band"]) and pd.notna(last.loc[p, "band"])
-             and order[this.loc[p, "band"]] < order[last.loc[p, "band"]]
-             and this.loc[p, "possible"] >= R.MIN_TERM_SESSIONS]
+    moved = [
+        p
+        for p in this.index.intersection(last.index)
+        if pd.notna(this.loc[p, "band"])
+        and pd.notna(last.loc[p, "band"])
+        and order[this.loc[p, "band"]] < order[last.loc[p, "band"]]
+        and this.loc[p, "possible"] >= reports.MIN_TERM_SESSIONS
+    ]
     assert sorted(moved) == sorted(pack.successes["pupil_id"])
     cohorts = pack.cohorts.set_index("cohort")
     assert cohorts.loc["all", "pupils"] == len(year)
     assert cohorts.loc["social_worker", "pupils"] == int(
-        (pupils[["cin", "cp", "cic"]].any(axis=1)).reindex(year.index).sum())
+        (pupils[["cin", "cp", "cic"]].any(axis=1)).reindex(year.index).sum()
+    )
 
 
 def test_tsm_pack_severe_pupils_carry_next_steps() -> None:
     dates = weekdays(6)
     reg = register({"sev": [OUT] * 30, "ok": [PRESENT] * 30}, dates)
-    pack = R.tsm_pack(reg)
+    pack = reports.tsm_pack(reg)
     assert list(pack.severe["pupil_id"]) == ["sev"]
     assert "Targeting Support Meeting" in pack.severe.loc[0, "next_steps"]
 
 
 def test_write_tsm_pack_per_school_with_safe_folder_names(tmp_path: Path) -> None:
     dates = weekdays(3)
-    frame = pd.concat([
-        long_frame({"p1": [OUT] * 15, "p2": [PRESENT] * 15}, dates, school="../evil"),
-        long_frame({"p3": [PRESENT] * 15}, dates, school="S2"),
-    ])
+    frame = pd.concat(
+        [
+            long_frame({"p1": [OUT] * 15, "p2": [PRESENT] * 15}, dates, school="../evil"),
+            long_frame({"p3": [PRESENT] * 15}, dates, school="S2"),
+        ]
+    )
     reg = ac.Register.from_long(frame)
-    pack = R.tsm_pack(reg)
+    pack = reports.tsm_pack(reg)
     assert pack.schools == ["../evil", "S2"]
-    written = R.write_tsm_pack(pack, tmp_path / "pack")
+    written = reports.write_tsm_pack(pack, tmp_path / "pack")
     for path in written:
         assert path.resolve().is_relative_to((tmp_path / "pack").resolve())
         assert path.exists()
@@ -220,23 +233,29 @@ def test_write_tsm_pack_per_school_with_safe_folder_names(tmp_path: Path) -> Non
 # ----------------------------------------------------------------------------- HTML
 def small_school() -> tuple[ac.Register, pd.DataFrame]:
     dates = weekdays(6)
-    reg = register({
-        "p1": [PRESENT] * 30,
-        "p2": [OUT if d.weekday() == 4 else PRESENT for d in dates],
-        "p3": [OUT] * 20 + [PRESENT] * 10,
-    }, dates)
-    pupils = pd.DataFrame({
-        "name": ["Ann Oak", "<script>alert(1)</script>", "Bo & Co"],
-        "year_group": ["Y7", "Y8", "Y9"],
-        "cin": [False, False, True],
-    }, index=pd.Index(["p1", "p2", "p3"], name="pupil_id"))
+    reg = register(
+        {
+            "p1": [PRESENT] * 30,
+            "p2": [OUT if d.weekday() == 4 else PRESENT for d in dates],
+            "p3": [OUT] * 20 + [PRESENT] * 10,
+        },
+        dates,
+    )
+    pupils = pd.DataFrame(
+        {
+            "name": ["Ann Oak", "<script>alert(1)</script>", "Bo & Co"],
+            "year_group": ["Y7", "Y8", "Y9"],
+            "cin": [False, False, True],
+        },
+        index=pd.Index(["p1", "p2", "p3"], name="pupil_id"),
+    )
     return reg, pupils
 
 
 def test_html_report_is_self_contained_escaped_and_deterministic(tmp_path: Path) -> None:
     reg, pupils = small_school()
-    first = R.html_report(reg, tmp_path / "a.html", pupils=pupils)
-    second = R.html_report(reg, tmp_path / "b.html", pupils=pupils)
+    first = reports.html_report(reg, tmp_path / "a.html", pupils=pupils)
+    second = reports.html_report(reg, tmp_path / "b.html", pupils=pupils)
     html = first.read_text(encoding="utf-8")
     assert first.read_bytes() == second.read_bytes()
     assert "<script>alert(1)</script>" not in html
@@ -253,32 +272,35 @@ def test_html_report_is_self_contained_escaped_and_deterministic(tmp_path: Path)
     for section in ("bands", "heat-map", "trend", "cohorts", "need"):
         assert f'id="{section}"' in html
     assert "generated" not in html
-    stamped = R.html_report(reg, tmp_path / "c.html", pupils=pupils,
-                            generated_at=dt.datetime(2025, 1, 2, 3, 4))
+    stamped = reports.html_report(
+        reg, tmp_path / "c.html", pupils=pupils, generated_at=dt.datetime(2025, 1, 2, 3, 4)
+    )
     assert "generated 2025-01-02 03:04" in stamped.read_text(encoding="utf-8")
 
 
 def test_html_report_lists_pupils_most_in_need_with_steps(tmp_path: Path) -> None:
     reg, pupils = small_school()
-    html = R.html_report(reg, tmp_path / "r.html", pupils=pupils, top=2).read_text("utf-8")
-    need = html[html.index('id="need"'):]
+    html = reports.html_report(reg, tmp_path / "r.html", pupils=pupils, top=2).read_text("utf-8")
+    need = html[html.index('id="need"') :]
     assert need.index("p3") < need.index("p2")  # worst first
     assert "p1" not in need.split("</table>")[0]  # only the top 2
     assert "Fridays (100% of absence)" in need  # p2 misses every Friday and nothing else
     assert "&lt;script&gt;" in need
     assert "Discuss at the Targeting Support Meeting" in need  # p3 is in severe absence
     assert "Attendance meeting with parents" in need  # p2 is in persistent absence
-    dfe = R.html_report(reg, tmp_path / "d.html", scheme="dfe").read_text("utf-8")
+    dfe = reports.html_report(reg, tmp_path / "d.html", scheme="dfe").read_text("utf-8")
     assert "Severe absence" in dfe
 
 
 def test_html_report_of_several_schools(tmp_path: Path) -> None:
     dates = weekdays(2)
-    frame = pd.concat([
-        long_frame({"p1": [OUT] * 10}, dates, school="A"),
-        long_frame({"p1": [PRESENT] * 10}, dates, school="B"),
-    ])
+    frame = pd.concat(
+        [
+            long_frame({"p1": [OUT] * 10}, dates, school="A"),
+            long_frame({"p1": [PRESENT] * 10}, dates, school="B"),
+        ]
+    )
     reg = ac.Register.from_long(frame)
-    html = R.html_report(reg, tmp_path / "r.html").read_text("utf-8")
+    html = reports.html_report(reg, tmp_path / "r.html").read_text("utf-8")
     assert 'id="schools"' in html
     assert ">A<" in html and ">B<" in html

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -427,6 +428,15 @@ def _id_text(value: Any) -> str:
     return str(value).strip()
 
 
+def _id_index(values: Any) -> pd.Index:
+    """Identifiers as stripped text (``1234.0`` read by a CSV parser becomes ``1234``),
+    normalising each distinct value once."""
+    codes, uniques = pd.factorize(pd.Index(values, dtype=object), use_na_sentinel=False)
+    texts = np.array([_id_text(u) for u in uniques], dtype=object)
+    index: pd.Index = pd.Index(texts[codes] if len(codes) else texts[:0], dtype=object)
+    return index
+
+
 def _pupil_positions(reg: Register, pupils: pd.DataFrame | None) -> npt.NDArray[np.int64]:
     """Row position in ``pupils`` of each enrolment (-1: not in the table).
 
@@ -435,19 +445,17 @@ def _pupil_positions(reg: Register, pupils: pd.DataFrame | None) -> npt.NDArray[
     n = reg.n_enrolments
     if pupils is None or not len(pupils) or n == 0:
         return np.full(n, -1, dtype=np.int64)
-    ids = pd.Index([_id_text(v) for v in pupils.index], dtype=object)
-    wanted = pd.Index([_id_text(v) for v in reg.pupil_ids], dtype=object)
+    ids = _id_index(pupils.index)
+    wanted = pd.Index(reg.pupil_ids.astype(str), dtype=object)  # already normalised
     by_pupil = pd.Series(np.arange(len(ids)), index=ids)
     by_pupil = by_pupil[~by_pupil.index.duplicated(keep="first")]
     out = by_pupil.reindex(wanted).fillna(-1).to_numpy(dtype=np.int64)
     if "school_id" in pupils.columns and reg.school_ids is not None:
-        keys = pd.MultiIndex.from_arrays(
-            [pd.Index([_id_text(v) for v in pupils["school_id"]], dtype=object), ids]
-        )
+        keys = pd.MultiIndex.from_arrays([_id_index(pupils["school_id"]), ids])
         by_both = pd.Series(np.arange(len(ids)), index=keys)
         by_both = by_both[~by_both.index.duplicated(keep="first")]
         want2 = pd.MultiIndex.from_arrays(
-            [pd.Index([_id_text(v) for v in reg.school_ids], dtype=object), wanted]
+            [pd.Index(reg.school_ids.astype(str), dtype=object), wanted]
         )
         exact = by_both.reindex(want2).fillna(-1).to_numpy(dtype=np.int64)
         out = np.where(exact >= 0, exact, out)
@@ -457,22 +465,23 @@ def _pupil_positions(reg: Register, pupils: pd.DataFrame | None) -> npt.NDArray[
 _TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 
 
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if value is None or pd.isna(value):
+        return False
+    return str(value).strip().lower() in _TRUE_WORDS
+
+
 def _flag_values(
     pupils: pd.DataFrame | None, flag: str, positions: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
     if pupils is None or flag not in pupils.columns:
         return np.zeros(len(positions), dtype=bool)
-    col = pupils[flag].astype(object).to_numpy()
-    values = np.array(
-        [
-            bool(v)
-            if isinstance(v, bool | np.bool_)
-            else (str(v).strip().lower() in _TRUE_WORDS if not pd.isna(v) else False)
-            for v in col
-        ]
-        + [False],
-        dtype=bool,
-    )
+    codes, uniques = pd.factorize(pupils[flag].astype(object), use_na_sentinel=True)
+    truth = np.array([_truthy(u) for u in uniques] + [False], dtype=bool)
+    values = np.append(truth[codes], False)
+    col = codes
     result: npt.NDArray[np.bool_] = values[np.where(positions >= 0, positions, len(col))]
     return result
 
@@ -521,7 +530,7 @@ def _plan_state(reg: Register, figs: _Figures, plans: Any, as_of: dt.date) -> _P
     if not items or n == 0:
         return _PlanState(terms, suppressed, notes)
     as_ord = _ordinal(as_of)
-    rows_of = pd.Series(np.arange(n), index=[_id_text(p) for p in reg.pupil_ids])
+    rows_of = pd.Series(np.arange(n), index=pd.Index(reg.pupil_ids.astype(str), dtype=object))
     groups = rows_of.groupby(level=0).indices
     checks: list[tuple[int, Any, int]] = []  # (row, item, completed ordinal)
     for item in items:
@@ -746,7 +755,7 @@ def _plain(value: Any, kind: str) -> Any:
     return value
 
 
-def _text(value: Any, kind: str, scheme: BandScheme) -> str:
+def _text(value: Any, kind: str, labels: Mapping[str, str]) -> str:
     """A figure value written for a parent."""
     if value is None:
         return "not known"
@@ -755,7 +764,7 @@ def _text(value: Any, kind: str, scheme: BandScheme) -> str:
     if kind == "rate":
         return f"{100 * value:.1f}%"
     if kind == "band":
-        return scheme[value].label.lower() if value in scheme.band_ids else str(value)
+        return labels.get(value, str(value))
     if kind == "date":
         return f"{value.day} {value:%B %Y}"
     if kind == "dates":
@@ -821,6 +830,7 @@ def _steps(
 ) -> list[NextStep]:
     n = figs.n
     scheme = pol.scheme
+    labels = {b.id: b.label.lower() for b in scheme.bands}
     csa = figs.enrolment["compulsory_school_age"]
     # first pass: where each rule fires and where it is withheld by a gate
     fired: dict[str, npt.NDArray[np.int64]] = {}
@@ -883,6 +893,7 @@ def _steps(
             continue
         due = _weekdays_after(day, rule.due)
         names = rule.figures
+        fields = [f for _, f, _, _ in string.Formatter().parse(rule.reason) if f]
         enrol = figs.runs["enrolment"][where] if rule.each == "run" else where
         columns: dict[str, list[Any]] = {}
         for name in names:
@@ -932,7 +943,7 @@ def _steps(
             ]
             if met:
                 evidence["plan"] = {t: state.notes[(row, t)] for t in met}
-            reason = _fill(rule.reason, evidence, scheme)
+            reason = _fill(rule.reason, fields, evidence, labels)
             for other in rule.explain_withheld:
                 missing = withheld.get(other, {}).get(row)
                 if missing:
@@ -962,11 +973,14 @@ def _steps(
     return steps
 
 
-def _fill(template: str, evidence: Mapping[str, Any], scheme: BandScheme) -> str:
+def _fill(
+    template: str, fields: Sequence[str], evidence: Mapping[str, Any], labels: Mapping[str, str]
+) -> str:
     values: dict[str, str] = {}
-    for name, value in evidence.items():
+    for name in fields:
+        value = evidence.get(name)
         if name in FIGURES:
-            values[name] = _text(value, FIGURES[name].kind, scheme)
+            values[name] = _text(value, FIGURES[name].kind, labels)
         elif name in FLAGS:
             values[name] = "yes" if value else "no"
     return template.format_map(_Defaulting(values))

@@ -30,6 +30,8 @@ class Reason(StrEnum):
     FIELD_TOO_LONG = "field_too_long"
     FLAG_MISMATCH = "flag_mismatch"
     BAD_RECORD = "bad_record"
+    UNKNOWN_PUPIL = "unknown_pupil"
+    NOT_DAILY_ATTENDANCE = "not_daily_attendance"
 
 
 REASON_TEXT: dict[str, str] = {
@@ -45,6 +47,8 @@ REASON_TEXT: dict[str, str] = {
     Reason.FIELD_TOO_LONG: "field longer than the limit",
     Reason.FLAG_MISMATCH: "flags disagree with the code",
     Reason.BAD_RECORD: "record not usable",
+    Reason.UNKNOWN_PUPIL: "mark for a pupil the export does not list",
+    Reason.NOT_DAILY_ATTENDANCE: "not a statutory AM/PM session mark (e.g. a lesson register)",
 }
 
 

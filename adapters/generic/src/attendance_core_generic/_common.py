@@ -487,14 +487,14 @@ def csv_records(
         start = 1
         while True:
             try:
-                fields = next(reader)
-            except StopIteration:
-                return
+                for fields in reader:
+                    yield start, fields, None
+                    start = reader.line_num + 1
             except csv.Error as exc:
                 yield start, None, str(exc)
+                start = reader.line_num + 1
             else:
-                yield start, fields, None
-            start = reader.line_num + 1
+                return
 
 
 # --------------------------------------------------------------------------------------------
@@ -655,13 +655,22 @@ class Pupils:
 
     def add_row(self, line: int, school: str, pupil: str, values: Sequence[str]) -> None:
         """Take the attribute texts of one accepted row, aligned with :attr:`columns`."""
-        if not pupil:
-            return
-        key = (school, pupil, tuple(values))
-        if key not in self._seen:
+        self.add_rows([line], [school], [pupil], [[v] for v in values])
+
+    def add_rows(
+        self,
+        lines: Sequence[int],
+        schools: Sequence[str],
+        pupils: Sequence[str],
+        values: Sequence[Sequence[str]],
+    ) -> None:
+        """Take accepted rows: ``values`` holds one sequence per column of :attr:`columns`."""
+        for key in dict.fromkeys(zip(schools, pupils, *values, strict=True)):
+            if not key[1] or key in self._seen:
+                continue
             self._seen.add(key)
-            record = self._data.setdefault((school, pupil), {})
-            for column, raw in zip(self.columns, values, strict=True):
+            record = self._data.setdefault((key[0], key[1]), {})
+            for column, raw in zip(self.columns, key[2:], strict=True):
                 text = raw.strip()
                 if not text:
                     continue
@@ -670,21 +679,24 @@ class Pupils:
                     record[column] = text
                 elif known != text:
                     self._conflicts[column] = self._conflicts.get(column, 0) + 1
-        if self._upn_at is not None:
-            upn = values[self._upn_at].strip()
-            if upn:
-                self._check_upn(line, clean_id(upn, "upn"))
+        if self._upn_at is None:
+            return
+        upns = values[self._upn_at]
+        bad = {u for u in set(upns) if u.strip() and not self._upn_ok(clean_id(u, "upn"))}
+        if bad:
+            for line, upn in zip(lines, upns, strict=True):
+                if upn in bad:
+                    self._bad_upn_count += 1
+                    if len(self._bad_upn_rows) < 10:
+                        self._bad_upn_rows.append(line)
 
-    def _check_upn(self, line: int, upn: str) -> None:
+    def _upn_ok(self, upn: str) -> bool:
         ok = self._upn_cache.get(upn)
         if ok is None:
             ok = upn_valid(upn)
             if len(self._upn_cache) < 500_000:
                 self._upn_cache[upn] = ok
-        if not ok:
-            self._bad_upn_count += 1
-            if len(self._bad_upn_rows) < 10:
-                self._bad_upn_rows.append(line)
+        return ok
 
     def warnings(self) -> list[str]:
         """Warnings about pupil fields: invalid UPNs (by row), conflicting values."""
@@ -698,7 +710,7 @@ class Pupils:
             )
         for column, count in sorted(self._conflicts.items()):
             out.append(
-                f"{count} rows give a pupil a different {column} than an earlier row "
+                f"{count} times a pupil's {column} differs from an earlier row "
                 "(the first value is kept)"
             )
         return out

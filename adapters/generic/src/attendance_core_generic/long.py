@@ -104,59 +104,65 @@ class LongRows:
         return found
 
     def chunk(self, lines: Sequence[int], columns: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-        """The marks chunk for rows ``lines`` whose column texts are ``columns``."""
+        """The marks chunk for rows ``lines`` whose column texts are ``columns``.
+
+        Work is done per distinct value (dates, ids and sessions repeat a lot), and row by row
+        only for the rows that are rejected.
+        """
         names = self.header.names
-        ids = columns[self.id_column]
-        dates = columns["date"]
-        sessions = columns["session"]
-        codes = columns["code"]
-        schools = columns["school_id"] if self.has_school else None
-        attrs = [columns[c] for c in self.attr_columns]
-        checked = [(c, columns[c]) for c in self.needed()]
-        out_rows: list[int] = []
-        out_ids: list[str] = []
-        out_dates: list[str] = []
-        out_sessions: list[str] = []
-        out_codes: list[str] = []
-        out_schools: list[str] = []
         limit = self.limit
-        for i, line in enumerate(lines):
-            too_long = next((c for c, values in checked if len(values[i]) > limit), None)
-            if too_long is not None:
-                self.problems.add(
-                    line,
-                    names[too_long],
-                    columns[too_long][i],
-                    Reason.FIELD_TOO_LONG,
-                    f"field longer than {limit} characters (raise max_field_length to accept it)",
-                    show=False,
-                )
-                continue
-            raw_date = dates[i]
-            iso, why = self.dates.parse(raw_date)
-            if why is not None:
-                self.problems.add(line, names["date"], raw_date, why)
-                continue
-            pupil = clean_id(ids[i], self.id_column)
-            school = schools[i].strip() if schools is not None else ""
-            out_rows.append(line)
-            out_ids.append(pupil)
-            out_dates.append(iso or "")
-            out_sessions.append(self._session(sessions[i]))
-            out_codes.append(codes[i])
-            out_schools.append(school)
-            if attrs:
-                self.pupils.add_row(line, school, pupil, [a[i] for a in attrs])
+        dropped: set[int] = set()
+        for column in self.needed():
+            values = columns[column]
+            if values and max(map(len, values)) > limit:
+                for i, value in enumerate(values):
+                    if len(value) > limit and i not in dropped:
+                        dropped.add(i)
+                        self.problems.add(
+                            lines[i],
+                            names[column],
+                            value,
+                            Reason.FIELD_TOO_LONG,
+                            f"field longer than {limit} characters "
+                            "(raise max_field_length to accept it)",
+                            show=False,
+                        )
+        dates = columns["date"]
+        parsed = {value: self.dates.parse(value) for value in set(dates)}
+        for i, value in enumerate(dates):
+            why = parsed[value][1]
+            if why is not None and i not in dropped:
+                dropped.add(i)
+                self.problems.add(lines[i], names["date"], value, why)
         self.problems.flush()
+        keep = [i for i in range(len(lines)) if i not in dropped] if dropped else None
+
+        def kept(values: Sequence[str]) -> Sequence[str]:
+            return values if keep is None else [values[i] for i in keep]
+
+        raw_ids = kept(columns[self.id_column])
+        id_map = {v: clean_id(v, self.id_column) for v in set(raw_ids)}
+        ids = [id_map[v] for v in raw_ids]
+        raw_sessions = kept(columns["session"])
+        session_map = {v: self._session(v) for v in set(raw_sessions)}
         data: dict[str, list[str]] = {
-            "pupil_id": out_ids,
-            "date": out_dates,
-            "session": out_sessions,
-            "code": out_codes,
+            "pupil_id": ids,
+            "date": [parsed[v][0] or "" for v in kept(dates)],
+            "session": [session_map[v] for v in raw_sessions],
+            "code": list(kept(columns["code"])),
         }
-        if self.has_school:
-            data["school_id"] = out_schools
-        return pd.DataFrame(data, index=pd.Index(out_rows, dtype="int64"))
+        schools = [v.strip() for v in kept(columns["school_id"])] if self.has_school else None
+        if schools is not None:
+            data["school_id"] = schools
+        rows = list(lines) if keep is None else [lines[i] for i in keep]
+        if self.attr_columns:
+            self.pupils.add_rows(
+                rows,
+                schools if schools is not None else [""] * len(ids),
+                ids,
+                [kept(columns[c]) for c in self.attr_columns],
+            )
+        return pd.DataFrame(data, index=pd.Index(rows, dtype="int64"))
 
 
 class GenericCsvAdapter:
@@ -230,11 +236,16 @@ class GenericCsvAdapter:
         }
 
         def marks() -> Iterator[pd.DataFrame]:
-            positions = {c: header.index[c] for c in rows.needed()}
+            # fields go straight into one list per needed column: keeping the csv module's
+            # row lists alive would make the cyclic GC rescan every buffered row
+            needed = rows.needed()
+            places = [header.index[c] for c in needed]
             width = len(header.cells)
             core_end = max(header.index[c] for c in (id_column, *_CORE)) + 1
+            first = header.index[id_column]
             lines: list[int] = []
-            buffer: list[list[str]] = []
+            columns: list[list[str]] = [[] for _ in needed]
+            appenders = list(zip([c.append for c in columns], places, strict=True))
             padded = 0
             for line, record, error in records:
                 if record is None:
@@ -248,15 +259,15 @@ class GenericCsvAdapter:
                     )
                     continue
                 fields = record
-                if not any(f.strip() for f in fields):
-                    continue  # a blank line is not a row
-                if len(fields) != width:
-                    if len(fields) > width and not any(f.strip() for f in fields[width:]):
+                if len(fields) != width or not fields[first]:
+                    if not fields or not "".join(fields).strip():
+                        continue  # a blank line is not a row
+                    if len(fields) > width and not "".join(fields[width:]).strip():
                         fields = fields[:width]
                     elif core_end <= len(fields) < width:
                         fields = fields + [""] * (width - len(fields))
                         padded += 1
-                    else:
+                    elif len(fields) != width:
                         problems.add(
                             line,
                             RECORD,
@@ -266,12 +277,15 @@ class GenericCsvAdapter:
                         )
                         continue
                 lines.append(line)
-                buffer.append(fields)
-                if len(buffer) >= size:
-                    yield rows.chunk(lines, _columns(buffer, positions))
-                    lines, buffer = [], []
-            if buffer:
-                yield rows.chunk(lines, _columns(buffer, positions))
+                for append, place in appenders:
+                    append(fields[place])
+                if len(lines) >= size:
+                    yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
+                    lines = []
+                    columns = [[] for _ in needed]
+                    appenders = list(zip([c.append for c in columns], places, strict=True))
+            if lines:
+                yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
             problems.flush()
             if padded:
                 out.warnings.append(f"{padded} records had fewer fields than the header (padded)")
@@ -280,10 +294,6 @@ class GenericCsvAdapter:
 
         out.marks = marks()
         return out
-
-
-def _columns(buffer: Sequence[Sequence[str]], positions: Mapping[str, int]) -> dict[str, list[str]]:
-    return {c: [r[p] for r in buffer] for c, p in positions.items()}
 
 
 class GenericParquetAdapter:

@@ -1,0 +1,239 @@
+"""Policies as data: the bundled files, the condition vocabulary, validation with clear errors."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from attendance_core.bands import band_scheme
+from attendance_core.errors import AttendanceError, PolicyError
+from attendance_core.policy import (
+    FIGURES,
+    BandCondition,
+    BandMove,
+    Compare,
+    Flagged,
+    Policy,
+    Stage,
+    Truth,
+    load_policy,
+    parse_condition,
+    policies,
+    resolve_policy,
+)
+
+FIVE = band_scheme("five-band")
+
+
+def bundled(name: str) -> dict[str, Any]:
+    path = resources.files("attendance_core") / "data" / "policies" / f"{name}.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def test_bundled_policies() -> None:
+    found = policies()
+    assert set(found) == {"england-2024", "county-five-band"}
+    england = found["england-2024"]
+    assert england.scheme.id == "five-band"
+    fixed = {
+        "first_day_contact", "resolve_unexplained_absence", "notify_la_continuous_absence",
+        "notify_la_illness_15_days", "inform_social_worker", "attendance_conversation",
+        "attendance_meeting", "early_help_assessment", "review_support",
+        "targeting_support_meeting", "escalate_virtual_school", "bring_forward_ehcp_review",
+        "offer_support_before_enforcement", "consult_attendance_officer",
+        "agree_with_social_worker", "notice_to_improve", "consider_penalty_notice",
+    }  # fmt: skip
+    assert fixed <= set(england.actions)
+    assert england.rule("notice_to_improve").stage is Stage.ENFORCE
+    assert resolve_policy("county-five-band") is found["county-five-band"]
+    frame = england.to_frame()
+    assert list(frame["rule"]) == [r.id for r in england.rules]
+
+
+def test_dagger_rules_are_gated() -> None:
+    england = policies()["england-2024"]
+    daggers = {
+        "notify_la_continuous_absence", "notify_la_illness_15_days",
+        "offer_support_before_enforcement", "consult_attendance_officer",
+        "agree_with_social_worker", "notice_to_improve", "consider_penalty_notice",
+    }  # fmt: skip
+    for rule in england.rules:
+        assert rule.compulsory_age == (rule.action in daggers), rule.id
+
+
+def test_stage_order_and_text() -> None:
+    assert sorted([Stage.ENFORCE, Stage.EXPECT, Stage.MONITOR]) == [
+        Stage.EXPECT, Stage.MONITOR, Stage.ENFORCE,
+    ]  # fmt: skip
+    assert Stage.FACILITATE_SUPPORT < Stage.FORMALISE_SUPPORT < Stage.ENFORCE
+    assert Stage.LISTEN_AND_UNDERSTAND > Stage.MONITOR
+    assert Stage.MONITOR == "MONITOR" and str(Stage.MONITOR) == "MONITOR"
+    assert Stage.LISTEN_AND_UNDERSTAND.label == "Listen and understand"
+    assert [s.order for s in Stage] == list(range(6))
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("unauthorised_sessions_10_weeks >= 10", Compare),
+        ("attendance_rate < 0.9", Compare),
+        ("holiday_only", Truth),
+        ("not holiday_only", Truth),
+        ("band is persistent_absence", BandCondition),
+        ("band is persistent_absence or worse", BandCondition),
+        ("band_4_weeks_ago is expected or better", BandCondition),
+        ("band is worse than band_4_weeks_ago", BandMove),
+        ("flagged cin or cp or cic", Flagged),
+        ("not  flagged   ehcp", Flagged),
+    ],
+)
+def test_condition_vocabulary(text: str, kind: type) -> None:
+    assert isinstance(parse_condition(text, FIVE), kind)
+
+
+def test_band_phrases() -> None:
+    worse = parse_condition("band is persistent_absence or worse", FIVE)
+    assert isinstance(worse, BandCondition)
+    assert worse.bands == ("persistent_absence", "at_risk_of_severe_absence", "severe_absence")
+    only = parse_condition("band is persistent_absence", FIVE)
+    assert isinstance(only, BandCondition) and only.bands == ("persistent_absence",)
+    better = parse_condition("band is at_risk_of_persistent_absence or better", FIVE)
+    assert isinstance(better, BandCondition)
+    assert better.bands == ("expected", "at_risk_of_persistent_absence")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("unauthorised_sesions >= 10", "unknown figure"),
+        ("band >= 3", "cannot be compared"),
+        ("band is very_bad", "unknown band"),
+        ("flagged wizard", "unknown flag"),
+        ("unauthorised_sessions_10_weeks", "compare it"),
+        ("unauthorised_sessions_10_weeks is lots", "not a band figure"),
+        ("when it rains", "cannot read condition"),
+        ("", "empty condition"),
+    ],
+)
+def test_bad_conditions(text: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_condition(text, FIVE)
+
+
+def _with_rule(change: dict[str, Any], rule: str = "attendance_meeting") -> dict[str, Any]:
+    data = copy.deepcopy(bundled("england-2024"))
+    for r in data["rule"]:
+        if r["id"] == rule:
+            for key, value in change.items():
+                if value is None:
+                    r.pop(key, None)
+                else:
+                    r[key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("rule", "change", "field", "words"),
+    [
+        ("attendance_meeting", {"when": ["band is persistant_absence"]}, "when", "unknown band"),
+        ("attendance_meeting", {"stage": "PUNISH"}, "stage", "not one of"),
+        ("attendance_meeting", {"lead": "headteacher"}, "lead", "not a role"),
+        ("attendance_meeting", {"due": -1}, "due", "whole number"),
+        ("attendance_meeting", {"due": "5"}, "due", "whole number"),
+        ("attendance_meeting", {"reason": "Attendance is {attendance}."}, "reason", "unknown"),
+        ("attendance_meeting", {"reason": None}, "reason", "missing"),
+        ("attendance_meeting", {"evidence": ["shoe_size"]}, "evidence", "unknown figure"),
+        ("attendance_meeting", {"requires": ["parent_signed"]}, "requires", "unknown plan term"),
+        ("attendance_meeting", {"compulsory_age": "yes"}, "compulsory_age", "true or false"),
+        ("attendance_meeting", {"colour": "red"}, "colour", "unknown field"),
+        ("attendance_meeting", {"each": "week"}, "each", "'enrolment' or 'run'"),
+        ("attendance_meeting", {"when": ["run_days >= 10"]}, "each", "run figure"),
+        ("attendance_meeting", {"explain_withheld": ["nope"]}, "explain_withheld", "no rule"),
+        ("attendance_meeting", {"action": "Attendance Meeting"}, "action", "lower-case id"),
+        ("notice_to_improve", {"compulsory_age": False}, "compulsory_age", "compulsory"),
+        ("notice_to_improve", {"requires": ["support_not_worked"]}, "requires", "social_worker"),
+        (
+            "notice_to_improve",
+            {"requires": ["consultation_recorded",
+                          "social_worker_agreement_recorded if flagged cin or cp or cic"]},
+            "requires",
+            "follow support",
+        ),
+        (
+            "consider_penalty_notice_holiday",
+            {"requires": ["social_worker_agreement_recorded if flagged cin"]},
+            "requires",
+            "social_worker",
+        ),
+    ],
+)  # fmt: skip
+def test_validation_names_rule_and_field(
+    rule: str, change: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy.from_dict(_with_rule(change, rule), origin="my-la.toml")
+    message = str(info.value)
+    assert message.startswith(f"my-la.toml: rule {rule!r}: field {field!r}")
+    assert words in message
+    assert isinstance(info.value, AttendanceError)
+
+
+def test_policy_level_errors() -> None:
+    data = bundled("england-2024")
+    with pytest.raises(PolicyError, match="field 'id'"):
+        Policy.from_dict({**data, "id": ""})
+    with pytest.raises(PolicyError, match="field 'scheme'"):
+        Policy.from_dict({**data, "scheme": "seven-band"})
+    with pytest.raises(PolicyError, match="at least one"):
+        Policy.from_dict({**data, "rule": []})
+    with pytest.raises(PolicyError, match="unknown field"):
+        Policy.from_dict({**data, "rules": []})
+    twice = {**data, "rule": [data["rule"][0], data["rule"][0]]}
+    with pytest.raises(PolicyError, match="used by two rules"):
+        Policy.from_dict(twice)
+    with pytest.raises(PolicyError, match="unknown policy"):
+        resolve_policy("wales-2030")
+
+
+def test_extra_roles_and_dfe_scheme() -> None:
+    data = _with_rule({"lead": "headteacher"})
+    data["roles"] = ["headteacher"]
+    assert Policy.from_dict(data).rule("attendance_meeting").lead == "headteacher"
+    dfe = copy.deepcopy(bundled("england-2024"))
+    dfe["scheme"] = "dfe"
+    dfe["rule"] = [
+        {
+            "id": "severe", "action": "severe_absence_review", "stage": "FACILITATE_SUPPORT",
+            "lead": "attendance_lead", "due": 5, "when": ["band is severe_absence"],
+            "reason": "Attendance is {attendance_rate}, severe absence in the DfE's terms.",
+        }
+    ]  # fmt: skip
+    pol = Policy.from_dict(dfe)
+    assert pol.scheme.id == "dfe" and pol.actions == ("severe_absence_review",)
+
+
+def test_load_policy_from_a_file(tmp_path: Path) -> None:
+    src = resources.files("attendance_core") / "data" / "policies" / "county-five-band.toml"
+    path = tmp_path / "county.toml"
+    path.write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    pol = load_policy(path)
+    assert pol.id == "county-five-band" and pol.source == "county.toml"
+    assert resolve_policy(path).rules == pol.rules
+    assert resolve_policy(str(path)).id == pol.id
+    bad = tmp_path / "bad.toml"
+    bad.write_text("id = \n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"bad\.toml: not valid TOML"):
+        load_policy(bad)
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "missing.toml")
+
+
+def test_every_figure_is_documented() -> None:
+    for fig in FIGURES.values():
+        assert fig.description and fig.kind
+        assert (fig.axis == "run") == fig.name.startswith("run_")

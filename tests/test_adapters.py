@@ -458,6 +458,30 @@ class TestLoad:
             ad.load(b"MARKS\nP3,2024-09-03,AM," + b"X" * 3000 + b"\n", errors="raise")
         assert info.value.reason == "field_too_long"
 
+    @pytest.mark.parametrize("dtype", ["string", "str", "object"])
+    def test_field_length_guard_with_missing_values(self, dtype: str) -> None:
+        class Typed(MarksAdapter):
+            name: ClassVar[str] = "typed"
+
+            def read(self, source: ad.Source, *, errors: str = "collect", **options: Any) -> Any:
+                frame = pd.DataFrame(
+                    {
+                        "pupil_id": ["P1", "P1", "P2"],
+                        "date": ["2024-09-02", "2024-09-02", "2024-09-02"],
+                        "session": ["AM", "PM", "AM"],
+                        "code": ["/", None, "X" * 50],
+                    },
+                    index=[2, 3, 4],
+                ).astype(dtype)
+                return ad.AdapterOutput(marks=[frame])
+
+        ad.register_adapter("typed", Typed)
+        result = quiet_load(SAMPLE, format="typed", max_field_length=20)
+        assert result.rejected[["row", "reason"]].to_records(index=False).tolist() == [
+            (4, "field_too_long")
+        ]
+        assert result.rows_read == 3
+
     def test_file_size_limit(self, tmp_path: Path) -> None:
         path = tmp_path / "w.marks"
         path.write_bytes(SAMPLE)

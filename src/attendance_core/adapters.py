@@ -655,8 +655,11 @@ class _Counter:
             values = chunk[column]
             if values.dtype.kind in "biufcmM":
                 continue
-            lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0)
-            over = lengths > self._limit
+            try:
+                lengths = values.str.len()  # vectorised for text columns
+            except AttributeError:  # not text: lengths of the odd strings only
+                lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0)
+            over = (lengths > self._limit).fillna(False).astype(bool)
             for row in chunk.index[over & ~too_long]:
                 value = chunk.at[row, column]
                 if self._errors == "raise":

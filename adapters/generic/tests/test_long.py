@@ -145,6 +145,7 @@ class TestSimsLongExport:
         assert upn_note.startswith("11 rows")  # lines 36-45 and 55; line 52 was rejected
         assert "rows 36, 37" in upn_note
         assert "A801200024004" not in text  # identifiers stay out of messages
+        assert "1 distinct dates are valid only month-first" in text  # 09/13/2024
 
     def test_raise_names_first_bad_row(self) -> None:
         with pytest.raises(RegisterError) as info:

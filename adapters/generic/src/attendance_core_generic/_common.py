@@ -293,6 +293,20 @@ class DateParser:
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[str | None, Reason | None]] = {}
+        #: distinct day-first texts that are valid only month-first (a US-style export?)
+        self.month_first_only = 0
+
+    def notes(self) -> list[str]:
+        """A warning when some dates were valid only month-first: then the file may be
+        month-first throughout, and its other dates (day and month both up to 12) would have
+        been read day-first."""
+        if not self.month_first_only:
+            return []
+        return [
+            f"{self.month_first_only} distinct dates are valid only month-first (mm/dd/yyyy) "
+            "and were rejected as ambiguous_date; if the export writes all dates month-first, "
+            "fix its settings: the other dates were read day-first"
+        ]
 
     def parse(self, value: object) -> tuple[str | None, Reason | None]:
         """``(ISO date, None)``, ``(None, reason)``, or ``(None, None)`` for an empty value."""
@@ -345,7 +359,10 @@ class DateParser:
             day = _valid(year, b, a)
             if day:
                 return day, None
-            return None, (Reason.AMBIGUOUS_DATE if _valid(year, a, b) else Reason.BAD_DATE)
+            if _valid(year, a, b):
+                self.month_first_only += 1
+                return None, Reason.AMBIGUOUS_DATE
+            return None, Reason.BAD_DATE
         if m := _TEXT_MONTH.match(text):
             month = _MONTHS.get(m[2].lower())
             day = _valid(int(m[3]), month, int(m[1])) if month else None

@@ -291,6 +291,7 @@ class GenericCsvAdapter:
                 out.warnings.append(f"{padded} records had fewer fields than the header (padded)")
             out.pupils = pupils.frame(out.warnings)
             out.warnings.extend(pupils.warnings())
+            out.warnings.extend(rows.dates.notes())
 
         out.marks = marks()
         return out
@@ -379,6 +380,7 @@ class GenericParquetAdapter:
                 fh.close()
             out.pupils = pupils.frame(out.warnings)
             out.warnings.extend(pupils.warnings())
+            out.warnings.extend(rows.dates.notes())
 
         out.marks = marks()
         return out

@@ -334,6 +334,7 @@ class WideCsvAdapter:
             yield from rows.chunks(good_records())
             out.pupils = rows.pupils.frame(out.warnings)
             out.warnings.extend(rows.pupils.warnings())
+            out.warnings.extend(rows.dates.notes())
 
         out.marks = marks()
         return out
@@ -488,6 +489,7 @@ class WideExcelAdapter:
                 workbook.close()
             out.pupils = rows.pupils.frame(out.warnings)
             out.warnings.extend(rows.pupils.warnings())
+            out.warnings.extend(rows.dates.notes())
 
         out.marks = marks()
         return out

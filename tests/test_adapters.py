@@ -193,6 +193,17 @@ class TestSource:
         assert not buffer.closed
         assert src.size() == 6
 
+    def test_readers_of_a_file_object_do_not_disturb_each_other(self) -> None:
+        src = ad.Source.of(io.BytesIO(b"0123456789" * 2000))
+        with src.open() as first:
+            assert first.read(3) == b"012"
+            assert src.head(5) == b"01234"
+            assert first.read(4) == b"3456"
+            assert first.read(10_000) == (b"0123456789" * 2000)[7:10_007]  # past its buffer
+            first.seek(0)
+            assert first.read(2) == b"01"
+            assert first.seek(0, io.SEEK_END) == 20000
+
     def test_non_seekable_stream_is_buffered(self) -> None:
         class Pipe(io.RawIOBase):
             def __init__(self, data: bytes) -> None:

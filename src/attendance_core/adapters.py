@@ -103,12 +103,17 @@ _TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
 class _NonClosing(io.RawIOBase):
-    """A raw reader over a caller's binary file object that never closes it."""
+    """A raw reader over a caller's seekable binary file object that never closes it.
+
+    It keeps its own position and seeks before every read, so several readers of one source
+    (a ``head()`` while another reader is open) never disturb each other.
+    """
 
     def __init__(self, inner: Any, start: int) -> None:
         super().__init__()
         self._inner = inner
         self._start = start
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
@@ -118,20 +123,26 @@ class _NonClosing(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
+        self._inner.seek(self._start + self._pos)
         data = self._inner.read(len(view))
         if not data:
             return 0
         n = len(data)
         view[:n] = data
+        self._pos += n
         return n
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_SET:
-            return int(self._inner.seek(self._start + offset)) - self._start
-        return int(self._inner.seek(offset, whence)) - self._start
+            self._pos = offset
+        elif whence == io.SEEK_CUR:
+            self._pos += offset
+        else:
+            self._pos = int(self._inner.seek(offset, io.SEEK_END)) - self._start
+        return self._pos
 
     def tell(self) -> int:
-        return int(self._inner.tell()) - self._start
+        return self._pos
 
     def close(self) -> None:
         # leave the caller's object open; only this view is closed
@@ -238,7 +249,6 @@ class Source:
         if isinstance(self.obj, bytes):
             return io.BytesIO(self.obj)
         if _is_binary_file(self.obj):
-            self.obj.seek(self._start)
             return io.BufferedReader(_NonClosing(self.obj, self._start))
         raise FormatError("is not a byte stream", file=self.name)
 

@@ -852,3 +852,30 @@ def test_property_support_before_sanction_and_age(
             age = compulsory_school_age(AS_OF, date_of_birth=p.dob, year_group=p.year_group)
             assert age is not False, s
             assert s.evidence["compulsory_school_age"] == ("unknown" if age is None else True)
+
+
+def test_pupils_table_with_a_pupil_id_column_and_odd_flags() -> None:
+    reg, table = build([P(id="A", head=absent(50))])
+    flat = table.reset_index()
+    flat["cic"] = ["yes", None]
+    steps = recommend(reg, pupils=flat, as_of=AS_OF)
+    assert "escalate_virtual_school" in actions(steps)
+    flat["cic"] = ["0", "1"]
+    assert "escalate_virtual_school" not in actions(recommend(reg, pupils=flat, as_of=AS_OF))
+
+
+def test_as_of_before_any_mark_and_empty_results() -> None:
+    reg, table = build([P(id="A", head=absent(50))])
+    assert recommend(reg, pupils=table, as_of=D(2024, 8, 1)) == []
+    assert steps_frame([]).empty
+    fig = step_figures(reg, pupils=table, as_of="2024-12-13")
+    assert fig.loc["A", "possible_sessions"] == 100 and fig.loc["A", "band"] == "severe_absence"
+    assert fig.loc["A", "compulsory_school_age"] is True
+
+
+def test_step_is_frozen_and_hashable() -> None:
+    s = step(run(P(id="A", head=absent(50))), "targeting_support_meeting")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        s.action = "x"  # type: ignore[misc]
+    assert hash(s) == hash(attrs.evolve(s))
+    assert s.evidence == {"attendance_rate": 0.5, "days_missed": 25.0, "band": "severe_absence"}

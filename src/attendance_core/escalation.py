@@ -437,6 +437,17 @@ def _id_index(values: Any) -> pd.Index:
     return index
 
 
+def _pupil_table(pupils: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The pupils table indexed by pupil_id (a ``pupil_id`` column is moved to the index)."""
+    if pupils is None:
+        return None
+    if not isinstance(pupils, pd.DataFrame):
+        raise TypeError(f"pupils must be a pandas DataFrame (got {type(pupils).__name__})")
+    if "pupil_id" in pupils.columns and pupils.index.name != "pupil_id":
+        return pupils.set_index("pupil_id")
+    return pupils
+
+
 def _pupil_positions(reg: Register, pupils: pd.DataFrame | None) -> npt.NDArray[np.int64]:
     """Row position in ``pupils`` of each enrolment (-1: not in the table).
 
@@ -820,7 +831,7 @@ def recommend(
     if reg.n_enrolments == 0 or len(reg.dates) == 0:
         return []
     day = _to_date(reg.dates[-1]) if as_of is None else _to_date(as_of)
-    figs = _compute(reg, pupils, day, pol.scheme)
+    figs = _compute(reg, _pupil_table(pupils), day, pol.scheme)
     state = _plan_state(reg, figs, plans, day)
     return _steps(reg, figs, state, pol, day)
 
@@ -1005,8 +1016,10 @@ def step_figures(
     flags. Useful to check why a step did or did not fire.
     """
     pol = resolve_policy(policy)
-    day = _to_date(reg.dates[-1]) if as_of is None and len(reg.dates) else _to_date(as_of)
-    figs = _compute(reg, pupils, day, pol.scheme)
+    if as_of is None and not len(reg.dates):
+        raise ValueError("the register has no marks: give as_of")
+    day = _to_date(reg.dates[-1]) if as_of is None else _to_date(as_of)
+    figs = _compute(reg, _pupil_table(pupils), day, pol.scheme)
     data: dict[str, Any] = {}
     ids = pol.scheme.band_ids
     for name, fig in FIGURES.items():
@@ -1019,7 +1032,9 @@ def step_figures(
                 figs.enrolment[name].astype(np.int64), categories=pd.Index(list(ids))
             )
         elif fig.kind == "age":
-            data[name] = [_plain(v, "age") for v in figs.enrolment[name].tolist()]
+            data[name] = np.array(
+                [_plain(v, "age") for v in figs.enrolment[name].tolist()], dtype=object
+            )
         else:
             data[name] = figs.enrolment[name]
     longest = np.zeros(figs.n, dtype=np.int64)

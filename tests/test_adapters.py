@@ -431,6 +431,41 @@ class TestLoad:
         result = quiet_load(SAMPLE)
         assert result.pupils.loc["P1", "admission_date"] == pd.Timestamp("2024-09-02")
 
+    def test_pupils_of_two_schools_reach_the_register(self) -> None:
+        class TwoSchools(MarksAdapter):
+            name: ClassVar[str] = "two-schools"
+
+            def read(self, source: ad.Source, *, errors: str = "collect", **options: Any) -> Any:
+                out = ad.AdapterOutput()
+
+                def marks() -> Iterator[pd.DataFrame]:
+                    yield pd.DataFrame(
+                        {
+                            "pupil_id": ["P1", "P1"],
+                            "date": ["2024-09-02", "2024-09-09"],
+                            "session": ["AM", "AM"],
+                            "code": ["/", "/"],
+                            "school_id": ["S1", "S2"],
+                        },
+                        index=[2, 3],
+                    )
+                    out.pupils = pd.DataFrame(
+                        {
+                            "school_id": ["S1", "S2"],
+                            "leaving_date": pd.to_datetime(["2024-09-06", None]),
+                        },
+                        index=pd.Index(["P1", "P1"], name="pupil_id"),
+                    )
+
+                out.marks = marks()
+                return out
+
+        ad.register_adapter("two-schools", TwoSchools)
+        result = quiet_load(SAMPLE, format="two-schools")
+        assert result.rows_read == 2
+        assert list(result.pupils["school_id"]) == ["S1", "S2"]
+        assert len(result.register.to_long()) == 2
+
     @pytest.mark.parametrize("kind", ["bytes", "bytesio", "path", "str"])
     def test_buffer_and_path_agree(self, kind: str, tmp_path: Path) -> None:
         path = tmp_path / "w.marks"

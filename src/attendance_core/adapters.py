@@ -697,8 +697,12 @@ def _fill_in_place(target: pd.DataFrame, pupils: pd.DataFrame) -> None:
     """Make the empty frame ``target`` hold ``pupils`` (same index and columns), in place."""
     if not isinstance(pupils, pd.DataFrame) or not len(pupils):
         return
-    for column in pupils.columns:
-        target[column] = pupils[column]
+    columns = list(pupils.columns)
+    if not columns:
+        return
+    target[columns[0]] = pupils[columns[0]]  # an empty frame takes this column's index
+    for column in columns[1:]:
+        target[column] = pupils[column].array  # positional: the index may repeat a pupil
     target.index.name = pupils.index.name or "pupil_id"
 
 

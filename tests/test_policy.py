@@ -237,3 +237,62 @@ def test_every_figure_is_documented() -> None:
     for fig in FIGURES.values():
         assert fig.description and fig.kind
         assert (fig.axis == "run") == fig.name.startswith("run_")
+
+
+LA_POLICY = """
+id = "my-la"
+title = "A local authority's own rules"
+scheme = "dfe"
+roles = ["headteacher"]
+
+[[rule]]
+id = "early_warning"
+action = "early_warning_letter"
+label = "an early warning letter"
+stage = "MONITOR"
+lead = "headteacher"
+due = 3
+when = ["unauthorised_sessions_10_weeks >= 6", "not holiday_only", "not flagged cic"]
+reason = "{unauthorised_days_10_weeks} days missed without permission since {window_start}."
+evidence = ["unauthorised_sessions_10_weeks"]
+
+[[rule]]
+id = "severe"
+action = "severe_absence_panel"
+stage = "FACILITATE_SUPPORT"
+lead = "attendance_lead"
+due = 10
+when = ["band is persistent_absence or worse", "attendance_rate <= 0.5"]
+reason = "Attendance this year is {attendance_rate}."
+"""
+
+
+def test_an_la_policy_changes_behaviour_without_code(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from attendance_core import Register
+    from attendance_core.escalation import recommend
+
+    path = tmp_path / "my-la.toml"
+    path.write_text(LA_POLICY, encoding="utf-8")
+    days = pd.bdate_range("2024-11-04", "2024-11-15")
+    rows = [
+        {"pupil_id": p, "date": d, "session": s, "code": code}
+        for p, absent in (("A", 6), ("B", 5), ("C", 9))
+        for i, d in enumerate(days)
+        for j, s in enumerate(("AM", "PM"))
+        for code in ["O" if 2 * i + j < absent else "/"]
+    ]
+    reg = Register.from_long(pd.DataFrame(rows))
+    pupils = pd.DataFrame({"cic": [False, False, True]}, index=["A", "B", "C"])
+    steps = recommend(reg, pupils=pupils, policy=path)
+    got = {(s.pupil_id, s.action) for s in steps}
+    assert got == {("A", "early_warning_letter")}
+    (s,) = steps
+    assert s.lead == "headteacher" and s.due == pd.Timestamp("2024-11-20").date()
+    assert s.reason == "3 days missed without permission since 4 November 2024."
+    # the C pupil is severe only when the rule does not exclude the flag
+    worse = LA_POLICY.replace('"attendance_rate <= 0.5"', '"attendance_rate <= 0.6"')
+    path.write_text(worse, encoding="utf-8")
+    steps = recommend(reg, pupils=pupils, policy=load_policy(path))
+    assert ("C", "severe_absence_panel") in {(s.pupil_id, s.action) for s in steps}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import io
 import warnings
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from attendance_core_generic.long import GenericCsvAdapter
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import attendance_core.adapters as ad
 from attendance_core.errors import AttendanceWarning, FormatError, RegisterError
@@ -322,3 +326,76 @@ class TestParquet:
         sizes = [len(c) for c in output.marks]
         assert sum(sizes) + len(output.rejected) == 24
         assert max(sizes) <= 5
+
+
+class TestOptionsAndRoundTrip:
+    """Local symbols, a forced code set, and a write-then-load property."""
+
+    def test_local_symbols_option(self) -> None:
+        plain = load_quiet(SIMS)
+        mapped = load_quiet(SIMS, symbols={"7": "B"})
+        assert 49 in set(plain.rejected["row"])
+        assert 49 not in set(mapped.rejected["row"])
+        assert mapped.rows_read == plain.rows_read
+        codes = mapped.register.to_long()["code"]
+        assert (codes == "B").sum() == 1
+
+    def test_code_set_option(self) -> None:
+        data = (HEADER + f"{UPN},02/09/2024,AM,Y1\n").encode()
+        assert load_quiet(data).rejected.empty  # Y1 is a 2024 code
+        old = load_quiet(data, code_set="england-2006")
+        assert old.rejected["reason"].tolist() == ["unknown_code"]
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        rows=st.lists(
+            st.tuples(
+                st.sampled_from(["P1", "P2", "1042", "K801200024001"]),
+                st.dates(min_value=dt.date(2024, 9, 2), max_value=dt.date(2025, 7, 18)),
+                st.sampled_from(["AM", "PM"]),
+                st.sampled_from(["/", "\\", "L", "N", "I", "B", "#", ""]),
+            ),
+            max_size=40,
+        ),
+        headers=st.sampled_from(
+            [
+                ("UPN", "Date", "Session", "Mark"),
+                ("Adno", "Attendance Date", "AM/PM", "Code"),
+                ("pupil id", "DATE", "session", "attendance mark"),
+            ]
+        ),
+        iso=st.booleans(),
+        encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]),
+        delimiter=st.sampled_from([",", ";", "\t"]),
+        chunk=st.integers(1, 50),
+    )
+    def test_write_then_load(
+        self,
+        rows: list[tuple[str, dt.date, str, str]],
+        headers: tuple[str, str, str, str],
+        iso: bool,
+        encoding: str,
+        delimiter: str,
+        chunk: int,
+    ) -> None:
+        """Every written row is accepted or rejected with its line; accepted rows round-trip."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+        writer.writerow(headers)
+        for pupil, day, session, code in rows:
+            writer.writerow([pupil, day.isoformat() if iso else f"{day:%d/%m/%Y}", session, code])
+        data = buffer.getvalue().encode(encoding)
+        result = load_quiet(data, format="generic-csv", chunksize=chunk)
+        assert result.rows_read == len(rows)
+        long = result.register.to_long()
+        assert len(long) + len(result.rejected) == len(rows)
+        assert set(result.rejected["reason"]) <= {"duplicate_row", "duplicate_session"}
+        got = {
+            (p, str(d)[:10], s, c)
+            for p, d, s, c in long[["pupil_id", "date", "session", "code"]].itertuples(index=False)
+        }
+        want = {(p, d.isoformat(), s, c or "-") for p, d, s, c in rows}
+        assert got <= want
+        keys = {(p, d, s) for p, d, s, _ in want}
+        clashing = {k for k in keys if len({c for p, d, s, c in want if (p, d, s) == k}) > 1}
+        assert {(p, d, s) for p, d, s, _ in got} == keys - clashing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import warnings
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import attendance_core.adapters as ad
 from attendance_core.errors import AttendanceWarning, FormatError, RegisterError
@@ -241,3 +244,43 @@ class TestWideExcel:
         result = load_quiet(buffer)
         assert result.format == "wide-excel"
         assert result.rows_read == 10
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    grid=st.lists(
+        st.lists(st.sampled_from(["/", "\\", "L", "N", "-", "", "I"]), min_size=10, max_size=10),
+        min_size=1,
+        max_size=12,
+    ),
+    weekly=st.booleans(),
+    chunk=st.integers(1, 30),
+)
+def test_wide_write_then_load(grid: list[list[str]], weekly: bool, chunk: int) -> None:
+    """Both wide layouts give back exactly the non-blank cells, each with its pupil's line."""
+    days = [dt.date(2024, 9, 2) + dt.timedelta(days=i) for i in range(5)]
+    if weekly:
+        lines = ["Adno,Week Beginning,Marks"]
+        lines += [
+            f'{100 + i},02/09/2024,"{"".join(c or " " for c in row)}"' for i, row in enumerate(grid)
+        ]
+    else:
+        heads = [f"{d:%a %d/%m/%Y} {s}" for d in days for s in ("AM", "PM")]
+        lines = ["Adno," + ",".join(heads)]
+        lines += [f"{100 + i}," + ",".join(row) for i, row in enumerate(grid)]
+    data = ("\n".join(lines) + "\n").encode()
+    result = load_quiet(data, format="wide-csv", chunksize=chunk)
+    want = {
+        (str(100 + i), days[k // 2].isoformat(), "AM" if k % 2 == 0 else "PM", code)
+        for i, row in enumerate(grid)
+        for k, code in enumerate(row)
+        if code
+    }
+    assert result.rejected.empty
+    assert result.rows_read == len(want)
+    long = result.register.to_long()
+    got = {
+        (p, str(d)[:10], s, c)
+        for p, d, s, c in long[["pupil_id", "date", "session", "code"]].itertuples(index=False)
+    }
+    assert got == want

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pandas as pd
 import pytest
@@ -345,7 +345,7 @@ def fake_entry_points(calls: list[str]) -> Any:
 class TestDiscovery:
     def test_lazy_and_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
         calls: list[str] = []
-        monkeypatch.setattr(ad.metadata, "entry_points", fake_entry_points(calls))
+        monkeypatch.setattr(metadata, "entry_points", fake_entry_points(calls))
         monkeypatch.delenv(ad.NO_PLUGINS_ENV, raising=False)
         ad._discovered = False
         assert calls == []  # nothing read until first use
@@ -363,7 +363,7 @@ class TestDiscovery:
 
     def test_opt_out(self, monkeypatch: pytest.MonkeyPatch) -> None:
         calls: list[str] = []
-        monkeypatch.setattr(ad.metadata, "entry_points", fake_entry_points(calls))
+        monkeypatch.setattr(metadata, "entry_points", fake_entry_points(calls))
         monkeypatch.setenv(ad.NO_PLUGINS_ENV, "1")
         ad._discovered = False
         assert ad.formats() == ["test-marks"]
@@ -452,7 +452,7 @@ class TestLoad:
                     out.pupils = pd.DataFrame(
                         {
                             "school_id": ["S1", "S2"],
-                            "leaving_date": pd.to_datetime(["2024-09-06", None]),
+                            "leaving_date": pd.to_datetime(pd.Series(["2024-09-06", None])).array,
                         },
                         index=pd.Index(["P1", "P1"], name="pupil_id"),
                     )
@@ -518,7 +518,7 @@ class TestLoad:
                         "code": ["/", None, "X" * 50],
                     },
                     index=[2, 3, 4],
-                ).astype(dtype)
+                ).astype(cast(Any, dtype))
                 return ad.AdapterOutput(marks=[frame])
 
         ad.register_adapter("typed", Typed)

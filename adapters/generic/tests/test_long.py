@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -27,7 +28,7 @@ HEADER = "UPN,Date,Session,Mark\n"
 UPN = "K801200024001"
 
 
-def load_quiet(obj: object, **options: object) -> ad.LoadResult:
+def load_quiet(obj: object, **options: Any) -> ad.LoadResult:
     """ac.load with the AttendanceWarnings it emits silenced (tests read result.warnings)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AttendanceWarning)

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pandas as pd
@@ -24,7 +25,7 @@ SESSIONS_XLSX = DATA / "wide_sessions.xlsx"
 WEEKLY_XLSX = DATA / "wide_weekly.xlsx"
 
 
-def load_quiet(obj: object, **options: object) -> ad.LoadResult:
+def load_quiet(obj: object, **options: Any) -> ad.LoadResult:
     """ac.load with its AttendanceWarnings silenced (tests read result.warnings)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AttendanceWarning)
@@ -235,7 +236,7 @@ class TestWideExcel:
 
     def test_workbook_built_in_memory(self) -> None:
         wb = openpyxl.Workbook()
-        ws = wb.active
+        ws = wb.worksheets[0]
         ws.append(["Pupil ID", "Week commencing", "Marks"])
         ws.append(["A1", pd.Timestamp("2024-09-09").to_pydatetime(), "/\\/\\/\\/\\/\\"])
         buffer = io.BytesIO()

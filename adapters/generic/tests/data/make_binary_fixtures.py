@@ -21,7 +21,7 @@ DAYS = [MONDAY + dt.timedelta(days=i) for i in range(5)]
 
 def wide_sessions() -> None:
     wb = openpyxl.Workbook()
-    cover = wb.active
+    cover = wb.worksheets[0]
     cover.title = "Notes"
     cover["A1"] = "Exported from MIS - attendance by session"
     cover["A2"] = "Codes: / present AM, \\ present PM"
@@ -47,7 +47,7 @@ def wide_sessions() -> None:
 
 def wide_weekly() -> None:
     wb = openpyxl.Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]
     ws.title = "Marks"
     ws.append(["UPN", "Forename", "Surname", "Week Beginning", "Marks", "CiN"])
     upns = ["V873400123015", "J873400123016", "M202300524101"]
@@ -67,7 +67,12 @@ def wide_weekly() -> None:
 
 
 def long_parquet() -> None:
-    upn, dates, sessions, marks, urn, year = [], [], [], [], [], []
+    upn: list[str | None] = []
+    dates: list[dt.date | None] = []
+    sessions: list[str] = []
+    marks: list[str] = []
+    urn: list[int] = []
+    year: list[int] = []
     pupils = [("K801200024001", 4, "/\\/\\/\\/\\/\\"), ("Z801200024002", 4, "/\\I\\/\\/\\/\\")]
     for pid, yr, week in pupils:
         for k, code in enumerate(week):
@@ -77,14 +82,14 @@ def long_parquet() -> None:
             marks.append(code)
             urn.append(100001)
             year.append(yr)
-    extra = [
+    extra: list[tuple[str | None, dt.date | None, str, str]] = [
         ("K801200024001", DAYS[0] + dt.timedelta(7), "AM", "Y8"),  # not a 2024 code
         ("K801200024001", None, "AM", "/"),  # no date
         (None, DAYS[0] + dt.timedelta(7), "AM", "/"),  # no pupil
         ("Z801200024002", DAYS[0] + dt.timedelta(7), "Afternoon", "/"),
     ]
-    for pid, day, sess, code in extra:
-        upn.append(pid)
+    for maybe_pid, day, sess, code in extra:
+        upn.append(maybe_pid)
         dates.append(day)
         sessions.append(sess)
         marks.append(code)

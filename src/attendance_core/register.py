@@ -134,8 +134,11 @@ class _Encoded:
     """
 
     row: pd.Index  # index labels of accepted rows
-    school: npt.NDArray[np.intp] | None  # into school_uniques (None: no school)
-    pupil: npt.NDArray[np.intp]  # into pupil_uniques
+    # rows come in runs of one enrolment (an export sorted by school and pupil has one run a
+    # pupil); school and pupil codes are per run, ``run_length`` the rows of each run
+    run_length: npt.NDArray[np.intp]
+    school: npt.NDArray[np.intp] | None  # per run, into school_uniques (None: no school)
+    pupil: npt.NDArray[np.intp]  # per run, into pupil_uniques
     date: npt.NDArray[np.intp]  # into day_uniques
     session: npt.NDArray[np.int8]
     code: npt.NDArray[np.uint8]
@@ -488,31 +491,38 @@ def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
 _RUN_SAMPLE = 4096
 
 
-def _factorize(values: pd.Series) -> tuple[npt.NDArray[np.intp], Any]:
-    """``pd.factorize(values, use_na_sentinel=True)``, faster on columns that come in runs.
+def _factorize(
+    values: pd.Series, starts: npt.NDArray[np.intp] | None = None
+) -> tuple[npt.NDArray[np.intp], Any]:
+    """``pd.factorize(values, use_na_sentinel=True)``, or of ``values`` at ``starts`` only.
 
-    Exports are usually sorted by school and pupil, so ``school_id`` and ``pupil_id`` repeat in
-    long runs: then only the first value of each run is hashed and the codes are repeated. The
-    uniques are exactly those of ``pd.factorize`` (same values, order of first appearance).
+    The uniques are exactly those of ``pd.factorize`` (same values, order of first appearance).
     """
-    n = len(values)
-    if n > 2 * _RUN_SAMPLE and not isinstance(values.dtype, pd.CategoricalDtype):
-        head = values.iloc[:_RUN_SAMPLE]
-        if _changes(head).sum() < _RUN_SAMPLE // 8:
-            starts = np.flatnonzero(_changes(values))
-            if len(starts) < n // 4:
-                run_codes, uniques = pd.factorize(values.iloc[starts], use_na_sentinel=True)
-                lengths = np.diff(np.append(starts, n))
-                return np.repeat(run_codes, lengths), uniques
+    if starts is not None and len(starts) < len(values):
+        return pd.factorize(values.iloc[starts], use_na_sentinel=True)
     return pd.factorize(values, use_na_sentinel=True)
 
 
-def _changes(values: pd.Series) -> npt.NDArray[np.bool_]:
-    """True where a value differs from the one before it (and at the first value); a missing
-    value always starts a new run."""
-    out = np.ones(len(values), dtype=bool)
-    if len(values) < 2:
-        return out
+def _run_starts(values: pd.Series) -> npt.NDArray[np.intp] | None:
+    """Positions where a value differs from the one before it (a missing value always starts a
+    run), or None when the column does not come in long runs (decided on a sample first).
+
+    Exports are usually sorted by school and pupil, so ``school_id`` and ``pupil_id`` repeat in
+    long runs and only the first value of each run needs hashing.
+    """
+    n = len(values)
+    if n <= 2 * _RUN_SAMPLE or isinstance(values.dtype, pd.CategoricalDtype):
+        return None
+    head = _changes(values.iloc[:_RUN_SAMPLE])
+    if head is None or len(head) >= _RUN_SAMPLE // 8:
+        return None
+    starts = _changes(values)
+    return starts if starts is not None and len(starts) < n // 4 else None
+
+
+def _changes(values: pd.Series) -> npt.NDArray[np.intp] | None:
+    """Positions of the first value and of every value unequal to the one before it."""
+    first = np.zeros(1, dtype=np.intp)
     if hasattr(values.array, "__arrow_array__"):  # pyarrow-backed (pandas' default str)
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -521,17 +531,17 @@ def _changes(values: pd.Series) -> npt.NDArray[np.bool_]:
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
         diff = pc.fill_null(pc.not_equal(arr[1:], arr[:-1]), True)
-        out[1:] = diff.to_numpy(zero_copy_only=False)
-        return out
+        where = pc.indices_nonzero(diff).to_numpy().astype(np.intp)
+        return np.concatenate([first, where + 1])
     raw = values.to_numpy()
     try:
         with np.errstate(invalid="ignore"):
-            out[1:] = np.asarray(raw[1:] != raw[:-1], dtype=bool)
+            differ = np.asarray(raw[1:] != raw[:-1], dtype=bool)
     except (TypeError, ValueError):  # values without a plain truth of equality (pd.NA)
-        out[:] = True
-        return out
-    out |= np.asarray(pd.isna(raw), dtype=bool)
-    return out
+        return None
+    isna = np.asarray(pd.isna(raw), dtype=bool)
+    differ |= isna[1:] | isna[:-1]
+    return np.concatenate([first, np.flatnonzero(differ) + 1])
 
 
 def _encode_chunk(
@@ -557,16 +567,21 @@ def _encode_chunk(
     reason_codes: list[tuple[str, str]] = [("", "")]
 
     def flag(
-        codes: npt.NDArray[np.intp], bad: npt.NDArray[np.bool_], column: str, why: Reason
+        codes: npt.NDArray[np.intp],
+        bad: npt.NDArray[np.bool_],
+        column: str,
+        why: Reason,
+        lengths: npt.NDArray[np.intp] | None = None,
     ) -> None:
         """Reject the rows whose code is bad; ``bad[-1]`` is the verdict on a missing value.
 
         Decided on the uniques first, so that a clean column costs no pass over its rows.
+        ``lengths``: the codes are per run of that many rows.
         """
         nonlocal reason
         if not bad[:-1].any() and not (bad[-1] and n and codes.min() < 0):
             return
-        mask = bad[codes]
+        mask = bad[codes] if lengths is None else np.repeat(bad[codes], lengths)
         if reason is not None:
             mask &= reason == 0
         if mask.any():
@@ -575,12 +590,20 @@ def _encode_chunk(
             reason_codes.append((column, why.value))
             reason[mask] = len(reason_codes) - 1
 
+    # runs of one (school, pupil): only their first rows are factorised
+    with_school_col = "school_id" in df.columns and n > 0
+    starts = _run_starts(df["pupil_id"])
+    if starts is not None and with_school_col:
+        school_starts = _run_starts(df["school_id"])
+        starts = None if school_starts is None else np.union1d(starts, school_starts)
+    run_length = np.diff(np.append(starts, n)) if starts is not None else None
+
     # school_id: all set or none set
     has_school: bool | None = None
     school: npt.NDArray[np.intp] | None = None
     school_uniques: list[str] = []
-    if "school_id" in df.columns and n:
-        codes_s, uniq_s = _factorize(df["school_id"])
+    if with_school_col:
+        codes_s, uniq_s = _factorize(df["school_id"], starts)
         texts = [_id_text(v) for v in uniq_s]
         blank_lut = np.array([t == "" for t in texts] + [True], dtype=bool)
         some_blank = blank_lut[:-1].any() or codes_s.min() < 0
@@ -589,6 +612,7 @@ def _encode_chunk(
             has_school = False
         elif blank is not None and blank.any():
             first = int(np.flatnonzero(blank)[0])
+            first = first if starts is None else int(starts[first])
             raise RegisterError(
                 "school_id is empty on some rows and set on others",
                 file=source,
@@ -601,13 +625,14 @@ def _encode_chunk(
             school_uniques = texts
 
     # pupil_id
-    pcodes, puniq = _factorize(df["pupil_id"])
+    pcodes, puniq = _factorize(df["pupil_id"], starts)
     pupil_uniques = [_id_text(v) for v in puniq]
     flag(
         pcodes,
         np.array([t == "" for t in pupil_uniques] + [True]),
         "pupil_id",
         Reason.MISSING_VALUE,
+        run_length,
     )
 
     # date
@@ -706,13 +731,20 @@ def _encode_chunk(
                 }
             )
     session = sidx[scodes]
+    if run_length is None:
+        run_length = np.ones(n, dtype=np.intp)
     if len(bad):
         assert reason is not None
         good = reason == 0
+        # the runs that keep rows, and how many
+        run_of_row = np.repeat(np.arange(len(run_length)), run_length)
+        kept = np.bincount(run_of_row[good], minlength=len(run_length))
+        live = kept > 0
         return _Encoded(
             row=labels[good],
-            school=None if school is None else school[good],
-            pupil=pcodes[good],
+            run_length=kept[live],
+            school=None if school is None else school[live],
+            pupil=pcodes[live],
             date=dcodes[good],
             session=session[good],
             code=code_id[good],
@@ -724,6 +756,7 @@ def _encode_chunk(
         )
     return _Encoded(
         row=labels,
+        run_length=run_length,
         school=school,
         pupil=pcodes,
         date=dcodes,
@@ -804,10 +837,10 @@ def _assemble(
     rejected = [r for c in chunks for r in c.rejected]
     if not with_school:
         schools = [""]
-    n = sum(len(c.pupil) for c in chunks)
+    n = sum(len(c.date) for c in chunks)
     denom = max(len(pupil_values), 1)
 
-    # enrolment key (school, pupil): both id spaces are already sorted by value
+    # enrolment key (school, pupil) of each run: both id spaces are already sorted by value
     def chunk_key(
         m_s: npt.NDArray[np.int64], m_p: npt.NDArray[np.int64], c: _Encoded
     ) -> npt.NDArray[np.int64]:
@@ -821,7 +854,8 @@ def _assemble(
         [chunk_key(ms, mp, c) for ms, mp, c in zip(school_maps, pupil_maps, chunks, strict=True)],
         np.int64,
     )
-    ekeys, enrol = _dense_rank(key, len(schools) * denom)
+    run_length = _cat([c.run_length for c in chunks], np.intp)
+    ekeys, run_enrol = _dense_rank(key, len(schools) * denom)
     del key
 
     # the date axis: every date with an accepted row, found on each chunk's unique dates
@@ -839,7 +873,8 @@ def _assemble(
     )
     session = _cat([c.session for c in chunks], np.int8)
     code = _cat([c.code for c in chunks], np.uint8)
-    lin = enrol * ncols + col
+    lin = np.repeat(run_enrol * ncols, run_length)
+    lin += col
     del col
 
     # duplicates: none when the cells come in increasing order (an export sorted by pupil,
@@ -848,6 +883,7 @@ def _assemble(
     keep = np.ones(n, dtype=bool)
     conflicted = np.zeros(0, dtype=np.int64)
     sorted_cells = n < 2 or bool((lin[1:] > lin[:-1]).all())
+    enrol = lin // max(ncols, 1) if not sorted_cells else np.zeros(0, dtype=np.int64)
     order = np.zeros(0, dtype=np.int64) if sorted_cells else np.arange(n, dtype=np.int64)
     size = len(ekeys) * ncols
     owner = (

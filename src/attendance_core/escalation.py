@@ -657,12 +657,16 @@ def _support_checks(
             int(cum_una[k, hi] - cum_una[k, lo]),
         )
 
+    parsed: dict[int, Any] = {}
     for (row, item, done_ord), k in zip(checks, inverse, strict=True):
         cal = figs.calendars[int(reg.school_index[row])]
         verdict: str | None = None
-        measure = parse_success_measure(
-            getattr(item, "success_measure", None), reference_date=as_of
-        )
+        key = id(item)
+        if key not in parsed:
+            parsed[key] = parse_success_measure(
+                getattr(item, "success_measure", None), reference_date=as_of
+            )
+        measure = parsed[key]
         if measure is not None:
             due = getattr(item, "due", None)
             end = measure.by or (None if due is None else _to_date(due)) or as_of

@@ -251,6 +251,16 @@ def time_limit(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+#: How :func:`attendance_core.load` words a stray exception it wrapped in a FormatError.
+WRAPPED = "could not read the source ("
+
+
+def wrapped_crash(exc: AttendanceError) -> bool:
+    """Whether ``exc`` is load()'s wrapper around a stray (non-AttendanceError) exception."""
+    cause = exc.__cause__
+    return WRAPPED in str(exc) and cause is not None and not isinstance(cause, AttendanceError)
+
+
 def check_error(exc: AttendanceError) -> None:
     """An error a caller sees: one bounded message."""
     text = str(exc)
@@ -283,6 +293,12 @@ def exercise(source: Any, fmt: str | None, *, label: str, errors: str = "collect
             result = ac.load(source, format=fmt, errors=errors)
         except AttendanceError as exc:
             check_error(exc)
+            if wrapped_crash(exc):
+                cause = exc.__cause__
+                trace = "".join(traceback.format_exception(cause)) if cause else ""
+                raise Crash(
+                    f"{label}: ac.load wrapped {type(cause).__name__} in a FormatError\n{trace}"
+                ) from cause
         except Exception as exc:
             raise Crash(
                 f"{label}: ac.load raised {type(exc).__name__}\n{traceback.format_exc()}"

@@ -314,3 +314,12 @@ def test_patterns_agree_with_classify(cells: list[list[str]]) -> None:
     weekly = patterns.weekly_attendance(reg)
     assert weekly["possible"].sum() == table["possible"].sum()
     assert weekly["attended"].sum() == table["attended"].sum()
+
+
+def test_spells_are_the_same_in_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    long, _ = ac.demo.school(seed=5, n_pupils=40)
+    reg = ac.Register.from_long(long)
+    whole = patterns.spells(reg)
+    monkeypatch.setattr(patterns, "_CHUNK_CELLS", 3 * 2 * len(reg.dates))  # 3 pupils a block
+    pd.testing.assert_frame_equal(patterns.spells(reg), whole)
+    assert len(whole) > 40

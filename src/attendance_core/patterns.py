@@ -196,10 +196,13 @@ def _truthy(values: pd.Series) -> npt.NDArray[np.bool_]:
     """Booleans from a flag column: True, 1, "Y", "yes", "true" are true; NaN is false."""
     if pd.api.types.is_bool_dtype(values.dtype) and not values.hasnans:
         return values.to_numpy(dtype=bool)
-    text = values.astype(object).map(
-        lambda v: "" if v is None or pd.isna(v) else str(v).strip().lower()
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    truth = np.array(
+        [str(v).strip().lower() in {"true", "1", "1.0", "y", "yes", "t"} for v in uniques]
+        + [False],
+        dtype=bool,
     )
-    out: npt.NDArray[np.bool_] = text.isin(["true", "1", "1.0", "y", "yes", "t"]).to_numpy()
+    out: npt.NDArray[np.bool_] = truth[codes]  # NaN (code -1) takes the last entry: False
     return out
 
 
@@ -540,15 +543,40 @@ def group_weekday_profile(
 
 # ----------------------------------------------------------------------------- spells
 def _day_states(
-    reg: Register, cols: slice, luts: _Luts
-) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.int8]]:
-    """Per enrolment and date: possible, absent, illness sessions (0–2) and whether absent."""
-    block = reg.marks[:, cols]
+    reg: Register, rows: slice, cols: slice, luts: _Luts
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.int8]]:
+    """Per enrolment of ``rows`` and date: possible, absent and illness sessions (0–2)."""
+    block = reg.marks[rows, cols]
     n = block.shape[0]
     p = luts.possible[block].reshape(n, -1, 2).sum(axis=2, dtype=np.int8)
     a = luts.absent[block].reshape(n, -1, 2).sum(axis=2, dtype=np.int8)
     i = luts.illness[block].reshape(n, -1, 2).sum(axis=2, dtype=np.int8)
-    return p, a, i, ((p > 0) & (a == p)).astype(np.int8)
+    return p, a, i
+
+
+def _spell_arrays(reg: Register, rows: slice, cols: slice, luts: _Luts) -> dict[str, Any]:
+    """The spells of the enrolments in ``rows`` as arrays (rows numbered in the register)."""
+    p, a, ill = _day_states(reg, rows, cols, luts)
+    row, day = np.nonzero(p > 0)  # the days that count, in (pupil, date) order
+    state = a[row, day] == p[row, day]  # every possible session absent
+    prev_same = np.zeros(len(row), dtype=bool)
+    prev_same[1:] = state[:-1] & (row[1:] == row[:-1])
+    starts = state & ~prev_same
+    in_run = np.flatnonzero(state)
+    rid = (np.cumsum(starts) - 1)[in_run]
+    n_runs = int(starts.sum())
+    length = np.bincount(rid, minlength=n_runs)
+    first = np.flatnonzero(starts)
+    return {
+        "row": row[first] + rows.start,
+        "first": day[first],
+        "last": day[first + length - 1],  # a run is consecutive entries of the sequence
+        "days": length.astype(np.int64),
+        "sessions": np.bincount(rid, weights=a[row[in_run], day[in_run]], minlength=n_runs),
+        "illness_sessions": np.bincount(
+            rid, weights=ill[row[in_run], day[in_run]], minlength=n_runs
+        ),
+    }
 
 
 def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int = 1) -> pd.DataFrame:
@@ -560,39 +588,34 @@ def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int =
     ``min_days`` days, columns ``school_id`` (when the register has schools), ``pupil_id``,
     ``start``, ``end`` (dates), ``days`` (absent days in the run), ``sessions`` (absent
     sessions), ``illness_sessions`` and ``illness`` (every session of the spell coded ``I``),
-    sorted by school, pupil and start.
+    sorted by school, pupil and start. Computed in blocks of enrolments so that memory stays
+    bounded at local-authority scale.
     """
     s = None if start is None else _to_date(start)
     e = None if end is None else _to_date(end)
     cols = _cols(reg, s, e)
     dates = reg.dates[cols.start // 2 : cols.stop // 2]
-    p, a, ill, absent_day = _day_states(reg, cols, _Luts.of(reg))
-    rows, days = np.nonzero(p > 0)
-    state = absent_day[rows, days].astype(bool)
-    prev_same = np.zeros(len(rows), dtype=bool)
-    prev_same[1:] = state[:-1] & (rows[1:] == rows[:-1])
-    starts = state & ~prev_same
-    run = np.cumsum(starts) - 1
-    in_run = np.flatnonzero(state)
-    rid = run[in_run]
-    n_runs = int(starts.sum())
-    length = np.bincount(rid, minlength=n_runs)
-    sessions = np.bincount(rid, weights=a[rows[in_run], days[in_run]], minlength=n_runs)
-    ill_sessions = np.bincount(rid, weights=ill[rows[in_run], days[in_run]], minlength=n_runs)
-    first = np.flatnonzero(starts)
-    last_pos = first + length - 1  # a run is consecutive entries of the sequence
-    run_rows = rows[first]
-    keep = length >= min_days
+    luts = _Luts.of(reg)
+    step = max(1, _CHUNK_CELLS // max(cols.stop - cols.start, 1))
+    parts = [
+        _spell_arrays(reg, slice(r0, min(reg.n_enrolments, r0 + step)), cols, luts)
+        for r0 in range(0, reg.n_enrolments, step)
+    ] or [_spell_arrays(reg, slice(0, 0), cols, luts)]
+    got = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    keep = got["days"] >= min_days
+    run_rows = got["row"][keep].astype(np.int64)
+    sessions = got["sessions"][keep].astype(np.int64)
+    ill_sessions = got["illness_sessions"][keep].astype(np.int64)
     data: dict[str, Any] = {}
     if reg.school_ids is not None:
-        data["school_id"] = pd.Series(reg.school_ids[run_rows[keep]], dtype=object)
-    data["pupil_id"] = pd.Series(reg.pupil_ids[run_rows[keep]], dtype=object)
-    data["start"] = dates[days[first[keep]]]
-    data["end"] = dates[days[last_pos[keep]]]
-    data["days"] = length[keep].astype(np.int64)
-    data["sessions"] = sessions[keep].astype(np.int64)
-    data["illness_sessions"] = ill_sessions[keep].astype(np.int64)
-    data["illness"] = (ill_sessions[keep] == sessions[keep]) & (sessions[keep] > 0)
+        data["school_id"] = pd.Series(reg.school_ids[run_rows], dtype=object)
+    data["pupil_id"] = pd.Series(reg.pupil_ids[run_rows], dtype=object)
+    data["start"] = dates[got["first"][keep].astype(np.int64)]
+    data["end"] = dates[got["last"][keep].astype(np.int64)]
+    data["days"] = got["days"][keep]
+    data["sessions"] = sessions
+    data["illness_sessions"] = ill_sessions
+    data["illness"] = (ill_sessions == sessions) & (sessions > 0)
     return pd.DataFrame(data)
 
 
@@ -838,17 +861,21 @@ def cohort_summary(
     """Attendance of each cohort (domain.md §6), by school when ``by_school``.
 
     ``figures`` is :func:`pupil_patterns` (or :func:`~attendance_core.classify`; the columns
-    it lacks are left out). One row per (``school_id``,) ``cohort`` with ``label``, ``pupils``,
-    the summed counts, ``attendance_rate`` (Σ attended ÷ Σ possible), ``authorised_rate`` and
-    ``unauthorised_rate`` (of possible sessions), ``persistent_absence`` and ``severe_absence``
-    (pupils with 10 × absent ≥ possible, 2 × absent ≥ possible) with their ``_percent`` of pupils
-    with possible sessions, ``days_missed`` (Σ absent ÷ 2), and where the figures have them
-    ``illness_share``, ``monday_share``, ``friday_share`` (of absent sessions) and
-    ``rate_4_weeks``. Cohorts whose flags the pupils table lacks are left out; a cohort with no
-    member in a school is kept with ``pupils`` 0.
+    it lacks are left out). The school of each row is its ``school_id`` column, else its index
+    level, else the pupils table's ``school_id``. One row per (``school_id``,) ``cohort``
+    with ``label``, ``pupils``, the summed counts, ``attendance_rate`` (Σ attended ÷ Σ
+    possible), ``authorised_rate`` and ``unauthorised_rate`` (of possible sessions),
+    ``persistent_absence`` and ``severe_absence`` (pupils with 10 × absent ≥ possible,
+    2 × absent ≥ possible) with their ``_percent`` of pupils with possible sessions,
+    ``days_missed`` (Σ absent ÷ 2), and where the figures have them ``illness_share``,
+    ``monday_share``, ``friday_share`` (of absent sessions) and ``rate_4_weeks``. Cohorts whose
+    flags the pupils table lacks are left out; a cohort with no member in a school is kept
+    with ``pupils`` 0.
     """
     index = figures.index
-    if by_school and "school_id" in (index.names or []):
+    if by_school and "school_id" in figures.columns:
+        school = figures["school_id"].astype(object).to_numpy()
+    elif by_school and "school_id" in (index.names or []):
         school = pd.Series(index.get_level_values("school_id"), dtype=object).to_numpy()
     elif by_school and pupils is not None and "school_id" in pupils.columns:
         school = pupil_column(index, pupils, "school_id").to_numpy()

@@ -358,7 +358,12 @@ def next_steps(
     return frame
 
 
-def _steps_by_enrolment(steps: pd.DataFrame) -> dict[tuple[str, str], list[dict[str, Any]]]:
+def _steps_by_enrolment(
+    steps: pd.DataFrame, pupil_ids: Any = None
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Steps keyed by (school or "", pupil), only for ``pupil_ids`` when given."""
+    if pupil_ids is not None and len(steps):
+        steps = steps[steps["pupil_id"].astype(str).isin(pd.Index(pupil_ids).astype(str))]
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for rec in _records(steps):
         school = rec.get("school_id")
@@ -522,7 +527,7 @@ def tsm_pack(
     )
     is_severe = (figures["band"].astype(object) == "severe_absence").to_numpy()
     steps = next_steps(reg, pupils=pupils, as_of=day, plans=plans)
-    by_pupil = _steps_by_enrolment(steps)
+    by_pupil = _steps_by_enrolment(steps, np.asarray(pupil_ids)[is_severe])
     severe = pd.DataFrame(
         {
             "school_id": school_col[is_severe],
@@ -566,13 +571,8 @@ def _cohort_table(
 ) -> pd.DataFrame:
     from .patterns import cohort_summary
 
-    with_school = figures.assign(school_id_=_schools_of(figures.index, reg, pupils).to_numpy())
-    parts = []
-    for school, part in with_school.groupby("school_id_", sort=True):
-        summary = cohort_summary(part, pupils, by_school=False).reset_index()
-        summary.insert(0, "school_id", school)
-        parts.append(summary)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    with_school = figures.assign(school_id=_schools_of(figures.index, reg, pupils).to_numpy())
+    return cohort_summary(with_school, pupils, by_school=True).reset_index()
 
 
 def _successes(
@@ -953,7 +953,6 @@ def _report_context(
     profile = group_weekday_profile(reg, year_first, day)
     cohorts = cohort_summary_rows(figures, pupils)
     steps = next_steps(reg, pupils=pupils, as_of=day)
-    by_pupil = _steps_by_enrolment(steps)
 
     possible = int(figures["possible"].sum())
     attended = int(figures["attended"].sum())
@@ -994,6 +993,7 @@ def _report_context(
     ]
 
     ranked = _need_rank(figures, scheme).head(top)
+    by_pupil = _steps_by_enrolment(steps, ranked.index.get_level_values("pupil_id"))
     names = (
         pupil_column(ranked.index, pupils, "name").to_numpy()
         if pupils is not None and "name" in pupils.columns

@@ -879,3 +879,23 @@ def test_step_is_frozen_and_hashable() -> None:
         s.action = "x"  # type: ignore[misc]
     assert hash(s) == hash(attrs.evolve(s))
     assert s.evidence == {"attendance_rate": 0.5, "days_missed": 25.0, "band": "severe_absence"}
+
+
+def test_reason_names_the_next_step_still_needing_something() -> None:
+    # a notice issued 7 school weeks ago: the notice is held back (recent), the penalty notice
+    # waits for the improvement period to end — the reason speaks of the penalty notice
+    pupil = P(id="A", tail=absent(10, "O"))
+    plan = [
+        item("attendance_meeting", RAG.OVERDUE),
+        item("consult_attendance_officer", RAG.COMPLETED, completed_on=D(2024, 10, 1)),
+        item("notice_to_improve", RAG.COMPLETED, completed_on=DAYS[-36], due=D(2024, 12, 20)),
+    ]
+    steps = run(pupil, plans=plan)
+    consult = step(steps, "consult_attendance_officer")
+    assert consult.evidence["withheld"] == {
+        "rule": "consider_penalty_notice",
+        "action": "consider_penalty_notice",
+        "missing": ["notice_to_improve_period_passed"],
+    }
+    assert "considering a penalty notice still needs a notice to improve whose" in consult.reason
+    assert "notice_to_improve" not in actions(steps)

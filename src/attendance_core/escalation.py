@@ -959,17 +959,23 @@ def _steps(
             if met:
                 evidence["plan"] = {t: state.notes[(row, t)] for t in met}
             reason = _fill(rule.reason, fields, evidence, labels)
-            for other in rule.explain_withheld:
-                missing = withheld.get(other, {}).get(row)
-                if missing:
-                    target = pol.rule(other)
-                    evidence["withheld"] = {
-                        "rule": other,
-                        "action": target.action,
-                        "missing": [t for t, _ in missing],
-                    }
-                    reason = reason.rstrip(". ") + "; " + _missing_text(target, missing) + "."
-                    break
+            # the next withheld enforcement step that still needs something recorded (one
+            # held back only by an "unless" term, e.g. a recent notice, comes last)
+            held_back = [
+                (other, withheld[other][row])
+                for other in rule.explain_withheld
+                if row in withheld.get(other, {})
+            ]
+            held_back.sort(key=lambda h: not any(required for _, required in h[1]))
+            if held_back:
+                other, missing = held_back[0]
+                target = pol.rule(other)
+                evidence["withheld"] = {
+                    "rule": other,
+                    "action": target.action,
+                    "missing": [t for t, _ in missing],
+                }
+                reason = reason.rstrip(". ") + "; " + _missing_text(target, missing) + "."
             school = None if school_ids is None else str(school_ids[row])
             steps.append(
                 NextStep(

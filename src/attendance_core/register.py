@@ -944,7 +944,6 @@ def _assemble(
         ekeys = ekeys[live]
         marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
         marks.reshape(-1)[renum[enrol[keep]] * ncols + lin[keep] % max(ncols, 1)] = code[keep]
-    del lin
 
     pupil_arr = (
         np.asarray(pupil_values, dtype=object)[ekeys % denom]
@@ -953,7 +952,17 @@ def _assemble(
     )
     school_arr = np.asarray(schools, dtype=object)[ekeys // denom] if with_school else None
     dates = udays.astype("datetime64[D]") if len(udays) else np.zeros(0, "datetime64[D]")
-    span = _spans(marks, dates)
+    if sorted_cells and n and keep.all():
+        # cells arrived in increasing order: each enrolment's first and last rows hold its
+        # first and last marks (every written cell is a mark), no pass over the matrix
+        first_run = np.flatnonzero(np.diff(run_enrol, prepend=-1))
+        run_start = np.cumsum(run_length) - run_length
+        first_row = run_start[first_run]
+        last_row = np.append(first_row[1:], n) - 1
+        span = _spans_at(lin[first_row] % ncols, lin[last_row] % ncols, dates)
+    else:
+        span = _spans(marks, dates)
+    del lin
     # a session unmarked by conflicting rows still lies inside the enrolment span
     keep_c = live[enrol[conflicted]]
     conflicted = conflicted[keep_c]
@@ -1011,6 +1020,15 @@ def _spans(
         span[r0 : r0 + step, 0] = col_ord[first]
         span[r0 : r0 + step, 1] = col_ord[last]
     return span
+
+
+def _spans_at(
+    first: npt.NDArray[np.int64], last: npt.NDArray[np.int64], dates: npt.NDArray[np.datetime64]
+) -> npt.NDArray[np.int64]:
+    """Spans from the first and last marked column of each enrolment, as session ordinals."""
+    days = date_ordinals(dates)
+    col_ord = np.repeat(days * 2, 2) + np.tile(np.array([0, 1]), len(days))
+    return np.stack([col_ord[first], col_ord[last]], axis=1).astype(np.int64)
 
 
 def _spans_from_pupils(

@@ -106,3 +106,23 @@ def test_la_service_example_tests_pass() -> None:
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+def test_example_adapter_package_passes_the_conformance_kit() -> None:
+    """examples/adapter_package (the how-to's adapter) passes its own tests and the kit."""
+    package = EXAMPLES / "adapter_package"
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(package / "src"), env.get("PYTHONPATH", "")) if p
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout

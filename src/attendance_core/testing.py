@@ -82,6 +82,15 @@ def _line_count(data: bytes) -> int:
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
+def _row_bound(data: bytes, rows_read: int) -> int | None:
+    """The highest source row a text source can have: its lines, or its records when a
+    record is shorter than a line; None for binary sources (Excel, Parquet), whose row
+    numbers the kit cannot count."""
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    return max(_line_count(data), rows_read, 1)
+
+
 def drain(format_name: str, data: Any, *, errors: str = "collect", **options: Any) -> int:
     """Run the adapter itself (not :func:`load`) over ``data`` and exhaust its marks.
 
@@ -145,14 +154,23 @@ def check_detection(format_name: str, sample: Any) -> None:
     assert detect(sample) == format_name
 
 
-def check_load(format_name: str, sample: Any, *, expect_rows: int | None = None) -> LoadResult:
-    """Load the sample, check the invariants, and check path and buffer agree."""
+def check_load(
+    format_name: str,
+    sample: Any,
+    *,
+    expect_rows: int | None = None,
+    max_row: int | None = None,
+) -> LoadResult:
+    """Load the sample, check the invariants, and check path and buffer agree.
+
+    Rejected rows must lie within the source: ``max_row`` when given (e.g. a sheet's last row),
+    else the line count of a text source (binary sources are only checked for ``>= 1``).
+    """
     data = _bytes_of(sample)
-    bound = max(_line_count(data), 1)
     result = load(sample, format=format_name)
     assert result.format == format_name
-    max_row = max(bound, result.rows_read)
-    assert_load_invariants(result, max_row=max_row)
+    bound = max_row if max_row is not None else _row_bound(data, result.rows_read)
+    assert_load_invariants(result, max_row=bound)
     if expect_rows is not None:
         assert result.rows_read == expect_rows, f"rows_read {result.rows_read} != {expect_rows}"
     again = load(io.BytesIO(data), format=format_name)
@@ -191,7 +209,7 @@ def check_truncated(format_name: str, sample: Any, *, structured: bool = False) 
             result = load(part, format=format_name)
         except AttendanceError:
             continue
-        assert_load_invariants(result, max_row=max(_line_count(part), result.rows_read))
+        assert_load_invariants(result, max_row=_row_bound(part, result.rows_read))
 
 
 def _never_worse_than_attendance_error(format_name: str, data: bytes) -> None:
@@ -276,10 +294,11 @@ def check_conformance(
     bad_sample: Any | None = None,
     structured: bool = False,
     examples: int = 40,
+    max_row: int | None = None,
 ) -> LoadResult:
     """Run every check of the kit on one adapter; returns the sample's :class:`LoadResult`."""
     check_detection(format_name, sample_path)
-    result = check_load(format_name, sample_path, expect_rows=expect_rows)
+    result = check_load(format_name, sample_path, expect_rows=expect_rows, max_row=max_row)
     check_empty(format_name)
     check_truncated(format_name, sample_path, structured=structured)
     check_random_bytes(format_name, sample_path, examples=examples)
@@ -293,7 +312,8 @@ class AdapterConformance:
 
     Optional fixtures: ``bad_sample`` (a source with at least one bad row; default None skips
     that test), ``structured`` (True for XML/JSON formats, default False), ``expect_rows``
-    (the exact ``rows_read`` of the sample, default None).
+    (the exact ``rows_read`` of the sample, default None), ``max_row`` (the sample's last
+    source row, for binary formats whose rows the kit cannot count; default None).
     """
 
     @pytest.fixture
@@ -311,13 +331,20 @@ class AdapterConformance:
         """The exact ``rows_read`` of the sample, when the test knows it."""
         return None
 
+    @pytest.fixture
+    def max_row(self) -> int | None:
+        """The last source row of the sample (e.g. a sheet's last row), when the test knows it."""
+        return None
+
     def test_conformance_detection(self, format: str, sample: Any) -> None:
         """sniff accepts the sample; detection picks the adapter."""
         check_detection(format, sample)
 
-    def test_conformance_load(self, format: str, sample: Any, expect_rows: int | None) -> None:
+    def test_conformance_load(
+        self, format: str, sample: Any, expect_rows: int | None, max_row: int | None
+    ) -> None:
         """The sample loads with the row-count invariant and 1-based row numbers."""
-        check_load(format, sample, expect_rows=expect_rows)
+        check_load(format, sample, expect_rows=expect_rows, max_row=max_row)
 
     def test_conformance_empty(self, format: str) -> None:
         """An empty source is a FormatError."""

@@ -23,6 +23,7 @@ DATA = Path(__file__).parent / "data"
 SIMS = DATA / "sims_long.csv"
 BROMCOM = DATA / "bromcom_long_cp1252.csv"
 PARQUET = DATA / "long.parquet"
+XLSX = DATA / "long_export.xlsx"
 
 HEADER = "UPN,Date,Session,Mark\n"
 UPN = "K801200024001"
@@ -77,6 +78,38 @@ class TestGenericParquetConformance(AdapterConformance):
     @pytest.fixture
     def expect_rows(self) -> int:
         return 24
+
+    @pytest.fixture
+    def max_row(self) -> int:
+        return 24
+
+
+class TestGenericExcelConformance(AdapterConformance):
+    """The long workbook passes the kit; a cut workbook is a FormatError."""
+
+    @pytest.fixture
+    def format(self) -> str:
+        return "generic-excel"
+
+    @pytest.fixture
+    def sample(self) -> Path:
+        return XLSX
+
+    @pytest.fixture
+    def bad_sample(self) -> Path:
+        return XLSX
+
+    @pytest.fixture
+    def structured(self) -> bool:
+        return True
+
+    @pytest.fixture
+    def expect_rows(self) -> int:
+        return 24
+
+    @pytest.fixture
+    def max_row(self) -> int:
+        return 27
 
 
 def test_bromcom_sample_conforms() -> None:
@@ -302,6 +335,31 @@ class TestCsvDetails:
         result = load_quiet(data, chunksize=1000)
         assert result.rows_read == 12000
         assert len(result.register.to_long()) == 12000
+
+
+class TestExcel:
+    """A long workbook: title row, real date cells, numbers as numbers."""
+
+    def test_rows(self) -> None:
+        result = load_quiet(XLSX)
+        assert result.format == "generic-excel"
+        assert result.rows_read == 24
+        reasons = result.rejected[["row", "column", "reason"]].to_records(index=False).tolist()
+        assert reasons == [
+            (24, "Date", "ambiguous_date"),
+            (25, "AM/PM", "bad_session"),
+            (26, "Mark", "unknown_code"),
+            (27, "<record>", "bad_record"),
+        ]
+        marks = result.register.to_long()
+        assert sorted(set(marks["pupil_id"])) == ["4101", "4102"]
+        assert str(marks["date"].min())[:10] == "2024-09-02"
+        assert bool(result.pupils.loc["4102", "fsm"]) is True
+
+    def test_raise(self) -> None:
+        with pytest.raises(RegisterError) as info:
+            ad.load(XLSX, errors="raise")
+        assert (info.value.row, info.value.column) == (24, "Date")
 
 
 class TestParquet:

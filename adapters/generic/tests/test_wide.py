@@ -101,6 +101,10 @@ class TestWideExcelSessionsConformance(AdapterConformance):
     def expect_rows(self) -> int:
         return 55
 
+    @pytest.fixture
+    def max_row(self) -> int:
+        return 11
+
 
 class TestWideExcelWeeklyConformance(AdapterConformance):
     """A workbook of weekly mark strings with real Excel dates."""
@@ -124,6 +128,10 @@ class TestWideExcelWeeklyConformance(AdapterConformance):
     @pytest.fixture
     def expect_rows(self) -> int:
         return 42
+
+    @pytest.fixture
+    def max_row(self) -> int:
+        return 7
 
 
 class TestWideCsv:

@@ -1,9 +1,10 @@
 """Generic adapters of attendance-core for hand-made MIS exports.
 
-Four formats, registered through the ``attendance_core.adapters`` entry points:
+Five formats, registered through the ``attendance_core.adapters`` entry points:
 
 * ``generic-csv`` — long CSV: one row per pupil and session;
 * ``generic-parquet`` — the same columns in a Parquet file;
+* ``generic-excel`` — the same columns in an .xlsx workbook;
 * ``wide-csv`` — one row per pupil with a column per session, or weekly 10-mark strings;
 * ``wide-excel`` — the wide layouts in an .xlsx workbook.
 
@@ -12,7 +13,13 @@ Use them through :func:`attendance_core.load`: ``ac.load("marks.csv")`` detects 
 
 from __future__ import annotations
 
-from .long import GenericCsvAdapter, GenericParquetAdapter
+from .long import GenericCsvAdapter, GenericExcelAdapter, GenericParquetAdapter
 from .wide import WideCsvAdapter, WideExcelAdapter
 
-__all__ = ["GenericCsvAdapter", "GenericParquetAdapter", "WideCsvAdapter", "WideExcelAdapter"]
+__all__ = [
+    "GenericCsvAdapter",
+    "GenericExcelAdapter",
+    "GenericParquetAdapter",
+    "WideCsvAdapter",
+    "WideExcelAdapter",
+]

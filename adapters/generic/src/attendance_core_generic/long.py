@@ -1,5 +1,5 @@
-"""Long-layout adapters: one row per pupil and session, from CSV (``generic-csv``) or Parquet
-(``generic-parquet``).
+"""Long-layout adapters: one row per pupil and session, from CSV (``generic-csv``), Parquet
+(``generic-parquet``) or an .xlsx workbook (``generic-excel``).
 
 Columns are found through the header alias table (``aliases.toml``): a pupil id (``UPN``, or
 the MIS's own ``Adno``/``Pupil ID``), ``Date``, ``Session``/``AM/PM``, ``Mark``/``Code`` and
@@ -37,8 +37,9 @@ from ._common import (
     max_field_length,
     sniff_csv,
 )
+from ._excel import EXCEL_ERRORS, find_sheet, open_workbook, sheet_rows
 
-__all__ = ["GenericCsvAdapter", "GenericParquetAdapter"]
+__all__ = ["GenericCsvAdapter", "GenericExcelAdapter", "GenericParquetAdapter"]
 
 #: Column id used in rejected rows for problems of a whole record (wrong field count).
 RECORD = "<record>"
@@ -378,6 +379,117 @@ class GenericParquetAdapter:
                 ) from exc
             finally:
                 fh.close()
+            out.pupils = pupils.frame(out.warnings)
+            out.warnings.extend(pupils.warnings())
+            out.warnings.extend(rows.dates.notes())
+
+        out.marks = marks()
+        return out
+
+
+class GenericExcelAdapter:
+    """Long-layout .xlsx workbooks (same header aliases as ``generic-csv``), via openpyxl.
+
+    Read in read-only mode, row by row, so memory is bounded by one chunk. Options: ``sheet``
+    (name or 0-based index; default the first sheet with a long header) plus those of
+    ``generic-csv``. Source rows are the sheet's 1-based row numbers; date cells may be real
+    Excel dates or day-first text.
+    """
+
+    name: ClassVar[str] = "generic-excel"
+    extensions: ClassVar[tuple[str, ...]] = (".xlsx", ".xlsm")
+    description: ClassVar[str] = "long Excel workbook: pupil id, date, session and mark per row"
+
+    def sniff(self, source: Source) -> bool:
+        """A zip file holding an .xlsx workbook with a long header on a sheet."""
+        if not source.is_bytes or source.head(4) != b"PK\x03\x04":
+            return False
+        try:
+            workbook = open_workbook(source)
+            try:
+                find_sheet(workbook, alias_table(), None, source.name, is_long_header, wide=False)
+            finally:
+                workbook.close()
+        except (AttendanceError, *EXCEL_ERRORS):  # type: ignore[misc]
+            return False
+        return True
+
+    def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
+        """Read the workbook (see the class docstring for options)."""
+        table = alias_table().extended(options.get("aliases"))
+        if not source.head(1):
+            raise FormatError("file is empty", file=source.name)
+        out = _output(options)
+        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+        size = chunksize(options)
+        workbook = open_workbook(source)
+        try:
+            sheet, header, header_row = find_sheet(
+                workbook, table, options.get("sheet"), source.name, is_long_header, wide=False
+            )
+        except AttendanceError:
+            workbook.close()
+            raise
+        except EXCEL_ERRORS as exc:
+            workbook.close()
+            raise FormatError(
+                f"workbook cannot be read ({type(exc).__name__})", file=source.name
+            ) from exc
+        out.warnings.extend(header.notes())
+        if len(workbook.worksheets) > 1:
+            out.warnings.append(f"read sheet {sheet.title!r} of {len(workbook.worksheets)}")
+        id_column = _choose_id(header, options, source.name)
+        pupils = Pupils(header, table, id_column)
+        rows = LongRows(
+            header, table, problems, pupils, id_column=id_column, limit=max_field_length(options)
+        )
+        out.source_columns = {
+            "pupil_id": header.names[id_column],
+            **{c: header.names[c] for c in (*_CORE, "school_id") if c in header.names},
+        }
+        needed = rows.needed()
+        places = [header.index[c] for c in needed]
+        width = len(header.cells)
+
+        def marks() -> Iterator[pd.DataFrame]:
+            lines: list[int] = []
+            columns: list[list[str]] = [[] for _ in needed]
+            try:
+                for number, values in sheet_rows(sheet):
+                    if number <= header_row:
+                        continue
+                    texts = [cell_text(v) for v in values]
+                    if not "".join(texts).strip():
+                        continue  # an empty row is not a row
+                    if len(texts) > width and "".join(texts[width:]).strip():
+                        problems.add(
+                            number,
+                            RECORD,
+                            f"{len(texts)} cells",
+                            Reason.BAD_RECORD,
+                            f"row has {len(texts)} cells, the header has {width}",
+                        )
+                        continue
+                    if len(texts) < width:
+                        texts += [""] * (width - len(texts))
+                    lines.append(number)
+                    for column, place in zip(columns, places, strict=True):
+                        column.append(texts[place])
+                    if len(lines) >= size:
+                        yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
+                        lines = []
+                        columns = [[] for _ in needed]
+                if lines:
+                    yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
+                problems.flush()
+            except AttendanceError:
+                raise
+            except EXCEL_ERRORS as exc:
+                raise FormatError(
+                    f"workbook cannot be read ({type(exc).__name__})", file=source.name
+                ) from exc
+            finally:
+                workbook.close()
             out.pupils = pupils.frame(out.warnings)
             out.warnings.extend(pupils.warnings())
             out.warnings.extend(rows.dates.notes())

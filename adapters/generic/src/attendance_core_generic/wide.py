@@ -15,9 +15,6 @@ missing mark. The source row of every mark is the pupil's line (CSV) or sheet ro
 from __future__ import annotations
 
 import datetime as dt
-import struct
-import zipfile
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -45,6 +42,7 @@ from ._common import (
     max_field_length,
     sniff_csv,
 )
+from ._excel import EXCEL_ERRORS, find_sheet, open_workbook, sheet_rows
 from .long import RECORD, _choose_id, _output
 
 __all__ = ["WEEK_SESSIONS", "WideCsvAdapter", "WideExcelAdapter", "WideRows"]
@@ -340,90 +338,6 @@ class WideCsvAdapter:
         return out
 
 
-#: What openpyxl, zipfile and zlib raise on a damaged workbook (ElementTree's ParseError is a
-#: SyntaxError; a damaged zip raises zlib.error, struct.error or RuntimeError).
-_EXCEL_ERRORS: tuple[type[BaseException], ...] = (
-    zipfile.BadZipFile,
-    zlib.error,
-    struct.error,
-    SyntaxError,
-    RuntimeError,
-    ArithmeticError,
-    KeyError,
-    ValueError,
-    TypeError,
-    IndexError,
-    AttributeError,
-    OSError,
-    EOFError,
-    NotImplementedError,
-)
-
-
-def _open_workbook(source: Source) -> Any:
-    import openpyxl
-
-    if source.head(4) != b"PK\x03\x04":
-        raise FormatError("not an .xlsx workbook (no zip signature)", file=source.name)
-    fh = source.open()
-    try:
-        with zipfile.ZipFile(fh) as archive:
-            if "xl/workbook.xml" not in archive.namelist():
-                raise FormatError("zip file is not an .xlsx workbook", file=source.name)
-        fh.seek(0)
-        return openpyxl.load_workbook(fh, read_only=True, data_only=True)
-    except AttendanceError:
-        fh.close()
-        raise
-    except _EXCEL_ERRORS as exc:
-        fh.close()
-        raise FormatError(
-            f"workbook cannot be read ({type(exc).__name__})", file=source.name
-        ) from exc
-
-
-def _sheet_rows(sheet: Any) -> Iterator[tuple[int, Sequence[object]]]:
-    """``(sheet row number, values)`` for each row; numbering follows the sheet (1-based)."""
-    for cells in sheet.iter_rows():
-        row = next((getattr(c, "row", None) for c in cells if getattr(c, "row", None)), None)
-        if row is None:
-            continue  # an empty row: no cells, nothing to read
-        width = max((getattr(c, "column", 0) or 0) for c in cells)
-        values: list[object] = [None] * width
-        for cell in cells:
-            column = getattr(cell, "column", None)
-            if column:
-                values[column - 1] = cell.value
-        yield int(row), values
-
-
-def _find_sheet(
-    workbook: Any, table: AliasTable, wanted: str | int | None, file: str
-) -> tuple[Any, Header, int]:
-    sheets = list(workbook.worksheets)
-    if wanted is not None:
-        try:
-            sheets = [workbook[wanted] if isinstance(wanted, str) else sheets[wanted]]
-        except (KeyError, IndexError) as exc:
-            names = ", ".join(workbook.sheetnames)
-            raise FormatError(f"no sheet {wanted!r}; sheets: {names}", file=file) from exc
-    for sheet in sheets[:20]:
-        head: list[Sequence[object]] = []
-        numbers: list[int] = []
-        for number, values in _sheet_rows(sheet):
-            head.append(values)
-            numbers.append(number)
-            if len(head) >= 30:
-                break
-        found = find_header(head, table, is_wide_header, wide=True, file=file)
-        if found is not None:
-            return sheet, found[1], numbers[found[0]]
-    raise FormatError(
-        "no sheet with a wide header (pupil id plus session columns, or week start and marks)",
-        file=file,
-    )
-
-
 class WideExcelAdapter:
     """Wide .xlsx exports (both layouts of ``wide-csv``), read with openpyxl in read-only mode.
 
@@ -440,12 +354,12 @@ class WideExcelAdapter:
         if not source.is_bytes or source.head(4) != b"PK\x03\x04":
             return False
         try:
-            workbook = _open_workbook(source)
+            workbook = open_workbook(source)
             try:
-                _find_sheet(workbook, alias_table(), None, source.name)
+                find_sheet(workbook, alias_table(), None, source.name, is_wide_header, wide=True)
             finally:
                 workbook.close()
-        except (AttendanceError, *_EXCEL_ERRORS):  # type: ignore[misc]
+        except (AttendanceError, *EXCEL_ERRORS):  # type: ignore[misc]
             return False
         return True
 
@@ -454,15 +368,15 @@ class WideExcelAdapter:
         table = alias_table().extended(options.get("aliases"))
         if not source.head(1):
             raise FormatError("file is empty", file=source.name)
-        workbook = _open_workbook(source)
+        workbook = open_workbook(source)
         try:
-            sheet, header, header_row = _find_sheet(
-                workbook, table, options.get("sheet"), source.name
+            sheet, header, header_row = find_sheet(
+                workbook, table, options.get("sheet"), source.name, is_wide_header, wide=True
             )
         except AttendanceError:
             workbook.close()
             raise
-        except _EXCEL_ERRORS as exc:
+        except EXCEL_ERRORS as exc:
             workbook.close()
             raise FormatError(
                 f"workbook cannot be read ({type(exc).__name__})", file=source.name
@@ -472,7 +386,7 @@ class WideExcelAdapter:
             out.warnings.append(f"read sheet {sheet.title!r} of {len(workbook.worksheets)}")
 
         def records() -> Iterator[tuple[int, Sequence[object]]]:
-            for number, values in _sheet_rows(sheet):
+            for number, values in sheet_rows(sheet):
                 if number > header_row:
                     yield number, values
 
@@ -481,7 +395,7 @@ class WideExcelAdapter:
                 yield from rows.chunks(records())
             except AttendanceError:
                 raise
-            except _EXCEL_ERRORS as exc:
+            except EXCEL_ERRORS as exc:
                 raise FormatError(
                     f"workbook cannot be read ({type(exc).__name__})", file=source.name
                 ) from exc

@@ -66,6 +66,32 @@ def wide_weekly() -> None:
     wb.save(HERE / "wide_weekly.xlsx")
 
 
+def long_workbook() -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.worksheets[0]
+    ws.title = "Attendance"
+    ws["A1"] = "Session attendance 02/09/2024 - 06/09/2024"
+    ws.append(["Adno", "Surname", "Forename", "Year", "Date", "AM/PM", "Mark", "FSM"])
+    pupils = [
+        (4101, "Baker", "Freya", 9, "/\\/\\/\\/\\/\\", "N"),
+        (4102, "Nguyen", "Thomas", 9, "/\\L\\NN/\\/\\", "Y"),
+    ]
+    for adno, surname, forename, year, week, fsm in pupils:
+        for k, code in enumerate(week):
+            day = dt.datetime.combine(DAYS[k // 2], dt.time())
+            ws.append([adno, surname, forename, year, day, "AM" if k % 2 == 0 else "PM", code, fsm])
+    ws.append([])
+    ws.append([4101, "Baker", "Freya", 9, "09/13/2024", "AM", "/", "N"])  # month-first text
+    ws.append([4102, "Nguyen", "Thomas", 9, "09/09/2024", "XM", "/", "Y"])  # bad session
+    ws.append([4102, "Nguyen", "Thomas", 9, "10/09/2024", "AM", "7", "Y"])  # display symbol
+    ws.append([4101, "Baker", "Freya", 9, "10/09/2024", "AM", "/", "N", None, "note"])  # spill
+    for row in ws.iter_rows(min_row=3, min_col=5, max_col=5):
+        for cell in row:
+            if isinstance(cell.value, dt.datetime):
+                cell.number_format = "dd/mm/yyyy"
+    wb.save(HERE / "long_export.xlsx")
+
+
 def long_parquet() -> None:
     upn: list[str | None] = []
     dates: list[dt.date | None] = []
@@ -111,4 +137,5 @@ def long_parquet() -> None:
 if __name__ == "__main__":
     wide_sessions()
     wide_weekly()
+    long_workbook()
     long_parquet()

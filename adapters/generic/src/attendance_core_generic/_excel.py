@@ -1,0 +1,113 @@
+"""Reading .xlsx workbooks for the Excel adapters: openpyxl read-only, sheet rows, header search."""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from attendance_core.adapters import Source
+from attendance_core.errors import AttendanceError, FormatError
+
+from ._common import AliasTable, Header, find_header
+
+__all__ = ["EXCEL_ERRORS", "find_sheet", "open_workbook", "sheet_rows"]
+
+#: What openpyxl, zipfile and zlib raise on a damaged workbook (ElementTree's ParseError is a
+#: SyntaxError; a damaged zip raises zlib.error, struct.error or RuntimeError).
+EXCEL_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    SyntaxError,
+    RuntimeError,
+    ArithmeticError,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    OSError,
+    EOFError,
+    NotImplementedError,
+)
+
+
+def open_workbook(source: Source) -> Any:
+    """An openpyxl workbook (read-only, values only) over an .xlsx source, or FormatError."""
+    import openpyxl
+
+    if source.head(4) != b"PK\x03\x04":
+        raise FormatError("not an .xlsx workbook (no zip signature)", file=source.name)
+    fh = source.open()
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            if "xl/workbook.xml" not in archive.namelist():
+                raise FormatError("zip file is not an .xlsx workbook", file=source.name)
+        fh.seek(0)
+        return openpyxl.load_workbook(fh, read_only=True, data_only=True)
+    except AttendanceError:
+        fh.close()
+        raise
+    except EXCEL_ERRORS as exc:
+        fh.close()
+        raise FormatError(
+            f"workbook cannot be read ({type(exc).__name__})", file=source.name
+        ) from exc
+
+
+def sheet_rows(sheet: Any) -> Iterator[tuple[int, Sequence[object]]]:
+    """``(sheet row number, values)`` for each row; numbering follows the sheet (1-based)."""
+    for cells in sheet.iter_rows():
+        row = next((getattr(c, "row", None) for c in cells if getattr(c, "row", None)), None)
+        if row is None:
+            continue  # an empty row: no cells, nothing to read
+        width = max((getattr(c, "column", 0) or 0) for c in cells)
+        values: list[object] = [None] * width
+        for cell in cells:
+            column = getattr(cell, "column", None)
+            if column:
+                values[column - 1] = cell.value
+        yield int(row), values
+
+
+def find_sheet(
+    workbook: Any,
+    table: AliasTable,
+    wanted: str | int | None,
+    file: str,
+    accept: Callable[[Header], bool],
+    *,
+    wide: bool,
+) -> tuple[Any, Header, int]:
+    """The sheet to read, its header and the header's row number.
+
+    ``wanted`` names a sheet (or its 0-based index); otherwise the first of the first 20
+    sheets with a header that ``accept`` takes, searched in its first 30 rows.
+    """
+    sheets = list(workbook.worksheets)
+    if wanted is not None:
+        try:
+            sheets = [workbook[wanted] if isinstance(wanted, str) else sheets[wanted]]
+        except (KeyError, IndexError) as exc:
+            names = ", ".join(workbook.sheetnames)
+            raise FormatError(f"no sheet {wanted!r}; sheets: {names}", file=file) from exc
+    for sheet in sheets[:20]:
+        head: list[Sequence[object]] = []
+        numbers: list[int] = []
+        for number, values in sheet_rows(sheet):
+            head.append(values)
+            numbers.append(number)
+            if len(head) >= 30:
+                break
+        found = find_header(head, table, accept, wide=wide, file=file)
+        if found is not None:
+            return sheet, found[1], numbers[found[0]]
+    layout = (
+        "a wide header (pupil id plus session columns, or week start and marks)"
+        if wide
+        else "a long header (pupil id, date, session and mark columns)"
+    )
+    raise FormatError(f"no sheet with {layout}", file=file)

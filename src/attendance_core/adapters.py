@@ -6,7 +6,7 @@ in their own distributions (``adapters/<name>/`` in the repository) and announce
 through the entry-point group ``attendance_core.adapters``::
 
     [project.entry-points."attendance_core.adapters"]
-    generic-csv = "attendance_core_generic.csv:GenericCsvAdapter"
+    generic-csv = "attendance_core_generic.long:GenericCsvAdapter"
 
 Discovery is lazy: nothing is imported when ``attendance_core`` is imported. The first call of
 :func:`formats`, :func:`get_adapter` or :func:`load` reads the entry points (names and import
@@ -18,9 +18,18 @@ Limits. :func:`load` refuses a source larger than ``max_file_size`` bytes
 (default :data:`DEFAULT_MAX_FILE_SIZE`, 2 GiB) with a :class:`FormatError`, and rejects a mark
 row any of whose fields is longer than ``max_field_length`` characters (default
 :data:`DEFAULT_MAX_FIELD_LENGTH`) with reason ``field_too_long``. Callers raise either limit by
-passing a bigger value: ``ac.load(path, max_file_size=8 * 2**30)``. Both options are also passed
-to the adapter, which may enforce them earlier (e.g. on pupil columns), so adapters must accept
-them among their ``**options``.
+passing a bigger value: ``ac.load(path, max_file_size=8 * 2**30)``. Every option the caller
+gives, these two included, is passed on to the adapter, which may enforce the limits earlier
+(e.g. on pupil columns): adapters must accept both among their ``**options``.
+
+Writing an adapter: a class with the :class:`Adapter` members. ``sniff`` reads
+``source.head()`` and answers quickly without raising; ``read`` returns an
+:class:`AdapterOutput` whose ``marks`` is a generator of DataFrame chunks indexed by 1-based
+source row numbers, appending ``{row, column, value, reason}`` to ``rejected`` for rows it
+cannot use (the core validates codes, sessions and duplicates itself) and setting ``pupils``
+when the marks are exhausted. Anything unreadable raises :class:`FormatError` naming the file
+(and row); with ``errors="raise"`` the first bad row raises :class:`RegisterError`. Test it with
+the conformance kit :mod:`attendance_core.testing`.
 """
 
 from __future__ import annotations

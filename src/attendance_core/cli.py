@@ -503,6 +503,8 @@ def _load(
 # ============================================================================ output
 def _plain_cell(value: Any) -> Any:
     if isinstance(value, dt.datetime | pd.Timestamp):
+        if value.time() == dt.time(0) and value.tzinfo is None:
+            return value.date().isoformat()  # a date held as a timestamp
         return value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -680,13 +682,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
             "report: give --output FILE for the HTML report, --tsm FOLDER for "
             "the meeting pack, or --to csv|json for a table"
         )
-    stages = 2 + (args.tsm is not None) + (args.output is not None or args.to != "html")
+    stages = 1 + (args.tsm is not None) + (args.output is not None or args.to != "html")
     with Progress.for_args(args, stages) as progress:
         reg, pupils = _load(args, progress)
         if not reg.n_enrolments:
             raise AttendanceError(f"{args.file.name}: no marks to report on")
         as_of = resolve_as_of(reg, args.as_of)
-        progress.step("computing patterns")
         if args.to == "html" and args.output is not None:
             progress.step("writing the HTML report")
             html_report(

@@ -246,7 +246,9 @@ def resolve_as_of(reg: Register, as_of: Any = None) -> dt.date:
     if as_of is not None:
         return _to_date(as_of)
     if not len(reg.dates):
-        raise ValueError("the register holds no marks: pass as_of")
+        from .errors import RegisterError
+
+        raise RegisterError("the register holds no marks: pass as_of")
     return _to_date(reg.dates[-1])
 
 

@@ -693,6 +693,10 @@ def _days(value: Any) -> str:
     return f"{number:,.0f}" if number.is_integer() else f"{number:,.1f}"
 
 
+def _pupils(n: int) -> str:
+    return f"{n:,} pupil" if n == 1 else f"{n:,} pupils"
+
+
 def _band_colours(scheme: BandScheme) -> dict[str, str]:
     n = len(scheme.bands)
     if n == 1:
@@ -978,17 +982,17 @@ def _report_context(
         {
             "label": "Persistent absence",
             "value": _pct(persistent / banded if banded else np.nan),
-            "note": f"{persistent:,} pupils missing 10% or more",
+            "note": f"{_pupils(persistent)} missing 10% or more",
         },
         {
             "label": "Severe absence",
             "value": _pct(severe / banded if banded else np.nan),
-            "note": f"{severe:,} pupils missing 50% or more",
+            "note": f"{_pupils(severe)} missing 50% or more",
         },
         {
             "label": "Days missed",
             "value": _days(float(absent.sum()) / 2),
-            "note": f"by {banded:,} pupils this academic year",
+            "note": f"by {_pupils(banded)} this academic year",
         },
     ]
 

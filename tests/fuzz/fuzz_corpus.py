@@ -27,7 +27,7 @@ import pandas as pd
 import attendance_core as ac
 from attendance_core.adapters import REJECTED_COLUMNS, adapter_distributions, detect
 from attendance_core.errors import AttendanceError
-from attendance_core.testing import assert_load_invariants, drain
+from attendance_core.testing import drain
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = ROOT / "adapters"
@@ -271,12 +271,32 @@ def check_error(exc: AttendanceError) -> None:
 def check_result(result: Any) -> None:
     """Every row accounted for, and the rejected table in its fixed shape.
 
-    (How long a rejected value may be is checked in ``tests/test_security.py``.)
+    The checks of :func:`attendance_core.testing.assert_load_invariants`, except that the
+    pupils table must be unique per (``school_id``, ``pupil_id``) rather than per pupil id
+    when it has a ``school_id`` column (one pupil may be on two schools' rolls; see
+    ``test_regressions.py``). How long a rejected value may be is checked in
+    ``tests/test_security.py``.
     """
-    assert_load_invariants(result)
-    assert list(result.rejected.columns) == list(REJECTED_COLUMNS)
-    assert result.rows_read >= 0
-    assert isinstance(result.register.to_long(), pd.DataFrame)
+    accepted = len(result.register.to_long())
+    assert isinstance(result.rows_read, int), "rows_read must be an int"
+    assert result.rows_read == accepted + len(result.rejected), (
+        f"rows_read {result.rows_read} != accepted {accepted} + rejected {len(result.rejected)}"
+    )
+    rejected = result.rejected
+    assert list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
+    rows = [int(r) for r in rejected["row"]]
+    assert rows == sorted(rows), "rejected must be sorted by row"
+    assert all(row >= 1 for row in rows), "rejected rows must be 1-based source rows"
+    assert all(isinstance(r, str) and r for r in rejected["reason"]), "reasons must be ids"
+    pupils = result.pupils
+    assert isinstance(pupils, pd.DataFrame)
+    if len(pupils):
+        assert pupils.index.name == "pupil_id", pupils.index.name
+        if "school_id" in pupils.columns:
+            keys = pd.MultiIndex.from_arrays([pupils["school_id"].astype(str), pupils.index])
+            assert keys.is_unique, "pupils must have one row per school and pupil"
+        else:
+            assert pupils.index.is_unique, "pupils must have one row per pupil_id"
 
 
 def exercise(source: Any, fmt: str | None, *, label: str, errors: str = "collect") -> str:

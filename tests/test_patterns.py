@@ -323,3 +323,18 @@ def test_spells_are_the_same_in_small_blocks(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(patterns, "_CHUNK_CELLS", 3 * 2 * len(reg.dates))  # 3 pupils a block
     pd.testing.assert_frame_equal(patterns.spells(reg), whole)
     assert len(whole) > 40
+
+
+def test_term_rates_compare_this_term_with_last() -> None:
+    # autumn: 2 weeks at 50%; spring (from 6 January 2025): 1 week at 100%
+    autumn = weekdays(2)
+    spring = weekdays(1, dt.date(2025, 1, 6))
+    reg = register({"p": [OUT] * 5 + [PRESENT] * 5 + [PRESENT] * 5}, autumn + spring)
+    rates = patterns.term_rates(reg).loc["p"]
+    assert rates["term"] == "2024/25 spring"
+    assert rates["possible_last_term"] == 20
+    assert rates["rate_last_term"] == 0.5
+    assert rates["rate_this_term"] == 1.0
+    assert rates["term_change"] == 0.5
+    grid = patterns.weekday_profile(reg).loc["p"]
+    assert grid["absent_monday_am"] == 1 and grid["possible_monday_pm"] == 3

@@ -53,6 +53,8 @@ from .calendar import academic_year_start
 from .register import Register
 
 __all__ = [
+    "DAYS_IN_YEAR",
+    "OTHER_COHORTS",
     "PRIORITY_COHORTS",
     "REPEATED_ILLNESS_SPELLS",
     "WEEKDAYS",
@@ -61,12 +63,15 @@ __all__ = [
     "WeekdayRule",
     "cohort_summary",
     "group_weekday_profile",
+    "previous_term_bounds",
     "pupil_column",
     "pupil_patterns",
     "resolve_as_of",
     "spell_summary",
     "spells",
+    "term_bounds",
     "term_of",
+    "term_rates",
     "trend",
     "weekday_profile",
     "weekly_attendance",
@@ -442,7 +447,8 @@ def weekday_profile(
     """Each enrolment's absence by weekday and by session, with Monday and Friday flags.
 
     Columns: ``absent_<day>`` and ``possible_<day>`` for Monday to Friday (integers),
-    ``absent_am``, ``possible_am``, ``absent_pm``, ``possible_pm``, ``absent`` (all days),
+    ``absent_am``, ``possible_am``, ``absent_pm``, ``possible_pm``, the full weekday × session
+    grid ``absent_<day>_<am|pm>`` and ``possible_<day>_<am|pm>``, ``absent`` (all days),
     ``monday_share`` and ``friday_share`` (share of the pupil's absent sessions that fell on that
     day; NaN with no absence), ``monday_rate``/``friday_rate`` and ``other_than_monday_rate``/
     ``other_than_friday_rate`` (absence rates), and the booleans ``monday_flag`` and
@@ -466,6 +472,10 @@ def weekday_profile(
     for k, name in enumerate(("am", "pm")):
         data[f"absent_{name}"] = absent[:, :, k].sum(axis=1)
         data[f"possible_{name}"] = possible[:, :, k].sum(axis=1)
+    for w in range(5):
+        for k, name in enumerate(("am", "pm")):
+            data[f"absent_{WEEKDAYS[w]}_{name}"] = absent[:, w, k]
+            data[f"possible_{WEEKDAYS[w]}_{name}"] = possible[:, w, k]
     total_a = absent.sum(axis=(1, 2))
     total_p = possible.sum(axis=(1, 2))
     data["absent"] = total_a
@@ -770,6 +780,34 @@ def trend(
     return out
 
 
+def term_rates(reg: Register, as_of: Any = None) -> pd.DataFrame:
+    """Each enrolment's attendance this term (to ``as_of``) against the whole of last term.
+
+    Columns ``term`` (:func:`term_of` of ``as_of``), ``possible_this_term``,
+    ``attended_this_term``, ``rate_this_term``, ``possible_last_term``, ``attended_last_term``,
+    ``rate_last_term`` and ``term_change`` (this term's rate minus last term's; NaN when
+    either has no possible session). Last term may lie in the previous academic year. Rows:
+    enrolments whose span meets the academic year to ``as_of``, indexed like
+    :func:`~attendance_core.classify`.
+    """
+    day = resolve_as_of(reg, as_of)
+    luts = _Luts.of(reg)
+    this_first, _ = term_bounds(day)
+    last_first, last_end = previous_term_bounds(day)
+    rows = _rows_in(reg, academic_year_start(day), day)
+    out = pd.DataFrame(index=reg.index(rows))
+    out["term"] = term_of(day)
+    for name, period in (("this_term", (this_first, day)), ("last_term", (last_first, last_end))):
+        periods = [period] * len(reg.schools)
+        possible = _row_sums(reg, luts.possible, periods)[rows]
+        attended = _row_sums(reg, luts.attended, periods)[rows]
+        out[f"possible_{name}"] = possible
+        out[f"attended_{name}"] = attended
+        out[f"rate_{name}"] = _rate(attended, possible)
+    out["term_change"] = out["rate_this_term"] - out["rate_last_term"]
+    return out
+
+
 # ----------------------------------------------------------------------------- all together
 def pupil_patterns(
     reg: Register,
@@ -813,16 +851,9 @@ def pupil_patterns(
         "attended_4_weeks",
     ):
         table[c] = tr[c].to_numpy()
-    this_first, _ = term_bounds(day)
-    last_first, last_end = previous_term_bounds(day)
-    this = [(this_first, day)] * len(reg.schools)
-    last = [(last_first, last_end)] * len(reg.schools)
-    r_this = _rate(_row_sums(reg, luts.attended, this), _row_sums(reg, luts.possible, this))
-    r_last = _rate(_row_sums(reg, luts.attended, last), _row_sums(reg, luts.possible, last))
-    table["term"] = term_of(day)
-    table["rate_this_term"] = r_this[rows]
-    table["rate_last_term"] = r_last[rows]
-    table["term_change"] = table["rate_this_term"] - table["rate_last_term"]
+    terms = term_rates(reg, day)
+    for c in ("term", "rate_this_term", "rate_last_term", "term_change"):
+        table[c] = terms[c].to_numpy()
     wp = weekday_profile(reg, year_start, day, rule=rule)
     for c in (
         "absent_monday",

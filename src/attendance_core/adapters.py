@@ -367,6 +367,14 @@ _KNOWN_PROVIDERS: dict[str, str] = {
     "generic-parquet": "attendance-core-generic",
     "wide-csv": "attendance-core-generic",
     "wide-excel": "attendance-core-generic",
+    "generic-excel": "attendance-core-generic",
+    "sims-xml": "attendance-core-sims",
+    "arbor-json": "attendance-core-arbor",
+    "ctf-xml": "attendance-core-ctf",
+    "wonde-json": "attendance-core-wonde",
+    "assembly-json": "attendance-core-assembly",
+    "edfi-json": "attendance-core-edfi",
+    "edfi-xml": "attendance-core-edfi",
 }
 
 
@@ -702,19 +710,6 @@ class _Counter:
         return chunk[~too_long] if too_long.any() else chunk
 
 
-def _fill_in_place(target: pd.DataFrame, pupils: pd.DataFrame) -> None:
-    """Make the empty frame ``target`` hold ``pupils`` (same index and columns), in place."""
-    if not isinstance(pupils, pd.DataFrame) or not len(pupils):
-        return
-    columns = list(pupils.columns)
-    if not columns:
-        return
-    target[columns[0]] = pupils[columns[0]]  # an empty frame takes this column's index
-    for column in columns[1:]:
-        target[column] = pupils[column].array  # positional: the index may repeat a pupil
-    target.index.name = pupils.index.name or "pupil_id"
-
-
 def _from_long() -> Callable[..., Any]:
     from .register import Register
 
@@ -758,9 +753,6 @@ def load(
         output = adapter.read(source, errors=errors, **options)
     if not isinstance(output, AdapterOutput):
         raise TypeError(f"adapter {name!r} returned {type(output).__name__}, not AdapterOutput")
-    # pupils are final only once marks are exhausted, but from_long takes them up front:
-    # hand it a frame that is filled in place the moment the last chunk has been read
-    late_pupils = _empty_pupils()
     counter = _Counter(
         output.marks,
         limit=max_field_length,
@@ -768,12 +760,11 @@ def load(
         file=source.name,
         rejected=guarded,
         adapter=name,
-        on_done=lambda: _fill_in_place(late_pupils, output.pupils),
     )
     register = from_long(
         counter,
         errors=errors,
-        pupils=late_pupils,
+        pupils=lambda: output.pupils,  # final only once the marks are exhausted
         code_set=output.code_set,
         symbols=output.symbols or None,
         source=source.name,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -213,7 +213,7 @@ class Register:
         *,
         code_set: str | Path | CodeSet | None = None,
         errors: Literal["raise", "collect"] = "raise",
-        pupils: pd.DataFrame | None = None,
+        pupils: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None,
         symbols: Mapping[str, str] | None = None,
         source: str | None = None,
         source_columns: Mapping[str, str] | None = None,
@@ -226,8 +226,9 @@ class Register:
         date (default: the set in force on each mark's date). ``symbols`` maps local display
         symbols onto statutory codes. ``pupils`` (indexed by ``pupil_id``, optionally with
         ``school_id``) may give ``admission_date`` and ``leaving_date``, which then bound each
-        enrolment span. ``errors="raise"`` raises :class:`RegisterError` at the first unusable
-        row (naming row, column and value); ``errors="collect"`` leaves such rows out and lists
+        enrolment span; it may be a callable, called once every chunk has been read (a
+        streaming adapter knows its pupils only then). ``errors="raise"`` raises
+        :class:`RegisterError` at the first unusable row (naming row, column and value); ``errors="collect"`` leaves such rows out and lists
         them in :attr:`rejected`. ``source`` (a file name) and ``source_columns`` (core column
         → source header) only change how errors are worded.
         """
@@ -243,6 +244,8 @@ class Register:
             _encode_chunk(chunk, table, errors=errors, source=source, names=names)
             for chunk in chunks
         ]
+        if callable(pupils):
+            pupils = pupils()
         return _assemble(encoded, table, errors=errors, pupils=pupils, source=source, names=names)
 
     # ------------------------------------------------------------------ basic facts

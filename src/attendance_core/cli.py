@@ -763,14 +763,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def most_in_need(
     reg: Any, table: pd.DataFrame, pupils: pd.DataFrame | None, n: int = 10
 ) -> pd.DataFrame:
-    """The ``n`` pupils most in need of action: lowest attendance first, then most
-    unauthorised absence, with the most urgent next step that :func:`recommend` gives when
-    run on the whole register (earliest due, then the most escalated stage)."""
-    from .reports import next_steps
+    """The ``n`` pupils most in need of action, ranked as in the HTML report (worst band,
+    then lowest attendance, then most unauthorised absence), with the most urgent next step
+    :func:`recommend` gives when run on the whole register (earliest due, then the most
+    escalated stage)."""
+    from .bands import band_scheme
+    from .reports import _need_rank, next_steps
 
-    ranked = table[table["possible"] > 0].sort_values(
-        ["attendance_rate", "unauthorised"], ascending=[True, False], kind="stable"
-    )
+    ranked = _need_rank(table, band_scheme("five-band"))
     top = ranked.head(n)
     ids = top.index.get_level_values("pupil_id")
     year = (

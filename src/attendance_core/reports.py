@@ -520,11 +520,7 @@ def tsm_pack(
 
     school_col = _schools_of(figures.index, reg, pupils).to_numpy()
     pupil_ids = figures.index.get_level_values("pupil_id").astype(str)
-    year_group = (
-        pupil_column(figures.index, pupils, "year_group").to_numpy()
-        if pupils is not None and "year_group" in pupils.columns
-        else np.full(len(figures), None, dtype=object)
-    )
+    year_group = _pupil_values(figures.index, pupils, "year_group")
     is_severe = (figures["band"].astype(object) == "severe_absence").to_numpy()
     steps = next_steps(reg, pupils=pupils, as_of=day, plans=plans)
     by_pupil = _steps_by_enrolment(steps, np.asarray(pupil_ids)[is_severe])
@@ -559,6 +555,13 @@ def tsm_pack(
         severe=severe,
         successes=successes,
     )
+
+
+def _pupil_values(index: pd.Index, pupils: pd.DataFrame | None, column: str) -> Any:
+    """A pupils-table column aligned to ``index`` as an array (None where unknown)."""
+    if pupils is None or column not in pupils.columns:
+        return np.full(len(index), None, dtype=object)
+    return pupil_column(index, pupils, column).to_numpy()
 
 
 def _key_school(reg: Register, school: Any) -> str:
@@ -596,11 +599,7 @@ def _successes(
         now.notna() & before.notna() & (now < before) & (joined["possible"] >= MIN_TERM_SESSIONS)
     ).to_numpy(dtype=bool)
     picked = joined[moved]
-    year_group = (
-        pupil_column(picked.index, pupils, "year_group").to_numpy()
-        if pupils is not None and "year_group" in pupils.columns
-        else np.full(len(picked), None, dtype=object)
-    )
+    year_group = _pupil_values(picked.index, pupils, "year_group")
     out = pd.DataFrame(
         {
             "school_id": _schools_of(picked.index, reg, pupils).to_numpy(),
@@ -955,7 +954,7 @@ def _report_context(
     summary = band_summary(figures)
     weekly = weekly_attendance(reg, year_first, day)
     profile = group_weekday_profile(reg, year_first, day)
-    cohorts = cohort_summary_rows(figures, pupils)
+    cohorts = _cohort_rows(figures, pupils)
     steps = next_steps(reg, pupils=pupils, as_of=day)
 
     possible = int(figures["possible"].sum())
@@ -998,16 +997,8 @@ def _report_context(
 
     ranked = _need_rank(figures, scheme).head(top)
     by_pupil = _steps_by_enrolment(steps, ranked.index.get_level_values("pupil_id"))
-    names = (
-        pupil_column(ranked.index, pupils, "name").to_numpy()
-        if pupils is not None and "name" in pupils.columns
-        else np.full(len(ranked), None, dtype=object)
-    )
-    years = (
-        pupil_column(ranked.index, pupils, "year_group").to_numpy()
-        if pupils is not None and "year_group" in pupils.columns
-        else np.full(len(ranked), None, dtype=object)
-    )
+    names = _pupil_values(ranked.index, pupils, "name")
+    years = _pupil_values(ranked.index, pupils, "year_group")
     colours = _band_colours(scheme)
     labels = {b.id: b.label for b in scheme.bands}
     has_schools = "school_id" in (ranked.index.names or [])
@@ -1097,7 +1088,7 @@ def _report_context(
     }
 
 
-def cohort_summary_rows(figures: pd.DataFrame, pupils: pd.DataFrame | None) -> list[dict[str, Any]]:
+def _cohort_rows(figures: pd.DataFrame, pupils: pd.DataFrame | None) -> list[dict[str, Any]]:
     """The cohort table of the HTML report: priority cohorts, then the other flags."""
     from .patterns import cohort_summary
 

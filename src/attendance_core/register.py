@@ -228,9 +228,10 @@ class Register:
         ``school_id``) may give ``admission_date`` and ``leaving_date``, which then bound each
         enrolment span; it may be a callable, called once every chunk has been read (a
         streaming adapter knows its pupils only then). ``errors="raise"`` raises
-        :class:`RegisterError` at the first unusable row (naming row, column and value); ``errors="collect"`` leaves such rows out and lists
-        them in :attr:`rejected`. ``source`` (a file name) and ``source_columns`` (core column
-        → source header) only change how errors are worded.
+        :class:`RegisterError` at the first unusable row (naming row, column and value);
+        ``errors="collect"`` leaves such rows out and lists them in :attr:`rejected`.
+        ``source`` (a file name) and ``source_columns`` (core column → source header) only
+        change how errors are worded.
         """
         if errors not in ("raise", "collect"):
             raise ValueError(f"errors must be 'raise' or 'collect' (got {errors!r})")

@@ -345,3 +345,31 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(
     done = run(["report", str(files["marks"]), "--output", str(tmp_path / "r.html")])
     assert done.returncode == 0
     assert "\r" not in done.stderr and "█" not in done.stderr
+
+
+@pytest.mark.skipif("generic-csv" not in ac.formats(), reason="generic adapter not installed")
+def test_report_through_an_adapter_with_a_pupils_csv(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "letters.csv"
+    done = run(
+        [
+            "report",
+            str(files["marks"]),
+            "--format",
+            "generic-csv",
+            "--pupils",
+            str(files["pupils"]),
+            "--to",
+            "csv",
+            "--table",
+            "letters",
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+    letters = pd.read_csv(out, encoding="utf-8-sig")
+    assert letters["year_group"].notna().all()  # the pupils CSV completed the adapter's table
+    assert letters["year_group_rate"].notna().all()

@@ -334,3 +334,14 @@ def test_exceptions_pickle():
     )
     back = pickle.loads(pickle.dumps(err))
     assert (str(back), back.row, back.reason) == (str(err), 3, "unknown_code")
+
+
+def test_inverted_admission_and_leaving_dates_warn_and_fall_back_to_marks():
+    rows = week("p", "2025-01-06", "/\\/\\/\\/\\/\\")
+    pupils = pd.DataFrame(
+        {"admission_date": [dt.date(2025, 9, 1)], "leaving_date": [None]},
+        index=pd.Index(["p"], name="pupil_id"),
+    )
+    with pytest.warns(ac.AttendanceWarning, match="1 enrolment"):
+        reg = ac.Register.from_long(frame(rows), pupils=pupils)
+    assert ac.classify(reg, start="2025-01-06").loc["p", "possible"] == 10

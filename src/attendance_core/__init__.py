@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "Source": "adapters",
     "Stage": "escalation",
     "SuccessMeasure": "plans",
+    "TSMPack": "reports",
     "Timeline": "plans",
     "band_summary": "reports",
     "compulsory_school_age": "age",
@@ -74,6 +75,8 @@ _LAZY: dict[str, str] = {
     "steps_frame": "escalation",
     "to_csv": "reports",
     "to_excel": "reports",
+    "tsm_pack": "reports",
+    "write_tsm_pack": "reports",
 }
 
 __all__ = [
@@ -105,6 +108,7 @@ __all__ = [
     "Source",
     "Stage",
     "SuccessMeasure",
+    "TSMPack",
     "Timeline",
     "academic_year",
     "band_scheme",
@@ -136,6 +140,8 @@ __all__ = [
     "steps_frame",
     "to_csv",
     "to_excel",
+    "tsm_pack",
+    "write_tsm_pack",
 ]
 
 

@@ -265,7 +265,7 @@ def school(
             "year_group": [f"Y{y}" for y in year],
             "date_of_birth": pd.to_datetime(dob).date,
             "admission_date": [
-                days[f] if jn else dt.date(2019 + (13 - y if y < 12 else 5), 9, 1)
+                days[f] if jn else dt.date(2024 - (y - 7 if y < 12 else y - 12), 9, 1)
                 for f, jn, y in zip(first_day, joiners, year, strict=True)
             ],
             "leaving_date": [

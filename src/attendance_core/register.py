@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .codes import MISSING_MARK, Category, CodeSet, normalise_code, sets_by_date
-from .errors import REASON_TEXT, Reason, RegisterError
+from .errors import REASON_TEXT, AttendanceWarning, Reason, RegisterError
 
 __all__ = ["MISSING", "NO_MARK", "CodeTable", "Register"]
 
@@ -1089,4 +1090,16 @@ def _spans_from_pupils(
             open_end = pd.to_datetime(found["admission_date"], errors="coerce").notna().to_numpy()
             open_end = open_end & ~has_l
             out[open_end, 1] = [last_by_school[s] for s in school_keys[open_end]]
+    inverted = out[:, 0] > out[:, 1]
+    if inverted.any():
+        # an admission date after the leaving date (or after the school's last session) is a
+        # data error in the pupils table: keep the span the marks show, and say so
+        out[inverted] = span[inverted]
+        warnings.warn(
+            f"{int(inverted.sum())} enrolment(s) have admission and leaving dates that do not "
+            "form a span (admission after leaving, or after the last school session); their "
+            "spans come from their marks",
+            AttendanceWarning,
+            stacklevel=4,
+        )
     return out

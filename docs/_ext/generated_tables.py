@@ -8,7 +8,8 @@ Pages written to ``docs/reference/generated/`` (ignored by git):
 - ``policies.md``: the rules and action ids of every bundled policy
   (``attendance_core.policies()``) and the vocabulary a policy file may use;
 - ``reasons.md``: the rejected-row reason ids (``attendance_core.Reason``);
-- ``adapters.md``: the adapters registered in the environment that built the docs.
+- ``adapters.md``: the adapters registered in the environment that built the docs;
+- ``cli.md``: the help of the ``attendance-core`` command and each subcommand.
 
 A file is rewritten only when its text changes, so incremental builds stay incremental.
 
@@ -20,6 +21,8 @@ The extension also resolves references written against a defining module
 from __future__ import annotations
 
 import importlib
+import inspect
+import pkgutil
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -240,12 +243,43 @@ def adapters_page() -> str:
     return "".join(out)
 
 
+def cli_page() -> str:
+    import argparse
+    import os
+
+    from attendance_core import cli
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "96"
+    try:
+        parser = cli.build_parser()
+        out = [HEADER, "(generated-cli)=\n# Command line\n\n"]
+        out.append(
+            "The `attendance-core` command (also `python -m attendance_core`). Exit status 0 on "
+            "success, 2 on bad usage or unreadable input, with one clear line on standard "
+            "error. The help below is generated from the program itself.\n\n"
+        )
+        out.append(f"```text\n{parser.format_help().rstrip()}\n```\n\n")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    out.append(f"## `attendance-core {name}`\n\n")
+                    out.append(f"```text\n{sub.format_help().rstrip()}\n```\n\n")
+        return "".join(out)
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = old
+
+
 PAGES = {
     "code-sets.md": code_sets_page,
     "band-schemes.md": band_schemes_page,
     "policies.md": policies_page,
     "reasons.md": reasons_page,
     "adapters.md": adapters_page,
+    "cli.md": cli_page,
 }
 
 
@@ -277,6 +311,22 @@ def _candidates(node: pending_xref) -> list[str]:
     return found
 
 
+_DOCSTRING_OF = re.compile(r"docstring of ((?:\w+\.)*\w+)")
+
+
+def _defining_modules(node: pending_xref) -> list[str]:
+    """Modules named by the docstring a reference was written in (``docstring of a.b.c``)."""
+    current: Any = node
+    while current is not None and not getattr(current, "source", None):
+        current = current.parent
+    source = getattr(current, "source", None) or ""
+    match = _DOCSTRING_OF.search(source)
+    if not match:
+        return []
+    parts = match.group(1).split(".")
+    return [".".join(parts[:cut]) for cut in range(len(parts) - 1, 0, -1)]
+
+
 def _exists(node: pending_xref) -> bool:
     """Whether the target names a real object of attendance_core (an internal helper)."""
     target = node.get("reftarget", "").lstrip("~.")
@@ -288,9 +338,14 @@ def _exists(node: pending_xref) -> bool:
         for cut in range(len(parts) - 1, 0, -1):
             starts.append((".".join(parts[:cut]), ".".join(parts[cut:])))
     else:
-        if cls:
-            starts.append((module_name, f"{cls}.{target}"))
-        starts.append((module_name, target))
+        modules = [module_name, *_defining_modules(node)]
+        for mod in modules:
+            if cls:
+                starts.append((mod, f"{cls}.{target}"))
+            starts.append((mod, target))
+    if "." not in target:
+        # a bare name from a signature or type hint: any module of the package may define it
+        starts += [(mod, target) for mod in _package_modules()]
     for mod, rest in starts:
         try:
             obj: Any = importlib.import_module(mod)
@@ -300,13 +355,30 @@ def _exists(node: pending_xref) -> bool:
             for part in rest.split("."):
                 obj = getattr(obj, part)
         except AttributeError:
-            # attrs instance fields are not class attributes: look them up too
-            holder = obj if isinstance(obj, type) else None
-            if holder is not None and attrs.has(holder) and part in attrs.fields_dict(holder):
+            if isinstance(obj, type) and _instance_attribute(obj, part):
                 return True
             continue
         return True
     return False
+
+
+def _instance_attribute(cls: type, name: str) -> bool:
+    """Whether ``name`` is an attribute set on instances (an attrs field or an __init__ one)."""
+    if attrs.has(cls) and name in attrs.fields_dict(cls):
+        return True
+    try:
+        return name in inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _package_modules() -> list[str]:
+    """Every module of attendance_core (imported lazily by the callers)."""
+    return [
+        info.name
+        for info in pkgutil.iter_modules(ac.__path__, prefix="attendance_core.")
+        if not info.name.endswith("__main__")
+    ]
 
 
 def resolve_public_name(

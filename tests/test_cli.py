@@ -373,3 +373,17 @@ def test_report_through_an_adapter_with_a_pupils_csv(
     letters = pd.read_csv(out, encoding="utf-8-sig")
     assert letters["year_group"].notna().all()  # the pupils CSV completed the adapter's table
     assert letters["year_group_rate"].notna().all()
+
+
+def test_classify_to_takes_a_format_or_a_last_date(files: dict[str, Path]) -> None:
+    marks = str(files["marks"])
+    both = run(["classify", marks, "--from", "2024-09-03", "--to", "2024-09-06", "--to", "csv"])
+    assert both.returncode == 0, both.stderr
+    table = pd.read_csv(io.StringIO(both.stdout), index_col=0)
+    reg = ac.Register.from_long(pd.read_csv(files["marks"], dtype=str, keep_default_na=False))
+    expected = ac.classify(reg, start="2024-09-03", end="2024-09-06")
+    assert table["possible"].to_dict() == expected["possible"].to_dict()
+    assert run(["classify", marks, "--to", "xls"]).returncode == 2
+    twice = run(["classify", marks, "--to", "2024-09-06", "--to-date", "2024-09-05"])
+    assert twice.returncode == 2
+    assert "one last date" in twice.stderr

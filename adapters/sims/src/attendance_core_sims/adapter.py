@@ -336,6 +336,8 @@ class SimsXmlAdapter:
 
 
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+#: What may come before the root element: declaration/PIs, comments, a DOCTYPE.
+_SKIPPED = ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!", b">"))
 
 
 def _root_name(head: bytes) -> str | None:
@@ -347,19 +349,18 @@ def _root_name(head: bytes) -> str | None:
         start = text.find(b"<", pos)
         if start < 0:
             return None
-        if text.startswith(b"<?", start):
-            pos = text.find(b"?>", start) + 2
-        elif text.startswith(b"<!--", start):
-            pos = text.find(b"-->", start) + 3
-        elif text.startswith(b"<!", start):
-            pos = text.find(b">", start) + 1
+        for opener, closer in _SKIPPED:
+            if text.startswith(opener, start):
+                end = text.find(closer, start + len(opener))
+                if end < 0:
+                    return None
+                pos = end + len(closer)
+                break
         else:
             match = _ROOT_TAG.match(text, start)
             if not match:
                 return None
             return match.group(1).decode("ascii", "replace").rsplit(":", 1)[-1].lower()
-        if pos <= 1:
-            return None
 
 
 class _Reader:

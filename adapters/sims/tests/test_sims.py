@@ -237,3 +237,14 @@ def test_fuzz_marks_keep_the_row_invariant(code: str, session: str, day: int) ->
 
 def test_random_bytes_kit() -> None:
     check_random_bytes("sims-xml", NS, examples=20)
+
+
+def test_child_element_layout_with_mark_field_named_like_a_record() -> None:
+    result = _load(DATA / "sims_child_elements.xml")
+    long = result.register.to_long()
+    got = [(str(r.date)[:10], r.session, r.code) for r in long.itertuples()]
+    # <Mark> inside <AttendanceMark> is the code field, not another record; empty = missing
+    assert got == [("2024-09-02", "AM", "/"), ("2024-09-02", "PM", "L"), ("2024-09-03", "AM", "-")]
+    assert result.rows_read == 3
+    assert result.pupils.loc["W201200101004", "date_of_birth"] == pd.Timestamp("2016-02-03")
+    assert set(long["school_id"]) == {"2012345"}

@@ -175,7 +175,13 @@ def local_name_as_written(tag: str) -> str:
 
 
 def iter_named(root: Element, names: frozenset[str]) -> Iterator[Element]:
-    """Every element below (and including) ``root`` whose local name is in ``names``."""
-    for element in root.iter():
+    """Every element below (and including) ``root`` whose local name is in ``names``, in
+    document order, without looking inside a match: a ``<Mark>`` child that holds the code of
+    an ``<AttendanceMark>`` record is a field, not a second record."""
+    stack = [root]
+    while stack:
+        element = stack.pop()
         if local_name(element.tag) in names:
             yield element
+            continue
+        stack.extend(reversed(list(element)))

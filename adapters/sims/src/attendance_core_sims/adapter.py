@@ -465,9 +465,8 @@ class _Reader:
                 key_column=columns,
             )
             pupils.append(pupil)
-            for inner in element.iter():
-                if local_name(inner.tag) in mark_names:
-                    owner[inner] = pupil
+            for inner in iter_named(element, mark_names):
+                owner[inner] = pupil
         return pupils, owner
 
     def _choose_key(self, key: str) -> str:

@@ -231,7 +231,12 @@ def adapters_page() -> str:
     dists = ac_adapters.adapter_distributions()
     rows = []
     for name in ac.formats():
-        cls = ac_adapters.get_adapter(name)
+        try:
+            cls = ac_adapters.get_adapter(name)
+        except ac.AttendanceError as exc:
+            PROBLEMS.append(f"adapter {name!r} cannot be imported to document it: {exc}")
+            rows.append([_code(name), _code(dists.get(name) or "?"), "—", "(not importable)"])
+            continue
         exts = ", ".join(_code(e) for e in getattr(cls, "extensions", ())) or "—"
         rows.append(
             [
@@ -275,6 +280,9 @@ def cli_page() -> str:
             os.environ["COLUMNS"] = old
 
 
+#: problems met while generating, reported as Sphinx warnings (errors under -W)
+PROBLEMS: list[str] = []
+
 PAGES = {
     "code-sets.md": code_sets_page,
     "band-schemes.md": band_schemes_page,
@@ -286,13 +294,19 @@ PAGES = {
 
 
 def write_pages(app: Sphinx) -> None:
+    from sphinx.util import logging
+
     target = Path(app.srcdir) / "reference" / "generated"
     target.mkdir(parents=True, exist_ok=True)
+    PROBLEMS.clear()
     for name, build in PAGES.items():
         text = build()
         path = target / name
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
+    log = logging.getLogger(__name__)
+    for problem in PROBLEMS:
+        log.warning(problem, type="attendance_core", subtype="generated")
 
 
 _SUBMODULE = re.compile(r"^attendance_core\.(?:[a-z_]+\.)+([A-Za-z_]\w*(?:\.\w+)?)$")

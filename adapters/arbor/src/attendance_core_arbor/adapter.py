@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import attrs
 import pandas as pd
@@ -137,6 +137,18 @@ def _decode(raw: bytes, name: str) -> tuple[Any, list[str]]:
         raise FormatError(f"not readable as JSON ({type(exc).__name__})", file=name) from None
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_CONTAINERS = (dict, list)
+
+
+def _is_map(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """Whether ``value`` is a JSON object (a dict, or another Mapping from a caller's pages);
+    cheap for the scalars that make up most of a page."""
+    if type(value) is dict:
+        return True
+    return type(value) not in _SCALARS and isinstance(value, Mapping)
+
+
 def _natural(path: Path) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p.lower() for p in _NUMBER.split(path.name))
 
@@ -170,7 +182,7 @@ def _pages(source: Source) -> tuple[list[tuple[str, Any]], list[str]]:
 
 
 def _is_page(value: Any) -> bool:
-    return isinstance(value, Mapping) and "entityType" not in value
+    return _is_map(value) and "entityType" not in value
 
 
 def _page_records(page: Any, name: str) -> Iterator[tuple[str, Any]]:
@@ -185,12 +197,12 @@ def _page_records(page: Any, name: str) -> Iterator[tuple[str, Any]]:
         if isinstance(value, list):
             for item in value:
                 yield str(key), item
-        elif isinstance(value, Mapping):
+        elif _is_map(value):
             yield str(key), value
 
 
 def _entity(value: Any) -> str:
-    if isinstance(value, Mapping):
+    if _is_map(value):
         kind = value.get("entityType")
         if isinstance(kind, str):
             return kind.lower()
@@ -198,7 +210,7 @@ def _entity(value: Any) -> str:
 
 
 def _href_id(value: Any) -> str | None:
-    if isinstance(value, Mapping):
+    if _is_map(value):
         href = value.get("href")
         if isinstance(href, str) and href.strip("/"):
             return href.rstrip("/").rsplit("/", 1)[-1]
@@ -215,7 +227,7 @@ def _is_expanded(value: Mapping[str, Any]) -> bool:
 def parse_stamp(value: Any) -> dt.datetime | None:
     """An Arbor date object ``{"entityType": "date", "date": "YYYY-MM-DD HH:MM:SS"}`` or a
     plain date(-time) string, as a naive datetime; None when absent or unreadable."""
-    if isinstance(value, Mapping):
+    if _is_map(value):
         value = value.get("date")
     if not isinstance(value, str):
         return None
@@ -345,10 +357,10 @@ class _Reader:
                 if kind in _RECORD_TYPES or (
                     not kind and root in ("attendanceRecords", "attendanceRecord")
                 ):
-                    if not isinstance(item, Mapping):
+                    if not _is_map(item):
                         raise FormatError("an attendance record is not an object", file=name)
                     self.records.append(item)
-                elif isinstance(item, Mapping):
+                elif _is_map(item):
                     if kind in _UPN_TYPES:
                         self._add_upn(item)
                     elif not kind:
@@ -380,14 +392,14 @@ class _Reader:
     def _index(self, value: Any, depth: int) -> None:
         if depth > _MAX_DEPTH:
             return
-        if isinstance(value, Mapping):
+        if _is_map(value):
             href = value.get("href")
             if isinstance(href, str) and _is_expanded(value):
                 known = self.objects.get(href)
                 if known is None or len(value) > len(known):
                     self.objects[href] = value
             for inner in value.values():
-                if isinstance(inner, Mapping | list):
+                if type(inner) in _CONTAINERS or _is_map(inner):
                     self._index(inner, depth + 1)
         elif isinstance(value, list):
             for inner in value:
@@ -395,7 +407,7 @@ class _Reader:
 
     def _resolve(self, value: Any) -> Mapping[str, Any] | None:
         """The expanded object a stub stands for (or the object itself), else None."""
-        if not isinstance(value, Mapping):
+        if not _is_map(value):
             return None
         if _is_expanded(value):
             return value
@@ -428,7 +440,7 @@ class _Reader:
             if sid is None:
                 continue
             stamp = parse_stamp(record.get("startDatetime"))
-            obj = self._resolve(stub) or (stub if isinstance(stub, Mapping) else None)
+            obj = self._resolve(stub) or (stub if _is_map(stub) else None)
             old = seen.get(sid)
             latest = stamp if old is None or old[1] is None else max(old[1], stamp or old[1])
             seen[sid] = (obj if old is None or old[0] is None else old[0], latest)
@@ -602,7 +614,7 @@ class _Reader:
             raise _Bad(column, None, Reason.MISSING_VALUE, "record has no start date-time")
         start = parse_stamp(raw_start)
         if start is None:
-            shown = raw_start.get("date") if isinstance(raw_start, Mapping) else raw_start
+            shown = raw_start.get("date") if _is_map(raw_start) else raw_start
             raise _Bad(column, shown, Reason.BAD_DATE, "not a date-time")
         session, how = self._session(record, event, start)
         if how == "lesson":

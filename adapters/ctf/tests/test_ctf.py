@@ -66,8 +66,8 @@ def test_ctf_totals() -> None:
         (
             r.pupil_id,
             r.school_id,
-            str(r.start.date()),
-            str(r.end.date()),
+            str(r.start)[:10],
+            str(r.end)[:10],
             r.possible,
             r.attended,
             r.authorised,

@@ -550,7 +550,12 @@ class _Reader:
                         reason=bad.reason,
                     ) from None
                 self.out.rejected.append(
-                    {"row": number, "column": bad.column, "value": bad.value, "reason": bad.reason}
+                    {
+                        "row": number,
+                        "column": bad.column,
+                        "value": bad.value,
+                        "reason": str(bad.reason),
+                    }
                 )
                 continue
             if how == "lesson":

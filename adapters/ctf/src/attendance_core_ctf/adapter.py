@@ -421,7 +421,12 @@ class _Reader:
                 reason=bad.reason,
             )
         self.out.rejected.append(
-            {"row": row, "column": bad.column, "value": _short(bad.value), "reason": bad.reason}
+            {
+                "row": row,
+                "column": bad.column,
+                "value": _short(bad.value),
+                "reason": str(bad.reason),
+            }
         )
 
     def _count(self, element: Element, key: str, *, required: bool) -> int | None:

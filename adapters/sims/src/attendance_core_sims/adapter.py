@@ -614,7 +614,12 @@ class _Reader:
                         reason=bad.reason,
                     ) from None
                 self.out.rejected.append(
-                    {"row": line, "column": bad.column, "value": bad.value, "reason": bad.reason}
+                    {
+                        "row": line,
+                        "column": bad.column,
+                        "value": bad.value,
+                        "reason": str(bad.reason),
+                    }
                 )
                 continue
             if from_time:

@@ -115,8 +115,8 @@ def test_temporary_upn_current_on_the_record_date() -> None:
         for key in ("startDatetime", "endDatetime"):
             record[key]["date"] = record[key]["date"].replace("2024-09", "2023-12")
     result = _load(json.dumps(doc).encode())
-    assert "T20120010100A" in set(result.register.to_long()["pupil_id"])
-    assert result.pupils.loc["T20120010100A", "upn_temporary"]
+    assert "P20120010100A" in set(result.register.to_long()["pupil_id"])
+    assert result.pupils.loc["P20120010100A", "upn_temporary"]
 
 
 def test_folder_of_pages_and_page_dicts_match_the_listing() -> None:
@@ -313,3 +313,11 @@ def test_fuzz_json_shapes_only_attendance_errors(doc: Any) -> None:
     except AttendanceError:
         return
     assert result.rows_read == len(result.register.to_long()) + len(result.rejected)
+
+
+def test_invalid_upn_is_a_warning_not_a_rejection() -> None:
+    text = LISTING.read_bytes().replace(b"D201200101001", b"A201200101001")
+    result = _load(text)
+    assert "A201200101001" in set(result.register.to_long()["pupil_id"])
+    assert len(result.rejected) == 3
+    assert any("wrong check letter" in w and "A201200101001" in w for w in result.warnings)

@@ -264,3 +264,12 @@ def test_fuzz_values_keep_the_row_invariant(possible: str, authorised: str, mark
     except AttendanceError:
         return
     assert result.rows_read == len(result.register.to_long()) + len(result.rejected)
+
+
+def test_invalid_upn_is_a_warning_not_a_rejection() -> None:
+    text = CTF.read_bytes().replace(b"D201200101001", b"A201200101001")
+    result = _load(text)
+    assert len(result.register.to_long()) == 12
+    assert result.totals is not None
+    assert "A201200101001" in set(result.totals["pupil_id"])
+    assert any("invalid UPN check letter" in w for w in result.warnings)

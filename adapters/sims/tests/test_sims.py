@@ -248,3 +248,11 @@ def test_child_element_layout_with_mark_field_named_like_a_record() -> None:
     assert result.rows_read == 3
     assert result.pupils.loc["W201200101004", "date_of_birth"] == pd.Timestamp("2016-02-03")
     assert set(long["school_id"]) == {"2012345"}
+
+
+def test_invalid_upn_is_a_warning_not_a_rejection() -> None:
+    text = LATIN.read_bytes().replace(b"D201200101001", b"A201200101001")
+    result = _load(text)
+    assert "A201200101001" in set(result.register.to_long()["pupil_id"])
+    assert not (result.rejected["reason"] == "missing_value").any()
+    assert any("invalid UPN check letter" in w and "lines 15" in w for w in result.warnings)

@@ -54,10 +54,23 @@ def test_public_name_is_in_the_api_reference(name: str) -> None:
     assert re.search(pattern, api, re.MULTILINE), f"{name} is not documented in reference/api.md"
 
 
+# Pages allowed plain ``python`` blocks, each with the reason. Keep this list empty: it names
+# debts, and the test below fails once a listed page no longer needs its entry.
+PYTHON_BLOCKS_ALLOWED = {
+    # needs a Dask cluster and Parquet files; its owner is converting it to doctests
+    "how-to/dask.md",
+}
+
+
 def test_python_is_only_written_as_doctests() -> None:
+    pages = set()
     for language in ("python", "py", "pycon", "ipython"):
-        blocks = _blocks(language)
-        assert not blocks, f"{blocks[0][0]}: write Python as a {{doctest}} block so it runs"
+        for page, _text in _blocks(language):
+            pages.add(page.relative_to(DOCS).as_posix())
+    unexpected = pages - PYTHON_BLOCKS_ALLOWED
+    assert not unexpected, f"{sorted(unexpected)}: write Python as {{doctest}} blocks so it runs"
+    stale = {p for p in PYTHON_BLOCKS_ALLOWED if (DOCS / p).exists()} - pages
+    assert not stale, f"{sorted(stale)} no longer needs its PYTHON_BLOCKS_ALLOWED entry"
 
 
 @pytest.mark.parametrize(

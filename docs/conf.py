@@ -41,7 +41,8 @@ extensions = [
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+# api-more.md is generated and included into reference/api.md, not a page of its own
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "reference/generated/api-more.md"]
 language = "en"
 
 # -- MyST -------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ Pages written to ``docs/reference/generated/`` (ignored by git):
   (``attendance_core.policies()``) and the vocabulary a policy file may use;
 - ``reasons.md``: the rejected-row reason ids (``attendance_core.Reason``);
 - ``adapters.md``: the adapters registered in the environment that built the docs;
-- ``cli.md``: the help of the ``attendance-core`` command and each subcommand.
+- ``cli.md``: the help of the ``attendance-core`` command and each subcommand;
+- ``api-more.md``: autodoc entries for public names ``reference/api.md`` does not group yet.
 
 A file is rewritten only when its text changes, so incremental builds stay incremental.
 
@@ -280,6 +281,42 @@ def cli_page() -> str:
             os.environ["COLUMNS"] = old
 
 
+_AUTODOC = re.compile(r"^\.\. auto\w+:: attendance_core\.(\w+)\s*$", re.MULTILINE)
+
+
+def api_more_page(api_text: str | None = None) -> str:
+    """Autodoc entries for public names that ``reference/api.md`` does not place in a group.
+
+    ``reference/api.md`` groups the public names by task; a name exported later lands here
+    automatically, so the reference is never missing a public name.
+    """
+    import inspect as _inspect
+
+    if api_text is None:
+        api_text = (Path(__file__).resolve().parents[1] / "reference" / "api.md").read_text(
+            encoding="utf-8"
+        )
+    placed = set(_AUTODOC.findall(api_text))
+    rest = [name for name in ac.__all__ if name not in placed]
+    out = [HEADER]
+    if not rest:
+        return "".join(out)
+    out.append("```{eval-rst}\n.. rubric:: Other public names\n\n")
+    for name in rest:
+        obj = getattr(ac, name)
+        if _inspect.ismodule(obj):
+            kind = "automodule"
+        elif _inspect.isclass(obj):
+            kind = "autoexception" if issubclass(obj, BaseException) else "autoclass"
+        elif callable(obj):
+            kind = "autofunction"
+        else:
+            kind = "autodata"
+        out.append(f".. {kind}:: attendance_core.{name}\n\n")
+    out.append("```\n")
+    return "".join(out)
+
+
 #: problems met while generating, reported as Sphinx warnings (errors under -W)
 PROBLEMS: list[str] = []
 
@@ -290,6 +327,7 @@ PAGES = {
     "reasons.md": reasons_page,
     "adapters.md": adapters_page,
     "cli.md": cli_page,
+    "api-more.md": api_more_page,
 }
 
 

@@ -30,8 +30,13 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::attendance_core.errors.AttendanceWarning"),
 ]
 
-# the fixtures are read per example; hypothesis' own example database is not needed for that
-quick = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# A short run per fixture in the default suite (there are many fixtures); the long profile
+# ("fuzz", thousands of examples, tox env fuzz) is used as it is.
+_LONG_RUN = settings.default.max_examples >= 1000
+quick = settings(
+    max_examples=settings.default.max_examples if _LONG_RUN else 20,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def test_corpus_covers_every_installed_adapter_distribution() -> None:

@@ -140,7 +140,7 @@ class _Encoded:
     run_length: npt.NDArray[np.intp]
     school: npt.NDArray[np.intp] | None  # per run, into school_uniques (None: no school)
     pupil: npt.NDArray[np.intp]  # per run, into pupil_uniques
-    date: npt.NDArray[np.intp]  # into day_uniques
+    date: npt.NDArray[np.signedinteger[Any]]  # into day_uniques (smallest signed dtype)
     session: npt.NDArray[np.int8]
     code: npt.NDArray[np.uint8]
     school_uniques: list[str]
@@ -736,6 +736,7 @@ def _encode_chunk(
                 }
             )
     session = sidx[scodes]
+    dcodes = dcodes.astype(np.min_scalar_type(-max(len(duniq), 1)), copy=False)
     if run_length is None:
         run_length = np.ones(n, dtype=np.intp)
     if len(bad):
@@ -872,15 +873,23 @@ def _assemble(
     lo = int(udays[0]) if len(udays) else 0
     pos = np.full(int(udays[-1]) - lo + 1 if len(udays) else 1, -1, dtype=np.int64)
     pos[udays - lo] = np.arange(len(udays))
-    col = _cat(
-        [2 * pos[np.clip(c.day_uniques - lo, 0, len(pos) - 1)][c.date] + c.session for c in chunks],
-        np.int64,
-    )
+    # the cell of every row, chunk by chunk into one array (per-chunk codes are released as
+    # they are used, so that a streamed build never holds two copies of a per-row array)
+    lin = np.repeat(run_enrol * ncols, run_length) if len(chunks) == 1 else np.empty(n, np.int64)
+    at = run_at = 0
+    for c in chunks:
+        m, r = len(c.date), len(c.run_length)
+        seg = lin[at : at + m]
+        if len(chunks) > 1:
+            seg[:] = np.repeat(run_enrol[run_at : run_at + r] * ncols, c.run_length)
+        seg += (2 * pos[np.clip(c.day_uniques - lo, 0, len(pos) - 1)])[c.date]
+        seg += c.session
+        c.date = c.date[:0]
+        at, run_at = at + m, run_at + r
     session = _cat([c.session for c in chunks], np.int8)
     code = _cat([c.code for c in chunks], np.uint8)
-    lin = np.repeat(run_enrol * ncols, run_length)
-    lin += col
-    del col
+    for c in chunks:
+        c.session, c.code = c.session[:0], c.code[:0]
 
     # duplicates: none when the cells come in increasing order (an export sorted by pupil,
     # date and session); else the last writer of each cell owns it and rows it overwrote

@@ -84,9 +84,19 @@ def code_sets_page() -> str:
         "{func}`attendance_core.classify`. A register spanning 19 August 2024 uses each set for "
         "the dates it covers.\n\n"
     )
-    for cs in sorted(ac.code_sets().values(), key=lambda c: str(c.valid_from or "")):
+    newest_first = sorted(
+        ac.code_sets().values(), key=lambda c: str(c.valid_from or ""), reverse=True
+    )
+    for cs in newest_first:
         out.append(f"## `{cs.id}`\n\n{_cell(cs.title)}.\n\n")
-        span = f"from {cs.valid_from or 'the beginning'} to {cs.valid_to or 'today'}"
+        if cs.valid_from and cs.valid_to:
+            span = f"from {cs.valid_from:%-d %B %Y} to {cs.valid_to:%-d %B %Y}"
+        elif cs.valid_from:
+            span = f"from {cs.valid_from:%-d %B %Y}"
+        elif cs.valid_to:
+            span = f"until {cs.valid_to:%-d %B %Y}"
+        else:
+            span = "at any date"
         out.append(f"In force {span}.\n\n")
         rows = []
         for code in cs.codes:
@@ -131,9 +141,9 @@ def band_schemes_page() -> str:
     return "".join(out)
 
 
-def _conditions(items: Iterable[Any]) -> str:
+def _conditions(items: Iterable[Any], sep: str = "<br>") -> str:
     texts = [_code(getattr(c, "text", c)) for c in items]
-    return "<br>".join(texts) if texts else "—"
+    return sep.join(texts) if texts else "—"
 
 
 def policies_page() -> str:
@@ -158,30 +168,26 @@ def policies_page() -> str:
         rows = []
         for rule in pol.rules:
             rid = _code(rule.id) + (" †" if rule.compulsory_age else "")
-            if rule.each != "enrolment":
-                rid += f" (each {rule.each})"
-            rows.append(
-                [
-                    rid,
-                    _code(rule.action),
-                    _code(str(rule.stage)),
-                    _code(rule.lead),
-                    f"+{rule.due}",
-                    _conditions(rule.when),
-                    _conditions(rule.requires),
-                    _conditions(rule.unless),
-                ]
-            )
+            if rule.action != rule.id:
+                rid += f"<br>action {_code(rule.action)}"
+            rows.append([rid, rule.stage.label, _code(rule.lead), f"+{rule.due}"])
+        out.append(_table(["rule (action id when different)", "stage", "lead", "due"], rows))
+        out.append(f"\n### Conditions and reasons (`{pol.id}`)\n\n")
         out.append(
-            _table(["rule", "action", "stage", "lead", "due", "when", "requires", "unless"], rows)
-        )
-        out.append("\n### Reasons\n\n")
-        out.append(
-            "The sentence each rule gives; `{figure}` placeholders are filled with the pupil's "
-            "figures, written for people.\n\n"
+            "*when*: every condition must hold; *requires* / *unless*: plan terms that must / "
+            "must not hold; *each run*: evaluated once per run of qualifying days. The reason "
+            "is the sentence the step gives, `{figure}` placeholders filled with the pupil's "
+            "figures written for people.\n\n"
         )
         for rule in pol.rules:
-            out.append(f"`{rule.id}`\n: {_cell(rule.reason)}\n\n")
+            parts = [f"*when* {_conditions(rule.when, '; ')}"]
+            if rule.requires:
+                parts.append(f"*requires* {_conditions(rule.requires, '; ')}")
+            if rule.unless:
+                parts.append(f"*unless* {_conditions(rule.unless, '; ')}")
+            if rule.each != "enrolment":
+                parts.append(f"*each {rule.each}*")
+            out.append(f"`{rule.id}`\n: {' · '.join(parts)}\n\n  {_cell(rule.reason)}\n\n")
     out.append(vocabulary_section())
     return "".join(out)
 

@@ -87,7 +87,6 @@ nitpick_ignore_regex = [
         r"|Exception|ValueError|TypeError|KeyError|UserWarning|Warning|OSError)",
     ),
     # napoleon reads the first words of Register.school_sessions' docstring as a type
-    (r"py:class", r"Schools × columns"),
     # annotation-only aliases inside modules (e.g. ``QuarterKind``, ``SchemeRef``)
     (r"py:.*", r"(attendance_core\.)?(\w+\.)*[A-Z]\w*(Kind|Ref|Like|Spec)"),
 ]

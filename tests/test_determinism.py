@@ -27,7 +27,9 @@ def _fixtures() -> list[Path]:
     paths = []
     for data in sorted(ROOT.glob("adapters/*/tests/data")):
         for path in sorted(data.iterdir()):
-            if not path.name.startswith(".") and path.name not in ("symbols.csv", "symbols.toml"):
+            if path.name.startswith(".") or path.suffix in (".py", ".md"):
+                continue
+            if path.name not in ("symbols.csv", "symbols.toml"):
                 paths.append(path)
     return paths
 

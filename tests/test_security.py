@@ -534,6 +534,8 @@ def adapter_fixtures() -> list[Path]:
         for path in sorted(data.iterdir()):
             if path.name.startswith(".") or path.name in ("symbols.csv", "symbols.toml"):
                 continue
+            if path.suffix in (".py", ".md"):  # fixture generators and notes
+                continue
             paths.append(path)
     return paths
 

@@ -76,7 +76,15 @@ def fixtures() -> list[Fixture]:
         if not names:
             continue  # adapter not installed here
         for path in sorted(data.iterdir()):
-            if path.name.startswith(".") or path.name in NOT_REGISTERS:
+            if (
+                path.name.startswith(".")
+                or path.name in NOT_REGISTERS
+                or path.suffix
+                in (
+                    ".py",
+                    ".md",
+                )
+            ):
                 continue
             try:
                 fmt = detect(path)

@@ -148,6 +148,7 @@ class _Encoded:
     day_uniques: npt.NDArray[np.int64]  # date ordinal of each date code (bad: -(2**62))
     rejected: list[dict[str, Any]]
     has_school: bool | None  # None: chunk had no school_id column
+    complete: bool = False  # every row accepted (so every unique date is used and valid)
 
 
 class Register:
@@ -461,6 +462,14 @@ def _id_text(value: Any) -> str:
     return str(value).strip()
 
 
+def _id_texts(values: Any) -> list[str]:
+    """:func:`_id_text` of every value (text values need only their spaces stripped)."""
+    out: list[str] = []
+    for v in values:
+        out.append(v.strip() if type(v) is str else _id_text(v))
+    return out
+
+
 def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
     """Date ordinals of unique values; -(2**62) where a value is not a date.
 
@@ -503,10 +512,41 @@ def _factorize(
     """``pd.factorize(values, use_na_sentinel=True)``, or of ``values`` at ``starts`` only.
 
     The uniques are exactly those of ``pd.factorize`` (same values, order of first appearance).
+    A few-valued Arrow text column (``session``, ``code``) is looked up against the values of
+    its first rows instead of hashed whole; rows with other values are factorised apart, their
+    values following in order of first appearance, as pandas would order them.
     """
     if starts is not None and len(starts) < len(values):
         return pd.factorize(values.iloc[starts], use_na_sentinel=True)
+    few = _few_values(values)
+    if few is not None:
+        return few
     return pd.factorize(values, use_na_sentinel=True)
+
+
+def _few_values(values: pd.Series) -> tuple[npt.NDArray[np.signedinteger[Any]], list[Any]] | None:
+    """The fast path of :func:`_factorize` for Arrow text with at most 64 values in its head."""
+    if len(values) <= 2 * _RUN_SAMPLE or not hasattr(values.array, "__arrow_array__"):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = values.array.__arrow_array__()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    head = pc.unique(arr[:_RUN_SAMPLE])  # in order of first appearance
+    if len(head) > 64 or head.null_count:
+        return None
+    codes = pc.fill_null(pc.index_in(arr, value_set=head), -1).to_numpy()
+    if not codes.flags.writeable:
+        codes = codes.copy()
+    uniques: list[Any] = head.to_pylist()
+    other = np.flatnonzero(codes < 0)
+    if len(other):  # values first seen after the head, and missing values
+        more, more_uniques = pd.factorize(values.iloc[other], use_na_sentinel=True)
+        codes[other] = np.where(more < 0, -1, more + len(uniques))
+        uniques.extend(more_uniques)
+    return codes, uniques
 
 
 def _run_starts(values: pd.Series) -> npt.NDArray[np.intp] | None:
@@ -610,7 +650,7 @@ def _encode_chunk(
     school_uniques: list[str] = []
     if with_school_col:
         codes_s, uniq_s = _factorize(df["school_id"], starts)
-        texts = [_id_text(v) for v in uniq_s]
+        texts = _id_texts(uniq_s)
         blank_lut = np.array([t == "" for t in texts] + [True], dtype=bool)
         some_blank = blank_lut[:-1].any() or codes_s.min() < 0
         blank = blank_lut[codes_s] if some_blank else None
@@ -632,7 +672,7 @@ def _encode_chunk(
 
     # pupil_id
     pcodes, puniq = _factorize(df["pupil_id"], starts)
-    pupil_uniques = [_id_text(v) for v in puniq]
+    pupil_uniques = _id_texts(puniq)
     flag(
         pcodes,
         np.array([t == "" for t in pupil_uniques] + [True]),
@@ -774,6 +814,7 @@ def _encode_chunk(
         day_uniques=dord,
         rejected=rejected,
         has_school=has_school,
+        complete=True,
     )
 
 
@@ -867,7 +908,10 @@ def _assemble(
 
     # the date axis: every date with an accepted row, found on each chunk's unique dates
     used_days = [
-        c.day_uniques[np.bincount(c.date, minlength=len(c.day_uniques)) > 0] for c in chunks
+        c.day_uniques
+        if c.complete
+        else c.day_uniques[np.bincount(c.date, minlength=len(c.day_uniques)) > 0]
+        for c in chunks
     ]
     udays = np.unique(_cat(used_days, np.int64))
     ncols = 2 * len(udays)

@@ -1,0 +1,578 @@
+"""Building blocks for adapters: the helpers every MIS reader needs, in one place.
+
+Adapter distributions (``attendance_core_<name>``, in this repository or third-party) depend on
+``attendance-core`` anyway, so the parts of reading that are the same for every format live
+here instead of being copied into each distribution:
+
+* **rejected rows** -- :class:`RejectedRows` collects ``{row, column, value, reason}`` records or
+  raises :class:`~attendance_core.errors.RegisterError` at the first one (``errors="raise"``);
+* **JSON pages** -- :func:`read_json_source` reads a file, buffer, folder of page files or an
+  iterable of already-parsed pages; :func:`parse_json`, :func:`decode_text`,
+  :func:`is_page_iterable`, :func:`get_path`, :func:`unwrap`, :func:`first_of`, :func:`has_any`
+  and :func:`sequence_check` walk and check them;
+* **XML** -- :func:`parse_xml` parses through defusedxml (DTDs, entity declarations and external
+  references refused) into an :class:`XmlDocument` that knows the line of every element;
+  :func:`local_name`, :func:`local_name_as_written`, :func:`child_text` and :func:`iter_named`
+  find things in it without caring about namespaces or case;
+* **values** -- :func:`parse_date`, :func:`open_end_set`, :func:`text_id`, :func:`upn_ok` (the DfE
+  check letter; python-stdnum when installed, a built-in check otherwise) and
+  :func:`upn_check_letter`;
+* **frames** -- :func:`chunked` and :func:`marks_frame` give chunks of the long layout indexed by
+  source row number; :func:`pupils_frame` and :func:`pupils_from_records` give the pupils table.
+
+Nothing here knows one vendor's field names: those stay in each adapter's alias table. Every
+problem is a :class:`~attendance_core.errors.FormatError` or
+:class:`~attendance_core.errors.RegisterError` naming the file (and row where there is one),
+never personal data.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
+
+import attrs
+import defusedxml.ElementTree as SafeET
+import pandas as pd
+from defusedxml import DefusedXmlException
+
+from attendance_core.errors import FormatError, RegisterError
+
+__all__ = [
+    "CHUNK_ROWS",
+    "PAGE_SUFFIXES",
+    "PUPIL_DATE_COLUMNS",
+    "RejectedRows",
+    "XmlDocument",
+    "child_text",
+    "chunked",
+    "decode_text",
+    "first_of",
+    "get_path",
+    "has_any",
+    "is_page_iterable",
+    "iter_named",
+    "local_name",
+    "local_name_as_written",
+    "marks_frame",
+    "open_end_set",
+    "parse_date",
+    "parse_json",
+    "parse_xml",
+    "pupils_frame",
+    "pupils_from_records",
+    "read_json_source",
+    "sequence_check",
+    "text_id",
+    "unwrap",
+    "upn_check_letter",
+    "upn_ok",
+]
+
+#: Extensions of page files read from a folder by :func:`read_json_source` (others are ignored).
+PAGE_SUFFIXES: tuple[str, ...] = (".json",)
+#: Records per marks chunk given by :func:`chunked`.
+CHUNK_ROWS = 50_000
+#: The date columns of the pupils table (``load.pupils``).
+PUPIL_DATE_COLUMNS: tuple[str, ...] = ("date_of_birth", "admission_date", "leaving_date")
+
+_ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:$|[T ](.*)$)")
+_UK_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})\s*$")
+
+_UPN_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ0123456789"
+_UPN_SHAPE = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
+
+_DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*?\?>")
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "utf_8"})
+
+
+# --------------------------------------------------------------------------------------------
+# Rejected rows
+
+
+class RejectedRows:
+    """Where rejected rows go: collected into ``rejected`` or raised at the first one.
+
+    ``rejected`` is usually ``AdapterOutput.rejected``; each record is
+    ``{"row", "column", "value", "reason"}`` with ``row`` the 1-based source row (line or
+    record number) and ``reason`` a :class:`~attendance_core.errors.Reason` id or a
+    format-specific one. With ``errors="raise"`` the first rejected row raises
+    :class:`~attendance_core.errors.RegisterError` instead.
+    """
+
+    def __init__(self, file: str, errors: str, rejected: list[dict[str, Any]]) -> None:
+        if errors not in ("raise", "collect"):
+            raise ValueError(f"errors must be 'raise' or 'collect' (got {errors!r})")
+        self.file = file
+        self.errors = errors
+        self.rejected = rejected
+
+    def reject(self, row: int, column: str, value: Any, reason: str, text: str) -> None:
+        """Record (or raise) one rejected source row; ``value`` is shown cut short."""
+        shown = value if value is None or isinstance(value, str | int | float) else str(value)
+        if self.errors == "raise":
+            raise RegisterError(
+                text, file=self.file, row=row, column=column, value=shown, reason=reason
+            )
+        self.rejected.append({"row": row, "column": column, "value": shown, "reason": reason})
+
+
+def decode_text(data: bytes, name: str, warnings: list[str]) -> str:
+    """Text of a JSON file: UTF-8 with or without BOM, else cp1252/Latin-1 with a warning."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        warnings.append(f"{name}: not UTF-8, read as cp1252/Latin-1")
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+
+def parse_json(data: bytes, name: str, warnings: list[str]) -> Any:
+    """Parse one JSON document; empty, truncated or invalid input is a :class:`FormatError`."""
+    if not data.strip():
+        raise FormatError("empty file: no JSON document", file=name)
+    text = decode_text(data, name, warnings)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(
+            f"not valid JSON ({exc.msg}, column {exc.colno})", file=name, row=exc.lineno
+        ) from None
+    except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
+        raise FormatError(f"not usable JSON ({type(exc).__name__})", file=name) from None
+
+
+def read_json_source(source: Any, warnings: list[str]) -> list[tuple[str, Any]]:
+    """Every JSON document of a source as ``(name, document)`` in reading order.
+
+    ``source`` is an :class:`~attendance_core.adapters.Source`. A folder gives its ``*.json``
+    files sorted by name; a file or buffer gives one document; an
+    iterable of already-parsed pages (``Source.obj``) gives each page.
+    """
+    obj = source.obj
+    if getattr(source, "is_dir", False):
+        folder = Path(source.path if source.path is not None else obj)
+        files = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES
+        )
+        if not files:
+            raise FormatError("folder holds no .json page files", file=source.name)
+        return [
+            (f"{source.name}/{p.name}", parse_json(p.read_bytes(), p.name, warnings)) for p in files
+        ]
+    if is_page_iterable(obj):
+        pages = list(obj) if not isinstance(obj, Mapping) else [obj]
+        if not pages:
+            raise FormatError("no pages given", file=source.name)
+        return [(f"{source.name}[{i}]", page) for i, page in enumerate(pages, start=1)]
+    with source.open() as fh:
+        data = fh.read()
+    if isinstance(data, str):  # a text-mode file object slipped through
+        data = data.encode("utf-8")
+    return [(source.name, parse_json(data, source.name, warnings))]
+
+
+def is_page_iterable(obj: Any) -> bool:
+    """Whether ``obj`` is already-parsed pages (a mapping, or an iterable that is not a path,
+    bytes, text or a file object)."""
+    if isinstance(obj, Mapping):
+        return True
+    if isinstance(obj, str | bytes | bytearray | memoryview | Path) or hasattr(obj, "read"):
+        return False
+    return isinstance(obj, Iterable)
+
+
+def get_path(record: Any, path: str) -> Any:
+    """The value at a dotted ``path`` of a nested record, or None.
+
+    A ``{"data": ...}`` wrapper (how Wonde nests included relations) is looked through at every
+    step, so ``extended_details.upn`` reaches ``{"extended_details": {"data": {"upn": ...}}}``.
+    """
+    cur = record
+    for key in path.split("."):
+        cur = unwrap(cur)
+        if not isinstance(cur, Mapping) or key not in cur:
+            return None
+        cur = cur[key]
+    return cur
+
+
+def unwrap(value: Any) -> Any:
+    """``{"data": x}`` (and nothing else) -> ``x``."""
+    while isinstance(value, Mapping) and len(value) == 1 and "data" in value:
+        value = value["data"]
+    return value
+
+
+def first_of(record: Any, paths: Iterable[str]) -> tuple[str | None, Any]:
+    """The first alias path that has a non-null value: ``(path, value)``, or ``(None, None)``."""
+    for path in paths:
+        value = get_path(record, path)
+        if value is not None:
+            return path, value
+    return None, None
+
+
+def has_any(record: Any, paths: Iterable[str]) -> bool:
+    """Whether any alias path is present (even with a null value) at the top of a record."""
+    return isinstance(record, Mapping) and any(p.split(".")[0] in record for p in paths)
+
+
+def parse_date(value: Any, *, local_tz: Any = None) -> dt.date | None:
+    """A calendar date from an ISO date, an ISO date-time (with or without offset), a
+    ``{"date": "..."}`` object, or a day-first ``DD/MM/YYYY``; None when it is none of these.
+
+    A date-time with an offset is first moved to ``local_tz`` (Europe/London by the caller) so
+    that midnight BST written in UTC (``2024-09-01T23:00:00Z``) is the right school day; a
+    date-time without an offset keeps the date as written.
+    """
+    if isinstance(value, Mapping):
+        value = value.get("date")
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        return None
+    m = _ISO_DATE.match(value)
+    if m:
+        rest = m.group(4)
+        try:
+            day = dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            return None
+        if rest and local_tz is not None and _OFFSET.search(rest):
+            try:
+                stamp = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            return stamp.astimezone(local_tz).date()
+        return day
+    m = _UK_DATE.match(value)
+    if m:
+        try:
+            return dt.date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+        except ValueError:
+            return None
+    return None
+
+
+def text_id(value: Any) -> str | None:
+    """An identifier as text (ints stay exact, floats like ``1234.0`` lose the ``.0``)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, int | str):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def upn_ok(upn: str) -> bool:
+    """Whether a UPN passes the DfE check (shape and check letter).
+
+    Uses python-stdnum (``stdnum.gb.upn``, which also checks the local-authority number) when
+    it is installed; otherwise a built-in check of the shape and the check letter, so the core
+    needs no hard dependency on python-stdnum. Spaces are ignored and case does not matter.
+    """
+    try:
+        from stdnum.gb import upn as stdnum_upn
+    except ImportError:  # pragma: no cover - exercised only without python-stdnum
+        return _upn_ok_builtin(upn)
+    return bool(stdnum_upn.is_valid(upn))
+
+
+def _upn_ok_builtin(upn: str) -> bool:
+    """The documented check: letter at (sum of chars 2..13 weighted 2..13) mod 23."""
+    text = upn.replace(" ", "").upper()
+    if not _UPN_SHAPE.match(text) or text[-1] in "IOS":
+        return False
+    total = sum(w * _UPN_ALPHABET.index(ch) for w, ch in enumerate(text[1:], start=2))
+    return _UPN_ALPHABET[total % 23] == text[0]
+
+
+def upn_check_letter(rest: str) -> str:
+    """The check letter of a UPN for the 12 characters after it (for building test data)."""
+    total = sum(w * _UPN_ALPHABET.index(ch) for w, ch in enumerate(rest.upper(), start=2))
+    return _UPN_ALPHABET[total % 23]
+
+
+def open_end_set(values: Iterable[Any]) -> set[dt.date]:
+    """Open-end ("not left") sentinel dates as dates."""
+    out: set[dt.date] = set()
+    for v in values:
+        d = parse_date(v)
+        if d is None:
+            raise ValueError(f"open_end_dates: not a date: {v!r}")
+        out.add(d)
+    return out
+
+
+def chunked(
+    rows: Iterator[tuple[int, dict[str, Any]]],
+    columns: list[str],
+    size: int = CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """Long-layout DataFrames of at most ``size`` rows, indexed by source row number."""
+    labels: list[int] = []
+    records: list[dict[str, Any]] = []
+
+    def build() -> pd.DataFrame:
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        frame.index = pd.Index(labels, dtype="int64", name="row")
+        if "date" in frame:
+            frame["date"] = pd.to_datetime(frame["date"])
+        return frame
+
+    for label, record in rows:
+        labels.append(label)
+        records.append(record)
+        if len(records) >= size:
+            yield build()
+            labels, records = [], []
+    if records:
+        yield build()
+
+
+def pupils_frame(rows: dict[str, dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """The pupils table indexed by ``pupil_id`` with date columns as datetime64."""
+    frame = (
+        pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+        if rows
+        else pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    )
+    frame.index = pd.Index([str(i) for i in frame.index], name="pupil_id", dtype=object)
+    for col in PUPIL_DATE_COLUMNS:
+        if col in frame:
+            frame[col] = pd.to_datetime(frame[col])
+    return frame
+
+
+def pupils_from_records(
+    records: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    text: Iterable[str] = (),
+    dates: Iterable[str] = PUPIL_DATE_COLUMNS,
+    flags: Iterable[str] = (),
+    dedupe: bool = False,
+) -> pd.DataFrame:
+    """The pupils table from one record per pupil, indexed by ``pupil_id``.
+
+    ``columns`` (which must include ``pupil_id``) fixes the column order; ``text`` columns are
+    held as Python objects (not the pandas string dtype), ``dates`` become datetime64 and
+    ``flags`` the nullable ``boolean`` dtype (each only where present). With ``dedupe`` a
+    repeated ``pupil_id`` keeps its first record.
+    """
+    frame = pd.DataFrame.from_records(list(records), columns=list(columns))
+    if dedupe:
+        frame = frame.drop_duplicates(subset="pupil_id", keep="first")
+    for column in ("pupil_id", *text):
+        if column in frame:
+            frame[column] = frame[column].astype(object)
+    for column in flags:
+        if column in frame:
+            frame[column] = frame[column].astype("boolean")
+    for column in dates:
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column])
+    return frame.set_index("pupil_id")
+
+
+def marks_frame(rows: Sequence[Mapping[str, Any]], index: Sequence[int]) -> pd.DataFrame:
+    """One chunk of the long layout from row dicts, indexed by their source row numbers, every
+    column held as Python objects (the core normalises types)."""
+    frame = pd.DataFrame.from_records(list(rows), index=pd.Index(list(index), dtype="int64"))
+    return frame.astype(object)
+
+
+def sequence_check(
+    pages: list[tuple[str, str, Any]],
+    last_page: Callable[[Any], bool | None],
+) -> list[str]:
+    """Warnings when a resource's pages never reach a last page (an incomplete export).
+
+    ``pages`` is ``(kind, name, meta)``; ``last_page(meta)`` says whether that page is the last
+    (None when the page does not say).
+    """
+    out: list[str] = []
+    kinds: dict[str, list[bool | None]] = {}
+    for kind, _, meta in pages:
+        kinds.setdefault(kind, []).append(last_page(meta))
+    for kind, flags in sorted(kinds.items()):
+        said = [f for f in flags if f is not None]
+        if said and not any(said):
+            out.append(
+                f"{kind} pages: every page says more pages follow; the export looks incomplete"
+            )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# XML
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class XmlDocument:
+    """A parsed document: its root element, the line of each element and reading notes."""
+
+    root: Element
+    lines: Mapping[Element, int]
+    notes: tuple[str, ...] = ()
+
+    def line(self, element: Element) -> int:
+        """The 1-based line of ``element``'s start tag (0 when unknown)."""
+        return self.lines.get(element, 0)
+
+
+class _LineTarget:
+    """A parser target that builds the tree and notes the line of every start tag."""
+
+    def __init__(self) -> None:
+        self.builder = TreeBuilder()
+        self.lines: dict[Element, int] = {}
+        self.parser: Any = None
+
+    def start(self, tag: str, attrib: dict[str, str]) -> Element:
+        element = self.builder.start(tag, attrib)
+        if self.parser is not None:
+            self.lines[element] = int(self.parser.CurrentLineNumber)
+        return element
+
+    def end(self, tag: str) -> Element:
+        return self.builder.end(tag)
+
+    def data(self, data: str) -> None:
+        self.builder.data(data)
+
+    def close(self) -> Element:
+        return self.builder.close()
+
+
+def _declared_encoding(raw: bytes) -> str | None:
+    match = _DECLARATION.match(raw[:512])
+    if match is None:
+        return None
+    found = _ENCODING.search(match.group(0))
+    return found.group(1).decode("ascii").lower() if found else None
+
+
+def _prepare(raw: bytes, name: str) -> tuple[bytes, tuple[str, ...]]:
+    """The bytes expat should read, re-encoded when a file without a usable declaration is
+    not UTF-8 (read as cp1252, then Latin-1, with a note)."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw, ()
+    declared = _declared_encoding(raw)
+    if declared is not None and declared not in _UTF8_NAMES:
+        try:
+            codecs.lookup(declared)
+        except LookupError:
+            raise FormatError(
+                f"unknown XML encoding {declared!r} in the declaration", file=name, row=1
+            ) from None
+        return raw, ()  # expat honours the declaration (ISO-8859-1, cp1252, ...)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return raw, ()
+    try:
+        text = raw.decode("cp1252")
+        used = "cp1252"
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+        used = "Latin-1"
+    said = "declares UTF-8 but is not" if declared else "is not UTF-8 and declares no encoding"
+    # drop the encoding pseudo-attribute: the text is handed over re-encoded as UTF-8
+    body = text.encode("utf-8")
+    match = _DECLARATION.match(body)
+    if match is not None:
+        head = _ENCODING.sub(b'encoding="UTF-8"', match.group(0))
+        body = head + body[match.end() :]
+    return body, (f"the file {said}; read as {used}",)
+
+
+def parse_xml(raw: bytes, name: str) -> XmlDocument:
+    """Parse ``raw`` safely; any problem is a :class:`FormatError` naming ``name`` (and the
+    line when the parser gives one)."""
+    if not raw.strip():
+        raise FormatError("empty file: no XML in it", file=name)
+    data, notes = _prepare(raw, name)
+    target = _LineTarget()
+    parser = SafeET.DefusedXMLParser(
+        target=target, forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
+    target.parser = parser.parser
+    try:
+        parser.feed(data)
+        root = parser.close()
+    except ParseError as exc:
+        line = exc.position[0] if getattr(exc, "position", None) else None
+        reason = str(exc).split(":")[0]
+        raise FormatError(f"not well-formed XML ({reason})", file=name, row=line) from None
+    except DefusedXmlException as exc:
+        line = int(target.parser.CurrentLineNumber)
+        raise FormatError(
+            f"XML refused for safety: {type(exc).__name__} (DTDs, entities and external "
+            "references are not read)",
+            file=name,
+            row=line,
+        ) from None
+    except (ValueError, LookupError, UnicodeError, RecursionError) as exc:
+        raise FormatError(f"not readable as XML ({type(exc).__name__})", file=name) from None
+    if not isinstance(root, Element):
+        raise FormatError("no XML root element", file=name)
+    return XmlDocument(root=root, lines=target.lines, notes=notes)
+
+
+def local_name(tag: Any) -> str:
+    """The tag without its ``{namespace}``, lower-cased (``""`` for comments/PIs)."""
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def child_text(element: Element, names: frozenset[str]) -> tuple[str | None, str | None, Element]:
+    """The first value among ``names`` (lower-case local names): an attribute of ``element``
+    or the text of a direct child. Returns (value, name as written, element holding it)."""
+    for key, value in element.attrib.items():
+        if local_name(key) in names:
+            return value.strip(), local_name_as_written(key), element
+    for child in element:
+        if local_name(child.tag) in names:
+            text = (child.text or "").strip()
+            return text, local_name_as_written(child.tag), child
+    return None, None, element
+
+
+def local_name_as_written(tag: str) -> str:
+    """The tag without its ``{namespace}``, case kept."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def iter_named(root: Element, names: frozenset[str]) -> Iterator[Element]:
+    """Every element below (and including) ``root`` whose local name is in ``names``, in
+    document order, without looking inside a match: a ``<Mark>`` child that holds the code of
+    an ``<AttendanceMark>`` record is a field, not a second record."""
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if local_name(element.tag) in names:
+            yield element
+            continue
+        stack.extend(reversed(list(element)))

@@ -29,6 +29,7 @@ __all__ = [
     "SchoolCalendar",
     "academic_year",
     "academic_year_start",
+    "as_date",
     "read_term_dates",
     "week_start",
 ]
@@ -51,14 +52,15 @@ def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def _as_date(value: Any) -> dt.date:
+def as_date(value: Any) -> dt.date:
+    """A calendar date from a date, datetime, Timestamp, ``datetime64`` or ISO text."""
     if isinstance(value, dt.datetime | pd.Timestamp):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, np.datetime64):
         return pd.Timestamp(value).date()
-    return dt.date.fromisoformat(str(value)[:10])
+    return dt.date.fromisoformat(str(value).strip()[:10])
 
 
 @attrs.frozen(kw_only=True)
@@ -88,7 +90,7 @@ class SchoolCalendar:
     def with_school_days(self, days: Iterable[Any]) -> SchoolCalendar:
         """A calendar completed from a term-date file: ``days`` are school days (both
         sessions) even where no pupil has a mark."""
-        extra = np.array(sorted({_as_date(d) for d in days}), dtype="datetime64[D]")
+        extra = np.array(sorted({as_date(d) for d in days}), dtype="datetime64[D]")
         dates = np.union1d(self.dates, extra)
         am = np.isin(dates, extra) | np.isin(dates, self.dates[self.am])
         pm = np.isin(dates, extra) | np.isin(dates, self.dates[self.pm])
@@ -118,21 +120,21 @@ class SchoolCalendar:
 
     def is_school_day(self, day: Any) -> bool:
         """Whether ``day`` is a school day."""
-        d = np.datetime64(_as_date(day), "D")
+        d = np.datetime64(as_date(day), "D")
         return bool(np.isin(d, self.school_days))
 
     def last_school_days(self, as_of: Any, n: int) -> npt.NDArray[np.datetime64]:
         """The ``n`` school days up to and including ``as_of`` (fewer near the start)."""
         days = self.school_days
-        stop = int(np.searchsorted(days, np.datetime64(_as_date(as_of), "D"), "right"))
+        stop = int(np.searchsorted(days, np.datetime64(as_date(as_of), "D"), "right"))
         result: npt.NDArray[np.datetime64] = days[max(0, stop - n) : stop]
         return result
 
     def school_days_between(self, after: Any, up_to: Any) -> int:
         """School days strictly after ``after`` up to and including ``up_to``."""
         days = self.school_days
-        lo = int(np.searchsorted(days, np.datetime64(_as_date(after), "D"), "right"))
-        hi = int(np.searchsorted(days, np.datetime64(_as_date(up_to), "D"), "right"))
+        lo = int(np.searchsorted(days, np.datetime64(as_date(after), "D"), "right"))
+        hi = int(np.searchsorted(days, np.datetime64(as_date(up_to), "D"), "right"))
         return max(0, hi - lo)
 
     def week_window(self, as_of: Any, n: int) -> tuple[dt.date, dt.date]:
@@ -142,7 +144,7 @@ class SchoolCalendar:
         When the week of ``as_of`` has no school session yet, the window still ends on
         ``as_of`` and holds the ``n - 1`` school weeks before it plus that week.
         """
-        day = _as_date(as_of)
+        day = as_date(as_of)
         monday = np.datetime64(week_start(day), "D")
         weeks = self.school_weeks
         before = weeks[weeks < monday]
@@ -175,11 +177,11 @@ def read_term_dates(path: str | Path) -> list[dt.date]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RegisterError(f"cannot read term dates ({exc})", file=path.name) from exc
     closed_raw = list(data.get("closed", [])) + list(data.get("closures", {}).get("days", []))
-    closed = {_as_date(d) for d in closed_raw}
+    closed = {as_date(d) for d in closed_raw}
     days: list[dt.date] = []
     for n, term in enumerate(data.get("terms", []), start=1):
         try:
-            start, end = _as_date(term["start"]), _as_date(term["end"])
+            start, end = as_date(term["start"]), as_date(term["end"])
         except (KeyError, TypeError, ValueError) as exc:
             raise RegisterError(
                 "each term needs a start and an end date", file=path.name, row=n, column="terms"

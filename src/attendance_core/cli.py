@@ -660,21 +660,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         plans = _read_plans(args.plans)
         progress.step("recommending")
         steps = recommend(reg, pupils=pupils, plans=plans, as_of=args.as_of, policy=args.policy)
-    frame = steps_frame(steps)
-    if not len(frame):
-        frame = pd.DataFrame(
-            columns=[
-                "pupil_id",
-                "school_id",
-                "stage",
-                "action",
-                "lead",
-                "due",
-                "rule",
-                "reason",
-                "evidence",
-            ]
-        )
+    frame = steps_frame(steps)  # has the NextStep columns even with no steps
     frame["stage"] = [getattr(s, "name", s) for s in frame["stage"]]
     if args.to == "table":
         shown = frame[[c for c in _STEP_TABLE_COLUMNS if c in frame.columns]]

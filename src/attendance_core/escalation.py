@@ -27,7 +27,7 @@ import pandas as pd
 
 from .age import compulsory_school_age_of
 from .bands import BandScheme
-from .calendar import academic_year_start
+from .calendar import academic_year_start, as_date
 from .codes import Category
 from .policy import (
     FIGURES,
@@ -151,16 +151,6 @@ def _row_counts(cls: npt.NDArray[np.uint8], lo: int, hi: int) -> npt.NDArray[np.
 
 def _ordinal(day: dt.date) -> int:
     return (day - dt.date(1970, 1, 1)).days
-
-
-def _to_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime | pd.Timestamp):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
-    return dt.date.fromisoformat(str(value).strip()[:10])
 
 
 @attrs.define(eq=False)
@@ -551,9 +541,9 @@ def _plan_state(reg: Register, figs: _Figures, plans: Any, as_of: dt.date) -> _P
         status = _status(item)
         action = str(item.action_id)
         done = getattr(item, "completed_on", None)
-        done_ord = None if done is None else _ordinal(_to_date(done))
+        done_ord = None if done is None else _ordinal(as_date(done))
         due = getattr(item, "due", None)
-        due_ord = None if due is None else _ordinal(_to_date(due))
+        due_ord = None if due is None else _ordinal(as_date(due))
         for row_no in rows:
             row = int(row_no)
             cal = figs.calendars[int(reg.school_index[row])]
@@ -669,7 +659,7 @@ def _support_checks(
         measure = parsed[key]
         if measure is not None:
             due = getattr(item, "due", None)
-            end = measure.by or (None if due is None else _to_date(due)) or as_of
+            end = measure.by or (None if due is None else as_date(due)) or as_of
             end_ord = _ordinal(end)
             if end_ord <= as_ord:
                 if measure.weeks:
@@ -834,7 +824,7 @@ def recommend(
     pol = resolve_policy(policy)
     if reg.n_enrolments == 0 or len(reg.dates) == 0:
         return []
-    day = _to_date(reg.dates[-1]) if as_of is None else _to_date(as_of)
+    day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of)
     figs = _compute(reg, _pupil_table(pupils), day, pol.scheme)
     state = _plan_state(reg, figs, plans, day)
     return _steps(reg, figs, state, pol, day)
@@ -1028,7 +1018,7 @@ def step_figures(
     pol = resolve_policy(policy)
     if as_of is None and not len(reg.dates):
         raise ValueError("the register has no marks: give as_of")
-    day = _to_date(reg.dates[-1]) if as_of is None else _to_date(as_of)
+    day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of)
     figs = _compute(reg, _pupil_table(pupils), day, pol.scheme)
     data: dict[str, Any] = {}
     ids = pol.scheme.band_ids

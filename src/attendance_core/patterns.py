@@ -49,7 +49,7 @@ import pandas as pd
 from dateutil.easter import easter
 
 from .bands import BandScheme
-from .calendar import academic_year_start
+from .calendar import academic_year_start, as_date
 from .register import Register
 
 __all__ = [
@@ -236,25 +236,15 @@ def pupil_column(index: pd.Index, pupils: pd.DataFrame, column: str) -> pd.Serie
     return pd.Series(values.reindex(pupil_ids).to_numpy(), dtype=object)
 
 
-def _to_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime | pd.Timestamp):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
-    return dt.date.fromisoformat(str(value)[:10])
-
-
 def resolve_as_of(reg: Register, as_of: Any = None) -> dt.date:
     """``as_of`` as a date; None means the latest date that carries a mark."""
     if as_of is not None:
-        return _to_date(as_of)
+        return as_date(as_of)
     if not len(reg.dates):
         from .errors import RegisterError
 
         raise RegisterError("the register holds no marks: pass as_of")
-    return _to_date(reg.dates[-1])
+    return as_date(reg.dates[-1])
 
 
 def _day64(day: dt.date) -> np.datetime64:
@@ -348,7 +338,7 @@ def term_of(day: Any) -> str:
     Autumn runs 1 August–31 December, spring 1 January–Easter Sunday, summer Easter Monday–31
     July (see the module docstring for why).
     """
-    d = _to_date(day)
+    d = as_date(day)
     start = academic_year_start(d).year
     label = f"{start}/{(start + 1) % 100:02d}"
     if d.month >= 8:
@@ -358,7 +348,7 @@ def term_of(day: Any) -> str:
 
 def term_bounds(day: Any) -> tuple[dt.date, dt.date]:
     """First and last date of the term containing ``day``."""
-    d = _to_date(day)
+    d = as_date(day)
     if d.month >= 8:
         return dt.date(d.year, 8, 1), dt.date(d.year, 12, 31)
     sunday = easter(d.year)
@@ -385,7 +375,7 @@ def weekly_attendance(
     """
     luts = _Luts.of(reg)
     cols = _cols(
-        reg, None if start is None else _to_date(start), None if end is None else _to_date(end)
+        reg, None if start is None else as_date(start), None if end is None else as_date(end)
     )
     dates = reg.dates[cols.start // 2 : cols.stop // 2]
     mondays = _mondays(dates)
@@ -457,8 +447,8 @@ def weekday_profile(
     sessions missed on that weekday). Indexed like :func:`~attendance_core.classify`, over the
     enrolments whose span meets the period.
     """
-    s = None if start is None else _to_date(start)
-    e = None if end is None else _to_date(end)
+    s = None if start is None else as_date(start)
+    e = None if end is None else as_date(end)
     luts = _Luts.of(reg)
     cols = _cols(reg, s, e)
     absent = _weekday_sums(reg, cols, luts.absent)
@@ -507,8 +497,8 @@ def group_weekday_profile(
     ``by`` (``"school_id"`` or a column of ``pupils``, e.g. ``"year_group"``) one block per group
     value, the group as the first index level.
     """
-    s = None if start is None else _to_date(start)
-    e = None if end is None else _to_date(end)
+    s = None if start is None else as_date(start)
+    e = None if end is None else as_date(end)
     luts = _Luts.of(reg)
     cols = _cols(reg, s, e)
     rows = np.flatnonzero(reg.enrolments_in(s, e))
@@ -603,8 +593,8 @@ def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int =
     sorted by school, pupil and start. Computed in blocks of enrolments so that memory stays
     bounded at local-authority scale.
     """
-    s = None if start is None else _to_date(start)
-    e = None if end is None else _to_date(end)
+    s = None if start is None else as_date(start)
+    e = None if end is None else as_date(end)
     cols = _cols(reg, s, e)
     dates = reg.dates[cols.start // 2 : cols.stop // 2]
     luts = _Luts.of(reg)
@@ -637,8 +627,8 @@ def spell_summary(
     """Per enrolment: ``spells``, ``longest_spell`` (days), ``spells_2_days_or_more``,
     ``illness_spells`` and ``repeated_illness`` (at least ``repeated`` illness spells in the
     period). Indexed like :func:`~attendance_core.classify`; pupils with no spell get zeros."""
-    s = None if start is None else _to_date(start)
-    e = None if end is None else _to_date(end)
+    s = None if start is None else as_date(start)
+    e = None if end is None else as_date(end)
     table = spells(reg, s, e)
     rows = np.flatnonzero(reg.enrolments_in(s, e))
     index = reg.index(rows)
@@ -702,11 +692,11 @@ def _windows(reg: Register, as_of: dt.date) -> _Windows:
             last8.append(_EMPTY)
             continue
         w4 = weeks[-4:]
-        last4.append((_to_date(w4[0]), as_of))
-        last8.append((_to_date(weeks[-8:][0]), as_of))
+        last4.append((as_date(w4[0]), as_of))
+        last8.append((as_date(weeks[-8:][0]), as_of))
         before = weeks[:-4][-4:]
         if len(before):
-            prev4.append((_to_date(before[0]), _to_date(w4[0]) - dt.timedelta(days=1)))
+            prev4.append((as_date(before[0]), as_date(w4[0]) - dt.timedelta(days=1)))
         else:
             prev4.append(_EMPTY)
     return _Windows(year_start, as_of, last4, prev4, last8, year, so_far)

@@ -334,23 +334,7 @@ def next_steps(
     from .escalation import recommend, steps_frame
 
     steps = recommend(reg, pupils=pupils, plans=plans, as_of=as_of)
-    frame = steps_frame(steps)
-    if not len(frame):
-        return pd.DataFrame(
-            columns=[
-                "school_id",
-                "pupil_id",
-                "stage",
-                "action",
-                "lead",
-                "due",
-                "rule",
-                "reason",
-                "action_label",
-                "lead_label",
-            ]
-        )
-    frame = frame.reset_index(drop=True)
+    frame = steps_frame(steps).reset_index(drop=True)
     frame["action_label"] = [
         ACTION_LABELS.get(str(a), str(a).replace("_", " ").capitalize()) for a in frame["action"]
     ]

@@ -115,3 +115,49 @@ def test_rejected_values_are_cut_short() -> None:
         unregister_adapter("regression-long-value")
     assert result.rows_read == 2
     assert all(len(str(v)) <= 100 for v in result.rejected["value"])
+
+
+def _parquet_with_date_days(days: int) -> bytes:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table(
+        {
+            "pupil_id": ["P1", "P2"],
+            "date": pa.array([19968, days], type=pa.date32()),  # 2024-09-02, then far off
+            "session": ["AM", "AM"],
+            "code": ["/", "/"],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def test_parquet_date_out_of_range_never_crashes_load() -> None:
+    """Found by flipping bytes of long.parquet: a date32 cell beyond year 9999."""
+    needs("generic-parquet")
+    data = _parquet_with_date_days(10**9)
+    try:
+        result = ac.load(data, format="generic-parquet")
+    except ac.AttendanceError:
+        return
+    check_result(result)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reported to the generic adapter owner: long.py GenericParquetAdapter marks() calls "
+    "batch.column(i).to_pylist(), which raises OverflowError on a date32 beyond year 9999; "
+    "load() refuses the whole file instead of rejecting the row as bad_date",
+)
+def test_parquet_date_out_of_range_rejects_only_that_row() -> None:
+    needs("generic-parquet")
+    from attendance_core.testing import drain
+
+    data = _parquet_with_date_days(10**9)
+    assert drain("generic-parquet", data) == 2  # the adapter itself raises nothing
+    result = ac.load(data, format="generic-parquet")
+    check_result(result)
+    assert result.rows_read == 2
+    assert list(result.rejected["row"]) == [2]
+    assert list(result.rejected["reason"]) == ["bad_date"]

@@ -57,6 +57,7 @@ from dateutil.parser import parserinfo
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MONTHLY, WEEKLY, rrule
 
+from .calendar import academic_year
 from .errors import AttendanceWarning, PlanError
 
 if TYPE_CHECKING:
@@ -81,12 +82,6 @@ __all__ = [
 QuarterKind = Literal["calendar", "financial", "academic"]
 
 _MONTHS = parserinfo()
-
-
-def _academic_year(day: dt.date) -> tuple[dt.date, dt.date]:
-    """1 August and 31 July of the academic year containing ``day`` (domain.md §1)."""
-    year = day.year if day.month >= 8 else day.year - 1
-    return dt.date(year, 8, 1), dt.date(year + 1, 7, 31)
 
 
 def _month_end(year: int, month: int) -> dt.date:
@@ -343,7 +338,7 @@ def parse_timeline(
     ref = reference_date if reference_date is not None else dt.date.today()
     for pattern, freq, options in _RECURRENCES:
         if pattern.search(flat):
-            start, end = _academic_year(ref)
+            start, end = academic_year(ref)
             rule = rrule(freq, dtstart=start, until=end, **options)
             nxt = rule.after(dt.datetime.combine(ref, dt.time()), inc=True)
             return Timeline(text=raw, due=None if nxt is None else nxt.date(), recurrence=rule)
@@ -573,7 +568,7 @@ def evaluate_success_measure(
                 f"fewer than the {measure.weeks} the measure needs",
             )
     else:
-        start = _academic_year(end)[0]
+        start = academic_year(end)[0]
     table = classify(register, start=start, end=end)
     key: Any = (school, pupil_id) if isinstance(table.index, pd.MultiIndex) else pupil_id
     if key not in table.index:

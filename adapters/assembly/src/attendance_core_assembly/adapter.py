@@ -19,11 +19,8 @@ from typing import Any, ClassVar
 import pandas as pd
 from dateutil import tz
 
-from attendance_core.adapters import AdapterOutput, Source
-from attendance_core.errors import FormatError, Reason
-
-from ._common import (
-    Rows,
+from attendance_core.adapterkit import (
+    RejectedRows,
     chunked,
     first_of,
     has_any,
@@ -31,10 +28,12 @@ from ._common import (
     open_end_set,
     parse_date,
     pupils_frame,
-    read_source,
+    read_json_source,
     text_id,
     upn_ok,
 )
+from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.errors import FormatError, Reason
 
 __all__ = ["FIELDS", "OPEN_END_DATES", "AssemblyJsonAdapter"]
 
@@ -222,7 +221,7 @@ class AssemblyJsonAdapter:
         warnings: list[str] = []
         rejected: list[dict[str, Any]] = []
         pages = _Pages(warnings)
-        docs = read_source(source, warnings)
+        docs = read_json_source(source, warnings)
         if (
             not source.is_bytes
             and not source.is_dir
@@ -244,7 +243,7 @@ class AssemblyJsonAdapter:
             pages.records["attendance_summary"], key_of if joined else None, school_id, warnings
         )
         closed = _closed_days(pages.records["calendar_event"], warnings)
-        sink = Rows(source.name, errors, rejected)
+        sink = RejectedRows(source.name, errors, rejected)
         columns = ["pupil_id", "date", "session", "code"] + (["school_id"] if school_id else [])
         rows = _marks(
             pages.records["attendance"],
@@ -446,7 +445,7 @@ def _marks(
     unkeyed: dict[str, str],
     school_id: str | None,
     closed: set[dt.date],
-    sink: Rows,
+    sink: RejectedRows,
     warnings: list[str],
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(record number, long row) for each usable attendance record; rejects the others."""

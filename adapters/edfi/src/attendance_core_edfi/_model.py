@@ -17,9 +17,8 @@ from typing import Any
 import attrs
 import pandas as pd
 
+from attendance_core.adapterkit import RejectedRows, parse_date
 from attendance_core.errors import Reason
-
-from ._common import Rows, parse_date
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
 STANDARD_NAMESPACES = ("uri://ed-fi.org/", "http://ed-fi.org/", "https://ed-fi.org/")
@@ -171,7 +170,7 @@ class Build:
     columns: Columns
     mapper: Mapper
     instructional: frozenset[str]
-    sink: Rows
+    sink: RejectedRows
     warnings: list[str]
 
     @property

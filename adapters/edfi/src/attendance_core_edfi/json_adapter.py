@@ -11,10 +11,18 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from attendance_core.adapterkit import (
+    RejectedRows,
+    chunked,
+    get_path,
+    is_page_iterable,
+    parse_date,
+    read_json_source,
+    text_id,
+)
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError
 
-from ._common import Rows, chunked, get_path, is_page_iterable, parse_date, read_source, text_id
 from ._model import (
     INSTRUCTIONAL_EVENTS,
     Build,
@@ -71,7 +79,7 @@ class _Records:
         self.skipped = 0
 
     def add_source(self, source: Source) -> None:
-        docs = read_source(source, self.warnings)
+        docs = read_json_source(source, self.warnings)
         if (
             not source.is_bytes
             and not source.is_dir
@@ -266,7 +274,7 @@ class EdFiJsonAdapter:
             columns=COLUMNS,
             mapper=mapper,
             instructional=instructional,
-            sink=Rows(source.name, errors, rejected),
+            sink=RejectedRows(source.name, errors, rejected),
             warnings=warnings,
         )
         columns = ["pupil_id", "date", "session", "code"]

@@ -19,10 +19,10 @@ from xml.sax import SAXException, SAXParseException, handler, xmlreader
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
 
+from attendance_core.adapterkit import RejectedRows, chunked, parse_date
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError
 
-from ._common import Rows, chunked, parse_date
 from ._model import (
     INSTRUCTIONAL_EVENTS,
     Build,
@@ -399,7 +399,7 @@ class EdFiXmlAdapter:
             columns=COLUMNS,
             mapper=mapper,
             instructional=instructional,
-            sink=Rows(source.name, errors, rejected),
+            sink=RejectedRows(source.name, errors, rejected),
             warnings=warnings,
         )
         columns = ["pupil_id", "date", "session", "code"]

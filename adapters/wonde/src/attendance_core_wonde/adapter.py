@@ -14,11 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any, ClassVar
 
-from attendance_core.adapters import AdapterOutput, Source
-from attendance_core.errors import FormatError, Reason
-
-from ._common import (
-    Rows,
+from attendance_core.adapterkit import (
+    RejectedRows,
     chunked,
     first_of,
     get_path,
@@ -27,12 +24,14 @@ from ._common import (
     open_end_set,
     parse_date,
     pupils_frame,
-    read_source,
+    read_json_source,
     sequence_check,
     text_id,
     unwrap,
     upn_ok,
 )
+from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]
 
@@ -241,9 +240,9 @@ class WondeJsonAdapter:
 
         warnings: list[str] = []
         rejected: list[dict[str, Any]] = []
-        sink = Rows(source.name, errors, rejected)
+        sink = RejectedRows(source.name, errors, rejected)
         cat = _Catalogue(aliases, warnings)
-        for name, doc in read_source(source, warnings):
+        for name, doc in read_json_source(source, warnings):
             pages = (
                 doc
                 if isinstance(doc, list)
@@ -378,7 +377,7 @@ class WondeJsonAdapter:
         key_of: dict[str, str],
         unkeyed: dict[str, str],
         school_id: str | None,
-        sink: Rows,
+        sink: RejectedRows,
         warnings: list[str],
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         att = cat.aliases["attendance"]

@@ -31,8 +31,8 @@ from typing import Any, ClassVar, TypeGuard
 
 import attrs
 import pandas as pd
-from stdnum.gb import upn as upn_check
 
+from attendance_core.adapterkit import marks_frame, pupils_from_records, upn_ok
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason, RegisterError
 
@@ -487,7 +487,7 @@ class _Reader:
             self.pupil_ids[sid] = pupil_id
             if pupil_id is None:
                 continue
-            if chosen is not None and not upn_check.is_valid(chosen.upn):
+            if chosen is not None and not upn_ok(chosen.upn):
                 invalid.append(pupil_id)
             obj: Mapping[str, Any] = found or {}
             name = obj.get("displayName")
@@ -516,13 +516,13 @@ class _Reader:
         columns = ["pupil_id", "upn", "upn_temporary", "mis_id", "name", "date_of_birth"]
         if self.school_id is not None:
             columns.insert(1, "school_id")
-        frame = pd.DataFrame.from_records(rows, columns=columns)
-        frame = frame.drop_duplicates(subset="pupil_id", keep="first")
-        for column in ("pupil_id", "upn", "mis_id", "name"):
-            frame[column] = frame[column].astype(object)
-        frame["upn_temporary"] = frame["upn_temporary"].astype("boolean")
-        frame["date_of_birth"] = pd.to_datetime(frame["date_of_birth"])
-        return frame.set_index("pupil_id")
+        return pupils_from_records(
+            rows,
+            columns,
+            text=("upn", "mis_id", "name"),
+            flags=("upn_temporary",),
+            dedupe=True,
+        )
 
     # -- marks -----------------------------------------------------------------------------
 
@@ -568,10 +568,10 @@ class _Reader:
             rows.append(row)
             index.append(number)
             if len(rows) >= self.chunk_size:
-                yield _frame(rows, index)
+                yield marks_frame(rows, index)
                 rows, index = [], []
         if rows:
-            yield _frame(rows, index)
+            yield marks_frame(rows, index)
         self._summarise(redundant, lessons, inferred, corrected)
 
     def _summarise(
@@ -705,10 +705,6 @@ class _Reader:
         code = self.rules.default(category, session)
         shown = repr(letter) if letter else f"(no letter, {_href_id(stub)!r})"
         return code, f"{shown} -> {code!r} ({category})"
-
-
-def _frame(rows: list[dict[str, Any]], index: list[int]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(rows, index=pd.Index(index, dtype="int64")).astype(object)
 
 
 def _shown(numbers: list[int]) -> str:

@@ -23,12 +23,19 @@ from xml.etree.ElementTree import Element
 
 import attrs
 import pandas as pd
-from stdnum.gb import upn as upn_check
 
+from attendance_core.adapterkit import (
+    XmlDocument,
+    child_text,
+    iter_named,
+    local_name,
+    marks_frame,
+    parse_xml,
+    pupils_from_records,
+    upn_ok,
+)
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason, RegisterError
-
-from ._xml import XmlDocument, child_text, iter_named, local_name, parse_xml
 
 __all__ = ["CtfAliases", "CtfXmlAdapter", "expand_marks"]
 
@@ -346,7 +353,7 @@ class _Reader:
             upn = (self._pupil_field(pupil, "upn") or "").upper() or None
             if upn is None:
                 no_upn.append(line)
-            elif not upn_check.is_valid(upn):
+            elif not upn_ok(upn):
                 invalid.append(line)
             for holder in pupil:
                 if local_name(holder.tag) not in attendance:
@@ -401,12 +408,7 @@ class _Reader:
         ]
         if self.header_school is not None:
             columns.insert(1, "school_id")
-        frame = pd.DataFrame.from_records(rows, columns=columns)
-        for column in ("pupil_id", "upn", "name", "year_group"):
-            frame[column] = frame[column].astype(object)
-        for column in ("date_of_birth", "admission_date", "leaving_date"):
-            frame[column] = pd.to_datetime(frame[column])
-        return frame.set_index("pupil_id")
+        return pupils_from_records(rows, columns, text=("upn", "name", "year_group"))
 
     # -- totals ----------------------------------------------------------------------------
 
@@ -605,10 +607,10 @@ class _Reader:
                 rows.append(row)
                 index.append(line)
                 if len(rows) >= self.chunk_size:
-                    yield _frame(rows, index)
+                    yield marks_frame(rows, index)
                     rows, index = [], []
         if rows:
-            yield _frame(rows, index)
+            yield marks_frame(rows, index)
         if expanded:
             self.out.warnings.append(
                 f"{expanded} AttendanceMarks string(s) expanded into marks on weekdays from "
@@ -670,10 +672,6 @@ def _last_weekday(start: dt.date, days: int) -> dt.date:
             if seen >= days:
                 return day
         day += dt.timedelta(days=1)
-
-
-def _frame(rows: list[dict[str, Any]], index: list[int]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(rows, index=pd.Index(index, dtype="int64")).astype(object)
 
 
 def _shown(numbers: list[int]) -> str:

@@ -28,12 +28,19 @@ from xml.etree.ElementTree import Element
 
 import attrs
 import pandas as pd
-from stdnum.gb import upn as upn_check
 
+from attendance_core.adapterkit import (
+    XmlDocument,
+    child_text,
+    iter_named,
+    local_name,
+    marks_frame,
+    parse_xml,
+    pupils_from_records,
+    upn_ok,
+)
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason, RegisterError
-
-from ._xml import XmlDocument, child_text, iter_named, local_name, parse_xml
 
 __all__ = ["SimsAliases", "SimsXmlAdapter", "load_symbols"]
 
@@ -533,7 +540,7 @@ class _Reader:
                 duplicates.append(pupil.line)
                 continue
             seen.add(key)
-            if pupil.upn and not upn_check.is_valid(pupil.upn):
+            if pupil.upn and not upn_ok(pupil.upn):
                 invalid_upn.append(pupil.line)
             a = pupil.values
             name = a.get("name") or " ".join(
@@ -582,12 +589,7 @@ class _Reader:
         ]
         if self.school_id is not None:
             columns.insert(1, "school_id")
-        frame = pd.DataFrame.from_records(records, columns=columns)
-        for column in ("date_of_birth", "admission_date", "leaving_date"):
-            frame[column] = pd.to_datetime(frame[column])
-        for column in ("pupil_id", "upn", "mis_id", "name", "year_group"):
-            frame[column] = frame[column].astype(object)
-        return frame.set_index("pupil_id")
+        return pupils_from_records(records, columns, text=("upn", "mis_id", "name", "year_group"))
 
     # -- marks -----------------------------------------------------------------------------
 
@@ -627,10 +629,10 @@ class _Reader:
             rows.append(row)
             index.append(line)
             if len(rows) >= self.chunk_size:
-                yield self._frame(rows, index)
+                yield marks_frame(rows, index)
                 rows, index = [], []
         if rows:
-            yield self._frame(rows, index)
+            yield marks_frame(rows, index)
         if unmapped:
             shown = ", ".join(f"{s!r} x{n}" for s, n in sorted(unmapped.items()))
             self.out.warnings.append(
@@ -642,10 +644,6 @@ class _Reader:
                 f"{len(inferred)} mark(s) with no session name: AM/PM inferred from the start "
                 f"time (before 12:00 = AM) at lines {_rows(inferred)}"
             )
-
-    def _frame(self, rows: list[dict[str, Any]], index: list[int]) -> pd.DataFrame:
-        frame = pd.DataFrame.from_records(rows, index=pd.Index(index, dtype="int64"))
-        return frame.astype(object)
 
     def _pupil_refs(self) -> dict[str, _Pupil]:
         refs: dict[str, _Pupil] = {}

@@ -1,0 +1,270 @@
+"""Tests of ``attendance_core.adapterkit``, the helpers shared by the adapters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from dateutil import tz
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attendance_core import adapterkit as kit
+from attendance_core.adapters import Source
+from attendance_core.errors import FormatError, RegisterError
+
+LONDON = tz.gettz("Europe/London")
+_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ0123456789"
+
+
+# -- rejected rows ----------------------------------------------------------------------------
+
+
+def test_rejected_rows_collect_and_raise() -> None:
+    rejected: list[dict[str, Any]] = []
+    sink = kit.RejectedRows("f.json", "collect", rejected)
+    sink.reject(3, "code", ["x"], "bad_code", "unknown code")
+    sink.reject(4, "date", None, "bad_date", "no date")
+    assert rejected == [
+        {"row": 3, "column": "code", "value": "['x']", "reason": "bad_code"},
+        {"row": 4, "column": "date", "value": None, "reason": "bad_date"},
+    ]
+    raising = kit.RejectedRows("f.json", "raise", [])
+    with pytest.raises(RegisterError) as info:
+        raising.reject(7, "code", "Q", "bad_code", "unknown code")
+    assert info.value.row == 7
+    assert info.value.column == "code"
+    assert info.value.file == "f.json"
+    with pytest.raises(ValueError, match="errors must be"):
+        kit.RejectedRows("f.json", "ignore", [])
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+
+def test_parse_json_errors_name_file_and_line() -> None:
+    warnings: list[str] = []
+    assert kit.parse_json(b'\xef\xbb\xbf{"a": 1}', "p.json", warnings) == {"a": 1}
+    assert warnings == []
+    with pytest.raises(FormatError, match="empty file"):
+        kit.parse_json(b"  \n", "p.json", warnings)
+    with pytest.raises(FormatError) as info:
+        kit.parse_json(b'{\n"a": ', "p.json", warnings)
+    assert info.value.row == 2
+    assert info.value.file == "p.json"
+
+
+def test_decode_text_falls_back_with_a_warning() -> None:
+    warnings: list[str] = []
+    assert kit.decode_text("caf\xe9".encode("cp1252"), "p.json", warnings) == "caf\xe9"
+    assert warnings == ["p.json: not UTF-8, read as cp1252/Latin-1"]
+
+
+def test_read_json_source_folder_buffer_and_pages(tmp_path: Path) -> None:
+    (tmp_path / "b.json").write_text(json.dumps({"page": 2}))
+    (tmp_path / "a.json").write_text(json.dumps({"page": 1}))
+    (tmp_path / "notes.txt").write_text("ignored")
+    warnings: list[str] = []
+    docs = kit.read_json_source(Source.of(tmp_path), warnings)
+    assert [doc for _, doc in docs] == [{"page": 1}, {"page": 2}]
+    buffer = kit.read_json_source(Source.of(io.BytesIO(b"[1, 2]")), warnings)
+    assert [doc for _, doc in buffer] == [[1, 2]]
+    pages = kit.read_json_source(Source.of([{"data": []}, {"data": [1]}]), warnings)
+    assert [name for name, _ in pages] == ["<pages>[1]", "<pages>[2]"]
+    (tmp_path / "a.json").unlink()
+    (tmp_path / "b.json").unlink()
+    with pytest.raises(FormatError, match=r"no \.json page files"):
+        kit.read_json_source(Source.of(tmp_path), warnings)
+
+
+def test_page_iterable_and_paths() -> None:
+    assert kit.is_page_iterable({"data": []})
+    assert kit.is_page_iterable([{}])
+    for not_pages in ("x", b"x", Path("x"), io.BytesIO(b"")):
+        assert not kit.is_page_iterable(not_pages)
+    record = {"extended_details": {"data": {"upn": "A1"}}, "id": None}
+    assert kit.get_path(record, "extended_details.upn") == "A1"
+    assert kit.get_path(record, "extended_details.missing") is None
+    assert kit.unwrap({"data": {"data": 5}}) == 5
+    assert kit.unwrap({"data": 1, "meta": 2}) == {"data": 1, "meta": 2}
+    assert kit.first_of(record, ["id", "extended_details.upn"]) == ("extended_details.upn", "A1")
+    assert kit.first_of(record, ["nope"]) == (None, None)
+    assert kit.has_any(record, ["id"])
+    assert not kit.has_any(record, ["nope.id"])
+
+
+def test_sequence_check_warns_only_when_no_page_is_last() -> None:
+    pages = [("marks", "p1", {"last": False}), ("marks", "p2", {"last": False})]
+    pages += [("pupils", "s1", {"last": True}), ("codes", "c1", {})]
+    warnings = kit.sequence_check(pages, lambda meta: meta.get("last"))
+    assert warnings == [
+        "marks pages: every page says more pages follow; the export looks incomplete"
+    ]
+
+
+# -- values -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-09-02", dt.date(2024, 9, 2)),
+        ("2024-09-02T08:45:00", dt.date(2024, 9, 2)),
+        ({"date": "2024-09-02 00:00:00.000000"}, dt.date(2024, 9, 2)),
+        ("02/09/2024", dt.date(2024, 9, 2)),
+        (dt.datetime(2024, 9, 2, 9), dt.date(2024, 9, 2)),
+        ("2024-02-30", None),
+        ("31/02/2024", None),
+        ("next tuesday", None),
+        (20240902, None),
+    ],
+)
+def test_parse_date(value: Any, expected: dt.date | None) -> None:
+    assert kit.parse_date(value) == expected
+
+
+def test_parse_date_moves_offsets_to_local_time() -> None:
+    assert kit.parse_date("2024-09-01T23:00:00Z", local_tz=LONDON) == dt.date(2024, 9, 2)
+    assert kit.parse_date("2024-09-01T23:00:00Z") == dt.date(2024, 9, 1)
+    assert kit.parse_date("2024-09-01T23:00:00", local_tz=LONDON) == dt.date(2024, 9, 1)
+
+
+def test_open_end_set_and_text_id() -> None:
+    assert kit.open_end_set(["2079-06-06"]) == {dt.date(2079, 6, 6)}
+    with pytest.raises(ValueError, match="not a date"):
+        kit.open_end_set(["never"])
+    assert kit.text_id(1234.0) == "1234"
+    assert kit.text_id(12) == "12"
+    assert kit.text_id(" A7 ") == "A7"
+    for nothing in (None, True, float("nan"), "  ", [1]):
+        assert kit.text_id(nothing) is None
+
+
+@given(st.text(alphabet="0123456789", min_size=11, max_size=11), st.sampled_from(_ALPHABET))
+def test_upn_check_letter_agrees_with_the_builtin_check(digits: str, last: str) -> None:
+    rest = digits + last
+    upn = kit.upn_check_letter(rest) + rest
+    assert kit._upn_ok_builtin(upn)
+    assert kit._upn_ok_builtin(upn.lower()[:5] + " " + upn[5:])
+    wrong = next(c for c in "AB" if c != upn[0]) + rest
+    assert not kit._upn_ok_builtin(wrong)
+
+
+def test_upn_ok() -> None:
+    rest = "801200000011"  # local authority 801 (Bristol), so python-stdnum accepts it too
+    good = kit.upn_check_letter(rest) + rest
+    assert kit.upn_ok(good)
+    assert kit.upn_ok(good[:4] + " " + good[4:].lower())
+    assert not kit.upn_ok(next(c for c in "AB" if c != good[0]) + rest)
+    assert not kit.upn_ok(good[:-1])
+    assert not kit._upn_ok_builtin("A80120000001I")
+
+
+# -- frames -----------------------------------------------------------------------------------
+
+
+def test_chunked_splits_and_indexes_by_source_row() -> None:
+    rows = ((i, {"pupil_id": f"P{i}", "date": "2024-09-02"}) for i in range(1, 6))
+    chunks = list(kit.chunked(rows, ["pupil_id", "date"], size=2))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert list(chunks[2].index) == [5]
+    assert chunks[0]["date"].dtype.kind == "M"
+    assert list(kit.chunked(iter([]), ["pupil_id"])) == []
+
+
+def test_marks_frame_holds_objects() -> None:
+    frame = kit.marks_frame([{"pupil_id": "P1", "code": "/"}], [9])
+    assert list(frame.index) == [9]
+    assert frame.index.dtype == "int64"
+    assert all(dtype == "object" for dtype in frame.dtypes)
+
+
+def test_pupils_frame_from_dict() -> None:
+    rows = {"P1": {"upn": "A1", "date_of_birth": "2015-01-02"}}
+    frame = kit.pupils_frame(rows, ["upn", "date_of_birth"])
+    assert frame.index.name == "pupil_id"
+    assert frame.loc["P1", "date_of_birth"] == pd.Timestamp("2015-01-02")
+    empty = kit.pupils_frame({}, ["upn"])
+    assert empty.empty
+    assert list(empty.columns) == ["upn"]
+
+
+def test_pupils_from_records_types_and_dedupe() -> None:
+    records = [
+        {"pupil_id": "P1", "upn": "A1", "temp": True, "date_of_birth": "2015-01-02"},
+        {"pupil_id": "P1", "upn": "B2", "temp": False, "date_of_birth": None},
+        {"pupil_id": "P2", "upn": None, "temp": None, "date_of_birth": None},
+    ]
+    columns = ["pupil_id", "upn", "temp", "date_of_birth"]
+    frame = kit.pupils_from_records(records, columns, text=("upn",), flags=("temp",), dedupe=True)
+    assert list(frame.index) == ["P1", "P2"]
+    assert frame["upn"].dtype == object
+    assert frame.index.dtype == object
+    assert str(frame["temp"].dtype) == "boolean"
+    assert frame["date_of_birth"].dtype.kind == "M"
+    assert frame.loc["P1", "upn"] == "A1"
+    assert len(kit.pupils_from_records(records, columns)) == 3
+
+
+# -- XML --------------------------------------------------------------------------------------
+
+_XML = b"""<?xml version="1.0"?>
+<Root xmlns="urn:x">
+  <Pupil UPN="A1">
+    <Name>Ann</Name>
+    <Mark><Mark>/</Mark></Mark>
+  </Pupil>
+</Root>
+"""
+
+
+def test_parse_xml_lines_names_and_lookups() -> None:
+    doc = kit.parse_xml(_XML, "f.xml")
+    assert kit.local_name(doc.root.tag) == "root"
+    assert kit.local_name_as_written(doc.root.tag) == "Root"
+    pupil = next(kit.iter_named(doc.root, frozenset({"pupil"})))
+    assert doc.line(pupil) == 3
+    assert kit.child_text(pupil, frozenset({"upn"}))[:2] == ("A1", "UPN")
+    value, written, holder = kit.child_text(pupil, frozenset({"name"}))
+    assert (value, written, doc.line(holder)) == ("Ann", "Name", 4)
+    assert kit.child_text(pupil, frozenset({"nope"}))[:2] == (None, None)
+    marks = list(kit.iter_named(doc.root, frozenset({"mark"})))
+    assert len(marks) == 1  # the inner <Mark> is a field of the outer one
+    assert kit.local_name(None) == ""
+
+
+def test_parse_xml_reencodes_non_utf8_with_a_note() -> None:
+    doc = kit.parse_xml(
+        '<?xml version="1.0" encoding="UTF-8"?><a>caf\xe9</a>'.encode("cp1252"), "f"
+    )
+    assert doc.root.text == "caf\xe9"
+    assert doc.notes == ("the file declares UTF-8 but is not; read as cp1252",)
+    latin = kit.parse_xml(
+        '<?xml version="1.0" encoding="ISO-8859-1"?><a>\xe9</a>'.encode("latin-1"), "f"
+    )
+    assert latin.root.text == "\xe9"
+    assert latin.notes == ()
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"", "empty file"),
+        (b"<a><b></a>", "not well-formed"),
+        (b'<?xml version="1.0" encoding="x-nope"?><a/>', "unknown XML encoding"),
+        (
+            b'<?xml version="1.0"?>\n<!DOCTYPE a [<!ENTITY e "x">]>\n<a>&e;</a>',
+            "refused for safety",
+        ),
+        (b'<!DOCTYPE a SYSTEM "file:///etc/passwd"><a/>', "refused for safety"),
+    ],
+)
+def test_parse_xml_refuses_bad_and_unsafe_input(data: bytes, match: str) -> None:
+    with pytest.raises(FormatError, match=match) as info:
+        kit.parse_xml(data, "f.xml")
+    assert info.value.file == "f.xml"

@@ -268,3 +268,46 @@ def test_parse_xml_refuses_bad_and_unsafe_input(data: bytes, match: str) -> None
     with pytest.raises(FormatError, match=match) as info:
         kit.parse_xml(data, "f.xml")
     assert info.value.file == "f.xml"
+
+
+def test_row_problem_recorded_or_raised() -> None:
+    rejected: list[dict[str, Any]] = []
+    sink = kit.RejectedRows("f.xml", "collect", rejected)
+    problem = kit.RowProblem("Mark", "x" * 50, "bad_code", "unknown mark")
+    sink.record(12, problem)
+    sink.record(13, problem, limit=10)
+    assert rejected[0] == {"row": 12, "column": "Mark", "value": "x" * 50, "reason": "bad_code"}
+    assert rejected[1]["value"] == "xxxxxxx..."
+    with pytest.raises(RegisterError, match="unknown mark") as info:
+        kit.RejectedRows("f.xml", "raise", []).record(5, problem)
+    assert (info.value.row, info.value.column) == (5, "Mark")
+    assert info.value.__suppress_context__
+
+
+def test_shorten_and_lower_names() -> None:
+    assert kit.shorten("a" * 41) == "a" * 37 + "..."
+    assert kit.shorten("a" * 40) == "a" * 40
+    assert kit.shorten(12345, 2) == 12345
+    assert kit.lower_names(["UPN", "Upn", 7]) == frozenset({"upn", "7"})
+
+
+def test_check_read_args() -> None:
+    kit.check_read_args("x-fmt", "f", "collect", {"school_id": 1}, {"school_id"})
+    with pytest.raises(ValueError, match="errors must be"):
+        kit.check_read_args("x-fmt", "f", "ignore", {}, ())
+    with pytest.raises(FormatError, match="x-fmt: unknown option\\(s\\) zap; known: a, b"):
+        kit.check_read_args("x-fmt", "f", "raise", {"zap": 1, "a": 2}, ("b", "a"))
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- c --><ns:CTfile xmlns:ns="x">', "ctfile"),
+        (b'<!DOCTYPE x><?pi a?>\n<Message attr="1">', "message"),
+        (b"<!-- never closed", None),
+        (b"plain text", None),
+        (b"< notatag", None),
+    ],
+)
+def test_xml_root_name(head: bytes, expected: str | None) -> None:
+    assert kit.xml_root_name(head) == expected

@@ -6,6 +6,8 @@ here instead of being copied into each distribution:
 
 * **rejected rows** -- :class:`RejectedRows` collects ``{row, column, value, reason}`` records or
   raises :class:`~attendance_core.errors.RegisterError` at the first one (``errors="raise"``);
+  row-level code raises :class:`RowProblem`; :func:`shorten` cuts long values and
+  :func:`check_read_args` checks ``errors`` and the options given to ``read``;
 * **JSON pages** -- :func:`read_json_source` reads a file, buffer, folder of page files or an
   iterable of already-parsed pages; :func:`parse_json`, :func:`decode_text`,
   :func:`is_page_iterable`, :func:`get_path`, :func:`unwrap`, :func:`first_of`, :func:`has_any`
@@ -13,10 +15,11 @@ here instead of being copied into each distribution:
 * **XML** -- :func:`parse_xml` parses through defusedxml (DTDs, entity declarations and external
   references refused) into an :class:`XmlDocument` that knows the line of every element;
   :func:`local_name`, :func:`local_name_as_written`, :func:`child_text` and :func:`iter_named`
-  find things in it without caring about namespaces or case;
+  find things in it without caring about namespaces or case; :func:`xml_root_name` tells a
+  format from a file's first bytes, for ``sniff``;
 * **values** -- :func:`parse_date`, :func:`open_end_set`, :func:`text_id`, :func:`upn_ok` (the DfE
   check letter; python-stdnum when installed, a built-in check otherwise) and
-  :func:`upn_check_letter`;
+  :func:`upn_check_letter`; :func:`lower_names` for alias tables;
 * **frames** -- :func:`chunked` and :func:`marks_frame` give chunks of the long layout indexed by
   source row number; :func:`pupils_frame` and :func:`pupils_from_records` give the pupils table.
 
@@ -50,7 +53,9 @@ __all__ = [
     "PAGE_SUFFIXES",
     "PUPIL_DATE_COLUMNS",
     "RejectedRows",
+    "RowProblem",
     "XmlDocument",
+    "check_read_args",
     "child_text",
     "chunked",
     "decode_text",
@@ -61,6 +66,7 @@ __all__ = [
     "iter_named",
     "local_name",
     "local_name_as_written",
+    "lower_names",
     "marks_frame",
     "open_end_set",
     "parse_date",
@@ -70,10 +76,12 @@ __all__ = [
     "pupils_from_records",
     "read_json_source",
     "sequence_check",
+    "shorten",
     "text_id",
     "unwrap",
     "upn_check_letter",
     "upn_ok",
+    "xml_root_name",
 ]
 
 #: Extensions of page files read from a folder by :func:`read_json_source` (others are ignored).
@@ -93,6 +101,9 @@ _UPN_SHAPE = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
 _DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*?\?>")
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 _UTF8_NAMES = frozenset({"utf-8", "utf8", "utf_8"})
+_ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+#: What may come before the root element: declaration/PIs, comments, a DOCTYPE.
+_SKIPPED = ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!", b">"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,6 +135,70 @@ class RejectedRows:
                 text, file=self.file, row=row, column=column, value=shown, reason=reason
             )
         self.rejected.append({"row": row, "column": column, "value": shown, "reason": reason})
+
+    def record(self, row: int, problem: RowProblem, *, limit: int | None = None) -> None:
+        """Record (or raise) the row a :class:`RowProblem` was raised for; its value is kept as
+        the problem holds it, cut to ``limit`` characters by :func:`shorten` when given."""
+        value = problem.value if limit is None else shorten(problem.value, limit)
+        if self.errors == "raise":
+            raise RegisterError(
+                str(problem),
+                file=self.file,
+                row=row,
+                column=problem.column,
+                value=value,
+                reason=problem.reason,
+            ) from None
+        self.rejected.append(
+            {"row": row, "column": problem.column, "value": value, "reason": str(problem.reason)}
+        )
+
+
+class RowProblem(Exception):
+    """One source row cannot be used: raise it from row-level code, catch it where the row
+    number is known and hand it to :meth:`RejectedRows.record`.
+
+    ``column`` is the source column (or element) name, ``value`` what it held (None when
+    missing), ``reason`` a :class:`~attendance_core.errors.Reason` id or a format-specific one;
+    the message says what is wrong without personal data.
+    """
+
+    def __init__(self, column: str, value: Any, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.value = value
+        self.reason = reason
+
+
+def shorten(value: Any, limit: int = 40) -> Any:
+    """``value`` cut to ``limit`` characters (ending ``...``) when it is longer text; other
+    values unchanged. Keeps rejected-row records and messages small."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 3] + "..."
+    return value
+
+
+def check_read_args(
+    format_name: str, file: str, errors: str, options: Mapping[str, Any], known: Iterable[str]
+) -> None:
+    """The checks at the top of ``Adapter.read``: ``errors`` must be ``"collect"`` or
+    ``"raise"`` (else :class:`ValueError`) and every option must be in ``known`` (else a
+    :class:`~attendance_core.errors.FormatError` naming the unknown and the known options)."""
+    if errors not in ("collect", "raise"):
+        raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
+    allowed = frozenset(known)
+    unknown = set(options) - allowed
+    if unknown:
+        raise FormatError(
+            f"{format_name}: unknown option(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(allowed))}",
+            file=file,
+        )
+
+
+def lower_names(values: Iterable[Any]) -> frozenset[str]:
+    """Alias names as a lower-cased set (for case-blind lookups of fields and elements)."""
+    return frozenset(str(v).lower() for v in values)
 
 
 def decode_text(data: bytes, name: str, warnings: list[str]) -> str:
@@ -538,6 +613,30 @@ def parse_xml(raw: bytes, name: str) -> XmlDocument:
     if not isinstance(root, Element):
         raise FormatError("no XML root element", file=name)
     return XmlDocument(root=root, lines=target.lines, notes=notes)
+
+
+def xml_root_name(head: bytes) -> str | None:
+    """The local name (lower case) of the first element in ``head`` (the first bytes of a
+    file, for ``sniff``), skipping a BOM, the declaration, comments, processing instructions
+    and a DOCTYPE; None when there is no element start in it. Nothing is parsed."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    pos = 0
+    while True:
+        start = text.find(b"<", pos)
+        if start < 0:
+            return None
+        for opener, closer in _SKIPPED:
+            if text.startswith(opener, start):
+                end = text.find(closer, start + len(opener))
+                if end < 0:
+                    return None
+                pos = end + len(closer)
+                break
+        else:
+            match = _ROOT_TAG.match(text, start)
+            if not match:
+                return None
+            return match.group(1).decode("ascii", "replace").rsplit(":", 1)[-1].lower()
 
 
 def local_name(tag: Any) -> str:

@@ -32,9 +32,16 @@ from typing import Any, ClassVar, TypeGuard
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import marks_frame, pupils_from_records, upn_ok
+from attendance_core.adapterkit import (
+    RejectedRows,
+    RowProblem,
+    check_read_args,
+    marks_frame,
+    pupils_from_records,
+    upn_ok,
+)
 from attendance_core.adapters import AdapterOutput, Source
-from attendance_core.errors import FormatError, Reason, RegisterError
+from attendance_core.errors import FormatError, Reason
 
 __all__ = ["ArborJsonAdapter", "MarkRules", "parse_stamp"]
 
@@ -242,14 +249,6 @@ def parse_stamp(value: Any) -> dt.datetime | None:
     return stamp if 1900 <= stamp.year <= 2199 else None
 
 
-class _Bad(Exception):
-    def __init__(self, column: str, value: Any, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.value = value
-        self.reason = reason
-
-
 @attrs.define(kw_only=True)
 class _Upn:
     upn: str
@@ -299,15 +298,7 @@ class ArborJsonAdapter:
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read every page now (JSON problems raise :class:`FormatError` here); marks are a
         lazy iterable of chunks."""
-        if errors not in ("collect", "raise"):
-            raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
-        unknown = set(options) - OPTIONS
-        if unknown:
-            raise FormatError(
-                f"arbor-json: unknown option(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(OPTIONS))}",
-                file=source.name,
-            )
+        check_read_args("arbor-json", source.name, errors, options, OPTIONS)
         key = str(options.get("pupil_key", "auto"))
         if key not in PUPIL_KEYS:
             raise FormatError(
@@ -344,6 +335,7 @@ class _Reader:
         self.chunk_size = chunk_size
         self.rules = MarkRules.builtin()
         self.out = AdapterOutput(warnings=list(notes))
+        self.sink = RejectedRows(file, errors, self.out.rejected)
         self.objects: dict[str, Mapping[str, Any]] = {}
         self.records: list[Mapping[str, Any]] = []
         self.upns: dict[str, list[_Upn]] = defaultdict(list)
@@ -539,24 +531,8 @@ class _Reader:
                 continue
             try:
                 row, how, note = self._record(record)
-            except _Bad as bad:
-                if self.errors == "raise":
-                    raise RegisterError(
-                        str(bad),
-                        file=self.file,
-                        row=number,
-                        column=bad.column,
-                        value=bad.value,
-                        reason=bad.reason,
-                    ) from None
-                self.out.rejected.append(
-                    {
-                        "row": number,
-                        "column": bad.column,
-                        "value": bad.value,
-                        "reason": str(bad.reason),
-                    }
-                )
+            except RowProblem as bad:
+                self.sink.record(number, bad)
                 continue
             if how == "lesson":
                 lessons.append(number)
@@ -606,21 +582,21 @@ class _Reader:
         """(row, how AM/PM was found: "type" | "time" | "lesson", correction note)."""
         sid = _href_id(record.get("student"))
         if sid is None:
-            raise _Bad("student", None, Reason.MISSING_VALUE, "record names no student")
+            raise RowProblem("student", None, Reason.MISSING_VALUE, "record names no student")
         pupil_id = self.pupil_ids.get(sid)
         if pupil_id is None:
-            raise _Bad("student", sid, Reason.MISSING_VALUE, "student has no UPN assignment")
+            raise RowProblem("student", sid, Reason.MISSING_VALUE, "student has no UPN assignment")
         event = self._resolve(record.get("event"))
         raw_start = record.get("startDatetime")
         column = "startDatetime"
         if raw_start is None and event is not None:
             raw_start, column = event.get("startDatetime"), "event.startDatetime"
         if raw_start is None:
-            raise _Bad(column, None, Reason.MISSING_VALUE, "record has no start date-time")
+            raise RowProblem(column, None, Reason.MISSING_VALUE, "record has no start date-time")
         start = parse_stamp(raw_start)
         if start is None:
             shown = raw_start.get("date") if _is_map(raw_start) else raw_start
-            raise _Bad(column, shown, Reason.BAD_DATE, "not a date-time")
+            raise RowProblem(column, shown, Reason.BAD_DATE, "not a date-time")
         session, how = self._session(record, event, start)
         if how == "lesson":
             return {}, how, None
@@ -655,7 +631,7 @@ class _Reader:
             morning = kind.get("isMorning") is True
             afternoon = kind.get("isAfternoon") is True
             if morning and afternoon:
-                raise _Bad(
+                raise RowProblem(
                     "attendanceRegisterType",
                     "isMorning+isAfternoon",
                     Reason.BAD_SESSION,
@@ -671,10 +647,10 @@ class _Reader:
     def _code(self, record: Mapping[str, Any], session: str) -> tuple[str, str | None]:
         stub = record.get("attendanceMark")
         if stub is None:
-            raise _Bad("attendanceMark", None, Reason.MISSING_VALUE, "record has no mark")
+            raise RowProblem("attendanceMark", None, Reason.MISSING_VALUE, "record has no mark")
         mark = self._resolve(stub)
         if mark is None:
-            raise _Bad(
+            raise RowProblem(
                 "attendanceMark",
                 _href_id(stub),
                 Reason.MISSING_VALUE,
@@ -685,7 +661,7 @@ class _Reader:
         try:
             category = self.rules.flag_category(mark)
         except ValueError as exc:
-            raise _Bad(
+            raise RowProblem(
                 "attendanceMark",
                 raw if raw is not None else _href_id(stub),
                 Reason.FLAG_MISMATCH,
@@ -693,7 +669,7 @@ class _Reader:
             ) from None
         if category is None:
             if not letter:
-                raise _Bad(
+                raise RowProblem(
                     "attendanceMark",
                     _href_id(stub),
                     Reason.MISSING_VALUE,

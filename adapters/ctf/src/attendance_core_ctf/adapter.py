@@ -25,17 +25,22 @@ import attrs
 import pandas as pd
 
 from attendance_core.adapterkit import (
+    RejectedRows,
+    RowProblem,
     XmlDocument,
+    check_read_args,
     child_text,
     iter_named,
     local_name,
+    lower_names,
     marks_frame,
     parse_xml,
     pupils_from_records,
     upn_ok,
+    xml_root_name,
 )
 from attendance_core.adapters import AdapterOutput, Source
-from attendance_core.errors import FormatError, Reason, RegisterError
+from attendance_core.errors import FormatError, Reason
 
 __all__ = ["CtfAliases", "CtfXmlAdapter", "expand_marks"]
 
@@ -57,10 +62,6 @@ _SHOWN = 10
 _VALUE_LIMIT = 40
 #: Weekdays in one academic year are at most 262; a longer marks string cannot fit.
 _MAX_DAYS = 262
-
-
-def _names(values: Any) -> frozenset[str]:
-    return frozenset(str(v).lower() for v in values)
 
 
 @attrs.frozen(kw_only=True)
@@ -94,9 +95,9 @@ class CtfAliases:
             for code in codes
         }
         return cls(
-            records={k: _names(v) for k, v in merged["records"].items()},
+            records={k: lower_names(v) for k, v in merged["records"].items()},
             fields={
-                t: {k: _names(v) for k, v in merged[t].items()}
+                t: {k: lower_names(v) for k, v in merged[t].items()}
                 for t in ("school", "pupil", "totals", "collection")
             },
             alphabet=frozenset(str(marks.get("alphabet", ""))),
@@ -170,20 +171,6 @@ def expand_marks(
     return out
 
 
-class _Bad(Exception):
-    def __init__(self, column: str, value: Any, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.value = value
-        self.reason = reason
-
-
-def _short(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > _VALUE_LIMIT:
-        return value[: _VALUE_LIMIT - 3] + "..."
-    return value
-
-
 class CtfXmlAdapter:
     """Reads CTF ``YearData`` and School Census ``TermlyAttendance`` (``format="ctf-xml"``).
 
@@ -202,7 +189,7 @@ class CtfXmlAdapter:
         head = source.head(8192)
         if not head:
             return False
-        root = _root_name(head)
+        root = xml_root_name(head)
         if root == "ctfile":
             return True
         return root == "message" and re.search(rb"<(\w+:)?(PupilOnRoll|Pupil)\b", head) is not None
@@ -210,15 +197,7 @@ class CtfXmlAdapter:
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Parse now (XML problems raise :class:`FormatError` here); totals and pupils are
         ready at once, expanded marks are a lazy iterable of chunks."""
-        if errors not in ("collect", "raise"):
-            raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
-        unknown = set(options) - OPTIONS
-        if unknown:
-            raise FormatError(
-                f"ctf-xml: unknown option(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(OPTIONS))}",
-                file=source.name,
-            )
+        check_read_args("ctf-xml", source.name, errors, options, OPTIONS)
         aliases = _aliases(options.get("aliases"))
         with source.open() as fh:
             raw = fh.read()
@@ -238,32 +217,6 @@ class CtfXmlAdapter:
             school_option=None if school is None else str(school),
             chunk_size=max(1, int(options.get("chunk_size", _DEFAULT_CHUNK))),
         ).out
-
-
-_ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
-#: What may come before the root element: declaration/PIs, comments, a DOCTYPE.
-_SKIPPED = ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!", b">"))
-
-
-def _root_name(head: bytes) -> str | None:
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    pos = 0
-    while True:
-        start = text.find(b"<", pos)
-        if start < 0:
-            return None
-        for opener, closer in _SKIPPED:
-            if text.startswith(opener, start):
-                end = text.find(closer, start + len(opener))
-                if end < 0:
-                    return None
-                pos = end + len(closer)
-                break
-        else:
-            match = _ROOT_TAG.match(text, start)
-            if not match:
-                return None
-            return match.group(1).decode("ascii", "replace").rsplit(":", 1)[-1].lower()
 
 
 @attrs.define(kw_only=True)
@@ -293,6 +246,7 @@ class _Reader:
         self.errors = errors
         self.chunk_size = chunk_size
         self.out = AdapterOutput(warnings=list(doc.notes))
+        self.sink = RejectedRows(file, errors, self.out.rejected)
         self.school_option = school_option
         self.header_school = school_option or self._school_of(doc.root, header=True)
         self.period = self._census_period()
@@ -412,34 +366,18 @@ class _Reader:
 
     # -- totals ----------------------------------------------------------------------------
 
-    def _reject(self, row: int, bad: _Bad) -> None:
-        if self.errors == "raise":
-            raise RegisterError(
-                str(bad),
-                file=self.file,
-                row=row,
-                column=bad.column,
-                value=_short(bad.value),
-                reason=bad.reason,
-            )
-        self.out.rejected.append(
-            {
-                "row": row,
-                "column": bad.column,
-                "value": _short(bad.value),
-                "reason": str(bad.reason),
-            }
-        )
+    def _reject(self, row: int, bad: RowProblem) -> None:
+        self.sink.record(row, bad, limit=_VALUE_LIMIT)
 
     def _count(self, element: Element, key: str, *, required: bool) -> int | None:
         value, column, _ = child_text(element, self.aliases.field("totals", key))
         name = column or next(iter(sorted(self.aliases.field("totals", key))), key)
         if value is None or value == "":
             if required:
-                raise _Bad(name, None, Reason.MISSING_VALUE, "no value")
+                raise RowProblem(name, None, Reason.MISSING_VALUE, "no value")
             return None
         if not _COUNT.match(value):
-            raise _Bad(name, value, Reason.BAD_VALUE, "not a whole number of sessions")
+            raise RowProblem(name, value, Reason.BAD_VALUE, "not a whole number of sessions")
         return int(value)
 
     def _totals(self) -> pd.DataFrame:
@@ -451,7 +389,7 @@ class _Reader:
             line = self.doc.line(block.element)
             try:
                 row = self._total(block, line, mismatch)
-            except _Bad as bad:
+            except RowProblem as bad:
                 self._reject(line, bad)
                 continue
             if row is None:
@@ -487,21 +425,21 @@ class _Reader:
             has_marks = child_text(element, self.aliases.field("totals", "marks"))[0]
             if has_marks:
                 return None  # a marks-only block: expanded, no totals
-            raise _Bad("SessionsPossible", None, Reason.MISSING_VALUE, "no sessions possible")
+            raise RowProblem("SessionsPossible", None, Reason.MISSING_VALUE, "no sessions possible")
         if block.pupil_id is None:
-            raise _Bad("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
+            raise RowProblem("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
         authorised = self._count(element, "authorised", required=False)
         unauthorised = self._count(element, "unauthorised", required=False)
         reasons = self._reasons(element)
         if authorised is None or unauthorised is None:
             if not reasons:
                 missing = "SessionsAuthorised" if authorised is None else "SessionsUnauthorised"
-                raise _Bad(missing, None, Reason.MISSING_VALUE, "no value")
+                raise RowProblem(missing, None, Reason.MISSING_VALUE, "no value")
             by_kind = {"authorised": 0, "unauthorised": 0}
             for code, count in reasons.items():
                 kind = self.aliases.reasons.get(code)
                 if kind is None:
-                    raise _Bad(
+                    raise RowProblem(
                         "AttendanceReason",
                         code,
                         Reason.UNKNOWN_CODE,
@@ -511,7 +449,7 @@ class _Reader:
             authorised = by_kind["authorised"] if authorised is None else authorised
             unauthorised = by_kind["unauthorised"] if unauthorised is None else unauthorised
         if authorised + unauthorised > possible:
-            raise _Bad(
+            raise RowProblem(
                 "SessionsPossible",
                 possible,
                 Reason.BAD_RECORD,
@@ -541,7 +479,7 @@ class _Reader:
         for detail in iter_named(element, self.aliases.record("session_detail")):
             code, _, _ = child_text(detail, self.aliases.field("totals", "reason"))
             if not code:
-                raise _Bad("AttendanceReason", None, Reason.MISSING_VALUE, "no reason")
+                raise RowProblem("AttendanceReason", None, Reason.MISSING_VALUE, "no reason")
             count = self._count(detail, "sessions", required=True)
             key = code.upper()
             out[key] = out.get(key, 0) + int(count or 0)
@@ -556,16 +494,18 @@ class _Reader:
         start = parse_iso(start_text)
         end = parse_iso(end_text)
         if start_text and start is None:
-            raise _Bad(
+            raise RowProblem(
                 start_col or "AttendanceStartDate", start_text, Reason.BAD_DATE, "not a date"
             )
         if end_text and end is None:
-            raise _Bad(end_col or "AttendanceEndDate", end_text, Reason.BAD_DATE, "not a date")
+            raise RowProblem(
+                end_col or "AttendanceEndDate", end_text, Reason.BAD_DATE, "not a date"
+            )
         if block.kind == "term":
             return start, end, self.period
         year_text, year_col, _ = child_text(element, f.field("totals", "year"))
         if year_text and not re.fullmatch(r"\d{4}", year_text):
-            raise _Bad(year_col or "Year", year_text, Reason.BAD_VALUE, "not a year")
+            raise RowProblem(year_col or "Year", year_text, Reason.BAD_VALUE, "not a year")
         year = int(year_text) if year_text else None
         if start is None and year is not None:
             start = dt.date(year, 9, 1)  # inferred: Year is the academic year's first year
@@ -591,7 +531,7 @@ class _Reader:
             line = self.doc.line(holder) or self.doc.line(block.element)
             try:
                 sessions = self._expand(block, raw_marks, marks_col or "AttendanceMarks")
-            except _Bad as bad:
+            except RowProblem as bad:
                 self._reject(line, bad)
                 continue
             expanded += 1
@@ -619,18 +559,18 @@ class _Reader:
 
     def _expand(self, block: _Block, marks: str, column: str) -> list[tuple[dt.date, str, str]]:
         if block.pupil_id is None:
-            raise _Bad("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
+            raise RowProblem("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
         start_text, start_col, _ = child_text(block.element, self.aliases.field("totals", "start"))
         start = parse_iso(start_text)
         if start is None:
-            raise _Bad(
+            raise RowProblem(
                 start_col or "AttendanceStartDate",
                 start_text,
                 Reason.BAD_RECORD,
                 "a marks string needs a valid AttendanceStartDate",
             )
         if len(marks) % 2:
-            raise _Bad(
+            raise RowProblem(
                 column,
                 marks,
                 Reason.BAD_RECORD,
@@ -639,7 +579,7 @@ class _Reader:
         allowed = self.aliases.alphabet | self.aliases.no_session
         wrong = sorted({c for c in marks.upper() if c not in allowed})
         if wrong:
-            raise _Bad(
+            raise RowProblem(
                 column,
                 marks,
                 Reason.BAD_RECORD,
@@ -647,7 +587,7 @@ class _Reader:
             )
         days = len(marks) // 2
         if days > _MAX_DAYS or _last_weekday(start, days) > academic_year_end(start):
-            raise _Bad(
+            raise RowProblem(
                 column,
                 marks,
                 Reason.BAD_RECORD,

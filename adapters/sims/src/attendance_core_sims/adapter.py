@@ -30,17 +30,22 @@ import attrs
 import pandas as pd
 
 from attendance_core.adapterkit import (
+    RejectedRows,
+    RowProblem,
     XmlDocument,
+    check_read_args,
     child_text,
     iter_named,
     local_name,
+    lower_names,
     marks_frame,
     parse_xml,
     pupils_from_records,
     upn_ok,
+    xml_root_name,
 )
 from attendance_core.adapters import AdapterOutput, Source
-from attendance_core.errors import FormatError, Reason, RegisterError
+from attendance_core.errors import FormatError, Reason
 
 __all__ = ["SimsAliases", "SimsXmlAdapter", "load_symbols"]
 
@@ -71,10 +76,6 @@ _DEFAULT_CHUNK = 50_000
 _SHOWN_ROWS = 10
 
 
-def _names(values: Any) -> frozenset[str]:
-    return frozenset(str(v).lower() for v in values)
-
-
 @attrs.frozen(kw_only=True)
 class SimsAliases:
     """The element/attribute names of each record and field, lower-cased, as sets."""
@@ -102,9 +103,9 @@ class SimsAliases:
             for session, names in merged.get("session_names", {}).items()
             for name in names
         }
-        records = {k: _names(v) for k, v in merged.get("records", {}).items()}
+        records = {k: lower_names(v) for k, v in merged.get("records", {}).items()}
         fields = {
-            table: {k: _names(v) for k, v in merged[table].items()}
+            table: {k: lower_names(v) for k, v in merged[table].items()}
             for table in ("school", "pupil", "mark", "session", "mapping")
         }
         for need in ("pupil", "mark"):
@@ -274,16 +275,6 @@ class _Session:
     start_column: str | None
 
 
-class _Bad(Exception):
-    """One mark cannot be used (internal: becomes a rejected row or a RegisterError)."""
-
-    def __init__(self, column: str, value: Any, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.value = value
-        self.reason = reason
-
-
 class SimsXmlAdapter:
     """Reads SIMS-style XML attendance exports (``format="sims-xml"``).
 
@@ -304,7 +295,7 @@ class SimsXmlAdapter:
         head = source.head(4096)
         if not head:
             return False
-        root = _root_name(head)
+        root = xml_root_name(head)
         if root is None:
             return False
         return root in SimsAliases.from_mapping(_builtin_aliases()).records.get("root", ())
@@ -312,15 +303,7 @@ class SimsXmlAdapter:
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Parse the whole document now (XML problems raise :class:`FormatError` here) and
         return marks as a lazy iterable of chunks."""
-        if errors not in ("collect", "raise"):
-            raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
-        unknown = set(options) - OPTIONS
-        if unknown:
-            raise FormatError(
-                f"sims-xml: unknown option(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(OPTIONS))}",
-                file=source.name,
-            )
+        check_read_args("sims-xml", source.name, errors, options, OPTIONS)
         key = str(options.get("pupil_key", "auto"))
         if key not in PUPIL_KEYS:
             raise FormatError(
@@ -340,34 +323,6 @@ class SimsXmlAdapter:
             school_option=options.get("school_id"),
             chunk_size=int(options.get("chunk_size", _DEFAULT_CHUNK)),
         ).output()
-
-
-_ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.:-]*)")
-#: What may come before the root element: declaration/PIs, comments, a DOCTYPE.
-_SKIPPED = ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!", b">"))
-
-
-def _root_name(head: bytes) -> str | None:
-    """The local name (lower case) of the first element in ``head``, skipping the declaration,
-    comments and processing instructions."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    pos = 0
-    while True:
-        start = text.find(b"<", pos)
-        if start < 0:
-            return None
-        for opener, closer in _SKIPPED:
-            if text.startswith(opener, start):
-                end = text.find(closer, start + len(opener))
-                if end < 0:
-                    return None
-                pos = end + len(closer)
-                break
-        else:
-            match = _ROOT_TAG.match(text, start)
-            if not match:
-                return None
-            return match.group(1).decode("ascii", "replace").rsplit(":", 1)[-1].lower()
 
 
 class _Reader:
@@ -391,6 +346,7 @@ class _Reader:
         self.errors = errors
         self.chunk_size = max(1, chunk_size)
         self.out = AdapterOutput(warnings=list(doc.notes))
+        self.sink = RejectedRows(file, errors, self.out.rejected)
         self.school_id = self._school(school_option)
         self.symbols = self._symbols(symbols_option)
         self.out.symbols = dict(self.symbols)
@@ -603,26 +559,10 @@ class _Reader:
             line = self.doc.line(element)
             try:
                 row, from_time = self._mark(element, by_ref)
-            except _Bad as bad:
+            except RowProblem as bad:
                 if bad.reason == Reason.UNMAPPED_SYMBOL:
                     unmapped[str(bad.value)] += 1
-                if self.errors == "raise":
-                    raise RegisterError(
-                        str(bad),
-                        file=self.file,
-                        row=line,
-                        column=bad.column,
-                        value=bad.value,
-                        reason=bad.reason,
-                    ) from None
-                self.out.rejected.append(
-                    {
-                        "row": line,
-                        "column": bad.column,
-                        "value": bad.value,
-                        "reason": str(bad.reason),
-                    }
-                )
+                self.sink.record(line, bad)
                 continue
             if from_time:
                 inferred.append(line)
@@ -659,27 +599,35 @@ class _Reader:
         if pupil is None:
             ref, ref_col, _ = child_text(element, f["pupil_ref"])
             if not ref:
-                raise _Bad("PupilId", None, Reason.MISSING_VALUE, "mark names no pupil")
+                raise RowProblem("PupilId", None, Reason.MISSING_VALUE, "mark names no pupil")
             pupil = by_ref.get(ref.upper()) or by_ref.get(ref)
             if pupil is None:
-                raise _Bad(ref_col or "PupilId", ref, Reason.BAD_VALUE, "mark of an unknown pupil")
+                raise RowProblem(
+                    ref_col or "PupilId", ref, Reason.BAD_VALUE, "mark of an unknown pupil"
+                )
         pupil_id = self._key_of(pupil)
         if pupil_id is None:
-            raise _Bad(self._key_label(), None, Reason.MISSING_VALUE, "pupil has no identifier")
+            raise RowProblem(
+                self._key_label(), None, Reason.MISSING_VALUE, "pupil has no identifier"
+            )
         session: _Session | None = None
         ref, ref_col, _ = child_text(element, f["session_ref"])
         if ref:
             session = self.sessions.get(ref)
             if session is None:
-                raise _Bad(ref_col or "SessionId", ref, Reason.BAD_SESSION, "unknown session id")
+                raise RowProblem(
+                    ref_col or "SessionId", ref, Reason.BAD_SESSION, "unknown session id"
+                )
         date_text, date_col, _ = child_text(element, f["date"])
         if not date_text and session is not None:
             date_text, date_col = session.date, session.date_column
         if not date_text:
-            raise _Bad(date_col or "SessionDate", None, Reason.MISSING_VALUE, "mark has no date")
+            raise RowProblem(
+                date_col or "SessionDate", None, Reason.MISSING_VALUE, "mark has no date"
+            )
         date = parse_date(date_text)
         if date is None:
-            raise _Bad(date_col or "SessionDate", date_text, Reason.BAD_DATE, "not a date")
+            raise RowProblem(date_col or "SessionDate", date_text, Reason.BAD_DATE, "not a date")
         name, name_col, _ = child_text(element, f["session_name"])
         if not name and session is not None:
             name, name_col = session.name, session.name_column
@@ -709,7 +657,7 @@ class _Reader:
             if session is not None:
                 return session, False
             if not start:
-                raise _Bad(
+                raise RowProblem(
                     name_col or "SessionName",
                     name,
                     Reason.BAD_SESSION,
@@ -718,11 +666,13 @@ class _Reader:
         if start:
             time = parse_time(start)
             if time is None:
-                raise _Bad(
+                raise RowProblem(
                     start_col or "StartTime", start, Reason.BAD_SESSION, "start time is not a time"
                 )
             return ("AM" if time < dt.time(12, 0) else "PM"), True
-        raise _Bad("SessionName", None, Reason.MISSING_VALUE, "mark has no session name or time")
+        raise RowProblem(
+            "SessionName", None, Reason.MISSING_VALUE, "mark has no session name or time"
+        )
 
     def _code(self, text: str | None, column: str) -> str:
         raw = (text or "").strip()
@@ -733,7 +683,7 @@ class _Reader:
             return self.symbols[normal]
         if STATUTORY_SHAPE.match(normal):
             return raw
-        raise _Bad(
+        raise RowProblem(
             column, raw, Reason.UNMAPPED_SYMBOL, "local symbol with no mapping to a statutory code"
         )
 

@@ -155,6 +155,14 @@ def test_upn_check_letter_agrees_with_the_builtin_check(digits: str, last: str) 
     assert not kit._upn_ok_builtin(wrong)
 
 
+def test_upn_ok_agrees_with_stdnum_on_known_la_numbers() -> None:
+    assert kit.upn_ok("B801200005001")  # python-stdnum's own example
+    assert not kit.upn_ok("A801200005001")
+    for rest in ("801200024001", "873400123015", "202300524101"):
+        upn = kit.upn_check_letter(rest) + rest
+        assert kit.upn_ok(upn) == kit._upn_ok_builtin(upn) is True
+
+
 def test_upn_ok() -> None:
     rest = "801200000011"  # local authority 801 (Bristol), so python-stdnum accepts it too
     good = kit.upn_check_letter(rest) + rest

@@ -11,13 +11,10 @@ from attendance_core_generic._common import (
     PUPIL_DATE_COLUMNS,
     AliasTable,
     DateParser,
-    _upn_valid_fallback,
     alias_table,
     detect_encoding,
     header_key,
     map_header,
-    upn_check_letter,
-    upn_valid,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -79,24 +76,6 @@ class TestDates:
     )
     def test_forms(self, text: str, expected: tuple[str | None, Reason | None]) -> None:
         assert DateParser().parse(text) == expected
-
-
-class TestUpn:
-    def test_stdnum_examples(self) -> None:
-        assert upn_valid("B801200005001")
-        assert not upn_valid("A801200005001")
-
-    @given(st.text(alphabet="0123456789", min_size=12, max_size=12))
-    def test_fallback_agrees_with_the_documented_check(self, digits: str) -> None:
-        good = upn_check_letter(digits) + digits
-        assert _upn_valid_fallback(good)
-        wrong = ("A" if good[0] != "A" else "B") + digits
-        assert not _upn_valid_fallback(wrong)
-
-    def test_fallback_agrees_with_stdnum_on_known_la_numbers(self) -> None:
-        for rest in ("801200024001", "873400123015", "202300524101"):
-            upn = upn_check_letter(rest) + rest
-            assert upn_valid(upn) == _upn_valid_fallback(upn) is True
 
 
 class TestAliases:

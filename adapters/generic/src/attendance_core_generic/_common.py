@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import pandas as pd
 
+from attendance_core.adapterkit import shorten, upn_ok
 from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, Source
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
@@ -32,9 +33,6 @@ FLAG_COLUMNS = ("cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_just
 PUPIL_DATE_COLUMNS = ("date_of_birth", "admission_date", "leaving_date")
 #: Text columns of the pupils frame read as given.
 PUPIL_TEXT_COLUMNS = ("school_id", "upn", "mis_id", "name", "forename", "surname", "year_group")
-
-_UPN_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ0123456789"
-_UPN_SHAPE = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -539,30 +537,6 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def upn_valid(upn: str) -> bool:
-    """Whether a UPN has the right shape and check letter (python-stdnum when installed)."""
-    try:
-        from stdnum.gb import upn as stdnum_upn
-    except ImportError:  # pragma: no cover - exercised only without python-stdnum
-        return _upn_valid_fallback(upn)
-    return bool(stdnum_upn.is_valid(upn))
-
-
-def _upn_valid_fallback(upn: str) -> bool:
-    """The documented check: letter at (Σ chars 2..13 weighted 2..13) mod 23."""
-    text = upn.replace(" ", "").upper()
-    if not _UPN_SHAPE.match(text) or text[-1] in "IOS":
-        return False
-    total = sum(w * _UPN_ALPHABET.index(ch) for w, ch in enumerate(text[1:], start=2))
-    return _UPN_ALPHABET[total % 23] == text[0]
-
-
-def upn_check_letter(rest: str) -> str:
-    """The check letter for the 12 characters after it (for building test data)."""
-    total = sum(w * _UPN_ALPHABET.index(ch) for w, ch in enumerate(rest.upper(), start=2))
-    return _UPN_ALPHABET[total % 23]
-
-
 def clean_id(value: str, column: str) -> str:
     """A pupil id as keys use it: trimmed; a UPN also upper-cased without inner spaces."""
     text = value.strip()
@@ -615,19 +589,13 @@ class Problems:
                 file=self.file,
                 row=row,
                 column=column,
-                value=_short(value) if show else None,
+                value=shorten(value) if show else None,
                 reason=str(reason),
             )
         for row, column, value, reason, _message, _show in pending:
             self.rejected.append(
-                {"row": row, "column": column, "value": _short(value), "reason": str(reason)}
+                {"row": row, "column": column, "value": shorten(value), "reason": str(reason)}
             )
-
-
-def _short(value: Any, limit: int = 40) -> Any:
-    if isinstance(value, str) and len(value) > limit:
-        return value[: limit - 3] + "..."
-    return value
 
 
 def max_field_length(options: Mapping[str, Any]) -> int:
@@ -710,7 +678,7 @@ class Pupils:
     def _upn_ok(self, upn: str) -> bool:
         ok = self._upn_cache.get(upn)
         if ok is None:
-            ok = upn_valid(upn)
+            ok = upn_ok(upn)
             if len(self._upn_cache) < 500_000:
                 self._upn_cache[upn] = ok
         return ok

@@ -17,7 +17,8 @@ from typing import Any
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import RejectedRows, parse_date
+from attendance_core.adapterkit import RejectedRows, chunked, parse_date
+from attendance_core.adapters import AdapterOutput
 from attendance_core.errors import Reason
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
@@ -423,3 +424,79 @@ class Build:
             if col in frame:
                 frame[col] = pd.to_datetime(frame[col])
         return frame.sort_index(kind="mergesort")
+
+
+#: Options the core handles itself and passes on to every adapter.
+CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
+
+
+@attrs.frozen(kw_only=True)
+class ReadOptions:
+    """The ``read`` options both Ed-Fi adapters take (see their class docstrings)."""
+
+    calendar: Any
+    students: Any
+    mapper: Mapper
+    instructional: frozenset[str]
+
+    @classmethod
+    def take(cls, format_name: str, options: dict[str, Any]) -> ReadOptions:
+        """Pop the Ed-Fi options from ``options``; anything left that the core does not
+        handle is a :class:`TypeError` naming the format."""
+        calendar = options.pop("calendar", None)
+        students = options.pop("students", None)
+        mapper = Mapper.of(options.pop("descriptor_map", None))
+        instructional = frozenset(
+            norm(e) for e in options.pop("instructional_events", INSTRUCTIONAL_EVENTS)
+        )
+        unknown = set(options) - CORE_OPTIONS
+        if unknown:
+            raise TypeError(f"{format_name}: unknown option(s) {sorted(unknown)}")
+        return cls(calendar=calendar, students=students, mapper=mapper, instructional=instructional)
+
+
+class Records:
+    """Records of one or more sources, by kind (each reader adds its own ``add_source``)."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self.warnings = warnings
+        self.events: list[Event] = []
+        self.days: list[CalendarDay] = []
+        self.students: list[Student] = []
+        self.enrolments: list[Enrolment] = []
+        self.skipped = 0
+
+
+def output(
+    *,
+    records: Records,
+    options: ReadOptions,
+    columns: Columns,
+    file: str,
+    errors: str,
+    warnings: list[str],
+    source_columns: dict[str, str],
+) -> AdapterOutput:
+    """The adapter output of read records: marks built lazily, pupils at once."""
+    rejected: list[dict[str, Any]] = []
+    build = Build(
+        events=records.events,
+        days=records.days,
+        students=records.students,
+        enrolments=records.enrolments,
+        columns=columns,
+        mapper=options.mapper,
+        instructional=options.instructional,
+        sink=RejectedRows(file, errors, rejected),
+        warnings=warnings,
+    )
+    names = ["pupil_id", "date", "session", "code"]
+    if build.has_school:
+        names.append("school_id")
+    return AdapterOutput(
+        marks=chunked(build.rows(), names),
+        pupils=build.pupils(),
+        rejected=rejected,
+        warnings=warnings,
+        source_columns=source_columns,
+    )

@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from attendance_core.adapterkit import (
-    RejectedRows,
-    chunked,
     get_path,
     is_page_iterable,
     parse_date,
@@ -24,21 +22,19 @@ from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError
 
 from ._model import (
-    INSTRUCTIONAL_EVENTS,
-    Build,
     CalendarDay,
     Columns,
     Enrolment,
     Event,
-    Mapper,
+    ReadOptions,
+    Records,
     Student,
-    norm,
+    output,
     split_descriptor,
 )
 
 __all__ = ["EdFiJsonAdapter"]
 
-_CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 _EDFI_KEYS = re.compile(
     rb'"(eventDate|attendanceEventCategoryDescriptor|studentUniqueId|calendarEvents)"\s*:'
 )
@@ -67,16 +63,8 @@ def record_kind(record: Any) -> str | None:
     return None
 
 
-class _Records:
+class _Records(Records):
     """Records of one or more JSON sources, sorted by kind, numbered per kind."""
-
-    def __init__(self, warnings: list[str]) -> None:
-        self.warnings = warnings
-        self.events: list[Event] = []
-        self.days: list[CalendarDay] = []
-        self.students: list[Student] = []
-        self.enrolments: list[Enrolment] = []
-        self.skipped = 0
 
     def add_source(self, source: Source) -> None:
         docs = read_json_source(source, self.warnings)
@@ -248,42 +236,21 @@ class EdFiJsonAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read events (and the optional calendar and students); see the class docstring."""
-        calendar = options.pop("calendar", None)
-        students = options.pop("students", None)
-        mapper = Mapper.of(options.pop("descriptor_map", None))
-        instructional = frozenset(
-            norm(e) for e in options.pop("instructional_events", INSTRUCTIONAL_EVENTS)
-        )
-        unknown = set(options) - _CORE_OPTIONS
-        if unknown:
-            raise TypeError(f"edfi-json: unknown option(s) {sorted(unknown)}")
+        opts = ReadOptions.take("edfi-json", options)
         warnings: list[str] = []
-        rejected: list[dict[str, Any]] = []
         records = _Records(warnings)
         records.add_source(source)
-        for extra in (calendar, students):
+        for extra in (opts.calendar, opts.students):
             if extra is not None:
                 records.add_source(Source.of(extra))
         if records.skipped:
             warnings.append(f"{records.skipped} record(s) of other resources skipped")
-        build = Build(
-            events=records.events,
-            days=records.days,
-            students=records.students,
-            enrolments=records.enrolments,
+        return output(
+            records=records,
+            options=opts,
             columns=COLUMNS,
-            mapper=mapper,
-            instructional=instructional,
-            sink=RejectedRows(source.name, errors, rejected),
-            warnings=warnings,
-        )
-        columns = ["pupil_id", "date", "session", "code"]
-        if build.has_school:
-            columns.append("school_id")
-        return AdapterOutput(
-            marks=chunked(build.rows(), columns),
-            pupils=build.pupils(),
-            rejected=rejected,
+            file=source.name,
+            errors=errors,
             warnings=warnings,
             source_columns={
                 "pupil_id": COLUMNS.student,

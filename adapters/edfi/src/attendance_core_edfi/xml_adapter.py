@@ -19,26 +19,24 @@ from xml.sax import SAXException, SAXParseException, handler, xmlreader
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
 
-from attendance_core.adapterkit import RejectedRows, chunked, parse_date
+from attendance_core.adapterkit import parse_date
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError
 
 from ._model import (
-    INSTRUCTIONAL_EVENTS,
-    Build,
     CalendarDay,
     Columns,
     Enrolment,
     Event,
-    Mapper,
+    ReadOptions,
+    Records,
     Student,
-    norm,
+    output,
     split_descriptor,
 )
 
 __all__ = ["EdFiXmlAdapter"]
 
-_CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 #: Namespaces of Ed-Fi interchanges start with this (``/0100`` v1, ``/0200`` v2, ``/5.2.0`` ...).
 EDFI_NAMESPACE = "http://ed-fi.org/"
 #: Record elements (direct children of the interchange root) -> kind.
@@ -218,16 +216,11 @@ def parse_interchange(source: Source, emit: Callable[[str, Node], None]) -> _Han
     return sax
 
 
-class _Records:
+class _Records(Records):
     """Records from one or more XML files, by kind."""
 
     def __init__(self, warnings: list[str]) -> None:
-        self.warnings = warnings
-        self.events: list[Event] = []
-        self.days: list[CalendarDay] = []
-        self.students: list[Student] = []
-        self.enrolments: list[Enrolment] = []
-        self.skipped = 0
+        super().__init__(warnings)
         self.other = 0
 
     def add_source(self, source: Source) -> None:
@@ -362,24 +355,15 @@ class EdFiXmlAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read events (and the optional calendar and students); see the class docstring."""
-        calendar = options.pop("calendar", None)
-        students = options.pop("students", None)
-        mapper = Mapper.of(options.pop("descriptor_map", None))
-        instructional = frozenset(
-            norm(e) for e in options.pop("instructional_events", INSTRUCTIONAL_EVENTS)
-        )
-        unknown = set(options) - _CORE_OPTIONS
-        if unknown:
-            raise TypeError(f"edfi-xml: unknown option(s) {sorted(unknown)}")
+        opts = ReadOptions.take("edfi-xml", options)
         if not source.is_bytes and not source.is_dir:
             raise FormatError(
                 "edfi-xml reads a file, bytes, a binary file object or a folder", file=source.name
             )
         warnings: list[str] = []
-        rejected: list[dict[str, Any]] = []
         records = _Records(warnings)
         records.add_source(source)
-        for extra in (calendar, students):
+        for extra in (opts.calendar, opts.students):
             if extra is not None:
                 records.add_source(Source.of(Path(extra) if isinstance(extra, str) else extra))
         if records.other:
@@ -391,24 +375,12 @@ class EdFiXmlAdapter:
             warnings.append(
                 f"{records.skipped} student record(s) without a StudentUniqueId skipped"
             )
-        build = Build(
-            events=records.events,
-            days=records.days,
-            students=records.students,
-            enrolments=records.enrolments,
+        return output(
+            records=records,
+            options=opts,
             columns=COLUMNS,
-            mapper=mapper,
-            instructional=instructional,
-            sink=RejectedRows(source.name, errors, rejected),
-            warnings=warnings,
-        )
-        columns = ["pupil_id", "date", "session", "code"]
-        if build.has_school:
-            columns.append("school_id")
-        return AdapterOutput(
-            marks=chunked(build.rows(), columns),
-            pupils=build.pupils(),
-            rejected=rejected,
+            file=source.name,
+            errors=errors,
             warnings=warnings,
             source_columns={
                 "pupil_id": "StudentUniqueId",

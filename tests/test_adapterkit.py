@@ -319,3 +319,44 @@ def test_check_read_args() -> None:
 )
 def test_xml_root_name(head: bytes, expected: str | None) -> None:
     assert kit.xml_root_name(head) == expected
+
+
+def _student(i: int, **fields: Any) -> dict[str, Any]:
+    base = {"_where": f"student record {i}", "id": f"S{i}", "upn": None, "mis_id": None}
+    return {**base, **fields}
+
+
+def test_choose_pupil_key() -> None:
+    warnings: list[str] = []
+    both = [_student(1, upn="U1", mis_id="M1"), _student(2, upn="U2", mis_id="M2")]
+    assert kit.choose_pupil_key(both, "auto", warnings) == "upn"
+    assert warnings == []
+    some = [_student(1, upn="U1", mis_id="M1"), _student(2, mis_id="M2")]
+    assert kit.choose_pupil_key(some, "auto", warnings, hint=" (scope?)") == "mis_id"
+    assert warnings == ["not every student has a UPN (scope?): pupils are keyed on mis_id"]
+    assert kit.choose_pupil_key([_student(1)], "auto", []) == "id"
+    assert kit.choose_pupil_key([], "auto", warnings) == "id"
+    assert kit.choose_pupil_key(some, "upn", []) == "upn"
+    assert len(warnings) == 1
+
+
+def test_key_pupils() -> None:
+    warnings: list[str] = []
+    records = [
+        _student(1, upn="U1", name=None),
+        _student(2, upn=None, name=None),
+        _student(3, upn="U1", name=None),
+        _student(4, upn="U4", name=None, id=None),
+    ]
+    key_of, unkeyed, frame = kit.key_pupils(
+        records, "upn", warnings, fields=("upn", "name"), id_column="src_id", school_id="100"
+    )
+    assert key_of == {"S1": "U1", "S3": "U1"}
+    assert unkeyed == {"S2": "upn"}
+    assert list(frame.index) == ["U1", "U4"]
+    assert list(frame.columns) == ["school_id", "upn", "src_id"]  # name holds nothing
+    assert frame.loc["U1", "src_id"] == "S1"
+    assert warnings == [
+        "student record 2: no upn; its marks are rejected",
+        "student record 3: upn repeats another student's; kept the first",
+    ]

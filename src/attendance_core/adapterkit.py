@@ -21,7 +21,8 @@ here instead of being copied into each distribution:
   check letter; python-stdnum when installed, a built-in check otherwise) and
   :func:`upn_check_letter`; :func:`lower_names` for alias tables;
 * **frames** -- :func:`chunked` and :func:`marks_frame` give chunks of the long layout indexed by
-  source row number; :func:`pupils_frame` and :func:`pupils_from_records` give the pupils table.
+  source row number; :func:`pupils_frame` and :func:`pupils_from_records` give the pupils table;
+  :func:`choose_pupil_key` and :func:`key_pupils` key student records on UPN or another id.
 
 Nothing here knows one vendor's field names: those stay in each adapter's alias table. Every
 problem is a :class:`~attendance_core.errors.FormatError` or
@@ -56,6 +57,7 @@ __all__ = [
     "RowProblem",
     "XmlDocument",
     "check_read_args",
+    "choose_pupil_key",
     "child_text",
     "chunked",
     "decode_text",
@@ -64,6 +66,7 @@ __all__ = [
     "has_any",
     "is_page_iterable",
     "iter_named",
+    "key_pupils",
     "local_name",
     "local_name_as_written",
     "lower_names",
@@ -435,6 +438,78 @@ def pupils_frame(rows: dict[str, dict[str, Any]], columns: list[str]) -> pd.Data
         if col in frame:
             frame[col] = pd.to_datetime(frame[col])
     return frame
+
+
+def choose_pupil_key(
+    records: Sequence[Mapping[str, Any]],
+    requested: str,
+    warnings: list[str],
+    *,
+    candidates: Sequence[str] = ("upn", "mis_id"),
+    fallback: str = "id",
+    hint: str = "",
+) -> str:
+    """The record field pupils are keyed on.
+
+    ``requested`` other than ``"auto"`` is kept. ``"auto"`` takes the first of ``candidates``
+    that every record has (non-empty), else ``fallback``; when that is not ``upn`` (and there
+    are records) a warning says so, with ``hint`` (e.g. ``" (scope students.upn?)"``) after
+    "UPN".
+    """
+    if requested != "auto":
+        return requested
+    key = fallback
+    for candidate in candidates:
+        if records and all(r[candidate] for r in records):
+            key = candidate
+            break
+    if records and key != "upn":
+        warnings.append(f"not every student has a UPN{hint}: pupils are keyed on {key}")
+    return key
+
+
+def key_pupils(
+    records: Sequence[Mapping[str, Any]],
+    key: str,
+    warnings: list[str],
+    *,
+    fields: Sequence[str],
+    id_column: str,
+    school_id: str | None = None,
+) -> tuple[dict[str, str], dict[str, str], pd.DataFrame]:
+    """Key student records on ``key`` and build the pupils table.
+
+    Each record holds ``id`` (the source system's own id), ``_where`` (where it stands, for
+    messages, e.g. ``"student record 3"``), ``key`` and ``fields``. A record without a value
+    for ``key`` is left out with a warning (its marks are to be rejected); a repeated value
+    keeps the first record, with a warning. The table has the columns ``school_id``,
+    ``fields`` and ``id_column`` (the source id) that hold any value, in that order.
+
+    Returns ``(source id -> pupil id, source id -> the key it lacks, pupils table)``.
+    """
+    key_of: dict[str, str] = {}
+    unkeyed: dict[str, str] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        sid, pid = rec["id"], rec[key]
+        if pid is None:
+            warnings.append(f"{rec['_where']}: no {key}; its marks are rejected")
+            if sid is not None:
+                unkeyed[sid] = key
+            continue
+        if sid is not None:
+            key_of[sid] = pid
+        if pid in rows:
+            warnings.append(f"{rec['_where']}: {key} repeats another student's; kept the first")
+            continue
+        rows[pid] = {"school_id": school_id, **{f: rec[f] for f in fields}, id_column: sid}
+    order = ("school_id", *fields, id_column)
+    present = [c for c in order if any(r[c] is not None for r in rows.values())]
+    return (
+        key_of,
+        unkeyed,
+        pupils_frame({k: {c: v[c] for c in present} for k, v in rows.items()}, present),
+    )
 
 
 def pupils_from_records(

@@ -21,13 +21,14 @@ from dateutil import tz
 
 from attendance_core.adapterkit import (
     RejectedRows,
+    choose_pupil_key,
     chunked,
     first_of,
     has_any,
     is_page_iterable,
+    key_pupils,
     open_end_set,
     parse_date,
-    pupils_frame,
     read_json_source,
     text_id,
     upn_ok,
@@ -45,6 +46,16 @@ PUPIL_KEYS = ("auto", "upn", "mis_id", "id")
 #: Reason id of an attendance record whose student is not in the student pages.
 UNKNOWN_PUPIL = "unknown_pupil"
 
+#: Student fields that become pupils columns (in this order, when any student has them).
+_PUPIL_FIELDS = (
+    "upn",
+    "name",
+    "year_group",
+    "date_of_birth",
+    "admission_date",
+    "leaving_date",
+    "mis_id",
+)
 _CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 _LONDON = tz.gettz("Europe/London")
 _OBJECT_LIST = re.compile(rb'"object"\s*:\s*"list"')
@@ -301,57 +312,10 @@ def _students(
             warnings.append(f"{where}: UPN fails the check letter")
         records.append(rec)
 
-    key = pupil_key
-    if key == "auto":
-        key = "id"
-        for candidate in ("upn", "mis_id"):
-            if records and all(r[candidate] for r in records):
-                key = candidate
-                break
-        if records and key != "upn":
-            warnings.append(
-                f"not every student has a UPN (scope students.upn?): pupils are keyed on {key}"
-            )
-    key_of: dict[str, str] = {}
-    unkeyed: dict[str, str] = {}
-    rows: dict[str, dict[str, Any]] = {}
-    for rec in records:
-        aid, pid = rec["id"], rec[key]
-        if pid is None:
-            warnings.append(f"{rec['_where']}: no {key}; its marks are rejected")
-            if aid is not None:
-                unkeyed[aid] = key
-            continue
-        if aid is not None:
-            key_of[aid] = pid
-        if pid in rows:
-            warnings.append(f"{rec['_where']}: {key} repeats another student's; kept the first")
-            continue
-        rows[pid] = {
-            "school_id": school_id,
-            "upn": rec["upn"],
-            "name": rec["name"],
-            "year_group": rec["year_group"],
-            "date_of_birth": rec["date_of_birth"],
-            "admission_date": rec["admission_date"],
-            "leaving_date": rec["leaving_date"],
-            "mis_id": rec["mis_id"],
-            "assembly_id": aid,
-        }
-    order = (
-        "school_id",
-        "upn",
-        "name",
-        "year_group",
-        "date_of_birth",
-        "admission_date",
-        "leaving_date",
-        "mis_id",
-        "assembly_id",
+    key = choose_pupil_key(records, pupil_key, warnings, hint=" (scope students.upn?)")
+    return key_pupils(
+        records, key, warnings, fields=_PUPIL_FIELDS, id_column="assembly_id", school_id=school_id
     )
-    present = [c for c in order if any(r[c] is not None for r in rows.values())]
-    frame = pupils_frame({k: {c: v[c] for c in present} for k, v in rows.items()}, present)
-    return key_of, unkeyed, frame
 
 
 def _count(value: Any) -> int | None:

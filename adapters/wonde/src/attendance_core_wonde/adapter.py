@@ -16,14 +16,15 @@ from typing import Any, ClassVar
 
 from attendance_core.adapterkit import (
     RejectedRows,
+    choose_pupil_key,
     chunked,
     first_of,
     get_path,
     has_any,
     is_page_iterable,
+    key_pupils,
     open_end_set,
     parse_date,
-    pupils_frame,
     read_json_source,
     sequence_check,
     text_id,
@@ -42,6 +43,16 @@ PUPIL_KEYS = ("auto", "upn", "mis_id", "id")
 #: Reason id of an attendance record whose student is not in the students pages.
 UNKNOWN_PUPIL = "unknown_pupil"
 
+#: Student fields that become pupils columns (in this order, when any student has them).
+_PUPIL_FIELDS = (
+    "upn",
+    "name",
+    "year_group",
+    "date_of_birth",
+    "admission_date",
+    "leaving_date",
+    "mis_id",
+)
 _CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 _WONDE_ID = re.compile(r"^[A-Z]\d{4,}$")
 _PAGINATION = re.compile(rb'"pagination"\s*:')
@@ -313,60 +324,10 @@ class WondeJsonAdapter:
                 warnings.append(f"{rec['_where']}: UPN fails the check letter")
             records.append(rec)
 
-        key = pupil_key
-        if key == "auto":
-            key = "id"
-            for candidate in ("upn", "mis_id"):
-                if records and all(r[candidate] for r in records):
-                    key = candidate
-                    break
-            if records and key != "upn":
-                warnings.append(f"not every student has a UPN: pupils are keyed on {key}")
-        key_of: dict[str, str] = {}
-        unkeyed: dict[str, str] = {}
-        rows: dict[str, dict[str, Any]] = {}
-        for rec in records:
-            wid = rec["id"]
-            pid = rec[key]
-            if pid is None:
-                warnings.append(f"{rec['_where']}: no {key}; its marks are rejected")
-                if wid is not None:
-                    unkeyed[wid] = key
-                continue
-            if wid is not None:
-                key_of[wid] = pid
-            if pid in rows:
-                warnings.append(f"{rec['_where']}: {key} repeats another student's; kept the first")
-                continue
-            row = {
-                "school_id": school_id,
-                "upn": rec["upn"],
-                "name": rec["name"],
-                "year_group": rec["year_group"],
-                "date_of_birth": rec["date_of_birth"],
-                "admission_date": rec["admission_date"],
-                "leaving_date": rec["leaving_date"],
-                "mis_id": rec["mis_id"],
-                "wonde_id": wid,
-            }
-            rows[pid] = row
-        present = [
-            c
-            for c in (
-                "school_id",
-                "upn",
-                "name",
-                "year_group",
-                "date_of_birth",
-                "admission_date",
-                "leaving_date",
-                "mis_id",
-                "wonde_id",
-            )
-            if any(r[c] is not None for r in rows.values())
-        ]
-        frame = pupils_frame({k: {c: v[c] for c in present} for k, v in rows.items()}, present)
-        return key_of, unkeyed, frame
+        key = choose_pupil_key(records, pupil_key, warnings)
+        return key_pupils(
+            records, key, warnings, fields=_PUPIL_FIELDS, id_column="wonde_id", school_id=school_id
+        )
 
     # ---------------------------------------------------------------------------- marks
     def _marks(

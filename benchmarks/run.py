@@ -235,9 +235,12 @@ def run_size(size: str, repeats: int, load_max: int, out: dict[str, Any]) -> Non
 
 
 def scaling_exponent(sizes: dict[str, Any], step: str) -> float | None:
-    """Slope of log(time) against log(marks) over the sizes above 1k (1.0 = linear)."""
+    """Slope of log(CPU time) against log(marks) over the sizes above 1k (1.0 = linear).
+
+    CPU time, not wall time: on a shared machine other work inflates wall times unevenly
+    between sizes, which bends the curve without telling anything about the code."""
     pts = [
-        (v["marks"], v["steps"][step]["wall"])
+        (v["marks"], v["steps"][step]["cpu"])
         for k, v in sizes.items()
         if step in v["steps"] and k != "1k"
     ]
@@ -302,7 +305,7 @@ def write_results(data: dict[str, Any], tag: str) -> Path:
         lines += [
             "## Scaling",
             "",
-            "Slope of log(time) against log(marks) from 10k pupils up (1.0 is linear):",
+            "Slope of log(CPU time) against log(marks) from 10k pupils up (1.0 is linear):",
             "",
         ]
         for step in ("pandas", "from_long+classify", "classify", "recommend", "polars", "duckdb"):
@@ -332,14 +335,14 @@ def plot(sizes: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     names = ["pandas", "from_long+classify", "classify", "recommend", "polars", "duckdb"]
     for name in names:
-        pts = [(v["marks"], v["steps"][name]["wall"]) for v in sizes.values() if name in v["steps"]]
+        pts = [(v["marks"], v["steps"][name]["cpu"]) for v in sizes.values() if name in v["steps"]]
         if pts:
             ax.loglog(*zip(*pts, strict=True), marker="o", label=name)
     x = np.array([v["marks"] for v in sizes.values()], dtype=float)
-    ref = sizes[list(sizes)[-1]]["steps"]["pandas"]["wall"] * x / x[-1]
+    ref = sizes[list(sizes)[-1]]["steps"]["from_long+classify"]["cpu"] * x / x[-1]
     ax.loglog(x, ref, "k:", label="linear (slope 1)")
     ax.set_xlabel("marks (pupils × sessions)")
-    ax.set_ylabel("seconds (median wall)")
+    ax.set_ylabel("seconds (median CPU time)")
     ax.set_title("attendance-core scaling, one core")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

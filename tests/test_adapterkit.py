@@ -360,3 +360,24 @@ def test_key_pupils() -> None:
         "student record 2: no upn; its marks are rejected",
         "student record 3: upn repeats another student's; kept the first",
     ]
+
+
+def test_totals_frame_columns_and_dtypes() -> None:
+    record = {"pupil_id": "P1", "school_id": "100", "start": "2024-09-02", "end": "2025-07-18"}
+    record |= {"possible": 10, "attended": 8, "authorised": 1, "unauthorised": 1}
+    frame = kit.totals_frame([record])
+    assert tuple(frame.columns) == kit.TOTAL_COLUMNS
+    assert frame["pupil_id"].dtype == object
+    assert frame["start"].dtype.kind == "M"
+    assert str(frame["possible"].dtype) == "int64"
+    wider = kit.totals_frame(
+        [record | {"period": "Autumn", "reason_I": None}],
+        extra=["period", "reason_I"],
+        text=("pupil_id", "period"),
+        counts=["reason_I"],
+        count_dtype="Int64",
+    )
+    assert list(wider.columns)[-2:] == ["period", "reason_I"]
+    assert str(wider["reason_I"].dtype) == "Int64"
+    assert wider["reason_I"].isna().all()
+    assert wider["school_id"].dtype != object

@@ -21,7 +21,8 @@ here instead of being copied into each distribution:
   check letter; python-stdnum when installed, a built-in check otherwise) and
   :func:`upn_check_letter`; :func:`lower_names` for alias tables;
 * **frames** -- :func:`chunked` and :func:`marks_frame` give chunks of the long layout indexed by
-  source row number; :func:`pupils_frame` and :func:`pupils_from_records` give the pupils table;
+  source row number; :func:`pupils_frame` and :func:`pupils_from_records` give the pupils table and
+  :func:`totals_frame` the totals of summary formats (both through :func:`typed_frame`);
   :func:`choose_pupil_key` and :func:`key_pupils` key student records on UPN or another id.
 
 Nothing here knows one vendor's field names: those stay in each adapter's alias table. Every
@@ -53,6 +54,8 @@ __all__ = [
     "CHUNK_ROWS",
     "PAGE_SUFFIXES",
     "PUPIL_DATE_COLUMNS",
+    "TOTAL_COLUMNS",
+    "TOTAL_COUNT_COLUMNS",
     "RejectedRows",
     "RowProblem",
     "XmlDocument",
@@ -81,6 +84,8 @@ __all__ = [
     "sequence_check",
     "shorten",
     "text_id",
+    "totals_frame",
+    "typed_frame",
     "unwrap",
     "upn_check_letter",
     "upn_ok",
@@ -91,6 +96,19 @@ __all__ = [
 PAGE_SUFFIXES: tuple[str, ...] = (".json",)
 #: Records per marks chunk given by :func:`chunked`.
 CHUNK_ROWS = 50_000
+#: The columns of ``AdapterOutput.totals`` (summary formats), in order.
+TOTAL_COLUMNS: tuple[str, ...] = (
+    "pupil_id",
+    "school_id",
+    "start",
+    "end",
+    "possible",
+    "attended",
+    "authorised",
+    "unauthorised",
+)
+#: The session counts among :data:`TOTAL_COLUMNS`.
+TOTAL_COUNT_COLUMNS: tuple[str, ...] = ("possible", "attended", "authorised", "unauthorised")
 #: The date columns of the pupils table (``load.pupils``).
 PUPIL_DATE_COLUMNS: tuple[str, ...] = ("date_of_birth", "admission_date", "leaving_date")
 
@@ -512,6 +530,36 @@ def key_pupils(
     )
 
 
+def typed_frame(
+    records: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    text: Iterable[str] = (),
+    dates: Iterable[str] = (),
+    flags: Iterable[str] = (),
+    counts: Iterable[str] = (),
+    count_dtype: str = "int64",
+) -> pd.DataFrame:
+    """A frame of ``records`` with ``columns`` in that order and each column's dtype set:
+    ``text`` held as Python objects (not the pandas string dtype), ``dates`` as datetime64,
+    ``flags`` as the nullable ``boolean`` dtype and ``counts`` as ``count_dtype`` (``int64``,
+    or ``Int64`` when a count may be missing). Named columns that are absent are skipped."""
+    frame = pd.DataFrame.from_records(list(records), columns=list(columns))
+    for column in text:
+        if column in frame:
+            frame[column] = frame[column].astype(object)
+    for column in flags:
+        if column in frame:
+            frame[column] = frame[column].astype("boolean")
+    for column in counts:
+        if column in frame:
+            frame[column] = frame[column].astype(count_dtype)  # type: ignore[call-overload]
+    for column in dates:
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
 def pupils_from_records(
     records: Iterable[Mapping[str, Any]],
     columns: Sequence[str],
@@ -523,24 +571,36 @@ def pupils_from_records(
 ) -> pd.DataFrame:
     """The pupils table from one record per pupil, indexed by ``pupil_id``.
 
-    ``columns`` (which must include ``pupil_id``) fixes the column order; ``text`` columns are
-    held as Python objects (not the pandas string dtype), ``dates`` become datetime64 and
-    ``flags`` the nullable ``boolean`` dtype (each only where present). With ``dedupe`` a
-    repeated ``pupil_id`` keeps its first record.
+    ``columns`` (which must include ``pupil_id``) fixes the column order; the other arguments
+    are those of :func:`typed_frame` (``pupil_id`` is always text). With ``dedupe`` a repeated
+    ``pupil_id`` keeps its first record.
     """
-    frame = pd.DataFrame.from_records(list(records), columns=list(columns))
+    frame = typed_frame(records, columns, text=("pupil_id", *text), dates=dates, flags=flags)
     if dedupe:
         frame = frame.drop_duplicates(subset="pupil_id", keep="first")
-    for column in ("pupil_id", *text):
-        if column in frame:
-            frame[column] = frame[column].astype(object)
-    for column in flags:
-        if column in frame:
-            frame[column] = frame[column].astype("boolean")
-    for column in dates:
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column])
     return frame.set_index("pupil_id")
+
+
+def totals_frame(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    extra: Sequence[str] = (),
+    text: Iterable[str] = ("pupil_id", "school_id"),
+    counts: Iterable[str] = (),
+    count_dtype: str = "int64",
+) -> pd.DataFrame:
+    """``AdapterOutput.totals`` from one record per pupil and period: the columns of
+    :data:`TOTAL_COLUMNS` then ``extra``; ``text`` columns held as Python objects,
+    ``start``/``end`` as datetime64, the four session counts (and ``counts`` among ``extra``)
+    as ``count_dtype``."""
+    return typed_frame(
+        records,
+        [*TOTAL_COLUMNS, *extra],
+        text=text,
+        dates=("start", "end"),
+        counts=(*TOTAL_COUNT_COLUMNS, *counts),
+        count_dtype=count_dtype,
+    )
 
 
 def marks_frame(rows: Sequence[Mapping[str, Any]], index: Sequence[int]) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from attendance_core.adapterkit import (
     parse_date,
     read_json_source,
     text_id,
+    totals_frame,
     upn_ok,
 )
 from attendance_core.adapters import AdapterOutput, Source
@@ -362,24 +363,7 @@ def _totals(
             continue
         rec.update(counts)
         out.append(rec)
-    frame = pd.DataFrame.from_records(
-        out,
-        columns=[
-            "pupil_id",
-            "school_id",
-            "start",
-            "end",
-            "possible",
-            "attended",
-            "authorised",
-            "unauthorised",
-        ],
-    )
-    for c in ("start", "end"):
-        frame[c] = pd.to_datetime(frame[c])
-    for c in ("possible", "attended", "authorised", "unauthorised"):
-        frame[c] = frame[c].astype("int64")
-    return frame
+    return totals_frame(out, text=())
 
 
 def _closed_days(items: list[Any], warnings: list[str]) -> set[dt.date]:

@@ -36,6 +36,7 @@ from attendance_core.adapterkit import (
     marks_frame,
     parse_xml,
     pupils_from_records,
+    totals_frame,
     upn_ok,
     xml_root_name,
 )
@@ -45,16 +46,6 @@ from attendance_core.errors import FormatError, Reason
 __all__ = ["CtfAliases", "CtfXmlAdapter", "expand_marks"]
 
 OPTIONS = frozenset({"aliases", "school_id", "chunk_size", "max_file_size", "max_field_length"})
-TOTAL_COLUMNS = (
-    "pupil_id",
-    "school_id",
-    "start",
-    "end",
-    "possible",
-    "attended",
-    "authorised",
-    "unauthorised",
-)
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _COUNT = re.compile(r"^\d{1,6}$")
 _DEFAULT_CHUNK = 50_000
@@ -408,15 +399,13 @@ class _Reader:
                 f"{len(no_dates)} termly total(s) without term dates (lines {_shown(no_dates)}): "
                 "start and end left empty; see the period column"
             )
-        columns = [*TOTAL_COLUMNS, "period", *sorted(reason_columns)]
-        frame = pd.DataFrame.from_records(rows, columns=columns)
-        for column in ("pupil_id", "school_id", "period"):
-            frame[column] = frame[column].astype(object)
-        for column in ("start", "end"):
-            frame[column] = pd.to_datetime(frame[column])
-        for column in ("possible", "attended", "authorised", "unauthorised", *reason_columns):
-            frame[column] = frame[column].astype("Int64")
-        return frame
+        return totals_frame(
+            rows,
+            extra=["period", *sorted(reason_columns)],
+            text=("pupil_id", "school_id", "period"),
+            counts=reason_columns,
+            count_dtype="Int64",
+        )
 
     def _total(self, block: _Block, line: int, mismatch: list[int]) -> dict[str, Any] | None:
         element = block.element

@@ -6,14 +6,24 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from attendance_core.adapters import Source
 from attendance_core.errors import AttendanceError, FormatError
 
-from ._common import AliasTable, Header, find_header
+from ._common import AliasTable, Header, alias_table, find_header
 
-__all__ = ["EXCEL_ERRORS", "find_sheet", "open_workbook", "sheet_rows"]
+__all__ = [
+    "EXCEL_ERRORS",
+    "find_sheet",
+    "open_sheet",
+    "open_workbook",
+    "reading",
+    "sheet_note",
+    "sheet_rows",
+    "sniff_workbook",
+]
 
 #: What openpyxl, zipfile and zlib raise on a damaged workbook (ElementTree's ParseError is a
 #: SyntaxError; a damaged zip raises zlib.error, struct.error or RuntimeError).
@@ -111,3 +121,65 @@ def find_sheet(
         else "a long header (pupil id, date, session and mark columns)"
     )
     raise FormatError(f"no sheet with {layout}", file=file)
+
+
+def sniff_workbook(source: Source, accept: Callable[[Header], bool], *, wide: bool) -> bool:
+    """Whether ``source`` is an .xlsx workbook with a sheet whose header ``accept`` takes."""
+    if not source.is_bytes or source.head(4) != b"PK\x03\x04":
+        return False
+    try:
+        workbook = open_workbook(source)
+        try:
+            find_sheet(workbook, alias_table(), None, source.name, accept, wide=wide)
+        finally:
+            workbook.close()
+    except (AttendanceError, *EXCEL_ERRORS):  # type: ignore[misc]
+        return False
+    return True
+
+
+def open_sheet(
+    source: Source,
+    table: AliasTable,
+    wanted: str | int | None,
+    accept: Callable[[Header], bool],
+    *,
+    wide: bool,
+) -> tuple[Any, Any, Header, int]:
+    """``(workbook, sheet, header, header row)`` of the sheet to read (see :func:`find_sheet`);
+    the workbook is closed again when no sheet can be used."""
+    workbook = open_workbook(source)
+    try:
+        sheet, header, header_row = find_sheet(
+            workbook, table, wanted, source.name, accept, wide=wide
+        )
+    except AttendanceError:
+        workbook.close()
+        raise
+    except EXCEL_ERRORS as exc:
+        workbook.close()
+        raise FormatError(
+            f"workbook cannot be read ({type(exc).__name__})", file=source.name
+        ) from exc
+    return workbook, sheet, header, header_row
+
+
+def sheet_note(workbook: Any, sheet: Any) -> str | None:
+    """The warning that says which sheet was read, when the workbook has more than one."""
+    if len(workbook.worksheets) > 1:
+        return f"read sheet {sheet.title!r} of {len(workbook.worksheets)}"
+    return None
+
+
+@contextmanager
+def reading(workbook: Any, file: str) -> Iterator[None]:
+    """Around the reading of sheet rows: a damaged workbook becomes a :class:`FormatError`
+    and the workbook is closed whatever happens."""
+    try:
+        yield
+    except AttendanceError:
+        raise
+    except EXCEL_ERRORS as exc:
+        raise FormatError(f"workbook cannot be read ({type(exc).__name__})", file=file) from exc
+    finally:
+        workbook.close()

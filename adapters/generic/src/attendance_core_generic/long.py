@@ -37,7 +37,7 @@ from ._common import (
     max_field_length,
     sniff_csv,
 )
-from ._excel import EXCEL_ERRORS, find_sheet, open_workbook, sheet_rows
+from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
 
 __all__ = ["GenericCsvAdapter", "GenericExcelAdapter", "GenericParquetAdapter"]
 
@@ -402,17 +402,7 @@ class GenericExcelAdapter:
 
     def sniff(self, source: Source) -> bool:
         """A zip file holding an .xlsx workbook with a long header on a sheet."""
-        if not source.is_bytes or source.head(4) != b"PK\x03\x04":
-            return False
-        try:
-            workbook = open_workbook(source)
-            try:
-                find_sheet(workbook, alias_table(), None, source.name, is_long_header, wide=False)
-            finally:
-                workbook.close()
-        except (AttendanceError, *EXCEL_ERRORS):  # type: ignore[misc]
-            return False
-        return True
+        return sniff_workbook(source, is_long_header, wide=False)
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the workbook (see the class docstring for options)."""
@@ -422,22 +412,13 @@ class GenericExcelAdapter:
         out = _output(options)
         problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
         size = chunksize(options)
-        workbook = open_workbook(source)
-        try:
-            sheet, header, header_row = find_sheet(
-                workbook, table, options.get("sheet"), source.name, is_long_header, wide=False
-            )
-        except AttendanceError:
-            workbook.close()
-            raise
-        except EXCEL_ERRORS as exc:
-            workbook.close()
-            raise FormatError(
-                f"workbook cannot be read ({type(exc).__name__})", file=source.name
-            ) from exc
+        workbook, sheet, header, header_row = open_sheet(
+            source, table, options.get("sheet"), is_long_header, wide=False
+        )
         out.warnings.extend(header.notes())
-        if len(workbook.worksheets) > 1:
-            out.warnings.append(f"read sheet {sheet.title!r} of {len(workbook.worksheets)}")
+        note = sheet_note(workbook, sheet)
+        if note is not None:
+            out.warnings.append(note)
         id_column = _choose_id(header, options, source.name)
         pupils = Pupils(header, table, id_column)
         rows = LongRows(
@@ -454,7 +435,7 @@ class GenericExcelAdapter:
         def marks() -> Iterator[pd.DataFrame]:
             lines: list[int] = []
             columns: list[list[str]] = [[] for _ in needed]
-            try:
+            with reading(workbook, source.name):
                 for number, values in sheet_rows(sheet):
                     if number <= header_row:
                         continue
@@ -482,14 +463,6 @@ class GenericExcelAdapter:
                 if lines:
                     yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
                 problems.flush()
-            except AttendanceError:
-                raise
-            except EXCEL_ERRORS as exc:
-                raise FormatError(
-                    f"workbook cannot be read ({type(exc).__name__})", file=source.name
-                ) from exc
-            finally:
-                workbook.close()
             out.pupils = pupils.frame(out.warnings)
             out.warnings.extend(pupils.warnings())
             out.warnings.extend(rows.dates.notes())

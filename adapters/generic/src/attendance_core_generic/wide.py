@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from attendance_core.adapters import AdapterOutput, Source
-from attendance_core.errors import AttendanceError, FormatError, Reason
+from attendance_core.errors import FormatError, Reason
 
 from ._common import (
     AliasTable,
@@ -42,7 +42,7 @@ from ._common import (
     max_field_length,
     sniff_csv,
 )
-from ._excel import EXCEL_ERRORS, find_sheet, open_workbook, sheet_rows
+from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
 from .long import RECORD, _choose_id, _output
 
 __all__ = ["WEEK_SESSIONS", "WideCsvAdapter", "WideExcelAdapter", "WideRows"]
@@ -351,39 +351,20 @@ class WideExcelAdapter:
 
     def sniff(self, source: Source) -> bool:
         """A zip file holding an .xlsx workbook with a wide header on a sheet."""
-        if not source.is_bytes or source.head(4) != b"PK\x03\x04":
-            return False
-        try:
-            workbook = open_workbook(source)
-            try:
-                find_sheet(workbook, alias_table(), None, source.name, is_wide_header, wide=True)
-            finally:
-                workbook.close()
-        except (AttendanceError, *EXCEL_ERRORS):  # type: ignore[misc]
-            return False
-        return True
+        return sniff_workbook(source, is_wide_header, wide=True)
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the workbook (see the class docstring for options)."""
         table = alias_table().extended(options.get("aliases"))
         if not source.head(1):
             raise FormatError("file is empty", file=source.name)
-        workbook = open_workbook(source)
-        try:
-            sheet, header, header_row = find_sheet(
-                workbook, table, options.get("sheet"), source.name, is_wide_header, wide=True
-            )
-        except AttendanceError:
-            workbook.close()
-            raise
-        except EXCEL_ERRORS as exc:
-            workbook.close()
-            raise FormatError(
-                f"workbook cannot be read ({type(exc).__name__})", file=source.name
-            ) from exc
+        workbook, sheet, header, header_row = open_sheet(
+            source, table, options.get("sheet"), is_wide_header, wide=True
+        )
         out, rows = _start(source, header, table, options, errors)
-        if len(workbook.worksheets) > 1:
-            out.warnings.append(f"read sheet {sheet.title!r} of {len(workbook.worksheets)}")
+        note = sheet_note(workbook, sheet)
+        if note is not None:
+            out.warnings.append(note)
 
         def records() -> Iterator[tuple[int, Sequence[object]]]:
             for number, values in sheet_rows(sheet):
@@ -391,16 +372,8 @@ class WideExcelAdapter:
                     yield number, values
 
         def marks() -> Iterator[pd.DataFrame]:
-            try:
+            with reading(workbook, source.name):
                 yield from rows.chunks(records())
-            except AttendanceError:
-                raise
-            except EXCEL_ERRORS as exc:
-                raise FormatError(
-                    f"workbook cannot be read ({type(exc).__name__})", file=source.name
-                ) from exc
-            finally:
-                workbook.close()
             out.pupils = rows.pupils.frame(out.warnings)
             out.warnings.extend(rows.pupils.warnings())
             out.warnings.extend(rows.dates.notes())

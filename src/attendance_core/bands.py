@@ -7,11 +7,11 @@ rounded percentage.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import tomllib
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from ._data import bundled
 from .errors import SchemeError
 
 __all__ = ["Band", "BandScheme", "band_scheme", "band_schemes", "days_missed"]
@@ -197,19 +198,14 @@ def _check_cover(scheme_id: str, bands: tuple[Band, ...]) -> None:
             raise SchemeError(f"scheme {scheme_id!r}: bands {prev.id!r} and {nxt.id!r} overlap")
 
 
-_BUILTIN: dict[str, BandScheme] = {}
+@functools.cache
+def _builtin() -> dict[str, BandScheme]:
+    return bundled("schemes", BandScheme.from_dict)
 
 
 def band_schemes() -> dict[str, BandScheme]:
     """The bundled schemes by id (``dfe``, ``five-band``)."""
-    if not _BUILTIN:
-        folder = resources.files("attendance_core") / "data" / "schemes"
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(".toml"):
-                data = tomllib.loads(entry.read_text(encoding="utf-8"))
-                scheme = BandScheme.from_dict(data, origin=entry.name)
-                _BUILTIN[scheme.id] = scheme
-    return dict(_BUILTIN)
+    return dict(_builtin())
 
 
 def band_scheme(ref: str | Path | Mapping[str, Any] | BandScheme) -> BandScheme:

@@ -8,17 +8,18 @@ caller forces one set or loads a local one.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from ._data import bundled
 from .errors import AttendanceError
 
 __all__ = [
@@ -193,19 +194,14 @@ def load_code_set(path: str | Path) -> CodeSet:
     return _from_mapping(data, path.name)
 
 
-_BUILTIN: dict[str, CodeSet] = {}
+@functools.cache
+def _builtin() -> dict[str, CodeSet]:
+    return bundled("codesets", _from_mapping)
 
 
 def code_sets() -> dict[str, CodeSet]:
     """The bundled code sets by id (``england-2024``, ``england-2006``)."""
-    if not _BUILTIN:
-        folder = resources.files("attendance_core") / "data" / "codesets"
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(".toml"):
-                data = tomllib.loads(entry.read_text(encoding="utf-8"))
-                cs = _from_mapping(data, entry.name)
-                _BUILTIN[cs.id] = cs
-    return dict(_BUILTIN)
+    return dict(_builtin())
 
 
 def code_set(ref: str | Path | CodeSet) -> CodeSet:

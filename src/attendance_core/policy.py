@@ -49,18 +49,19 @@ before sanction is checked when the policy is read, not left to the file's autho
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 import string
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
+from ._data import bundled
 from .bands import BandScheme, band_scheme
 from .errors import PolicyError, SchemeError
 
@@ -792,19 +793,14 @@ def load_policy(path: str | Path) -> Policy:
     return Policy.from_dict(data, origin=p.name)
 
 
-_BUILTIN: dict[str, Policy] = {}
+@functools.cache
+def _builtin() -> dict[str, Policy]:
+    return bundled("policies", Policy.from_dict)
 
 
 def policies() -> dict[str, Policy]:
     """The bundled policies by id: ``england-2024`` and ``county-five-band``."""
-    if not _BUILTIN:
-        folder = resources.files("attendance_core") / "data" / "policies"
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(".toml"):
-                data = tomllib.loads(entry.read_text(encoding="utf-8"))
-                pol = Policy.from_dict(data, origin=entry.name)
-                _BUILTIN[pol.id] = pol
-    return dict(_BUILTIN)
+    return dict(_builtin())
 
 
 def resolve_policy(ref: str | Path | Mapping[str, Any] | Policy) -> Policy:

@@ -489,6 +489,36 @@ def sniff_csv(
     return None
 
 
+def sniff_text(source: Source, accept: Callable[[Header], bool], *, wide: bool = False) -> bool:
+    """Whether a byte source is text with a header ``accept`` takes in its first lines."""
+    if not source.is_bytes:
+        return False
+    text = head_text(source)
+    if looks_binary(text):
+        return False
+    return sniff_csv(text, alias_table(), accept, wide=wide) is not None
+
+
+def csv_header(
+    records: Iterator[tuple[int, list[str] | None, str | None]],
+    table: AliasTable,
+    accept: Callable[[Header], bool],
+    *,
+    wide: bool = False,
+    file: str,
+) -> tuple[Header, int]:
+    """The header among the first records of ``records`` (consumed up to and including it) and
+    how many records stood above it; :class:`FormatError` when none of 31 is a header."""
+    for skipped, (_line, fields, _error) in enumerate(records):
+        if fields is not None:
+            hit = find_header([fields], table, accept, wide=wide, file=file)
+            if hit is not None:
+                return hit[1], skipped
+        if skipped >= 30:
+            break
+    raise FormatError("header row not found", file=file)
+
+
 def csv_records(
     source: Source, encoding: str, delimiter: str, errors: str = "strict"
 ) -> Iterator[tuple[int, list[str] | None, str | None]]:

@@ -28,14 +28,15 @@ from ._common import (
     cell_text,
     chunksize,
     clean_id,
+    csv_header,
     csv_records,
     detect_encoding,
     find_header,
     head_text,
     is_long_header,
-    looks_binary,
     max_field_length,
     sniff_csv,
+    sniff_text,
 )
 from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
 
@@ -65,6 +66,12 @@ def _output(options: Mapping[str, Any]) -> AdapterOutput:
         code_set=None if code_set is None else str(code_set),
         symbols={str(k): str(v) for k, v in dict(options.get("symbols") or {}).items()},
     )
+
+
+def unreadable(problems: Problems, line: int, error: str | None) -> None:
+    """Reject a CSV record the csv module could not read (too long a field, bad quoting)."""
+    reason = Reason.FIELD_TOO_LONG if "field limit" in (error or "") else None
+    problems.add(line, RECORD, "", reason or Reason.BAD_RECORD, f"unreadable CSV record ({error})")
 
 
 class LongRows:
@@ -184,12 +191,7 @@ class GenericCsvAdapter:
 
     def sniff(self, source: Source) -> bool:
         """A text file with a long-layout header in its first lines."""
-        if not source.is_bytes:
-            return False
-        text = head_text(source)
-        if looks_binary(text):
-            return False
-        return sniff_csv(text, alias_table(), is_long_header) is not None
+        return sniff_text(source, is_long_header)
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
@@ -212,19 +214,7 @@ class GenericCsvAdapter:
         if note:
             out.warnings.append(note)
         records = csv_records(source, encoding, delimiter, decode_errors)
-        header: Header | None = None
-        skipped = 0
-        for _line, fields, _error in records:
-            if fields is not None:
-                hit = find_header([fields], table, is_long_header, file=source.name)
-                if hit is not None:
-                    header = hit[1]
-                    break
-            skipped += 1
-            if skipped > 30:
-                break
-        if header is None:
-            raise FormatError("header row not found", file=source.name)
+        header, skipped = csv_header(records, table, is_long_header, file=source.name)
         if skipped:
             out.warnings.append(f"{skipped} lines above the header skipped")
         out.warnings.extend(header.notes())
@@ -250,14 +240,7 @@ class GenericCsvAdapter:
             padded = 0
             for line, record, error in records:
                 if record is None:
-                    reason = Reason.FIELD_TOO_LONG if "field limit" in (error or "") else None
-                    problems.add(
-                        line,
-                        RECORD,
-                        "",
-                        reason or Reason.BAD_RECORD,
-                        f"unreadable CSV record ({error})",
-                    )
+                    unreadable(problems, line, error)
                     continue
                 fields = record
                 if len(fields) != width or not fields[first]:

@@ -33,17 +33,17 @@ from ._common import (
     cell_text,
     chunksize,
     clean_id,
+    csv_header,
     csv_records,
     detect_encoding,
-    find_header,
     head_text,
     is_wide_header,
-    looks_binary,
     max_field_length,
     sniff_csv,
+    sniff_text,
 )
 from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
-from .long import RECORD, _choose_id, _output
+from .long import RECORD, _choose_id, _output, unreadable
 
 __all__ = ["WEEK_SESSIONS", "WideCsvAdapter", "WideExcelAdapter", "WideRows"]
 
@@ -272,12 +272,7 @@ class WideCsvAdapter:
 
     def sniff(self, source: Source) -> bool:
         """A text file with a wide-layout header in its first lines."""
-        if not source.is_bytes:
-            return False
-        text = head_text(source)
-        if looks_binary(text):
-            return False
-        return sniff_csv(text, alias_table(), is_wide_header, wide=True) is not None
+        return sniff_text(source, is_wide_header, wide=True)
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
@@ -294,19 +289,7 @@ class WideCsvAdapter:
         delimiter = found[0]
         encoding, decode_errors, note = detect_encoding(source)
         records = csv_records(source, encoding, delimiter, decode_errors)
-        header: Header | None = None
-        skipped = 0
-        for _line, fields, _error in records:
-            if fields is not None:
-                hit = find_header([fields], table, is_wide_header, wide=True, file=source.name)
-                if hit is not None:
-                    header = hit[1]
-                    break
-            skipped += 1
-            if skipped > 30:
-                break
-        if header is None:
-            raise FormatError("header row not found", file=source.name)
+        header, skipped = csv_header(records, table, is_wide_header, wide=True, file=source.name)
         out, rows = _start(source, header, table, options, errors)
         if note:
             out.warnings.insert(0, note)
@@ -317,14 +300,7 @@ class WideCsvAdapter:
         def good_records() -> Iterator[tuple[int, Sequence[object]]]:
             for line, fields, error in records:
                 if fields is None:
-                    reason = Reason.FIELD_TOO_LONG if "field limit" in (error or "") else None
-                    problems.add(
-                        line,
-                        RECORD,
-                        "",
-                        reason or Reason.BAD_RECORD,
-                        f"unreadable CSV record ({error})",
-                    )
+                    unreadable(problems, line, error)
                     continue
                 yield line, fields
 

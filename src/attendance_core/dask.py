@@ -24,15 +24,13 @@ Needs the ``dask`` extra: ``pip install attendance-core[dask]``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
-from .bands import BandScheme, band_scheme, band_schemes
-from .codes import code_sets
+from .bands import BandScheme, band_scheme
 from .errors import AttendanceError
 from .measures import classify as _classify
 from .register import Register
@@ -52,23 +50,6 @@ def _dask() -> Any:
     return dask
 
 
-_WARM = threading.Lock()
-
-
-def _warm() -> None:
-    """Load the bundled code sets, band schemes and policies under a lock.
-
-    Their module caches are filled on first use, and a worker runs several tasks at once in
-    threads: the first use must not be concurrent or a task could see a half-filled cache.
-    """
-    with _WARM:
-        from .policy import policies
-
-        code_sets()
-        band_schemes()
-        policies()
-
-
 def _build(
     part: pd.DataFrame,
     pupils: pd.DataFrame | None,
@@ -77,7 +58,6 @@ def _build(
     symbols: Mapping[str, str] | None,
 ) -> Register:
     """The register of one partition (the in-process constructor, unchanged)."""
-    _warm()
     return Register.from_long(
         part, code_set=code_set, errors=errors, pupils=pupils, symbols=symbols
     )
@@ -147,7 +127,6 @@ def classify(
     """
     dask = _dask()
     delayed = dask.delayed
-    _warm()
     scheme = band_scheme(scheme)  # resolved once, here: errors surface before any work
     shared = delayed(pupils, pure=True) if pupils is not None else None
     tasks = [
@@ -226,7 +205,6 @@ def recommend(
 
     dask = _dask()
     delayed = dask.delayed
-    _warm()
     policy = resolve_policy(policy)  # resolved once, here: errors surface before any work
     shared = delayed(pupils, pure=True) if pupils is not None else None
     regs = [

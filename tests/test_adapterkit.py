@@ -381,3 +381,10 @@ def test_totals_frame_columns_and_dtypes() -> None:
     assert str(wider["reason_I"].dtype) == "Int64"
     assert wider["reason_I"].isna().all()
     assert wider["school_id"].dtype != object
+
+
+def test_row_list() -> None:
+    assert kit.row_list([3, 8]) == "3, 8"
+    assert kit.row_list(list(range(1, 14))) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 3 more"
+    assert kit.row_list([1, 2, 3], limit=2) == "1, 2 and 1 more"
+    assert kit.row_list([]) == ""

@@ -6,8 +6,9 @@ here instead of being copied into each distribution:
 
 * **rejected rows** -- :class:`RejectedRows` collects ``{row, column, value, reason}`` records or
   raises :class:`~attendance_core.errors.RegisterError` at the first one (``errors="raise"``);
-  row-level code raises :class:`RowProblem`; :func:`shorten` cuts long values and
-  :func:`check_read_args` checks ``errors`` and the options given to ``read``;
+  row-level code raises :class:`RowProblem`; :func:`shorten` cuts long values, :func:`row_list`
+  lists rows for warnings and :func:`check_read_args` checks ``errors`` and the options given
+  to ``read``;
 * **JSON pages** -- :func:`read_json_source` reads a file, buffer, folder of page files or an
   iterable of already-parsed pages; :func:`parse_json`, :func:`decode_text`,
   :func:`is_page_iterable`, :func:`get_path`, :func:`unwrap`, :func:`first_of`, :func:`has_any`
@@ -81,6 +82,7 @@ __all__ = [
     "pupils_frame",
     "pupils_from_records",
     "read_json_source",
+    "row_list",
     "sequence_check",
     "shorten",
     "text_id",
@@ -215,6 +217,13 @@ def check_read_args(
             f"known: {', '.join(sorted(allowed))}",
             file=file,
         )
+
+
+def row_list(rows: Sequence[int], limit: int = 10) -> str:
+    """Row numbers for a warning: the first ``limit`` of them, then how many more
+    (``"3, 8, 12 and 4 more"``)."""
+    text = ", ".join(str(n) for n in rows[:limit])
+    return text + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
 def lower_names(values: Iterable[Any]) -> frozenset[str]:

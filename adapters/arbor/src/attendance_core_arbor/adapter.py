@@ -38,6 +38,7 @@ from attendance_core.adapterkit import (
     check_read_args,
     marks_frame,
     pupils_from_records,
+    row_list,
     upn_ok,
 )
 from attendance_core.adapters import AdapterOutput, Source
@@ -556,17 +557,17 @@ class _Reader:
         if redundant:
             self.out.warnings.append(
                 f"{len(redundant)} superseded record(s) (isRedundant) skipped: rows "
-                f"{_shown(redundant)}"
+                f"{row_list(redundant)}"
             )
         if lessons:
             self.out.warnings.append(
                 f"{len(lessons)} lesson-register record(s) skipped (register type neither "
-                f"morning nor afternoon): rows {_shown(lessons)}"
+                f"morning nor afternoon): rows {row_list(lessons)}"
             )
         if inferred:
             self.out.warnings.append(
                 f"{len(inferred)} record(s) without a resolvable register type: AM/PM inferred "
-                f"from the start time (before 12:00 = AM): rows {_shown(inferred)}"
+                f"from the start time (before 12:00 = AM): rows {row_list(inferred)}"
             )
         if corrected:
             more = len(corrected) - _SHOWN
@@ -681,8 +682,3 @@ class _Reader:
         code = self.rules.default(category, session)
         shown = repr(letter) if letter else f"(no letter, {_href_id(stub)!r})"
         return code, f"{shown} -> {code!r} ({category})"
-
-
-def _shown(numbers: list[int]) -> str:
-    text = ", ".join(str(n) for n in numbers[:_SHOWN])
-    return text + (f" and {len(numbers) - _SHOWN} more" if len(numbers) > _SHOWN else "")

@@ -36,6 +36,7 @@ from attendance_core.adapterkit import (
     marks_frame,
     parse_xml,
     pupils_from_records,
+    row_list,
     totals_frame,
     upn_ok,
     xml_root_name,
@@ -49,7 +50,6 @@ OPTIONS = frozenset({"aliases", "school_id", "chunk_size", "max_file_size", "max
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _COUNT = re.compile(r"^\d{1,6}$")
 _DEFAULT_CHUNK = 50_000
-_SHOWN = 10
 _VALUE_LIMIT = 40
 #: Weekdays in one academic year are at most 262; a longer marks string cannot fit.
 _MAX_DAYS = 262
@@ -334,13 +334,13 @@ class _Reader:
             rows.append(row)
         if no_upn:
             self.out.warnings.append(
-                f"{len(no_upn)} pupil(s) without a UPN (lines {_shown(no_upn)}): their "
+                f"{len(no_upn)} pupil(s) without a UPN (lines {row_list(no_upn)}): their "
                 "attendance is rejected"
             )
         if invalid:
             self.out.warnings.append(
                 f"{len(invalid)} pupil(s) with an invalid UPN check letter (lines "
-                f"{_shown(invalid)}); kept as given"
+                f"{row_list(invalid)}); kept as given"
             )
         columns = [
             "pupil_id",
@@ -392,11 +392,11 @@ class _Reader:
         if mismatch:
             self.out.warnings.append(
                 f"{len(mismatch)} block(s) whose SessionsAttended differs from possible - "
-                f"authorised - unauthorised (lines {_shown(mismatch)}); the difference is used"
+                f"authorised - unauthorised (lines {row_list(mismatch)}); the difference is used"
             )
         if no_dates:
             self.out.warnings.append(
-                f"{len(no_dates)} termly total(s) without term dates (lines {_shown(no_dates)}): "
+                f"{len(no_dates)} termly total(s) without term dates (lines {row_list(no_dates)}): "
                 "start and end left empty; see the period column"
             )
         return totals_frame(
@@ -601,8 +601,3 @@ def _last_weekday(start: dt.date, days: int) -> dt.date:
             if seen >= days:
                 return day
         day += dt.timedelta(days=1)
-
-
-def _shown(numbers: list[int]) -> str:
-    text = ", ".join(str(n) for n in numbers[:_SHOWN])
-    return text + (f" and {len(numbers) - _SHOWN} more" if len(numbers) > _SHOWN else "")

@@ -41,6 +41,7 @@ from attendance_core.adapterkit import (
     marks_frame,
     parse_xml,
     pupils_from_records,
+    row_list,
     upn_ok,
     xml_root_name,
 )
@@ -73,7 +74,6 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 #: Years a date may fall in; anything else is taken as a typing error, not a date.
 YEARS = (1900, 2199)
 _DEFAULT_CHUNK = 50_000
-_SHOWN_ROWS = 10
 
 
 @attrs.frozen(kw_only=True)
@@ -521,17 +521,17 @@ class _Reader:
         if invalid_upn:
             self.out.warnings.append(
                 f"{len(invalid_upn)} pupil(s) with an invalid UPN check letter "
-                f"(lines {_rows(invalid_upn)}); kept as given"
+                f"(lines {row_list(invalid_upn)}); kept as given"
             )
         if bad_dates:
             self.out.warnings.append(
                 f"{len(bad_dates)} pupil(s) with a date that is not a date "
-                f"(lines {_rows(bad_dates)}); left empty"
+                f"(lines {row_list(bad_dates)}); left empty"
             )
         if duplicates:
             self.out.warnings.append(
                 f"{len(duplicates)} pupil element(s) repeat an earlier pupil "
-                f"(lines {_rows(duplicates)}); the first is kept"
+                f"(lines {row_list(duplicates)}); the first is kept"
             )
         columns = [
             "pupil_id",
@@ -582,7 +582,7 @@ class _Reader:
         if inferred:
             self.out.warnings.append(
                 f"{len(inferred)} mark(s) with no session name: AM/PM inferred from the start "
-                f"time (before 12:00 = AM) at lines {_rows(inferred)}"
+                f"time (before 12:00 = AM) at lines {row_list(inferred)}"
             )
 
     def _pupil_refs(self) -> dict[str, _Pupil]:
@@ -686,8 +686,3 @@ class _Reader:
         raise RowProblem(
             column, raw, Reason.UNMAPPED_SYMBOL, "local symbol with no mapping to a statutory code"
         )
-
-
-def _rows(lines: list[int]) -> str:
-    shown = ", ".join(str(n) for n in lines[:_SHOWN_ROWS])
-    return shown + (f" and {len(lines) - _SHOWN_ROWS} more" if len(lines) > _SHOWN_ROWS else "")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import attendance_core as ac
 from attendance_core import demo
 
+dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 acd = pytest.importorskip("attendance_core.dask")
@@ -38,12 +39,16 @@ def pupils(schools: list[tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
+    # generous timeouts: CI machines have two cores and may be busy with other test processes
+    with dask.config.set(
+        {"distributed.comm.timeouts.connect": "120s", "distributed.comm.timeouts.tcp": "120s"}
+    ):
+        cluster = distributed.LocalCluster(
+            n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None
+        )
+        with distributed.Client(cluster, timeout=120) as c:
+            yield c
+        cluster.close(timeout=120)
 
 
 def per_school(schools: list[tuple[pd.DataFrame, pd.DataFrame]]):

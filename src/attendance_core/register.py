@@ -283,8 +283,7 @@ class Register:
 
     @property
     def school_sessions(self) -> npt.NDArray[np.bool_]:
-        """A boolean array, schools by columns: True where the column is a school session of
-        that school.
+        """Whether each column is a school session of each school (a schools-by-columns array).
 
         A school session is a (date, AM/PM) on which at least one of the school's pupils has a
         mark other than ``#`` (domain.md §1). Derived per school, never shared between schools.

@@ -388,3 +388,33 @@ def test_row_list() -> None:
     assert kit.row_list(list(range(1, 14))) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 3 more"
     assert kit.row_list([1, 2, 3], limit=2) == "1, 2 and 1 more"
     assert kit.row_list([]) == ""
+
+
+def test_sniff_helpers(tmp_path: Path) -> None:
+    for name in ("b.JSON", "a.json", "c.txt"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "d.json").mkdir()
+    assert [p.name for p in kit.page_files(tmp_path)] == ["a.json", "b.JSON"]
+    source = Source.of(b"x" * 5000 + b"END")
+    assert kit.tail(source, 3) == b"END"
+    assert len(kit.tail(source)) == 4096
+    assert kit.tail(Source.of(b"ab"), 10) == b"ab"
+
+    def looks(obj: Any) -> bool:
+        return isinstance(obj, dict) and "data" in obj
+
+    assert kit.sniff_page_objects({"data": 1}, looks)
+    assert kit.sniff_page_objects([{"data": 1}, {}], looks)
+    assert not kit.sniff_page_objects([], looks)
+    assert not kit.sniff_page_objects("data", looks)
+    seen: list[Any] = []
+
+    def record(obj: Any) -> bool:
+        seen.append(obj)
+        return False
+
+    assert not kit.sniff_page_objects([{"x": 1}], record)
+    assert seen == [{"x": 1}, [{"x": 1}]]
+    seen.clear()
+    assert not kit.sniff_page_objects([{"x": 1}], record, whole=False)
+    assert seen == [{"x": 1}]

@@ -12,7 +12,8 @@ here instead of being copied into each distribution:
 * **JSON pages** -- :func:`read_json_source` reads a file, buffer, folder of page files or an
   iterable of already-parsed pages; :func:`parse_json`, :func:`decode_text`,
   :func:`is_page_iterable`, :func:`get_path`, :func:`unwrap`, :func:`first_of`, :func:`has_any`
-  and :func:`sequence_check` walk and check them;
+  and :func:`sequence_check` walk and check them; :func:`page_files`, :func:`tail` and
+  :func:`sniff_page_objects` help ``sniff``;
 * **XML** -- :func:`parse_xml` parses through defusedxml (DTDs, entity declarations and external
   references refused) into an :class:`XmlDocument` that knows the line of every element;
   :func:`local_name`, :func:`local_name_as_written`, :func:`child_text` and :func:`iter_named`
@@ -78,6 +79,7 @@ __all__ = [
     "open_end_set",
     "parse_date",
     "parse_json",
+    "page_files",
     "parse_xml",
     "pupils_frame",
     "pupils_from_records",
@@ -85,6 +87,8 @@ __all__ = [
     "row_list",
     "sequence_check",
     "shorten",
+    "sniff_page_objects",
+    "tail",
     "text_id",
     "totals_frame",
     "typed_frame",
@@ -268,9 +272,7 @@ def read_json_source(source: Any, warnings: list[str]) -> list[tuple[str, Any]]:
     obj = source.obj
     if getattr(source, "is_dir", False):
         folder = Path(source.path if source.path is not None else obj)
-        files = sorted(
-            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES
-        )
+        files = page_files(folder)
         if not files:
             raise FormatError("folder holds no .json page files", file=source.name)
         return [
@@ -286,6 +288,35 @@ def read_json_source(source: Any, warnings: list[str]) -> list[tuple[str, Any]]:
     if isinstance(data, str):  # a text-mode file object slipped through
         data = data.encode("utf-8")
     return [(source.name, parse_json(data, source.name, warnings))]
+
+
+def page_files(folder: Path) -> list[Path]:
+    """The page files of a folder (extensions in :data:`PAGE_SUFFIXES`), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)
+
+
+def tail(source: Any, n: int = 4096) -> bytes:
+    """The last ``n`` bytes of a byte :class:`~attendance_core.adapters.Source` (b"" when it
+    cannot seek), for sniffing formats whose telling keys come at the end of a file."""
+    with source.open() as fh:
+        try:
+            size = fh.seek(0, 2)
+            fh.seek(max(0, size - n))
+        except (OSError, ValueError):
+            return b""
+        data: bytes = fh.read(n)
+        return data
+
+
+def sniff_page_objects(obj: Any, looks_like: Callable[[Any], bool], *, whole: bool = True) -> bool:
+    """Sniff already-parsed pages: ``looks_like`` of a single page, else of the first of a
+    sequence of pages (and, with ``whole``, of the sequence itself, for a bare array of
+    records); False for anything else."""
+    if isinstance(obj, Mapping):
+        return looks_like(obj)
+    if isinstance(obj, Sequence) and is_page_iterable(obj) and obj:
+        return looks_like(obj[0]) or (whole and looks_like(list(obj)))
+    return False
 
 
 def is_page_iterable(obj: Any) -> bool:

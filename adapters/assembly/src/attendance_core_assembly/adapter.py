@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -25,11 +25,13 @@ from attendance_core.adapterkit import (
     chunked,
     first_of,
     has_any,
-    is_page_iterable,
     key_pupils,
     open_end_set,
+    page_files,
     parse_date,
     read_json_source,
+    sniff_page_objects,
+    tail,
     text_id,
     totals_frame,
     upn_ok,
@@ -73,16 +75,6 @@ def _load_fields() -> dict[str, Any]:
 
 #: The field table shipped with the adapter (``fields.toml``).
 FIELDS: Mapping[str, Any] = _load_fields()
-
-
-def _tail(source: Source, n: int = 4096) -> bytes:
-    with source.open() as fh:
-        try:
-            size = fh.seek(0, 2)
-            fh.seek(max(0, size - n))
-        except (OSError, ValueError):
-            return b""
-        return fh.read(n)
 
 
 def _record_kind(record: Any) -> str | None:
@@ -198,23 +190,16 @@ class AssemblyJsonAdapter:
         Assembly records (``"object": "attendance"``, ``attendance_mark``, ...)."""
         try:
             if source.is_dir and source.path is not None:
-                files = sorted(
-                    p for p in source.path.iterdir() if p.is_file() and p.suffix.lower() == ".json"
-                )
+                files = page_files(source.path)
                 return bool(files) and self.sniff(Source.of(files[0]))
             if not source.is_bytes:
-                obj = source.obj
-                if isinstance(obj, Mapping):
-                    return _looks_like_page(obj)
-                if isinstance(obj, Sequence) and is_page_iterable(obj) and obj:
-                    return _looks_like_page(obj[0]) or _looks_like_page(list(obj))
-                return False
+                return sniff_page_objects(source.obj, _looks_like_page)
             head = source.head(8192)
             text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
             if text.startswith(b"["):
                 return bool(_ASSEMBLY_RECORD.search(head) or _OBJECT_LIST.search(head))
             if text.startswith(b"{"):
-                return bool(_OBJECT_LIST.search(head + _tail(source)))
+                return bool(_OBJECT_LIST.search(head + tail(source)))
             return False
         except Exception:  # sniffing never raises
             return False

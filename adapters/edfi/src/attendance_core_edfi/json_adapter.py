@@ -8,14 +8,15 @@ and ``studentSchoolAssociations`` from the same folder or from the ``calendar=``
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from attendance_core.adapterkit import (
     get_path,
-    is_page_iterable,
+    page_files,
     parse_date,
     read_json_source,
+    sniff_page_objects,
     text_id,
 )
 from attendance_core.adapters import AdapterOutput, Source
@@ -217,17 +218,10 @@ class EdFiJsonAdapter:
         ``attendanceEventCategoryDescriptor``, ``studentUniqueId`` or ``calendarEvents``."""
         try:
             if source.is_dir and source.path is not None:
-                files = sorted(
-                    p for p in source.path.iterdir() if p.is_file() and p.suffix.lower() == ".json"
-                )
+                files = page_files(source.path)
                 return any(self.sniff(Source.of(f)) for f in files[:8])
             if not source.is_bytes:
-                obj = source.obj
-                if isinstance(obj, Mapping):
-                    return _sniff_page(obj)
-                if isinstance(obj, Sequence) and is_page_iterable(obj) and obj:
-                    return _sniff_page(obj[0]) or _sniff_page(list(obj))
-                return False
+                return sniff_page_objects(source.obj, _sniff_page)
             head = source.head(8192)
             text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
             return text.startswith((b"[", b"{")) and bool(_EDFI_KEYS.search(head))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -21,12 +21,14 @@ from attendance_core.adapterkit import (
     first_of,
     get_path,
     has_any,
-    is_page_iterable,
     key_pupils,
     open_end_set,
+    page_files,
     parse_date,
     read_json_source,
     sequence_check,
+    sniff_page_objects,
+    tail,
     text_id,
     unwrap,
     upn_ok,
@@ -84,17 +86,6 @@ def _merge_aliases(extra: Mapping[str, Any] | None) -> dict[str, Any]:
             else:
                 table[section][key] = new + [p for p in table[section].get(key, []) if p not in new]
     return table
-
-
-def _tail(source: Source, n: int = 4096) -> bytes:
-    """The last ``n`` bytes of a byte source (where Wonde's ``meta`` block sits)."""
-    with source.open() as fh:
-        try:
-            size = fh.seek(0, 2)
-            fh.seek(max(0, size - n))
-        except (OSError, ValueError):
-            return b""
-        return fh.read(n)
 
 
 def _looks_like_page(page: Any) -> bool:
@@ -210,24 +201,17 @@ class WondeJsonAdapter:
         follows ``data``), the first page file of a folder, or the first of a list of pages."""
         try:
             if source.is_dir and source.path is not None:
-                files = sorted(
-                    p for p in source.path.iterdir() if p.is_file() and p.suffix.lower() == ".json"
-                )
+                files = page_files(source.path)
                 if not files:
                     return False
                 return self.sniff(Source.of(files[0]))
             if not source.is_bytes:
-                obj = source.obj
-                if isinstance(obj, Mapping):
-                    return _looks_like_page(obj)
-                if isinstance(obj, Sequence) and is_page_iterable(obj) and obj:
-                    return _looks_like_page(obj[0])
-                return False
+                return sniff_page_objects(source.obj, _looks_like_page, whole=False)
             head = source.head(8192)
             text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
             if not text.startswith((b"{", b"[")):
                 return False
-            both = head + _tail(source)
+            both = head + tail(source)
             return bool(
                 _DATA_KEY.search(both)
                 and _PAGINATION.search(both)

@@ -418,3 +418,23 @@ def test_sniff_helpers(tmp_path: Path) -> None:
     seen.clear()
     assert not kit.sniff_page_objects([{"x": 1}], record, whole=False)
     assert seen == [{"x": 1}]
+
+
+def test_package_toml_and_toml_option(tmp_path: Path) -> None:
+    table = kit.package_toml("attendance_core_ctf", "aliases.toml")
+    assert "records" in table
+    with pytest.raises(ValueError, match="__package__"):
+        kit.package_toml(None, "aliases.toml")
+    assert kit.toml_option(None) is None
+    given = {"records": {"pupil": ["Kid"]}}
+    assert kit.toml_option(given) is given
+    good = tmp_path / "extra.toml"
+    good.write_text('[records]\npupil = ["Kid"]\n', encoding="utf-8")
+    assert kit.toml_option(str(good)) == given
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[records\n", encoding="utf-8")
+    with pytest.raises(FormatError, match="cannot read the symbol map") as info:
+        kit.toml_option(bad, "symbol map")
+    assert info.value.file == "bad.toml"
+    with pytest.raises(FormatError, match="FileNotFoundError"):
+        kit.toml_option(tmp_path / "missing.toml")

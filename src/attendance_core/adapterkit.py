@@ -21,7 +21,8 @@ here instead of being copied into each distribution:
   format from a file's first bytes, for ``sniff``;
 * **values** -- :func:`parse_date`, :func:`open_end_set`, :func:`text_id`, :func:`upn_ok` (the DfE
   check letter; python-stdnum when installed, a built-in check otherwise) and
-  :func:`upn_check_letter`; :func:`lower_names` for alias tables;
+  :func:`upn_check_letter`; :func:`package_toml`, :func:`toml_option` and :func:`lower_names`
+  for alias tables;
 * **frames** -- :func:`chunked` and :func:`marks_frame` give chunks of the long layout indexed by
   source row number; :func:`pupils_frame` and :func:`pupils_from_records` give the pupils table and
   :func:`totals_frame` the totals of summary formats (both through :func:`typed_frame`);
@@ -40,7 +41,9 @@ import datetime as dt
 import json
 import math
 import re
+import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, TreeBuilder
@@ -79,6 +82,7 @@ __all__ = [
     "open_end_set",
     "parse_date",
     "parse_json",
+    "package_toml",
     "page_files",
     "parse_xml",
     "pupils_frame",
@@ -90,6 +94,7 @@ __all__ = [
     "sniff_page_objects",
     "tail",
     "text_id",
+    "toml_option",
     "totals_frame",
     "typed_frame",
     "unwrap",
@@ -228,6 +233,30 @@ def row_list(rows: Sequence[int], limit: int = 10) -> str:
     (``"3, 8, 12 and 4 more"``)."""
     text = ", ".join(str(n) for n in rows[:limit])
     return text + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def package_toml(package: str | None, name: str) -> dict[str, Any]:
+    """A TOML data file shipped inside an adapter package (``package_toml(__package__,
+    "aliases.toml")``): the adapter's alias, code or rule tables kept as data."""
+    if package is None:
+        raise ValueError("package_toml needs the package name (pass __package__)")
+    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def toml_option(option: Any, what: str = "alias table") -> Mapping[str, Any] | None:
+    """A table option as given to ``read``: None, a mapping (used as is) or the path of a
+    TOML file (read; an unreadable one is a :class:`~attendance_core.errors.FormatError`
+    naming the file and saying it is the ``what``)."""
+    if option is None or isinstance(option, Mapping):
+        return option
+    path = Path(option)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise FormatError(
+            f"cannot read the {what} ({type(exc).__name__})", file=path.name
+        ) from None
 
 
 def lower_names(values: Iterable[Any]) -> frozenset[str]:

@@ -22,10 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, TypeGuard
 
@@ -37,6 +35,7 @@ from attendance_core.adapterkit import (
     RowProblem,
     check_read_args,
     marks_frame,
+    package_toml,
     pupils_from_records,
     row_list,
     upn_ok,
@@ -75,8 +74,7 @@ class MarkRules:
     @classmethod
     def builtin(cls) -> MarkRules:
         """The rules shipped with the adapter."""
-        text = resources.files(__package__).joinpath("marks.toml").read_text(encoding="utf-8")
-        data = tomllib.loads(text)
+        data = package_toml(__package__, "marks.toml")
         letters = {
             str(letter): str(category)
             for category, members in data["letters"].items()

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -27,6 +25,7 @@ from attendance_core.adapterkit import (
     has_any,
     key_pupils,
     open_end_set,
+    package_toml,
     page_files,
     parse_date,
     read_json_source,
@@ -69,8 +68,7 @@ _ASSEMBLY_RECORD = re.compile(
 
 
 def _load_fields() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("fields.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return package_toml(__package__, "fields.toml")
 
 
 #: The field table shipped with the adapter (``fields.toml``).

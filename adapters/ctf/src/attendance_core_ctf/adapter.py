@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
-from importlib import resources
-from pathlib import Path
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
 
@@ -34,9 +31,11 @@ from attendance_core.adapterkit import (
     local_name,
     lower_names,
     marks_frame,
+    package_toml,
     parse_xml,
     pupils_from_records,
     row_list,
+    toml_option,
     totals_frame,
     upn_ok,
     xml_root_name,
@@ -106,23 +105,11 @@ class CtfAliases:
 
 
 def _builtin() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("aliases.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return package_toml(__package__, "aliases.toml")
 
 
 def _aliases(option: Any) -> CtfAliases:
-    if option is None:
-        return CtfAliases.from_mapping(_builtin())
-    if isinstance(option, Mapping):
-        return CtfAliases.from_mapping(_builtin(), option)
-    path = Path(option)
-    try:
-        extra = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise FormatError(
-            f"cannot read the alias table ({type(exc).__name__})", file=path.name
-        ) from None
-    return CtfAliases.from_mapping(_builtin(), extra)
+    return CtfAliases.from_mapping(_builtin(), toml_option(option))
 
 
 def parse_iso(text: str | None) -> dt.date | None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from typing import Any
 
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import RejectedRows, chunked, parse_date
+from attendance_core.adapterkit import RejectedRows, chunked, package_toml, parse_date
 from attendance_core.adapters import AdapterOutput
 from attendance_core.errors import Reason
 
@@ -32,8 +30,7 @@ _SPACES = re.compile(r"\s+")
 
 
 def _table(name: str) -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return package_toml(__package__, name)
 
 
 #: Category code value (lower-case) -> {"am": code, "pm": code} (``categories.toml``).

@@ -8,16 +8,14 @@ import datetime as dt
 import io
 import math
 import re
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import shorten, upn_ok
+from attendance_core.adapterkit import package_toml, shorten, upn_ok
 from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, Source
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
@@ -107,8 +105,7 @@ class AliasTable:
 @cache
 def alias_table() -> AliasTable:
     """The bundled alias table."""
-    text = resources.files("attendance_core_generic").joinpath("aliases.toml").read_text("utf-8")
-    return AliasTable.from_mapping(tomllib.loads(text))
+    return AliasTable.from_mapping(package_toml("attendance_core_generic", "aliases.toml"))
 
 
 # --------------------------------------------------------------------------------------------

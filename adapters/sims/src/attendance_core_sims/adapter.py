@@ -21,7 +21,6 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
@@ -39,9 +38,11 @@ from attendance_core.adapterkit import (
     local_name,
     lower_names,
     marks_frame,
+    package_toml,
     parse_xml,
     pupils_from_records,
     row_list,
+    toml_option,
     upn_ok,
     xml_root_name,
 )
@@ -119,25 +120,11 @@ class SimsAliases:
 
 
 def _builtin_aliases() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("aliases.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return package_toml(__package__, "aliases.toml")
 
 
 def _read_aliases(option: Any) -> SimsAliases:
-    extra: Mapping[str, Any] | None
-    if option is None:
-        extra = None
-    elif isinstance(option, Mapping):
-        extra = option
-    else:
-        path = Path(option)
-        try:
-            extra = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise FormatError(
-                f"cannot read the alias table ({type(exc).__name__})", file=path.name
-            ) from None
-    return SimsAliases.from_mapping(_builtin_aliases(), extra)
+    return SimsAliases.from_mapping(_builtin_aliases(), toml_option(option))
 
 
 # --------------------------------------------------------------------------------------------

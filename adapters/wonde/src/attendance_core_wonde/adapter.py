@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from typing import Any, ClassVar
 
 from attendance_core.adapterkit import (
@@ -23,6 +21,7 @@ from attendance_core.adapterkit import (
     has_any,
     key_pupils,
     open_end_set,
+    package_toml,
     page_files,
     parse_date,
     read_json_source,
@@ -63,8 +62,7 @@ _DATA_KEY = re.compile(rb'"data"\s*:')
 
 
 def _load_aliases() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("aliases.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return package_toml(__package__, "aliases.toml")
 
 
 #: The alias table shipped with the adapter (``aliases.toml``).

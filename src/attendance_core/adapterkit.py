@@ -5,7 +5,7 @@ Adapter distributions (``attendance_core_<name>``, in this repository or third-p
 here instead of being copied into each distribution:
 
 * **rejected rows** -- :class:`RejectedRows` collects ``{row, column, value, reason}`` records or
-  raises :class:`~attendance_core.errors.RegisterError` at the first one (``errors="raise"``);
+  raises :class:`~attendance_core.RegisterError` at the first one (``errors="raise"``);
   row-level code raises :class:`RowProblem`; :func:`shorten` cuts long values, :func:`row_list`
   lists rows for warnings and :func:`check_read_args` checks ``errors`` and the options given
   to ``read``;
@@ -29,8 +29,8 @@ here instead of being copied into each distribution:
   :func:`choose_pupil_key` and :func:`key_pupils` key student records on UPN or another id.
 
 Nothing here knows one vendor's field names: those stay in each adapter's alias table. Every
-problem is a :class:`~attendance_core.errors.FormatError` or
-:class:`~attendance_core.errors.RegisterError` naming the file (and row where there is one),
+problem is a :class:`~attendance_core.FormatError` or
+:class:`~attendance_core.RegisterError` naming the file (and row where there is one),
 never personal data.
 """
 
@@ -147,9 +147,9 @@ class RejectedRows:
 
     ``rejected`` is usually ``AdapterOutput.rejected``; each record is
     ``{"row", "column", "value", "reason"}`` with ``row`` the 1-based source row (line or
-    record number) and ``reason`` a :class:`~attendance_core.errors.Reason` id or a
+    record number) and ``reason`` a :class:`~attendance_core.Reason` id or a
     format-specific one. With ``errors="raise"`` the first rejected row raises
-    :class:`~attendance_core.errors.RegisterError` instead.
+    :class:`~attendance_core.RegisterError` instead.
     """
 
     def __init__(self, file: str, errors: str, rejected: list[dict[str, Any]]) -> None:
@@ -191,7 +191,7 @@ class RowProblem(Exception):
     number is known and hand it to :meth:`RejectedRows.record`.
 
     ``column`` is the source column (or element) name, ``value`` what it held (None when
-    missing), ``reason`` a :class:`~attendance_core.errors.Reason` id or a format-specific one;
+    missing), ``reason`` a :class:`~attendance_core.Reason` id or a format-specific one;
     the message says what is wrong without personal data.
     """
 
@@ -215,7 +215,7 @@ def check_read_args(
 ) -> None:
     """The checks at the top of ``Adapter.read``: ``errors`` must be ``"collect"`` or
     ``"raise"`` (else :class:`ValueError`) and every option must be in ``known`` (else a
-    :class:`~attendance_core.errors.FormatError` naming the unknown and the known options)."""
+    :class:`~attendance_core.FormatError` naming the unknown and the known options)."""
     if errors not in ("collect", "raise"):
         raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
     allowed = frozenset(known)
@@ -246,7 +246,7 @@ def package_toml(package: str | None, name: str) -> dict[str, Any]:
 
 def toml_option(option: Any, what: str = "alias table") -> Mapping[str, Any] | None:
     """A table option as given to ``read``: None, a mapping (used as is) or the path of a
-    TOML file (read; an unreadable one is a :class:`~attendance_core.errors.FormatError`
+    TOML file (read; an unreadable one is a :class:`~attendance_core.FormatError`
     naming the file and saying it is the ``what``)."""
     if option is None or isinstance(option, Mapping):
         return option
@@ -277,7 +277,8 @@ def decode_text(data: bytes, name: str, warnings: list[str]) -> str:
 
 
 def parse_json(data: bytes, name: str, warnings: list[str]) -> Any:
-    """Parse one JSON document; empty, truncated or invalid input is a :class:`FormatError`."""
+    """Parse one JSON document; empty, truncated or invalid input is a
+    :class:`~attendance_core.FormatError`."""
     if not data.strip():
         raise FormatError("empty file: no JSON document", file=name)
     text = decode_text(data, name, warnings)
@@ -294,7 +295,7 @@ def parse_json(data: bytes, name: str, warnings: list[str]) -> Any:
 def read_json_source(source: Any, warnings: list[str]) -> list[tuple[str, Any]]:
     """Every JSON document of a source as ``(name, document)`` in reading order.
 
-    ``source`` is an :class:`~attendance_core.adapters.Source`. A folder gives its ``*.json``
+    ``source`` is an :class:`~attendance_core.Source`. A folder gives its ``*.json``
     files sorted by name; a file or buffer gives one document; an
     iterable of already-parsed pages (``Source.obj``) gives each page.
     """
@@ -325,7 +326,7 @@ def page_files(folder: Path) -> list[Path]:
 
 
 def tail(source: Any, n: int = 4096) -> bytes:
-    """The last ``n`` bytes of a byte :class:`~attendance_core.adapters.Source` (b"" when it
+    """The last ``n`` bytes of a byte :class:`~attendance_core.Source` (b"" when it
     cannot seek), for sniffing formats whose telling keys come at the end of a file."""
     with source.open() as fh:
         try:
@@ -787,8 +788,8 @@ def _prepare(raw: bytes, name: str) -> tuple[bytes, tuple[str, ...]]:
 
 
 def parse_xml(raw: bytes, name: str) -> XmlDocument:
-    """Parse ``raw`` safely; any problem is a :class:`FormatError` naming ``name`` (and the
-    line when the parser gives one)."""
+    """Parse ``raw`` safely; any problem is a :class:`~attendance_core.FormatError` naming
+    ``name`` (and the line when the parser gives one)."""
     if not raw.strip():
         raise FormatError("empty file: no XML in it", file=name)
     data, notes = _prepare(raw, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -438,3 +439,12 @@ def test_package_toml_and_toml_option(tmp_path: Path) -> None:
     assert info.value.file == "bad.toml"
     with pytest.raises(FormatError, match="FileNotFoundError"):
         kit.toml_option(tmp_path / "missing.toml")
+
+
+def test_upn_ok_without_python_stdnum(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "stdnum.gb", None)  # the import now fails
+    rest = "801200000011"
+    good = kit.upn_check_letter(rest) + rest
+    assert kit.upn_ok(good)
+    assert not kit.upn_ok("B" + rest if good[0] != "B" else "A" + rest)
+    assert kit.upn_ok(kit.upn_check_letter("999200000011") + "999200000011")  # no LA check

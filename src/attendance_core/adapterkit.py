@@ -457,7 +457,7 @@ def upn_ok(upn: str) -> bool:
     """
     try:
         from stdnum.gb import upn as stdnum_upn
-    except ImportError:  # pragma: no cover - exercised only without python-stdnum
+    except ImportError:  # python-stdnum is optional
         return _upn_ok_builtin(upn)
     return bool(stdnum_upn.is_valid(upn))
 

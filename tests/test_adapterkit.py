@@ -448,3 +448,16 @@ def test_upn_ok_without_python_stdnum(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kit.upn_ok(good)
     assert not kit.upn_ok("B" + rest if good[0] != "B" else "A" + rest)
     assert kit.upn_ok(kit.upn_check_letter("999200000011") + "999200000011")  # no LA check
+
+
+def test_mark_row() -> None:
+    day = dt.date(2024, 9, 2)
+    assert kit.mark_row("P1", day, "AM", "/") == {
+        "pupil_id": "P1",
+        "date": "2024-09-02",
+        "session": "AM",
+        "code": "/",
+    }
+    assert kit.mark_row("P1", day, "PM", "L", "100")["school_id"] == "100"
+    assert kit.mark_row("P1", day, "PM", "L", None, with_school=True)["school_id"] is None
+    assert "school_id" not in kit.mark_row("P1", day, "PM", "L", "100", with_school=False)

@@ -23,7 +23,8 @@ here instead of being copied into each distribution:
   check letter; python-stdnum when installed, a built-in check otherwise) and
   :func:`upn_check_letter`; :func:`package_toml`, :func:`toml_option` and :func:`lower_names`
   for alias tables;
-* **frames** -- :func:`chunked` and :func:`marks_frame` give chunks of the long layout indexed by
+* **frames** -- :func:`mark_row` makes one row of the long layout; :func:`chunked` and
+  :func:`marks_frame` give chunks of the long layout indexed by
   source row number; :func:`pupils_frame` and :func:`pupils_from_records` give the pupils table and
   :func:`totals_frame` the totals of summary formats (both through :func:`typed_frame`);
   :func:`choose_pupil_key` and :func:`key_pupils` key student records on UPN or another id.
@@ -78,6 +79,7 @@ __all__ = [
     "local_name",
     "local_name_as_written",
     "lower_names",
+    "mark_row",
     "marks_frame",
     "open_end_set",
     "parse_date",
@@ -671,6 +673,29 @@ def totals_frame(
         counts=(*TOTAL_COUNT_COLUMNS, *counts),
         count_dtype=count_dtype,
     )
+
+
+def mark_row(
+    pupil_id: str | None,
+    day: dt.date,
+    session: str,
+    code: str,
+    school_id: str | None = None,
+    *,
+    with_school: bool | None = None,
+) -> dict[str, Any]:
+    """One row of the long layout: ``pupil_id``, ``date`` (ISO text), ``session``, ``code``,
+    and ``school_id`` when ``with_school`` (by default: when ``school_id`` is not None; pass
+    ``with_school=True`` to give every row of a source that names schools the column)."""
+    row: dict[str, Any] = {
+        "pupil_id": pupil_id,
+        "date": day.isoformat(),
+        "session": session,
+        "code": code,
+    }
+    if with_school if with_school is not None else school_id is not None:
+        row["school_id"] = school_id
+    return row
 
 
 def marks_frame(rows: Sequence[Mapping[str, Any]], index: Sequence[int]) -> pd.DataFrame:

@@ -34,6 +34,7 @@ from attendance_core.adapterkit import (
     RejectedRows,
     RowProblem,
     check_read_args,
+    mark_row,
     marks_frame,
     package_toml,
     pupils_from_records,
@@ -600,15 +601,7 @@ class _Reader:
         if how == "lesson":
             return {}, how, None
         code, note = self._code(record, session)
-        row: dict[str, Any] = {
-            "pupil_id": pupil_id,
-            "date": start.date().isoformat(),
-            "session": session,
-            "code": code,
-        }
-        if self.school_id is not None:
-            row["school_id"] = self.school_id
-        return row, how, note
+        return mark_row(pupil_id, start.date(), session, code, self.school_id), how, note
 
     def _register_type(
         self, record: Mapping[str, Any], event: Mapping[str, Any] | None

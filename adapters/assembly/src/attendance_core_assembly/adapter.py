@@ -24,6 +24,7 @@ from attendance_core.adapterkit import (
     first_of,
     has_any,
     key_pupils,
+    mark_row,
     open_end_set,
     package_toml,
     page_files,
@@ -437,14 +438,6 @@ def _marks(
             continue
         if day in closed and raw not in (None, "", "#"):
             on_closed += 1
-        rec: dict[str, Any] = {
-            "pupil_id": pid,
-            "date": day.isoformat(),
-            "session": session,
-            "code": raw or "",
-        }
-        if school_id:
-            rec["school_id"] = school_id
-        yield row, rec
+        yield row, mark_row(pid, day, session, raw or "", school_id)
     if on_closed:
         warnings.append(f"{on_closed} marks fall on Holiday/Inset days of the calendar events")

@@ -30,6 +30,7 @@ from attendance_core.adapterkit import (
     iter_named,
     local_name,
     lower_names,
+    mark_row,
     marks_frame,
     package_toml,
     parse_xml,
@@ -512,15 +513,7 @@ class _Reader:
                 continue
             expanded += 1
             for day, session, code in sessions:
-                row = {
-                    "pupil_id": block.pupil_id,
-                    "date": day.isoformat(),
-                    "session": session,
-                    "code": code,
-                }
-                if block.school_id is not None:
-                    row["school_id"] = block.school_id
-                rows.append(row)
+                rows.append(mark_row(block.pupil_id, day, session, code, block.school_id))
                 index.append(line)
                 if len(rows) >= self.chunk_size:
                     yield marks_frame(rows, index)

@@ -15,7 +15,13 @@ from typing import Any
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import RejectedRows, chunked, package_toml, parse_date
+from attendance_core.adapterkit import (
+    RejectedRows,
+    chunked,
+    mark_row,
+    package_toml,
+    parse_date,
+)
 from attendance_core.adapters import AdapterOutput
 from attendance_core.errors import Reason
 
@@ -232,15 +238,7 @@ class Build:
         code: str,
         has_school: bool,
     ) -> dict[str, Any]:
-        rec: dict[str, Any] = {
-            "pupil_id": pupil,
-            "date": day.isoformat(),
-            "session": session,
-            "code": code,
-        }
-        if has_school:
-            rec["school_id"] = school
-        return rec
+        return mark_row(pupil, day, session, code, school, with_school=has_school)
 
     def _check(
         self, ev: Event, has_school: bool

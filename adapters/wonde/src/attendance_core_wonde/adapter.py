@@ -20,6 +20,7 @@ from attendance_core.adapterkit import (
     get_path,
     has_any,
     key_pupils,
+    mark_row,
     open_end_set,
     package_toml,
     page_files,
@@ -398,15 +399,7 @@ class WondeJsonAdapter:
                         "attendance code id does not resolve to a code",
                     )
                     continue
-                rec: dict[str, Any] = {
-                    "pupil_id": pid,
-                    "date": day.isoformat(),
-                    "session": session,
-                    "code": code,
-                }
-                if school_id:
-                    rec["school_id"] = school_id
-                yield row, rec
+                yield row, mark_row(pid, day, session, code, school_id)
         if unresolved_ids:
             warnings.append(
                 f"{unresolved_ids} marks carry Wonde code ids but no attendance-codes "

@@ -342,7 +342,7 @@ class GenericParquetAdapter:
                 for batch in parquet.iter_batches(batch_size=size, columns=wanted_names):
                     n = batch.num_rows
                     columns = {
-                        c: [cell_text(v) for v in batch.column(i).to_pylist()]
+                        c: [cell_text(v) for v in _cells(batch.column(i))]
                         for i, c in enumerate(needed)
                     }
                     lines = list(range(start, start + n))
@@ -452,3 +452,22 @@ class GenericExcelAdapter:
 
         out.marks = marks()
         return out
+
+
+def _cells(array: Any) -> list[Any]:
+    """The Python values of an Arrow column; one out-of-range value spoils only its own row.
+
+    A date beyond what Python's ``datetime`` holds (year 10000 and later) makes the bulk
+    conversion raise; the value then comes through as its raw text, which the core rejects as
+    ``bad_date`` on that row, instead of the whole file failing.
+    """
+    try:
+        return list(array.to_pylist())
+    except (OverflowError, ValueError):
+        values: list[Any] = []
+        for scalar in array:
+            try:
+                values.append(scalar.as_py())
+            except (OverflowError, ValueError):
+                values.append(f"out of range: {scalar.value}")
+        return values

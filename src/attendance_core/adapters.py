@@ -581,7 +581,11 @@ def detect(source: Any) -> str:
 def _rejected_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     records = [{col: row.get(col) for col in REJECTED_COLUMNS} for row in rows]
     frame = pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS))
-    frame["value"] = frame["value"].astype(object)
+    # a rejected value is shown cut short: enough to find the cell, never a whole long field
+    frame["value"] = pd.Series(
+        [v if v is None or not isinstance(v, str) else _shorten(v) for v in frame["value"]],
+        dtype=object,
+    )
     frame["column"] = frame["column"].astype(object)
     frame["reason"] = frame["reason"].astype(object)
     if len(frame):

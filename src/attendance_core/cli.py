@@ -593,8 +593,10 @@ def _emit(frame: pd.DataFrame, kind: str, output: Path | None) -> None:
 
             to_csv(frame, output, index=index)
             return
+        from .io import neutralise_frame
+
         buffer = io.StringIO()
-        frame.to_csv(buffer, index=index, lineterminator="\n")
+        neutralise_frame(frame).to_csv(buffer, index=index, lineterminator="\n")
         text = buffer.getvalue()
     elif kind == "json":
         text = _json_text(frame)

@@ -475,10 +475,6 @@ def test_to_excel_output_has_no_formula(tmp_path: Path) -> None:
                     assert not cell.value.startswith(("=", "+", "-", "@", "\t", "\r"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: cli._emit writes CSV to stdout with frame.to_csv, not neutralise_frame",
-)
 def test_cli_csv_on_stdout_is_neutralised(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -239,12 +239,8 @@ def materialise(fixture: Fixture, target: Path, mutated: bytes) -> Iterator[Path
 #: Crashes already reported and tracked by a strict-xfail test in ``test_regressions.py``:
 #: (format, exception type) pairs the fuzzers do not report again. Remove an entry when its
 #: regression test starts passing.
-KNOWN: frozenset[tuple[str | None, str]] = frozenset(
-    {
-        # long.py GenericParquetAdapter: date32 beyond year 9999 -> OverflowError
-        ("generic-parquet", "OverflowError"),
-    }
-)
+# (format, exception name) pairs reported to an owner and not fixed yet; empty when all are
+KNOWN: frozenset[tuple[str | None, str]] = frozenset()
 
 
 def known(fmt: str | None, exc: BaseException | None) -> bool:

@@ -100,11 +100,6 @@ class _RejectsLongValue:
         return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported to the lead: adapters.load keeps adapter-rejected values whole; "
-    "_rejected_frame should cut str values with _shorten like field_too_long does",
-)
 def test_rejected_values_are_cut_short() -> None:
     """Fuzzing with huge fields: every adapter quotes a 70 000-character bad value in full in
     ``rejected`` (memory, and a field that may hold anything ends up in shared CSVs)."""
@@ -144,12 +139,6 @@ def test_parquet_date_out_of_range_never_crashes_load() -> None:
     check_result(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported to the generic adapter owner: long.py GenericParquetAdapter marks() calls "
-    "batch.column(i).to_pylist(), which raises OverflowError on a date32 beyond year 9999; "
-    "load() refuses the whole file instead of rejecting the row as bad_date",
-)
 def test_parquet_date_out_of_range_rejects_only_that_row() -> None:
     needs("generic-parquet")
     from attendance_core.testing import drain

@@ -387,3 +387,49 @@ def test_classify_to_takes_a_format_or_a_last_date(files: dict[str, Path]) -> No
     twice = run(["classify", marks, "--to", "2024-09-06", "--to-date", "2024-09-05"])
     assert twice.returncode == 2
     assert "one last date" in twice.stderr
+
+
+def test_pseudonymise_key_file_replaces_ids_everywhere(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    key = tmp_path / "key.txt"
+    key.write_text("a-long-enough-secret-key-for-tests\n", encoding="utf-8")
+    key.chmod(0o600)
+    marks, pupils = str(files["marks"]), str(files["pupils"])
+    plain = run(["classify", marks, "--to", "csv"])
+    hidden = run(["classify", marks, "--to", "csv", "--pseudonymise-key-file", str(key)])
+    again = run(["classify", marks, "--to", "csv", "--pseudonymise-key-file", str(key)])
+    assert hidden.returncode == 0, hidden.stderr
+    assert hidden.stdout == again.stdout  # same key, same pseudonyms
+    real_ids = set(pd.read_csv(io.StringIO(plain.stdout))["pupil_id"])
+    shown = pd.read_csv(io.StringIO(hidden.stdout))
+    assert not real_ids & set(shown["pupil_id"])
+    assert all(p.startswith("P") and len(p) == 17 for p in shown["pupil_id"])
+    steps = run(
+        ["recommend", marks, "--pupils", pupils, "--to", "csv", "--pseudonymise-key-file", str(key)]
+    )
+    assert steps.returncode == 0, steps.stderr
+    assert not real_ids & set(pd.read_csv(io.StringIO(steps.stdout))["pupil_id"])
+    report = tmp_path / "r.html"
+    out = run(
+        [
+            "report",
+            marks,
+            "--pupils",
+            pupils,
+            "--output",
+            str(report),
+            "--pseudonymise-key-file",
+            str(key),
+        ]
+    )
+    assert out.returncode == 0, out.stderr
+    html = report.read_text(encoding="utf-8")
+    assert not any(p in html for p in real_ids)
+    names = pd.read_csv(files["pupils"])["name"]
+    assert not any(n in html for n in names)
+    short = tmp_path / "short.txt"
+    short.write_text("tiny", encoding="utf-8")
+    short.chmod(0o600)
+    bad = run(["classify", marks, "--pseudonymise-key-file", str(short)])
+    assert bad.returncode == 2

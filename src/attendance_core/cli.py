@@ -339,6 +339,13 @@ def _input_options(p: argparse.ArgumentParser) -> None:
         help="stop at the first bad row (default) or leave bad rows out",
     )
     p.add_argument("--rejected", type=Path, help="write rejected rows to this CSV file")
+    p.add_argument(
+        "--pseudonymise-key-file",
+        type=Path,
+        metavar="KEYFILE",
+        help="replace every pupil id in the output by a keyed pseudonym (HMAC-SHA256; the same "
+        "key gives the same pseudonyms) and leave out names, UPNs and dates of birth",
+    )
     _quiet(p)
 
 
@@ -508,16 +515,27 @@ def _load(
         if not args.pupils.exists():
             raise AttendanceError(f"{args.pupils}: no such file")
         pupils = read_pupils_csv(args.pupils)
+    key: bytes | None = None
+    if getattr(args, "pseudonymise_key_file", None) is not None:
+        from .privacy import pseudonymise_key_file
+
+        key = pseudonymise_key_file(args.pseudonymise_key_file)
     if progress is not None:
         progress.step(f"reading {args.file.name}")
     if args.format:
         from .adapters import load
 
         result = load(args.file, format=args.format, errors=args.errors)
+        if key is not None:
+            result = _pseudonymised(result, key)
+            pupils = None if pupils is None else _pseudonymised(pupils, key)
         reg, rejected = result.register, result.rejected
         pupils = _merge_pupils(result.pupils, pupils)
     else:
         reg = read_long_csv(args.file, args.errors, pupils=pupils)
+        if key is not None:  # after the build: the pupils' dates bound spans by the real ids
+            reg = _pseudonymised(reg, key)
+            pupils = None if pupils is None else _pseudonymised(pupils, key)
         rejected = reg.rejected
     if len(rejected):
         if args.rejected:
@@ -535,6 +553,13 @@ def _load(
                 file=sys.stderr,
             )
     return reg, pupils
+
+
+def _pseudonymised(obj: Any, key: bytes) -> Any:
+    from .privacy import PERSONAL_COLUMNS, pseudonymise
+
+    drop = [c for c in PERSONAL_COLUMNS if isinstance(obj, pd.DataFrame) and c in obj.columns]
+    return pseudonymise(obj, key, drop=drop) if drop else pseudonymise(obj, key)
 
 
 # ============================================================================ output

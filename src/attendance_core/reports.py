@@ -191,7 +191,7 @@ def to_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path
 
     target = Path(path)
     with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:
-        neutralise_frame(frame).to_csv(handle, index=index, lineterminator="\n")
+        neutralise_frame(frame).to_csv(handle, index=index, lineterminator="\r\n")
     return target
 
 

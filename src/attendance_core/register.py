@@ -131,17 +131,23 @@ class _Encoded:
     """One chunk of the long frame, validated and encoded to small arrays.
 
     Per-row arrays hold codes into small per-chunk tables (never a Python object per row), so
-    that assembling the register maps them through lookup tables instead of sorting.
+    that assembling the register maps them through lookup tables instead of sorting. A streamed
+    build keeps one of these per chunk until the register is assembled, so per-row storage is
+    kept to a few bytes: the accepted rows' labels are not stored when the chunk's index is a
+    contiguous run of ``int64`` labels (they are rebuilt from ``row_start`` and ``row_skip``).
     """
 
-    row: pd.Index  # index labels of accepted rows
+    n: int  # accepted rows
+    row: pd.Index | None  # index labels of accepted rows (None: see row_start and row_skip)
+    row_start: int  # label of the chunk's first row when ``row`` is None
+    row_skip: npt.NDArray[np.intp]  # positions in the chunk of the rejected rows
     # rows come in runs of one enrolment (an export sorted by school and pupil has one run a
     # pupil); school and pupil codes are per run, ``run_length`` the rows of each run
     run_length: npt.NDArray[np.intp]
     school: npt.NDArray[np.intp] | None  # per run, into school_uniques (None: no school)
     pupil: npt.NDArray[np.intp]  # per run, into pupil_uniques
-    date: npt.NDArray[np.signedinteger[Any]]  # into day_uniques (smallest signed dtype)
-    session: npt.NDArray[np.int8]
+    # ``2 * date code + session`` (date codes into day_uniques; smallest signed dtype)
+    cell: npt.NDArray[np.signedinteger[Any]]
     code: npt.NDArray[np.uint8]
     school_uniques: list[str]
     pupil_uniques: list[str]
@@ -149,6 +155,29 @@ class _Encoded:
     rejected: list[dict[str, Any]]
     has_school: bool | None  # None: chunk had no school_id column
     complete: bool = False  # every row accepted (so every unique date is used and valid)
+
+    def labels(self) -> npt.NDArray[Any]:
+        """Index labels of the accepted rows, as ``row.to_numpy()`` would give them."""
+        if self.row is not None:
+            return self.row.to_numpy()
+        k = np.arange(self.n, dtype=np.int64)
+        if len(self.row_skip):
+            shift = self.row_skip - np.arange(len(self.row_skip))
+            k += np.searchsorted(shift, k, side="right")
+        return k + self.row_start
+
+
+def _contiguous_start(labels: pd.Index) -> int | None:
+    """The first label when ``labels`` are the ``int64`` labels ``s, s+1, s+2, ...``."""
+    if isinstance(labels, pd.RangeIndex):
+        return int(labels.start) if labels.step == 1 or len(labels) < 2 else None
+    if labels.dtype != np.int64 or not len(labels):
+        return None
+    arr = labels.to_numpy()
+    start = int(arr[0])
+    if int(arr[-1]) - start != len(arr) - 1:
+        return None
+    return start if bool((np.diff(arr) == 1).all()) else None
 
 
 class Register:
@@ -775,24 +804,31 @@ def _encode_chunk(
                     "reason": why_k,
                 }
             )
-    session = sidx[scodes]
-    dcodes = dcodes.astype(np.min_scalar_type(-max(len(duniq), 1)), copy=False)
+    # date code and session in one small integer a row
+    cell = dcodes.astype(np.min_scalar_type(-(2 * max(len(duniq), 1) + 2)))
+    cell *= 2
+    cell += sidx[scodes]
+    del dcodes, scodes, ccodes
     if run_length is None:
         run_length = np.ones(n, dtype=np.intp)
+    start = _contiguous_start(labels)
     if len(bad):
         assert reason is not None
         good = reason == 0
         # the runs that keep rows, and how many
         run_of_row = np.repeat(np.arange(len(run_length)), run_length)
         kept = np.bincount(run_of_row[good], minlength=len(run_length))
+        del run_of_row
         live = kept > 0
         return _Encoded(
-            row=labels[good],
+            n=n - len(bad),
+            row=None if start is not None else labels[good],
+            row_start=0 if start is None else start,
+            row_skip=bad,
             run_length=kept[live],
             school=None if school is None else school[live],
             pupil=pcodes[live],
-            date=dcodes[good],
-            session=session[good],
+            cell=cell[good],
             code=code_id[good],
             school_uniques=school_uniques,
             pupil_uniques=pupil_uniques,
@@ -801,12 +837,14 @@ def _encode_chunk(
             has_school=has_school,
         )
     return _Encoded(
-        row=labels,
+        n=n,
+        row=None if start is not None else labels,
+        row_start=0 if start is None else start,
+        row_skip=bad,
         run_length=run_length,
         school=school,
         pupil=pcodes,
-        date=dcodes,
-        session=session,
+        cell=cell,
         code=code_id,
         school_uniques=school_uniques,
         pupil_uniques=pupil_uniques,
@@ -871,7 +909,7 @@ def _assemble(
     source: str | None,
     names: Mapping[str, str],
 ) -> Register:
-    flags = {c.has_school for c in chunks if c.has_school is not None and len(c.row)}
+    flags = {c.has_school for c in chunks if c.has_school is not None and c.n}
     if len(flags) > 1:
         raise RegisterError(
             "school_id is empty on some rows and set on others",
@@ -884,7 +922,7 @@ def _assemble(
     rejected = [r for c in chunks for r in c.rejected]
     if not with_school:
         schools = [""]
-    n = sum(len(c.date) for c in chunks)
+    n = sum(c.n for c in chunks)
     denom = max(len(pupil_values), 1)
 
     # enrolment key (school, pupil) of each run: both id spaces are already sorted by value
@@ -909,7 +947,7 @@ def _assemble(
     used_days = [
         c.day_uniques
         if c.complete
-        else c.day_uniques[np.bincount(c.date, minlength=len(c.day_uniques)) > 0]
+        else c.day_uniques[np.bincount(c.cell >> 1, minlength=len(c.day_uniques)) > 0]
         for c in chunks
     ]
     udays = np.unique(_cat(used_days, np.int64))
@@ -917,75 +955,100 @@ def _assemble(
     lo = int(udays[0]) if len(udays) else 0
     pos = np.full(int(udays[-1]) - lo + 1 if len(udays) else 1, -1, dtype=np.int64)
     pos[udays - lo] = np.arange(len(udays))
-    # the cell of every row, chunk by chunk into one array (per-chunk codes are released as
-    # they are used, so that a streamed build never holds two copies of a per-row array)
-    lin = np.repeat(run_enrol * ncols, run_length) if len(chunks) == 1 else np.empty(n, np.int64)
-    at = run_at = 0
-    for c in chunks:
-        m, r = len(c.date), len(c.run_length)
-        seg = lin[at : at + m]
-        if len(chunks) > 1:
-            seg[:] = np.repeat(run_enrol[run_at : run_at + r] * ncols, c.run_length)
-        seg += (2 * pos[np.clip(c.day_uniques - lo, 0, len(pos) - 1)])[c.date]
-        seg += c.session
-        c.date = c.date[:0]
-        at, run_at = at + m, run_at + r
-    session = _cat([c.session for c in chunks], np.int8)
-    code = _cat([c.code for c in chunks], np.uint8)
-    for c in chunks:
-        c.session, c.code = c.session[:0], c.code[:0]
 
-    # duplicates: none when the cells come in increasing order (an export sorted by pupil,
-    # date and session); else the last writer of each cell owns it and rows it overwrote
-    # share its key
-    keep = np.ones(n, dtype=bool)
+    def columns(c: _Encoded) -> npt.NDArray[np.int64]:
+        """Column of each ``2 * date code + session`` of a chunk."""
+        col = 2 * pos[np.clip(c.day_uniques - lo, 0, len(pos) - 1)]
+        return np.stack([col, col + 1], axis=1).reshape(-1)
+
+    def cells(c: _Encoded, run_at: int) -> npt.NDArray[np.int64]:
+        """The cell (``enrolment * ncols + column``) of every row of a chunk."""
+        r = len(c.run_length)
+        seg = np.repeat(run_enrol[run_at : run_at + r] * ncols, c.run_length)
+        seg += columns(c)[c.cell]
+        return seg
+
+    # first pass, chunk by chunk straight into the matrix while the cells come in increasing
+    # order (an export sorted by pupil, date and session: no duplicates, every row a mark);
+    # only each run's first and last cells are kept
+    marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
+    flat = marks.reshape(-1)
+    sorted_cells = True
+    run_first = np.zeros(len(run_length), dtype=np.int64)
+    run_last = np.zeros(len(run_length), dtype=np.int64)
+    prev = -1
+    run_at = 0
+    for c in chunks:
+        r = len(c.run_length)
+        if c.n:
+            seg = cells(c, run_at)
+            if seg[0] <= prev or (c.n > 1 and not bool((seg[1:] > seg[:-1]).all())):
+                sorted_cells = False
+                break
+            flat[seg] = c.code
+            ends = np.cumsum(c.run_length)
+            run_first[run_at : run_at + r] = seg[ends - c.run_length]
+            run_last[run_at : run_at + r] = seg[ends - 1]
+            prev = int(seg[-1])
+            del seg
+        run_at += r
+
+    keep = np.ones(n, dtype=bool) if not sorted_cells else np.ones(0, dtype=bool)
     conflicted = np.zeros(0, dtype=np.int64)
-    sorted_cells = n < 2 or bool((lin[1:] > lin[:-1]).all())
-    enrol = lin // max(ncols, 1) if not sorted_cells else np.zeros(0, dtype=np.int64)
-    order = np.zeros(0, dtype=np.int64) if sorted_cells else np.arange(n, dtype=np.int64)
-    size = len(ekeys) * ncols
-    owner = (
-        np.zeros(0, dtype=np.int32)
-        if sorted_cells
-        else np.full(size, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
-    )
+    lin = np.zeros(0, dtype=np.int64)
+    enrol = np.zeros(0, dtype=np.int64)
+    session = np.zeros(0, dtype=np.int8)
+    code = np.zeros(0, dtype=np.uint8)
     if not sorted_cells:
+        # the cell of every row, chunk by chunk into one array
+        flat[:] = 0
+        lin = np.empty(n, np.int64)
+        at = run_at = 0
+        for c in chunks:
+            lin[at : at + c.n] = cells(c, run_at)
+            at, run_at = at + c.n, run_at + len(c.run_length)
+        session = _cat([(c.cell & 1).astype(np.int8) for c in chunks], np.int8)
+        code = _cat([c.code for c in chunks], np.uint8)
+        # duplicates: the last writer of each cell owns it and rows it overwrote share its key
+        enrol = lin // max(ncols, 1)
+        order = np.arange(n, dtype=np.int64)
+        owner = np.full(len(ekeys) * ncols, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
         owner[lin] = order
-    if not sorted_cells and (owner[lin] != order).any():
-        row = np.concatenate([c.row.to_numpy() for c in chunks])
-        shared = np.zeros(size, dtype=bool)
-        shared[lin[owner[lin] != order]] = True
-        involved = np.flatnonzero(shared[lin])
-        frame = pd.DataFrame({"lin": lin[involved], "code": code[involved], "i": involved})
-        distinct = frame.groupby("lin")["code"].transform("nunique").to_numpy()
-        conflicting = frame["i"].to_numpy()[distinct > 1]
-        same = frame[distinct == 1]
-        repeats = same["i"].to_numpy()[same.duplicated("lin", keep="first").to_numpy()]
-        dup_rows = [(int(i), Reason.DUPLICATE_SESSION) for i in conflicting]
-        dup_rows += [(int(i), Reason.DUPLICATE_ROW) for i in repeats]
-        dup_rows.sort(key=lambda t: t[0])
-        if dup_rows and errors == "raise":
-            i, why = dup_rows[0]
-            raise RegisterError(
-                REASON_TEXT[why],
-                file=source,
-                row=row[i],
-                column=names.get("session", "session"),
-                reason=why.value,
-            )
-        conflicted = conflicting.astype(np.int64)
-        symbols = table.symbols
-        for i, why in dup_rows:
-            keep[i] = False
-            rejected.append(
-                {
-                    "row": row[i],
-                    "column": names.get("code", "code"),
-                    "value": symbols[code[i]],
-                    "reason": why.value,
-                }
-            )
-    del owner, order
+        if (owner[lin] != order).any():
+            row = np.concatenate([c.labels() for c in chunks])
+            shared = np.zeros(len(ekeys) * ncols, dtype=bool)
+            shared[lin[owner[lin] != order]] = True
+            involved = np.flatnonzero(shared[lin])
+            frame = pd.DataFrame({"lin": lin[involved], "code": code[involved], "i": involved})
+            distinct = frame.groupby("lin")["code"].transform("nunique").to_numpy()
+            conflicting = frame["i"].to_numpy()[distinct > 1]
+            same = frame[distinct == 1]
+            repeats = same["i"].to_numpy()[same.duplicated("lin", keep="first").to_numpy()]
+            dup_rows = [(int(i), Reason.DUPLICATE_SESSION) for i in conflicting]
+            dup_rows += [(int(i), Reason.DUPLICATE_ROW) for i in repeats]
+            dup_rows.sort(key=lambda t: t[0])
+            if dup_rows and errors == "raise":
+                i, why = dup_rows[0]
+                raise RegisterError(
+                    REASON_TEXT[why],
+                    file=source,
+                    row=row[i],
+                    column=names.get("session", "session"),
+                    reason=why.value,
+                )
+            conflicted = conflicting.astype(np.int64)
+            symbols = table.symbols
+            for i, why in dup_rows:
+                keep[i] = False
+                rejected.append(
+                    {
+                        "row": row[i],
+                        "column": names.get("code", "code"),
+                        "value": symbols[code[i]],
+                        "reason": why.value,
+                    }
+                )
+        del owner, order
 
     # enrolments that kept at least one row
     conflicted_cols = lin[conflicted] % max(ncols, 1)
@@ -993,13 +1056,14 @@ def _assemble(
         # every enrolment keeps its rows: the cells are already known
         live = np.ones(len(ekeys), dtype=bool)
         renum = np.arange(len(ekeys), dtype=np.int64)
-        marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
-        marks.reshape(-1)[lin] = code
+        if not sorted_cells:
+            flat[lin] = code
     else:
         live = np.zeros(len(ekeys), dtype=bool)
         live[enrol[keep]] = True
         renum = np.cumsum(live) - 1
         ekeys = ekeys[live]
+        del marks, flat
         marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
         marks.reshape(-1)[renum[enrol[keep]] * ncols + lin[keep] % max(ncols, 1)] = code[keep]
 
@@ -1010,14 +1074,12 @@ def _assemble(
     )
     school_arr = np.asarray(schools, dtype=object)[ekeys // denom] if with_school else None
     dates = udays.astype("datetime64[D]") if len(udays) else np.zeros(0, "datetime64[D]")
-    if sorted_cells and n and keep.all():
+    if sorted_cells and n:
         # cells arrived in increasing order: each enrolment's first and last rows hold its
         # first and last marks (every written cell is a mark), no pass over the matrix
         first_run = np.flatnonzero(np.diff(run_enrol, prepend=-1))
-        run_start = np.cumsum(run_length) - run_length
-        first_row = run_start[first_run]
-        last_row = np.append(first_row[1:], n) - 1
-        span = _spans_at(lin[first_row] % ncols, lin[last_row] % ncols, dates)
+        last_run = np.append(first_run[1:], len(run_enrol)) - 1
+        span = _spans_at(run_first[first_run] % ncols, run_last[last_run] % ncols, dates)
     else:
         span = _spans(marks, dates)
     del lin

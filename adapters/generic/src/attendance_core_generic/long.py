@@ -10,9 +10,11 @@ admission and leaving dates, cohort flags) go to the pupils table. Dates are day
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from attendance_core.adapters import AdapterOutput, Source
@@ -111,66 +113,104 @@ class LongRows:
                 self._sessions[raw] = found
         return found
 
-    def chunk(self, lines: Sequence[int], columns: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-        """The marks chunk for rows ``lines`` whose column texts are ``columns``.
+    def chunk(
+        self, lines: Sequence[int] | npt.NDArray[np.int64], columns: Mapping[str, Coded]
+    ) -> pd.DataFrame:
+        """The marks chunk for rows ``lines`` whose columns are ``columns`` (see :func:`coded`).
 
-        Work is done per distinct value (dates, ids and sessions repeat a lot), and row by row
-        only for the rows that are rejected.
+        Work is done per distinct value (dates, ids and sessions repeat a lot) and mapped back
+        to the rows through the codes; row by row only for the rows that are rejected.
         """
         names = self.header.names
         limit = self.limit
-        dropped: set[int] = set()
+        rows = np.asarray(lines, dtype=np.int64)
+        dropped = np.zeros(len(rows), dtype=bool)
         for column in self.needed():
-            values = columns[column]
-            if values and max(map(len, values)) > limit:
-                for i, value in enumerate(values):
-                    if len(value) > limit and i not in dropped:
-                        dropped.add(i)
-                        self.problems.add(
-                            lines[i],
-                            names[column],
-                            value,
-                            Reason.FIELD_TOO_LONG,
-                            f"field longer than {limit} characters "
-                            "(raise max_field_length to accept it)",
-                            show=False,
-                        )
-        dates = columns["date"]
-        parsed = {value: self.dates.parse(value) for value in set(dates)}
-        for i, value in enumerate(dates):
-            why = parsed[value][1]
-            if why is not None and i not in dropped:
-                dropped.add(i)
-                self.problems.add(lines[i], names["date"], value, why)
+            codes, uniques = columns[column]
+            over = _flags(len(value) > limit for value in uniques)
+            if not over.any():
+                continue
+            over_rows = over[codes]
+            for i in np.flatnonzero(over_rows & ~dropped):
+                self.problems.add(
+                    int(rows[i]),
+                    names[column],
+                    uniques[codes[i]],
+                    Reason.FIELD_TOO_LONG,
+                    f"field longer than {limit} characters (raise max_field_length to accept it)",
+                    show=False,
+                )
+            dropped |= over_rows
+        date_codes, date_texts = columns["date"]
+        parsed = [self.dates.parse(value) for value in date_texts]
+        bad = _flags(why is not None for _, why in parsed)
+        if bad.any():
+            bad_rows = bad[date_codes]
+            for i in np.flatnonzero(bad_rows & ~dropped):
+                value = date_texts[date_codes[i]]
+                why = parsed[date_codes[i]][1]
+                assert why is not None
+                self.problems.add(int(rows[i]), names["date"], value, why)
+            dropped |= bad_rows
         self.problems.flush()
-        keep = [i for i in range(len(lines)) if i not in dropped] if dropped else None
+        keep = ~dropped if dropped.any() else None
+        if keep is not None:
+            rows = rows[keep]
 
-        def kept(values: Sequence[str]) -> Sequence[str]:
-            return values if keep is None else [values[i] for i in keep]
+        def mapped(column: str, convert: Callable[[str], str] | None = None) -> Any:
+            codes, uniques = columns[column]
+            texts = uniques if convert is None else [convert(v) for v in uniques]
+            return _take(texts, codes if keep is None else codes[keep])
 
-        raw_ids = kept(columns[self.id_column])
-        id_map = {v: clean_id(v, self.id_column) for v in set(raw_ids)}
-        ids = [id_map[v] for v in raw_ids]
-        raw_sessions = kept(columns["session"])
-        session_map = {v: self._session(v) for v in set(raw_sessions)}
-        data: dict[str, list[str]] = {
-            "pupil_id": ids,
-            "date": [parsed[v][0] or "" for v in kept(dates)],
-            "session": [session_map[v] for v in raw_sessions],
-            "code": list(kept(columns["code"])),
+        id_column = self.id_column
+        data: dict[str, Any] = {
+            "pupil_id": mapped(id_column, lambda v: clean_id(v, id_column)),
+            "date": _take(
+                [iso or "" for iso, _ in parsed],
+                date_codes[keep] if keep is not None else date_codes,
+            ),
+            "session": mapped("session", self._session),
+            "code": mapped("code"),
         }
-        schools = [v.strip() for v in kept(columns["school_id"])] if self.has_school else None
-        if schools is not None:
-            data["school_id"] = schools
-        rows = list(lines) if keep is None else [lines[i] for i in keep]
+        if self.has_school:
+            data["school_id"] = mapped("school_id", str.strip)
         if self.attr_columns:
+
+            def texts(column: str, convert: Callable[[str], str] | None = None) -> list[str]:
+                codes, uniques = columns[column]
+                values = uniques if convert is None else [convert(v) for v in uniques]
+                table = np.asarray(values, dtype=object)
+                return list(table[codes if keep is None else codes[keep]])
+
+            ids = texts(id_column, lambda v: clean_id(v, id_column))
             self.pupils.add_rows(
-                rows,
-                schools if schools is not None else [""] * len(ids),
+                rows.tolist(),
+                texts("school_id", str.strip) if self.has_school else [""] * len(ids),
                 ids,
-                [kept(columns[c]) for c in self.attr_columns],
+                [texts(c) for c in self.attr_columns],
             )
         return pd.DataFrame(data, index=pd.Index(rows, dtype="int64"))
+
+
+#: A column of texts as (codes, distinct texts): row ``i`` holds ``uniques[codes[i]]``.
+Coded = tuple["npt.NDArray[np.intp]", list[str]]
+
+
+def coded(values: Sequence[str]) -> Coded:
+    """Factorise a column of texts so that per-value work is done once per distinct text."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    return codes.astype(np.intp, copy=False), [str(v) for v in uniques]
+
+
+def _take(texts: list[str], codes: npt.NDArray[np.intp]) -> Any:
+    """The texts of ``codes`` as a pandas string array (the dtype a list of str gets)."""
+    if not len(codes):
+        return []  # an empty list, as before: object dtype
+    return pd.array(texts, dtype="str").take(codes)
+
+
+def _flags(values: Iterable[bool]) -> npt.NDArray[np.bool_]:
+    return np.fromiter(values, dtype=bool)
 
 
 class GenericCsvAdapter:
@@ -264,12 +304,14 @@ class GenericCsvAdapter:
                 for append, place in appenders:
                     append(fields[place])
                 if len(lines) >= size:
-                    yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
+                    yield rows.chunk(
+                        lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)}
+                    )
                     lines = []
                     columns = [[] for _ in needed]
                     appenders = list(zip([c.append for c in columns], places, strict=True))
             if lines:
-                yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
+                yield rows.chunk(lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)})
             problems.flush()
             if padded:
                 out.warnings.append(f"{padded} records had fewer fields than the header (padded)")
@@ -341,16 +383,16 @@ class GenericParquetAdapter:
             try:
                 for batch in parquet.iter_batches(batch_size=size, columns=wanted_names):
                     n = batch.num_rows
-                    columns = {
-                        c: [cell_text(v) for v in _cells(batch.column(i))]
-                        for i, c in enumerate(needed)
-                    }
-                    lines = list(range(start, start + n))
+                    columns = {c: _coded_arrow(batch.column(i)) for i, c in enumerate(needed)}
+                    lines = np.arange(start, start + n, dtype=np.int64)
                     start += n
-                    keep = [i for i in range(n) if any(columns[c][i].strip() for c in needed)]
-                    if len(keep) < n:
-                        lines = [lines[i] for i in keep]
-                        columns = {c: [v[i] for i in keep] for c, v in columns.items()}
+                    blank = np.ones(n, dtype=bool)
+                    for codes, uniques in columns.values():
+                        blank &= _flags(not v.strip() for v in uniques)[codes]
+                    if blank.any():
+                        keep = ~blank
+                        lines = lines[keep]
+                        columns = {c: (codes[keep], u) for c, (codes, u) in columns.items()}
                     yield rows.chunk(lines, columns)
             except AttendanceError:
                 raise
@@ -440,11 +482,15 @@ class GenericExcelAdapter:
                     for column, place in zip(columns, places, strict=True):
                         column.append(texts[place])
                     if len(lines) >= size:
-                        yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
+                        yield rows.chunk(
+                            lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)}
+                        )
                         lines = []
                         columns = [[] for _ in needed]
                 if lines:
-                    yield rows.chunk(lines, dict(zip(needed, columns, strict=True)))
+                    yield rows.chunk(
+                        lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)}
+                    )
                 problems.flush()
             out.pupils = pupils.frame(out.warnings)
             out.warnings.extend(pupils.warnings())
@@ -471,3 +517,23 @@ def _cells(array: Any) -> list[Any]:
             except (OverflowError, ValueError):
                 values.append(f"out of range: {scalar.value}")
         return values
+
+
+def _coded_arrow(array: Any) -> Coded:
+    """An Arrow column as texts (:func:`~._common.cell_text`), converted once per distinct value.
+
+    The column is dictionary-encoded by Arrow; a type Arrow cannot encode is converted cell by
+    cell. Nulls become ``""``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
+    except pa.ArrowException:
+        return coded([cell_text(v) for v in _cells(array)])
+    dictionary = encoded.dictionary
+    texts = [cell_text(v) for v in _cells(dictionary)]
+    texts.append("")  # the null entry
+    indices = pc.fill_null(encoded.indices, len(dictionary)).to_numpy(zero_copy_only=False)
+    return indices.astype(np.intp, copy=False), texts

@@ -169,6 +169,7 @@ class Pseudonymiser:
     """Turns ids into pseudonyms under one key: ``prefix`` + ``length`` hex digits of
     HMAC-SHA256(key, id). The key is never shown by ``repr``.
 
+    >>> from attendance_core.privacy import Pseudonymiser
     >>> p = Pseudonymiser(b"0123456789abcdef0123456789abcdef")
     >>> p("A123456789012") == p(" A123456789012 ")
     True

@@ -10,6 +10,9 @@ admission and leaving dates, cohort flags) go to the pupils table. Dates are day
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -31,7 +34,6 @@ from ._common import (
     chunksize,
     clean_id,
     csv_header,
-    csv_records,
     detect_encoding,
     find_header,
     head_text,
@@ -253,7 +255,8 @@ class GenericCsvAdapter:
         encoding, decode_errors, note = detect_encoding(source)
         if note:
             out.warnings.append(note)
-        records = csv_records(source, encoding, delimiter, decode_errors)
+        body = CsvBody(source, encoding, delimiter, decode_errors)
+        records = body.records()
         header, skipped = csv_header(records, table, is_long_header, file=source.name)
         if skipped:
             out.warnings.append(f"{skipped} lines above the header skipped")
@@ -267,8 +270,6 @@ class GenericCsvAdapter:
         }
 
         def marks() -> Iterator[pd.DataFrame]:
-            # fields go straight into one list per needed column: keeping the csv module's
-            # row lists alive would make the cyclic GC rescan every buffered row
             needed = rows.needed()
             places = [header.index[c] for c in needed]
             width = len(header.cells)
@@ -276,16 +277,16 @@ class GenericCsvAdapter:
             first = header.index[id_column]
             lines: list[int] = []
             columns: list[list[str]] = [[] for _ in needed]
-            appenders = list(zip([c.append for c in columns], places, strict=True))
             padded = 0
-            for line, record, error in records:
-                if record is None:
+
+            def record(line: int, fields: list[str] | None, error: str | None) -> None:
+                nonlocal padded
+                if fields is None:
                     unreadable(problems, line, error)
-                    continue
-                fields = record
+                    return
                 if len(fields) != width or not fields[first]:
                     if not fields or not "".join(fields).strip():
-                        continue  # a blank line is not a row
+                        return  # a blank line is not a row
                     if len(fields) > width and not "".join(fields[width:]).strip():
                         fields = fields[:width]
                     elif core_end <= len(fields) < width:
@@ -299,17 +300,41 @@ class GenericCsvAdapter:
                             Reason.BAD_RECORD,
                             f"record has {len(fields)} fields, the header has {width}",
                         )
-                        continue
+                        return
                 lines.append(line)
-                for append, place in appenders:
-                    append(fields[place])
-                if len(lines) >= size:
+                for column, place in zip(columns, places, strict=True):
+                    column.append(fields[place])
+
+            def full() -> Iterator[pd.DataFrame]:
+                # chunks of exactly `size` accepted rows, cut where the row-by-row reader did
+                nonlocal lines, columns
+                while len(lines) >= size:
                     yield rows.chunk(
-                        lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)}
+                        lines[:size],
+                        {c: coded(v[:size]) for c, v in zip(needed, columns, strict=True)},
                     )
-                    lines = []
-                    columns = [[] for _ in needed]
-                    appenders = list(zip([c.append for c in columns], places, strict=True))
+                    lines = lines[size:]
+                    columns = [v[size:] for v in columns]
+
+            try:
+                for base, flat, block, fields, error in body.blocks(size, width):
+                    if flat is not None and all(flat[first::width]):
+                        # one record a line, all of the header's width: taken column-wise
+                        lines.extend(range(base, base + len(flat) // width))
+                        for column, place in zip(columns, places, strict=True):
+                            column.extend(flat[place::width])
+                    elif flat is not None or block is not None:
+                        if flat is not None:
+                            step = range(0, len(flat), width)
+                            block = [flat[i : i + width] for i in step]  # noqa: PLW2901
+                        for i, cells in enumerate(block or []):
+                            record(base + i, cells, None)
+                            yield from full()
+                    else:
+                        record(base, fields, error)
+                    yield from full()
+            finally:
+                body.close()
             if lines:
                 yield rows.chunk(lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)})
             problems.flush()
@@ -321,6 +346,101 @@ class GenericCsvAdapter:
 
         out.marks = marks()
         return out
+
+
+def _regular(block: list[list[str]], width: int, first: int) -> bool:
+    """Every record of ``block`` has the header's width and a pupil id."""
+    return all(len(fields) == width for fields in block) and all(fields[first] for fields in block)
+
+
+class CsvBody:
+    """A CSV file's records with the 1-based line each starts on, read fast where possible.
+
+    :meth:`records` yields ``(line, fields, error)`` one record at a time (for the header
+    search). :meth:`blocks` then reads the rest in blocks of physical lines parsed by the csv
+    module in one go: a block where every record is exactly one line (so line numbers simply
+    count up) comes as ``(first line, records, None, None)``; from the first block where that
+    does not hold (a quoted line break, an unreadable record) to the end of the file, records
+    come one at a time as ``(line, None, fields, error)``, exactly as :meth:`records` reads
+    them.
+    """
+
+    def __init__(self, source: Source, encoding: str, delimiter: str, errors: str) -> None:
+        self._raw = source.open()
+        self._stream = io.TextIOWrapper(self._raw, encoding=encoding, errors=errors, newline="")
+        self._delimiter = delimiter
+        self._reader = csv.reader(self._stream, delimiter=delimiter)
+        self._start = 1
+
+    def close(self) -> None:
+        """Close the file."""
+        self._stream.close()
+
+    def records(self) -> Iterator[tuple[int, list[str] | None, str | None]]:
+        """``(line, fields, error)`` for each record (as :func:`~._common.csv_records`)."""
+        yield from self._one_by_one(self._reader, 0)
+
+    def _one_by_one(
+        self, reader: Any, offset: int
+    ) -> Iterator[tuple[int, list[str] | None, str | None]]:
+        while True:
+            try:
+                for fields in reader:
+                    yield self._start, fields, None
+                    self._start = offset + reader.line_num + 1
+            except csv.Error as exc:
+                yield self._start, None, str(exc)
+                self._start = offset + reader.line_num + 1
+            else:
+                return
+
+    def blocks(self, size: int, width: int) -> Iterator[Block]:
+        """The records after those :meth:`records` gave (see the class docstring)."""
+        base = self._reader.line_num + 1
+        self._start = base
+        delimiter = self._delimiter
+        while True:
+            text = list(itertools.islice(self._stream, size))
+            if not text:
+                return
+            # the csv module's row lists are not kept (the cyclic GC would rescan them): the
+            # block is parsed once for the field counts, once more flat when they are regular
+            try:
+                counts = list(map(len, csv.reader(text, delimiter=delimiter)))
+            except csv.Error:
+                counts = []
+            if len(counts) == len(text):
+                if set(counts) == {width}:
+                    flat = list(
+                        itertools.chain.from_iterable(csv.reader(text, delimiter=delimiter))
+                    )
+                    if _closed(flat[-width:]):
+                        yield base, flat, None, None, None
+                        base += len(text)
+                        continue
+                else:
+                    block = list(csv.reader(text, delimiter=delimiter))
+                    if _closed(block[-1]):
+                        yield base, None, block, None, None
+                        base += len(text)
+                        continue
+            # from here on record by record, the way the csv module reads a whole file
+            self._start = base
+            reader = csv.reader(itertools.chain(text, self._stream), delimiter=delimiter)
+            for line, fields, error in self._one_by_one(reader, base - 1):
+                yield line, None, None, fields, error
+            return
+
+
+#: What :meth:`CsvBody.blocks` yields: ``(first line, fields of a block of records of the
+#: header's width one after another, or None; records of a block of other widths, or None;
+#: fields of one record, or None; error of an unreadable record, or None)``.
+Block = tuple[int, list[str] | None, list[list[str]] | None, list[str] | None, str | None]
+
+
+def _closed(fields: list[str]) -> bool:
+    """The last record of a block holds no line break (it does not run on into the next)."""
+    return not any("\n" in f or "\r" in f for f in fields)
 
 
 class GenericParquetAdapter:

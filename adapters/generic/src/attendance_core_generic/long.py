@@ -14,6 +14,7 @@ import csv
 import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -403,17 +404,17 @@ class CsvBody:
             text = list(itertools.islice(self._stream, size))
             if not text:
                 return
-            # the csv module's row lists are not kept (the cyclic GC would rescan them): the
-            # block is parsed once for the field counts, once more flat when they are regular
+            # the csv module's row lists are not kept (the cyclic GC would rescan them): each
+            # row's fields go onto one flat list and its field count onto another, all in C
+            flat: list[str] = []
             try:
-                counts = list(map(len, csv.reader(text, delimiter=delimiter)))
+                rows, again = itertools.tee(csv.reader(text, delimiter=delimiter))
+                pairs = zip(map(len, rows), map(flat.extend, again), strict=True)
+                counts = list(map(itemgetter(0), pairs))
             except csv.Error:
                 counts = []
             if len(counts) == len(text):
                 if set(counts) == {width}:
-                    flat = list(
-                        itertools.chain.from_iterable(csv.reader(text, delimiter=delimiter))
-                    )
                     if _closed(flat[-width:]):
                         yield base, flat, None, None, None
                         base += len(text)

@@ -46,6 +46,7 @@ from types import MappingProxyType
 from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 import attrs
+import numpy as np
 import pandas as pd
 
 from .errors import AttendanceError, AttendanceWarning, FormatError, Reason, RegisterError
@@ -689,7 +690,7 @@ class _Counter:
             try:
                 lengths = values.str.len()  # vectorised for text columns
             except AttributeError:  # not text: lengths of the odd strings only
-                lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0)
+                lengths = _text_lengths(values)
             over = (lengths > self._limit).fillna(False).astype(bool)
             for row in chunk.index[over & ~too_long]:
                 value = chunk.at[row, column]
@@ -712,6 +713,18 @@ class _Counter:
                 )
             too_long |= over
         return chunk[~too_long] if too_long.any() else chunk
+
+
+def _text_lengths(values: pd.Series) -> pd.Series:
+    """Lengths of the strings in a column of mixed objects (0 for other values), measured once
+    per distinct value."""
+    try:
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    except TypeError:  # unhashable values: one at a time
+        return values.map(lambda v: len(v) if isinstance(v, str) else 0)
+    distinct = [len(v) if isinstance(v, str) else 0 for v in uniques]
+    per_value = np.asarray([*distinct, 0], dtype=np.int64)  # code -1 (missing) -> 0
+    return pd.Series(per_value[codes], index=values.index)
 
 
 def _from_long() -> Callable[..., Any]:

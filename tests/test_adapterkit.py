@@ -461,3 +461,13 @@ def test_mark_row() -> None:
     assert kit.mark_row("P1", day, "PM", "L", "100")["school_id"] == "100"
     assert kit.mark_row("P1", day, "PM", "L", None, with_school=True)["school_id"] is None
     assert "school_id" not in kit.mark_row("P1", day, "PM", "L", "100", with_school=False)
+
+
+def test_merge_aliases_puts_the_callers_names_first():
+    from attendance_core.adapterkit import merge_aliases
+
+    ours = {"pupil": {"upn": ["UPN"], "name": ["Forename"]}}
+    extra = {"pupil": {"upn": ["PupilUPN"], "year": ["NCYear"]}}
+    merged = merge_aliases(ours, extra, "pupil")
+    assert merged == {"upn": ["PupilUPN", "UPN"], "name": ["Forename"], "year": ["NCYear"]}
+    assert merge_aliases(ours, None, "school") == {}

@@ -79,6 +79,7 @@ __all__ = [
     "local_name",
     "local_name_as_written",
     "lower_names",
+    "merge_aliases",
     "mark_row",
     "marks_frame",
     "open_end_set",
@@ -264,6 +265,21 @@ def toml_option(option: Any, what: str = "alias table") -> Mapping[str, Any] | N
 def lower_names(values: Iterable[Any]) -> frozenset[str]:
     """Alias names as a lower-cased set (for case-blind lookups of fields and elements)."""
     return frozenset(str(v).lower() for v in values)
+
+
+def merge_aliases(
+    ours: Mapping[str, Any], extra: Mapping[str, Any] | None, table: str
+) -> dict[str, list[str]]:
+    """One table of an alias file with a caller's names added: theirs first, then ours.
+
+    ``ours`` and ``extra`` are alias files in TOML layout (table -> key -> list of names).
+    """
+    mine = dict(ours.get(table, {}))
+    theirs = dict((extra or {}).get(table, {}))
+    return {
+        key: [*map(str, theirs.get(key, [])), *map(str, mine.get(key, []))]
+        for key in set(mine) | set(theirs)
+    }
 
 
 def decode_text(data: bytes, name: str, warnings: list[str]) -> str:

@@ -32,6 +32,7 @@ from attendance_core.adapterkit import (
     lower_names,
     mark_row,
     marks_frame,
+    merge_aliases,
     package_toml,
     parse_xml,
     pupils_from_records,
@@ -71,13 +72,10 @@ class CtfAliases:
     ) -> CtfAliases:
         """Build from the TOML layout; names in ``extra`` are added to ours."""
         extra = extra or {}
-        merged: dict[str, dict[str, Any]] = {}
-        for table in ("records", "school", "pupil", "totals", "collection"):
-            mine, theirs = dict(data.get(table, {})), dict(extra.get(table, {}))
-            merged[table] = {
-                key: [*map(str, theirs.get(key, [])), *map(str, mine.get(key, []))]
-                for key in set(mine) | set(theirs)
-            }
+        merged = {
+            table: merge_aliases(data, extra, table)
+            for table in ("records", "school", "pupil", "totals", "collection")
+        }
         marks = {**data.get("marks", {}), **extra.get("marks", {})}
         reasons = {
             str(code).upper(): kind

@@ -38,6 +38,7 @@ from attendance_core.adapterkit import (
     local_name,
     lower_names,
     marks_frame,
+    merge_aliases,
     package_toml,
     parse_xml,
     pupils_from_records,
@@ -91,14 +92,7 @@ class SimsAliases:
     ) -> SimsAliases:
         """Build from the TOML layout; names in ``extra`` are added to (tried before) ours."""
         extra = extra or {}
-        merged: dict[str, dict[str, list[str]]] = {}
-        for table in set(data) | set(extra):
-            mine = dict(data.get(table, {}))
-            theirs = dict(extra.get(table, {}))
-            merged[table] = {
-                key: [*map(str, theirs.get(key, [])), *map(str, mine.get(key, []))]
-                for key in set(mine) | set(theirs)
-            }
+        merged = {table: merge_aliases(data, extra, table) for table in set(data) | set(extra)}
         session_names = {
             " ".join(name.upper().split()): session
             for session, names in merged.get("session_names", {}).items()

@@ -52,6 +52,7 @@ import pandas as pd
 from .errors import AttendanceError, AttendanceWarning, FormatError, Reason, RegisterError
 
 __all__ = [
+    "CORE_OPTIONS",
     "DEFAULT_MAX_FIELD_LENGTH",
     "DEFAULT_MAX_FILE_SIZE",
     "ENTRY_POINT_GROUP",
@@ -81,6 +82,8 @@ NO_PLUGINS_ENV = "ATTENDANCE_CORE_NO_PLUGINS"
 DEFAULT_MAX_FILE_SIZE = 2 * 1024**3
 #: Default longest field of a mark row, in characters; raise with ``max_field_length``.
 DEFAULT_MAX_FIELD_LENGTH = 1024
+#: Options :func:`load` handles itself and passes on to every adapter's ``read``.
+CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 #: Columns of the long layout an adapter yields (``school_id`` optional).
 LONG_COLUMNS: tuple[str, ...] = ("pupil_id", "date", "session", "code", "school_id")
 #: Columns the pupils frame may carry (indexed by ``pupil_id``), as in api.md ``load.pupils``.

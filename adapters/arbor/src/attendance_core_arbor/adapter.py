@@ -41,12 +41,12 @@ from attendance_core.adapterkit import (
     row_list,
     upn_ok,
 )
-from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["ArborJsonAdapter", "MarkRules", "parse_stamp"]
 
-OPTIONS = frozenset({"pupil_key", "school_id", "chunk_size", "max_file_size", "max_field_length"})
+OPTIONS = frozenset({"pupil_key", "school_id", "chunk_size"}) | CORE_OPTIONS
 #: ``auto`` keys pupils by UPN when every student with records has a UPN assignment, else by
 #: the Arbor student id (last segment of its ``href``); never a mix within one load.
 PUPIL_KEYS = ("auto", "upn", "arbor")

@@ -36,7 +36,7 @@ from attendance_core.adapterkit import (
     totals_frame,
     upn_ok,
 )
-from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["FIELDS", "OPEN_END_DATES", "AssemblyJsonAdapter"]
@@ -47,7 +47,7 @@ OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
 #: granted), else MIS id, else the Assembly id.
 PUPIL_KEYS = ("auto", "upn", "mis_id", "id")
 #: Reason id of an attendance record whose student is not in the student pages.
-UNKNOWN_PUPIL = "unknown_pupil"
+UNKNOWN_PUPIL = Reason.UNKNOWN_PUPIL.value
 
 #: Student fields that become pupils columns (in this order, when any student has them).
 _PUPIL_FIELDS = (
@@ -59,7 +59,6 @@ _PUPIL_FIELDS = (
     "leaving_date",
     "mis_id",
 )
-_CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 _LONDON = tz.gettz("Europe/London")
 _OBJECT_LIST = re.compile(rb'"object"\s*:\s*"list"')
 _ASSEMBLY_RECORD = re.compile(
@@ -210,7 +209,7 @@ class AssemblyJsonAdapter:
             raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
         open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
         school_id = text_id(options.pop("school_id", None))
-        unknown = set(options) - _CORE_OPTIONS
+        unknown = set(options) - CORE_OPTIONS
         if unknown:
             raise TypeError(f"assembly-json: unknown option(s) {sorted(unknown)}")
 

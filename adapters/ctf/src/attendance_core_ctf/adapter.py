@@ -42,12 +42,12 @@ from attendance_core.adapterkit import (
     upn_ok,
     xml_root_name,
 )
-from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["CtfAliases", "CtfXmlAdapter", "expand_marks"]
 
-OPTIONS = frozenset({"aliases", "school_id", "chunk_size", "max_file_size", "max_field_length"})
+OPTIONS = frozenset({"aliases", "school_id", "chunk_size"}) | CORE_OPTIONS
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _COUNT = re.compile(r"^\d{1,6}$")
 _DEFAULT_CHUNK = 50_000

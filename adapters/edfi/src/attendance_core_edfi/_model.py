@@ -22,7 +22,7 @@ from attendance_core.adapterkit import (
     package_toml,
     parse_date,
 )
-from attendance_core.adapters import AdapterOutput
+from attendance_core.adapters import CORE_OPTIONS, AdapterOutput
 from attendance_core.errors import Reason
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
@@ -30,7 +30,7 @@ STANDARD_NAMESPACES = ("uri://ed-fi.org/", "http://ed-fi.org/", "https://ed-fi.o
 #: An eventDuration at or above this is a full day (both sessions); below it, one session.
 FULL_DAY_FROM = 0.75
 #: Reason id of an Ed-Fi v1 event that is not daily attendance (e.g. section attendance).
-NOT_DAILY = "not_daily_attendance"
+NOT_DAILY = Reason.NOT_DAILY_ATTENDANCE.value
 SESSIONS = ("AM", "PM")
 _SPACES = re.compile(r"\s+")
 
@@ -419,10 +419,6 @@ class Build:
             if col in frame:
                 frame[col] = pd.to_datetime(frame[col])
         return frame.sort_index(kind="mergesort")
-
-
-#: Options the core handles itself and passes on to every adapter.
-CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 
 
 @attrs.frozen(kw_only=True)

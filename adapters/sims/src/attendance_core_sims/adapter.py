@@ -47,22 +47,23 @@ from attendance_core.adapterkit import (
     upn_ok,
     xml_root_name,
 )
-from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["SimsAliases", "SimsXmlAdapter", "load_symbols"]
 
 #: Options the adapter understands besides ``errors`` (the core passes the two limits).
-OPTIONS = frozenset(
-    {
-        "symbols",
-        "aliases",
-        "pupil_key",
-        "school_id",
-        "chunk_size",
-        "max_file_size",
-        "max_field_length",
-    }
+OPTIONS = (
+    frozenset(
+        {
+            "symbols",
+            "aliases",
+            "pupil_key",
+            "school_id",
+            "chunk_size",
+        }
+    )
+    | CORE_OPTIONS
 )
 #: How a pupil is keyed: ``auto`` takes the UPN when every pupil has one, else the admission
 #: number when every pupil has one, else the MIS id; never a mix within one file.

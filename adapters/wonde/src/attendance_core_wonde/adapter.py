@@ -33,7 +33,7 @@ from attendance_core.adapterkit import (
     unwrap,
     upn_ok,
 )
-from attendance_core.adapters import AdapterOutput, Source
+from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]
@@ -43,7 +43,7 @@ OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
 #: Pupil key choices: ``auto`` = UPN when every student has one, else MIS id, else Wonde id.
 PUPIL_KEYS = ("auto", "upn", "mis_id", "id")
 #: Reason id of an attendance record whose student is not in the students pages.
-UNKNOWN_PUPIL = "unknown_pupil"
+UNKNOWN_PUPIL = Reason.UNKNOWN_PUPIL.value
 
 #: Student fields that become pupils columns (in this order, when any student has them).
 _PUPIL_FIELDS = (
@@ -55,7 +55,6 @@ _PUPIL_FIELDS = (
     "leaving_date",
     "mis_id",
 )
-_CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 _WONDE_ID = re.compile(r"^[A-Z]\d{4,}$")
 _PAGINATION = re.compile(rb'"pagination"\s*:')
 _OBJECT_LIST = re.compile(rb'"object"\s*:\s*"list"')
@@ -228,7 +227,7 @@ class WondeJsonAdapter:
             raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
         open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
         school_id = text_id(options.pop("school_id", None))
-        unknown = set(options) - _CORE_OPTIONS
+        unknown = set(options) - CORE_OPTIONS
         if unknown:
             raise TypeError(f"wonde-json: unknown option(s) {sorted(unknown)}")
 

@@ -68,7 +68,7 @@ def test_headline_measures_exact_edges() -> None:
         "p6": "/" * 10,
     }
     reg = ac.Register.from_long(pd.DataFrame(_register(spec)))
-    pupils = _pupils({p: 9 for p in spec})
+    pupils = _pupils(dict.fromkeys(spec, 9))
     out = ac.dfe_statistics(reg, pupils, year=YEAR)
     row = out.loc["all"]
     assert row["enrolments"] == 6
@@ -104,7 +104,7 @@ def test_ages_boarders_and_small_schools() -> None:
 def test_age_on_31_august_boundary() -> None:
     spec = {f"p{i}": "/" * 4 for i in range(7)}
     reg = ac.Register.from_long(pd.DataFrame(_register(spec)))
-    pupils = _pupils({p: 9 for p in spec})
+    pupils = _pupils(dict.fromkeys(spec, 9))
     # born 1 Sep 2019: 4 on 31 Aug 2024 (out); born 31 Aug 2019: 5 (in)
     pupils.loc["p0", "date_of_birth"] = dt.date(2019, 9, 1)
     pupils.loc["p1", "date_of_birth"] = dt.date(2019, 8, 31)
@@ -141,7 +141,7 @@ def test_outside_year_not_possible_codes_and_reconcile_chain() -> None:
     rows = _register(spec)
     rows += _rows("p0", [dt.date(2024, 7, 1)], "O")  # 2023/24: outside the year
     reg = ac.Register.from_long(pd.DataFrame(rows), code_set="england-2024")
-    pupils = _pupils({p: 9 for p in spec}, year_group={})
+    pupils = _pupils(dict.fromkeys(spec, 9), year_group={})
     rec = ac.reconcile(reg, pupils, year=YEAR)
     assert list(rec["step"]) == [s for s, _ in ac.dfe.RECONCILE_STEPS]
     assert rec.loc["outside_year", "absent_removed"] == 2

@@ -214,7 +214,7 @@ def test_recommend_as_table_csv_and_json(exe: list[str], files: dict[str, Path])
     assert "action" in table.stdout.splitlines()[0]
     csv = run([*base, "--to", "csv", "--quiet"], exe=exe)
     frame = pd.read_csv(io.StringIO(csv.stdout))
-    assert list(frame.columns) == [
+    assert list(frame.columns)[:9] == [
         "pupil_id",
         "school_id",
         "stage",
@@ -225,6 +225,8 @@ def test_recommend_as_table_csv_and_json(exe: list[str], files: dict[str, Path])
         "reason",
         "evidence",
     ]
+    # then the scalar evidence figures, one typed column each (steps_frame)
+    assert all(c.startswith("evidence_") for c in frame.columns[9:])
     assert csv.stderr == ""
     pupils = cli.read_pupils_csv(files["pupils"])
     reg = cli.read_long_csv(files["marks"], pupils=pupils)

@@ -540,20 +540,13 @@ def test_steps_ordered_by_school_pupil_stage_action() -> None:
     assert keys == sorted(keys)
     assert keys[0][0] == "S1"
     frame = steps_frame(steps)
-    assert list(frame.columns) == [
-        "pupil_id",
-        "school_id",
-        "stage",
-        "action",
-        "lead",
-        "due",
-        "rule",
-        "reason",
-        "evidence",
-    ]
+    fields = ["pupil_id", "school_id", "stage", "action", "lead", "due", "rule", "reason"]
+    assert list(frame.columns)[: len(fields) + 1] == [*fields, "evidence"]
+    # scalar evidence figures follow as typed columns
+    assert all(c.startswith("evidence_") for c in list(frame.columns)[len(fields) + 1 :])
     assert len(frame) == len(steps)
     assert (frame["stage"] == "ENFORCE").sum() == 0
-    assert list(steps_frame([]).columns) == list(frame.columns)
+    assert list(steps_frame([]).columns) == list(frame.columns)[: len(fields) + 1]
 
 
 def test_as_of_defaults_to_last_marked_date() -> None:

@@ -59,3 +59,49 @@ def test_most_serious_first_and_safeguarding_always_shown() -> None:
         reports.ACTION_LABELS["attendance_conversation"],
         reports.ACTION_LABELS["attendance_meeting"],
     ]
+
+
+def test_steps_frame_types() -> None:
+    steps = [
+        ac.NextStep(
+            pupil_id="p1",
+            school_id=None,
+            stage=ac.Stage.ENFORCE,
+            action="notice_to_improve",
+            lead="attendance_officer",
+            due=dt.date(2025, 3, 3),
+            rule="r1",
+            reason="x",
+            evidence={
+                "sessions": 12,
+                "n_dates": [dt.date(2025, 1, 6)],
+                "since": dt.date(2025, 1, 1),
+            },
+        ),
+        ac.NextStep(
+            pupil_id="p2",
+            school_id=None,
+            stage=ac.Stage.MONITOR,
+            action="first_day_contact",
+            lead="attendance_lead",
+            due=dt.date(2025, 3, 4),
+            rule="r2",
+            reason="y",
+            evidence={},
+        ),
+    ]
+    frame = ac.steps_frame(steps)
+    assert isinstance(frame["stage"].dtype, pd.CategoricalDtype)
+    assert frame["stage"].cat.ordered
+    assert list(frame["stage"].cat.categories) == [s.value for s in ac.Stage]
+    assert list(frame.sort_values("stage")["pupil_id"]) == ["p2", "p1"]
+    assert (frame["stage"] > "FORMALISE_SUPPORT").tolist() == [True, False]
+    assert str(frame["due"].dtype) == "datetime64[ns]"
+    assert frame["evidence_sessions"].iloc[0] == 12
+    assert pd.isna(frame["evidence_sessions"].iloc[1])
+    assert str(frame["evidence_since"].dtype) == "datetime64[ns]"
+    assert "evidence_n_dates" not in frame.columns  # a list stays in evidence
+    assert frame["evidence"].iloc[0]["n_dates"] == [dt.date(2025, 1, 6)]
+    empty = ac.steps_frame([])
+    assert isinstance(empty["stage"].dtype, pd.CategoricalDtype)
+    assert str(empty["due"].dtype) == "datetime64[ns]"

@@ -564,6 +564,8 @@ def _pseudonymised(obj: Any, key: bytes) -> Any:
 
 # ============================================================================ output
 def _plain_cell(value: Any) -> Any:
+    if value is pd.NaT:
+        return None  # a missing date of a datetime64 column (steps_frame evidence)
     if isinstance(value, dt.datetime | pd.Timestamp):
         if value.time() == dt.time(0) and value.tzinfo is None:
             return value.date().isoformat()  # a date held as a timestamp

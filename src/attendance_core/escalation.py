@@ -107,10 +107,43 @@ class NextStep:
     evidence: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
 
 
+_SCALARS = (str, int, float, bool, dt.date, np.integer, np.floating, np.bool_)
+
+
 def steps_frame(steps: Iterable[NextStep]) -> pd.DataFrame:
-    """A DataFrame with one row per step; its columns are the :class:`NextStep` fields."""
-    rows = [[getattr(s, f) for f in STEP_FIELDS] for s in steps]
-    frame = pd.DataFrame(rows, columns=list(STEP_FIELDS), dtype=object)
+    """A DataFrame with one row per step; its columns are the :class:`NextStep` fields, typed.
+
+    ``stage`` is an ordered categorical in stage order (EXPECT < … < ENFORCE, so sorting and
+    ``>`` follow the stages); ``due`` is ``datetime64``; the id columns are strings. The
+    ``evidence`` mapping stays whole in its column, and each evidence figure that is a scalar
+    wherever it appears is also a column ``evidence_<name>`` (missing on the steps without it),
+    so the figures can be filtered and summed; lists such as ``n_dates`` stay in ``evidence``.
+    """
+    steps = list(steps)
+    fields = [f.name for f in attrs.fields(NextStep)]
+    data: dict[str, Any] = {f: [getattr(s, f) for s in steps] for f in fields}
+    frame = pd.DataFrame(data, columns=fields)
+    for column in ("pupil_id", "school_id", "action", "lead", "rule", "reason", "note"):
+        if column in frame.columns:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    frame["stage"] = pd.Categorical(
+        [getattr(s, "value", s) for s in data["stage"]],
+        categories=[s.value for s in Stage],
+        ordered=True,
+    )
+    frame["due"] = pd.to_datetime(pd.Series(data["due"], dtype=object)).astype("datetime64[ns]")
+    keys: dict[str, bool] = {}
+    for step in steps:
+        for key, value in step.evidence.items():
+            scalar = value is None or isinstance(value, _SCALARS)
+            keys[key] = keys.get(key, True) and scalar
+    for key in sorted(k for k, ok in keys.items() if ok):
+        values = [step.evidence.get(key) for step in steps]
+        series = pd.Series(values, dtype=object)
+        if all(isinstance(v, dt.date) or v is None for v in values):
+            frame[f"evidence_{key}"] = pd.to_datetime(series).astype("datetime64[ns]")
+        else:
+            frame[f"evidence_{key}"] = series.infer_objects()
     return frame
 
 

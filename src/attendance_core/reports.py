@@ -252,9 +252,68 @@ def to_excel(
     taken: set[str] = set()
     with atomic_path(target) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
         for name, frame in sheets.items():
+            # a default 0, 1, 2 … index carries nothing: never written as a stray column
+            keep_index = index and not _plain_index(frame.index)
             safe = neutralise_frame(_excel_ready(frame))
-            safe.to_excel(writer, sheet_name=_sheet_name(name, taken), index=index)
+            if keep_index:
+                safe = safe.reset_index()
+            sheet = _sheet_name(name, taken)
+            safe.to_excel(writer, sheet_name=sheet, index=False)
+            _format_sheet(writer.sheets[sheet], safe)
     return target
+
+
+#: Column names whose values are fractions in [0, 1], shown as percentages in Excel.
+_RATE_SUFFIXES = ("_rate", "rate", "_share", "share", "_fraction")
+_MAX_WIDTH = 60
+
+
+def _plain_index(index: pd.Index) -> bool:
+    return isinstance(index, pd.RangeIndex) and index.name is None
+
+
+def _is_rate(name: str, series: pd.Series) -> bool:
+    if not str(name).endswith(_RATE_SUFFIXES) or not pd.api.types.is_float_dtype(series.dtype):
+        return False
+    values = series.dropna()
+    return bool(((values >= -1) & (values <= 1)).all())
+
+
+def _format_sheet(ws: Any, frame: pd.DataFrame) -> None:
+    """Widths from the content, the header frozen and filtered, rates as % and dates as dates."""
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    ws.freeze_panes = "A2"
+    if len(frame.columns):
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for i, name in enumerate(frame.columns, start=1):
+        series = frame[name]
+        letter = get_column_letter(i)
+        fmt: str | None = None
+        if _is_rate(str(name), series):
+            fmt = "0.0%"
+        elif pd.api.types.is_datetime64_any_dtype(series.dtype) or (
+            series.dtype == object and series.map(lambda v: isinstance(v, dt.date)).any()
+        ):
+            fmt = "yyyy-mm-dd"
+        elif pd.api.types.is_integer_dtype(series.dtype):
+            fmt = "0"
+        if fmt is not None:
+            for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+                cell.number_format = fmt
+        texts = [str(name)]
+        sample = series.head(2000)
+        if fmt == "0.0%":
+            texts += ["100.0%"]
+        elif fmt == "yyyy-mm-dd":
+            texts += ["2025-12-31"]
+        else:
+            texts += ["" if v is None else str(v) for v in sample.tolist()]
+        width = max((len(t) for t in texts), default=8)
+        ws.column_dimensions[letter].width = min(_MAX_WIDTH, max(8, width + 2))
 
 
 # ============================================================================ letters

@@ -50,3 +50,31 @@ def test_rate_outside_unit_interval_is_not_percent(tmp_path: Path) -> None:
     frame = pd.DataFrame({"growth_rate": [12.5, 3.0]})
     ws = openpyxl.load_workbook(ac.to_excel(frame, tmp_path / "x.xlsx"))["data"]
     assert ws["A2"].number_format != "0.0%"
+
+
+def test_cli_to_xlsx_and_rejected_csv_without_index(tmp_path: Path) -> None:
+    from attendance_core.cli import main
+
+    marks = tmp_path / "marks.csv"
+    pd.DataFrame(
+        {
+            "pupil_id": ["p1", "p1", "p2", "p2"],
+            "date": ["2025-01-06", "2025-01-06", "2025-01-06", "not a date"],
+            "session": ["AM", "PM", "AM", "AM"],
+            "code": ["/", "I", "/", "/"],
+        }
+    ).to_csv(marks, index=False)
+    out = tmp_path / "out.xlsx"
+    bad = tmp_path / "bad.csv"
+    args = ["--quiet", "classify", str(marks), "--to", "xlsx", "--output", str(out)]
+    code = main([*args, "--errors", "collect", "--rejected", str(bad)])
+    assert code == 0
+    ws = openpyxl.load_workbook(out)["data"]
+    header = [c.value for c in ws[1]]
+    assert header[0] == "pupil_id" and "attendance_rate" in header
+    rate = header.index("attendance_rate") + 1
+    assert ws.cell(row=2, column=rate).number_format == "0.0%"
+    assert ws.cell(row=2, column=rate).value == pytest.approx(0.5)
+    rejected = pd.read_csv(bad, encoding="utf-8-sig")
+    assert list(rejected.columns) == ["row", "column", "value", "reason"]
+    assert main(["--quiet", "classify", str(marks), "--to", "xlsx"]) == 2

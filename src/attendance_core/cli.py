@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cls.add_argument("--from", dest="start", type=_date, help="first date, inclusive")
     cls.add_argument("--to-date", "--until", dest="end", type=_date, help="last date, inclusive")
-    _output_options(cls, ("table", "csv", "json"), dates_too=True)
+    _output_options(cls, ("table", "csv", "json", "xlsx"), dates_too=True)
 
     rec = sub.add_parser(
         "recommend",
@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--policy", default="england-2024", help="policy id or TOML file (default england-2024)"
     )
-    _output_options(rec, ("table", "csv", "json"))
+    _output_options(rec, ("table", "csv", "json", "xlsx"))
 
     rep = sub.add_parser(
         "report",
@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FOLDER",
         help="write the Targeting Support Meeting pack (HTML, CSV, Excel) here",
     )
-    _output_options(rep, ("html", "csv", "json"))
+    _output_options(rep, ("html", "csv", "json", "xlsx"))
 
     fmt = sub.add_parser(
         "formats",
@@ -613,6 +613,13 @@ def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _emit(frame: pd.DataFrame, kind: str, output: Path | None) -> None:
     index = any(n is not None for n in frame.index.names)
+    if kind == "xlsx":
+        if output is None:
+            raise AttendanceError("--to xlsx needs --output FILE.xlsx (a workbook is not text)")
+        from .reports import to_excel
+
+        to_excel(frame, output, index=index)
+        return
     if kind == "csv":
         frame = _text_frame(frame)
         if output:

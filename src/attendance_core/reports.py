@@ -190,6 +190,8 @@ def to_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path
     from .io import atomic_open, neutralise_frame
 
     target = Path(path)
+    # a default 0, 1, 2 … index carries nothing: never written as a stray first column
+    index = index and not _plain_index(frame.index)
     with atomic_open(target, "w", encoding="utf-8-sig", newline="") as handle:
         neutralise_frame(frame).to_csv(handle, index=index, lineterminator="\r\n")
     return target

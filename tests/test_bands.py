@@ -138,7 +138,7 @@ def test_user_scheme_from_dict_and_toml(tmp_path):
         ([{"id": "a", "min": "0%", "max": "100%"}, {"id": "a", "min": "0%", "max": "0%"}], "twice"),
         ([{"id": "a", "min": "zero", "max": "100%"}], "not a percentage"),
         ([{"id": "a", "max": "100%"}], "missing field 'min'"),
-        ([{"id": "a", "min": "0", "max": "100", "colour": "red"}], "unknown field"),
+        ([{"id": "a", "min": "0", "max": "100", "shade": "red"}], "unknown field"),
     ],
 )
 def test_bad_schemes_refused(bands, message):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
@@ -25,6 +26,7 @@ from .errors import SchemeError
 __all__ = ["Band", "BandScheme", "band_scheme", "band_schemes", "days_missed"]
 
 _HUNDRED = Fraction(100)
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def _fraction(value: object, where: str) -> Fraction:
@@ -54,6 +56,8 @@ class Band:
     upper: Fraction
     include_lower: bool = True
     include_upper: bool = True
+    #: display colour (``#rrggbb``) from the scheme file; None: the report's palette decides
+    colour: str | None = None
 
     def contains(self, attended: int, possible: int) -> bool:
         """Whether exact counts fall in this band (``possible`` must be positive)."""
@@ -80,9 +84,14 @@ class BandScheme:
     id: str
     title: str = ""
     bands: tuple[Band, ...]
+    #: pupils with fewer possible sessions are in no band (listed apart, as Monitor your school
+    #: attendance does with its minimum of 20); 0 bands every pupil with a possible session
+    min_possible_sessions: int = 0
 
     def __attrs_post_init__(self) -> None:
         _check_cover(self.id, self.bands)
+        if self.min_possible_sessions < 0:
+            raise SchemeError(f"scheme {self.id!r}: min_possible_sessions must be 0 or more")
 
     @property
     def band_ids(self) -> tuple[str, ...]:
@@ -102,6 +111,8 @@ class BandScheme:
         out = np.full(a.shape, -1, dtype=np.int64)
         for i, band in enumerate(self.bands):
             out[band.mask(a, p) & (out < 0)] = i
+        if self.min_possible_sessions:
+            out[p < self.min_possible_sessions] = -1
         return out
 
     def band_of(self, attended: int, possible: int) -> str | None:
@@ -140,7 +151,15 @@ class BandScheme:
             for key in ("id", "min", "max"):
                 if key not in row:
                     raise SchemeError(f"{where}: missing field {key!r}")
-            unknown = set(row) - {"id", "label", "min", "max", "include_min", "include_max"}
+            unknown = set(row) - {
+                "id",
+                "label",
+                "min",
+                "max",
+                "include_min",
+                "include_max",
+                "colour",
+            }
             if unknown:
                 raise SchemeError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
             lo, hi = _fraction(row["min"], where), _fraction(row["max"], where)
@@ -148,6 +167,9 @@ class BandScheme:
             if measure == "absence":
                 # absence in [lo, hi] is attendance in [1 - hi, 1 - lo], edges swapped
                 lo, hi, inc_lo, inc_hi = 1 - hi, 1 - lo, inc_hi, inc_lo
+            colour = row.get("colour")
+            if colour is not None and not _COLOUR.match(str(colour)):
+                raise SchemeError(f"{where}: colour must be #rrggbb (got {colour!r})")
             bands.append(
                 Band(
                     id=str(row["id"]),
@@ -156,9 +178,20 @@ class BandScheme:
                     upper=hi,
                     include_lower=inc_lo,
                     include_upper=inc_hi,
+                    colour=None if colour is None else str(colour).lower(),
                 )
             )
-        return cls(id=str(data["id"]), title=str(data.get("title", "")), bands=tuple(bands))
+        minimum = data.get("min_possible_sessions", 0)
+        if isinstance(minimum, bool) or not isinstance(minimum, int):
+            raise SchemeError(
+                f"{origin}: min_possible_sessions must be a whole number (got {minimum!r})"
+            )
+        return cls(
+            id=str(data["id"]),
+            title=str(data.get("title", "")),
+            bands=tuple(bands),
+            min_possible_sessions=minimum,
+        )
 
     @classmethod
     def from_toml(cls, path: str | Path) -> BandScheme:

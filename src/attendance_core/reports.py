@@ -783,11 +783,15 @@ def _pupils(n: int) -> str:
 
 
 def _band_colours(scheme: BandScheme) -> dict[str, str]:
+    """A band's own colour from its scheme file, else the palette spread over the bands."""
     n = len(scheme.bands)
-    if n == 1:
-        return {scheme.bands[0].id: BAND_PALETTE[0]}
     last = len(BAND_PALETTE) - 1
-    return {b.id: BAND_PALETTE[round(i * last / (n - 1))] for i, b in enumerate(scheme.bands)}
+    spread = (
+        {scheme.bands[0].id: BAND_PALETTE[0]}
+        if n == 1
+        else {b.id: BAND_PALETTE[round(i * last / (n - 1))] for i, b in enumerate(scheme.bands)}
+    )
+    return {b.id: b.colour or spread[b.id] for b in scheme.bands}
 
 
 def _text_colour(hex_colour: str) -> str:

@@ -190,3 +190,39 @@ def test_errors() -> None:
         ac.dfe_statistics(reg, _pupils({"p": 9}), year="2024/26")
     with pytest.raises(KeyError, match="nope"):
         ac.dfe_statistics(reg, _pupils({"p": 9}), by="nope")
+
+
+def test_bundled_national_benchmarks_are_dfe_sourced_fractions() -> None:
+    national = ac.benchmarks()
+    row = national.loc[("england", "2021/22")]
+    assert row["overall_absence_rate"] == pytest.approx(0.076)
+    assert row["persistent_absence_rate"] == pytest.approx(0.225)
+    assert row["release"].startswith("Pupil absence in schools in England")
+    # press-only figures are not bundled (dfe-rules.md §2.3a)
+    assert np.isnan(national.loc[("england", "2018/19"), "overall_absence_rate"])
+    assert np.isnan(national.loc[("england", "2023/24"), "persistent_absence_rate"])
+    rates = national[list(ac.dfe.BENCHMARK_MEASURES)].to_numpy()
+    assert np.nanmax(rates) <= 1
+
+
+def test_user_benchmark_file(tmp_path) -> None:
+    csv = tmp_path / "la.csv"
+    csv.write_text(
+        "benchmark,year,overall_absence_rate,persistent_absence_rate\n"
+        "Shire LA,2024/25,6.9%,0.187\n",
+        encoding="utf-8",
+    )
+    la = ac.benchmarks(csv)
+    assert la.loc[("Shire LA", "2024/25"), "overall_absence_rate"] == pytest.approx(0.069)
+    assert la.loc[("Shire LA", "2024/25"), "persistent_absence_rate"] == pytest.approx(0.187)
+    csv.write_text("benchmark,year,overall_absence_rate\nX,2024/25,lots\n", encoding="utf-8")
+    with pytest.raises(ac.AttendanceError, match="row 2.*overall_absence_rate.*lots"):
+        ac.benchmarks(csv)
+    toml = tmp_path / "trust.toml"
+    toml.write_text(
+        'id = "trust"\n[[figures]]\nyear = "2024/25"\nsevere_absence_rate = "2.1%"\n',
+        encoding="utf-8",
+    )
+    assert ac.benchmarks(toml).loc[("trust", "2024/25"), "severe_absence_rate"] == pytest.approx(
+        0.021
+    )

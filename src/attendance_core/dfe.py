@@ -33,7 +33,15 @@ from .measures import counts
 from .patterns import _truthy, pupil_column
 from .register import Register
 
-__all__ = ["DFE_COLUMNS", "RECONCILE_STEPS", "AcademicYear", "dfe_statistics", "reconcile"]
+__all__ = [
+    "BENCHMARK_COLUMNS",
+    "DFE_COLUMNS",
+    "RECONCILE_STEPS",
+    "AcademicYear",
+    "benchmarks",
+    "dfe_statistics",
+    "reconcile",
+]
 
 #: The youngest and oldest age (on 31 August at the start of the year) the headline figures count.
 MIN_AGE, MAX_AGE = 5, 15
@@ -497,3 +505,118 @@ def reconcile(
     frame = _typed(frame[order])
     frame.attrs.update({"year": years.label})
     return frame
+
+
+# ============================================================================ benchmarks
+#: The measures a benchmark file may give, all rates (fractions in [0, 1]).
+BENCHMARK_MEASURES = (
+    "overall_absence_rate",
+    "authorised_absence_rate",
+    "unauthorised_absence_rate",
+    "persistent_absence_rate",
+    "severe_absence_rate",
+)
+BENCHMARK_COLUMNS = ("benchmark", "title", "year", "release", "url", *BENCHMARK_MEASURES)
+
+
+def _rate_value(value: Any, where: str) -> float:
+    """``"7.6%"`` → 0.076; a bare number is a fraction when at most 1, else a percentage."""
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return float("nan")
+            if text.endswith("%"):
+                number = float(text[:-1]) / 100
+            else:
+                number = float(text)
+                number = number / 100 if number > 1 else number
+        elif isinstance(value, bool):
+            raise TypeError
+        else:
+            number = float(value)
+            if np.isnan(number):
+                return number
+            number = number / 100 if number > 1 else number
+    except (TypeError, ValueError) as exc:
+        raise AttendanceError(f"{where}: {value!r} is not a rate such as '7.6%'") from exc
+    if not 0 <= number <= 1:
+        raise AttendanceError(f"{where}: {value!r} is not a rate between 0% and 100%")
+    return number
+
+
+def _benchmark_rows(data: dict[str, Any], origin: str) -> list[dict[str, Any]]:
+    if "id" not in data or not isinstance(data.get("figures"), list):
+        raise AttendanceError(f"{origin}: a benchmark file needs an 'id' and [[figures]] tables")
+    rows = []
+    for n, fig in enumerate(data["figures"], start=1):
+        where = f"{origin}: figures {n}"
+        if not isinstance(fig, dict) or "year" not in fig:
+            raise AttendanceError(f"{where}: missing field 'year'")
+        unknown = set(fig) - {"year", "release", "url", *BENCHMARK_MEASURES}
+        if unknown:
+            raise AttendanceError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        row: dict[str, Any] = {
+            "benchmark": str(data["id"]),
+            "title": str(data.get("title", data["id"])),
+            "year": AcademicYear.parse(fig["year"]).label,
+            "release": fig.get("release"),
+            "url": fig.get("url", data.get("url")),
+        }
+        for measure in BENCHMARK_MEASURES:
+            value = fig.get(measure)
+            row[measure] = (
+                float("nan") if value is None else _rate_value(value, f"{where}, {measure}")
+            )
+        rows.append(row)
+    return rows
+
+
+def benchmarks(path: Any = None) -> pd.DataFrame:
+    """Comparison figures: the bundled DfE national figures, or a user file in the same shape.
+
+    With no ``path``, the national headline figures quoted from the DfE's *Pupil absence in
+    schools in England* releases (each row names its release; a measure the DfE's own text does
+    not give for a year is NaN). ``path`` is a TOML file laid out like the bundled
+    ``data/benchmarks/england.toml`` (``id``, ``title``, ``[[figures]]`` with ``year`` and
+    any of the rates), or a CSV with columns ``benchmark``, ``year`` and any of the rates — an
+    LA's or a trust's own figures. Rates are given as ``"7.6%"`` or 0.076 and returned as
+    fractions in [0, 1]; one row per (benchmark, year), columns :data:`BENCHMARK_COLUMNS`.
+    """
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    rows: list[dict[str, Any]] = []
+    if path is None:
+        root = resources.files("attendance_core") / "data" / "benchmarks"
+        for entry in sorted(root.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".toml"):
+                rows += _benchmark_rows(tomllib.loads(entry.read_text("utf-8")), entry.name)
+    else:
+        file = Path(path)
+        try:
+            if file.suffix.lower() == ".toml":
+                rows = _benchmark_rows(tomllib.loads(file.read_text("utf-8")), file.name)
+            else:
+                table = pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+                rows = _benchmark_csv(table, file.name)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise AttendanceError(f"{file.name}: cannot read benchmarks ({exc})") from exc
+    frame = pd.DataFrame(rows, columns=list(BENCHMARK_COLUMNS))
+    for measure in BENCHMARK_MEASURES:
+        frame[measure] = frame[measure].astype(np.float64)
+    return frame.set_index(["benchmark", "year"]).sort_index()
+
+
+def _benchmark_csv(table: pd.DataFrame, origin: str) -> list[dict[str, Any]]:
+    missing = {"benchmark", "year"} - set(table.columns)
+    if missing:
+        raise AttendanceError(f"{origin}: missing column(s) {', '.join(sorted(missing))}")
+    rows = []
+    for i, rec in enumerate(table.to_dict("records"), start=2):  # row 1 is the header
+        figure = {k: v for k, v in rec.items() if k in {"year", "release", "url"} and v != ""}
+        figure |= {k: rec[k] for k in BENCHMARK_MEASURES if k in rec and rec[k] != ""}
+        data = {"id": rec["benchmark"], "title": rec.get("title") or rec["benchmark"]}
+        rows += _benchmark_rows({**data, "figures": [figure]}, f"{origin}, row {i}")
+    return rows

@@ -794,9 +794,32 @@ def _band_colours(scheme: BandScheme) -> dict[str, str]:
     return {b.id: b.colour or spread[b.id] for b in scheme.bands}
 
 
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2.x relative luminance of ``#rrggbb``."""
+
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(int(hex_colour[i : i + 2], 16)) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """The WCAG contrast ratio of two ``#rrggbb`` colours (1 to 21)."""
+    a, b = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+#: WCAG AA for normal text.
+AA_CONTRAST = 4.5
+
+
 def _text_colour(hex_colour: str) -> str:
-    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return "#111111" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#ffffff"
+    """Black or white, whichever contrasts more with the background: for any background the
+    better of the two is at least 4.58:1, so every badge and chart label meets WCAG AA."""
+    dark, light = "#000000", "#ffffff"
+    return dark if contrast_ratio(dark, hex_colour) >= contrast_ratio(light, hex_colour) else light
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from .codes import AttendanceCode, Category, CodeSet, code_set, code_sets, load_
 from .errors import (
     AttendanceError,
     AttendanceWarning,
+    CodeSetError,
     FormatError,
     PlanError,
     PolicyError,
@@ -93,6 +94,7 @@ __all__ = [
     "BandScheme",
     "Category",
     "CodeSet",
+    "CodeSetError",
     "FormatError",
     "LoadResult",
     "MeasureCheck",

@@ -41,20 +41,23 @@ _CHUNK_CELLS = 1 << 20
 
 
 def _class_lut(reg: Register) -> npt.NDArray[np.uint8]:
+    """The measure class of each code id, from its category and tags (never its letter)."""
     lut = np.zeros(256, dtype=np.uint8)
-    for i, (_, code, cat) in enumerate(reg.codes.entries):
+    for i, ((_, _code, cat), tags) in enumerate(
+        zip(reg.codes.entries, reg.codes.tags, strict=True)
+    ):
         if i == MISSING:
             lut[i] = _MISSING
         elif cat is None:
             lut[i] = _NONE
-        elif cat is Category.PRESENT:
-            lut[i] = _LATE if code == "L" else _PRESENT
-        elif cat is Category.APPROVED_ACTIVITY:
-            lut[i] = _AEA
+        elif cat.attendance:
+            # ``late`` counts only marks that are present (late before the register closed)
+            late = "late" in tags and "late_after_close" not in tags
+            lut[i] = _LATE if late else (_PRESENT if cat is Category.PRESENT else _AEA)
         elif cat is Category.AUTHORISED:
             lut[i] = _AUTH
         elif cat is Category.UNAUTHORISED:
-            lut[i] = _LATE_AFTER_CLOSE if code == "U" else _UNAUTH
+            lut[i] = _LATE_AFTER_CLOSE if "late_after_close" in tags else _UNAUTH
         else:
             lut[i] = _NOT_POSSIBLE
     return lut

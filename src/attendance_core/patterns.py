@@ -270,7 +270,7 @@ class _Luts:
             attended=attended,
             absent=possible & ~attended,
             authorised=reg.codes.of_category(Category.AUTHORISED),
-            illness=reg.codes.of_codes("I") & possible & ~attended,
+            illness=reg.codes.of_tags("illness") & possible & ~attended,
         )
 
 

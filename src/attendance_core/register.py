@@ -16,7 +16,6 @@ import datetime as dt
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import attrs
@@ -24,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .codes import MISSING_MARK, Category, CodeSet, normalise_code, sets_by_date
-from .errors import REASON_TEXT, AttendanceWarning, Reason, RegisterError
+from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
+from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
 
 __all__ = ["MISSING", "NO_MARK", "CodeTable", "Register"]
 
@@ -82,8 +81,29 @@ class CodeTable:
                 out[i] = True
         return out
 
+    @property
+    def tags(self) -> tuple[frozenset[str], ...]:
+        """The tags of each code id (empty for no mark and for a missing mark)."""
+        none: frozenset[str] = frozenset()
+        return (none, none, *(c.tags for cs in self.sets for c in cs.codes))
+
+    def of_tags(self, *tags: str) -> npt.NDArray[np.bool_]:
+        """True for the ids whose code carries any of ``tags`` (see :data:`codes.TAGS`)."""
+        unknown = sorted(set(tags) - TAGS)
+        if unknown:
+            raise CodeSetError(f"unknown tag {unknown[0]!r}; known: {', '.join(sorted(TAGS))}")
+        wanted = frozenset(tags)
+        out = np.zeros(256, dtype=bool)
+        for i, have in enumerate(self.tags):
+            out[i] = bool(have & wanted)
+        return out
+
     def of_codes(self, *codes: str) -> npt.NDArray[np.bool_]:
-        """True for the ids whose code letter is one of ``codes`` (in any set)."""
+        """True for the ids whose code letter is one of ``codes`` (in any set).
+
+        For callers that name codes given by a user; the library's own counts use
+        :meth:`of_tags` and :meth:`of_category`, never a letter.
+        """
         wanted = set(codes)
         return self.lookup(lambda code, _cat: code in wanted)
 
@@ -104,16 +124,14 @@ class CodeTable:
 
     @property
     def school_session(self) -> npt.NDArray[np.bool_]:
-        """Ids that make their (date, session) a school session: any mark other than ``#``.
+        """Ids that make their (date, session) a school session: any mark whose code is not
+        tagged ``closure`` (the statutory ``#``).
 
         A missing mark counts: the MIS had the pupil on a register that was not completed.
         """
-        out = np.ones(256, dtype=bool)
+        out = ~self.of_tags("closure")
         out[NO_MARK] = False
         out[len(self.entries) :] = False
-        for i, (_, code, _cat) in enumerate(self.entries):
-            if code == "#":
-                out[i] = False
         return out
 
 
@@ -242,7 +260,7 @@ class Register:
         cls,
         data: pd.DataFrame | Iterable[pd.DataFrame],
         *,
-        code_set: str | Path | CodeSet | None = None,
+        code_set: CodeSetRef | Iterable[CodeSetRef] | None = None,
         errors: Literal["raise", "collect"] = "raise",
         pupils: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None,
         symbols: Mapping[str, str] | None = None,
@@ -253,8 +271,10 @@ class Register:
 
         ``data`` is a DataFrame or an iterable of DataFrame chunks (for streamed reads) with
         columns ``pupil_id``, ``date``, ``session`` (``AM``/``PM``), ``code`` and optionally
-        ``school_id``; other columns are ignored. ``code_set`` forces one code set for every
-        date (default: the set in force on each mark's date). ``symbols`` maps local display
+        ``school_id``; other columns are ignored. ``code_set`` forces one code set (an id, a TOML
+        path or a :class:`CodeSet`, such as one from :func:`load_code_set`) for every date;
+        a list of sets decides each mark by the first set in force on its date (default: the
+        bundled sets, each on the dates it is in force). ``symbols`` maps local display
         symbols onto statutory codes. ``pupils`` (indexed by ``pupil_id``, optionally with
         ``school_id``) may give ``admission_date`` and ``leaving_date``, which then bound each
         enrolment span; it may be a callable, called once every chunk has been read (a

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from . import _engine as engine
 from .bands import BandScheme, band_scheme
 from .codes import Category
 from .register import MISSING, NO_MARK, Register
@@ -37,29 +38,24 @@ _NONE, _PRESENT, _LATE, _AEA, _AUTH, _UNAUTH, _LATE_AFTER_CLOSE, _NOT_POSSIBLE, 
 _K = 9
 #: classes counted into bit fields (the others never reach a column of the result)
 _FIELDS = (_PRESENT, _LATE, _AEA, _AUTH, _UNAUTH, _LATE_AFTER_CLOSE)
-_CHUNK_CELLS = 1 << 20
+
+
+#: the measure class of a code, from its category and tags (never its letter); first match wins
+_RULES: tuple[tuple[int, engine.Rule], ...] = (
+    # ``late`` counts marks that are attendance (late before the register closed)
+    (_LATE, lambda cat, t: cat.attendance and "late" in t and "late_after_close" not in t),
+    (_PRESENT, lambda cat, _t: cat is Category.PRESENT),
+    (_AEA, lambda cat, _t: cat is Category.APPROVED_ACTIVITY),
+    (_AUTH, lambda cat, _t: cat is Category.AUTHORISED),
+    (_LATE_AFTER_CLOSE, lambda cat, t: cat is Category.UNAUTHORISED and "late_after_close" in t),
+    (_UNAUTH, lambda cat, _t: cat is Category.UNAUTHORISED),
+    (_NOT_POSSIBLE, lambda _c, _t: True),
+)
 
 
 def _class_lut(reg: Register) -> npt.NDArray[np.uint8]:
-    """The measure class of each code id, from its category and tags (never its letter)."""
-    lut = np.zeros(256, dtype=np.uint8)
-    for i, ((_, _code, cat), tags) in enumerate(
-        zip(reg.codes.entries, reg.codes.tags, strict=True)
-    ):
-        if i == MISSING:
-            lut[i] = _MISSING
-        elif cat is None:
-            lut[i] = _NONE
-        elif cat.attendance:
-            # ``late`` counts only marks that are present (late before the register closed)
-            late = "late" in tags and "late_after_close" not in tags
-            lut[i] = _LATE if late else (_PRESENT if cat is Category.PRESENT else _AEA)
-        elif cat is Category.AUTHORISED:
-            lut[i] = _AUTH
-        elif cat is Category.UNAUTHORISED:
-            lut[i] = _LATE_AFTER_CLOSE if "late_after_close" in tags else _UNAUTH
-        else:
-            lut[i] = _NOT_POSSIBLE
+    lut = engine.class_table(reg.codes, _RULES)
+    lut[MISSING] = _MISSING
     return lut
 
 
@@ -108,7 +104,7 @@ def counts(reg: Register, start: Any = None, end: Any = None) -> pd.DataFrame:
     packed_lut = _packed_lut(reg, bits)
     mask = np.uint64(width)
     contiguous = rows[-1] - rows[0] + 1 == len(rows)
-    step = max(1, _CHUNK_CELLS // ncols)
+    step = engine.chunk_rows(ncols, bytes_per_cell=8)  # the packed gather is uint64
     for r0 in range(0, len(rows), step):
         sel = rows[r0 : r0 + step]
         m = len(sel)

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from .calendar import SchoolCalendar
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
 from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
 
@@ -354,10 +355,8 @@ class Register:
         bounds = np.searchsorted(self.school_index, np.arange(len(self.schools) + 1))
         return [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(len(self.schools))]
 
-    def calendar(self, school_id: str | None = None) -> Any:
+    def calendar(self, school_id: str | None = None) -> SchoolCalendar:
         """The :class:`~attendance_core.calendar.SchoolCalendar` of one school."""
-        from .calendar import SchoolCalendar
-
         return SchoolCalendar.of(self, school_id)
 
     def columns_between(self, start: Any = None, end: Any = None) -> slice:

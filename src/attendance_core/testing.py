@@ -149,7 +149,9 @@ def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) ->
 
 #: Files of other formats every adapter must refuse or warn about (never load quietly).
 FOREIGN_SAMPLES: dict[str, bytes] = {
-    "unrelated.xml": b'<?xml version="1.0"?>\n<Catalogue><Book><Title>A</Title></Book></Catalogue>\n',
+    "unrelated.xml": (
+        b'<?xml version="1.0"?>\n<Catalogue><Book><Title>A</Title></Book></Catalogue>\n'
+    ),
     "unrelated.json": b'[{"isbn": "0000000000", "title": "A"}, {"isbn": "1", "title": "B"}]\n',
     "wonde-schools.json": (
         b'{"data": [{"id": "A1930499544", "name": "Example School", "urn": 100000, '
@@ -360,11 +362,12 @@ def check_conformance(
 class AdapterConformance:
     """pytest mixin: subclass it and supply ``format`` and ``sample`` fixtures.
 
-        Optional fixtures: ``bad_sample`` (a source with at least one bad row; default None skips
-        that test), ``structured`` (True for XML/JSON formats, default False), ``expect_rows``
-        (the exact ``rows_read`` of the sample, default None), ``foreign_sample`` (a file of another
-    format, default None: the kit's own foreign files are always tried), ``max_row`` (the sample's last
-        source row, for binary formats whose rows the kit cannot count; default None).
+    Optional fixtures: ``bad_sample`` (a source with at least one bad row; default None skips
+    that test), ``structured`` (True for XML/JSON formats, default False), ``expect_rows``
+    (the exact ``rows_read`` of the sample, default None), ``foreign_sample`` (a file of
+    another format, default None: the kit's own foreign files are always tried), ``max_row``
+    (the sample's last source row, for binary formats whose rows the kit cannot count;
+    default None).
     """
 
     @pytest.fixture

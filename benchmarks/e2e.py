@@ -185,7 +185,8 @@ def table(data: dict[str, Any]) -> str:
         "processes from start to a written CSV of per-pupil counts and bands. Peak = the "
         "process's largest resident memory. Read rate = the file's bytes / the median wall time.",
         "",
-        "| contender | wall s | CPU s | peak MiB | file MB/s | M marks/s | DuckDB ÷ this | agrees |",
+        "| contender | wall s | CPU s | peak MiB | file MB/s | M marks/s | DuckDB ÷ this "
+        "| agrees |",
         "|---|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for k, r in steps.items():
@@ -195,7 +196,8 @@ def table(data: dict[str, Any]) -> str:
         ok = {True: "yes", False: "NO", None: ""}[r["agrees"]]
         lines.append(
             f"| {k} | {r['wall']:.2f} | {r['cpu']:.2f} | {r['peak_bytes'] / 2**20:.0f} | "
-            f"{r['bytes_per_s'] / 1e6:.1f} | {data['marks'] / r['wall'] / 1e6:.2f} | {ratio} | {ok} |"
+            f"{r['bytes_per_s'] / 1e6:.1f} | {data['marks'] / r['wall'] / 1e6:.2f} | "
+            f"{ratio} | {ok} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -38,6 +38,7 @@ import contextlib
 import importlib
 import io
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
@@ -736,6 +737,28 @@ def _from_long() -> Callable[..., Any]:
     return Register.from_long
 
 
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+
+
+def _fetch_url(target: Any, format: str | None, options: dict[str, Any]) -> tuple[str, Any] | None:
+    """(adapter name, fetched pages) when ``target`` is an API URL such as
+    ``wonde://SCHOOL_ID``: the adapter whose ``url_schemes`` holds the scheme fetches it (taking
+    its fetch options, e.g. ``token``, out of ``options``). None for anything else."""
+    match = _URL_SCHEME.match(target) if isinstance(target, str) else None
+    if match is None or match.group(1).lower() == "file":
+        return None
+    scheme = match.group(1).lower()
+    names = [format] if format is not None else formats()
+    for name in names:
+        try:
+            adapter = get_adapter(name)
+        except FormatError:
+            continue
+        if scheme in getattr(adapter, "url_schemes", ()):
+            return name, adapter.fetch(target, options)  # type: ignore[attr-defined]
+    raise FormatError(f"no installed adapter fetches {scheme}:// URLs", file=target)
+
+
 def load(
     path_or_buffer: Any,
     format: str | None = None,  # the contract names it ``format``
@@ -745,7 +768,9 @@ def load(
     """Read a register export with the adapter for its format.
 
     ``path_or_buffer`` is a path, ``bytes``, a binary file object, a folder or an iterable of
-    pages (for API adapters). ``format=None`` detects the format with each adapter's ``sniff``
+    pages (for API adapters), or an API URL (``"wonde://SCHOOL_ID"``, ``"assembly://SCHOOL_ID"``)
+    that the adapter declaring that scheme fetches first (``token=`` or its environment
+    variable; see the adapter's README). ``format=None`` detects the format with each adapter's ``sniff``
     (see :func:`detect`); name one of :func:`formats` to skip detection. ``errors="collect"``
     lists bad rows in ``rejected``; ``errors="raise"`` raises :class:`RegisterError` (or
     :class:`FormatError`) at the first bad row. Other ``options`` go to the adapter; the core
@@ -755,7 +780,12 @@ def load(
     """
     if errors not in ("collect", "raise"):
         raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
-    source = Source.of(path_or_buffer)
+    fetched = _fetch_url(path_or_buffer, format, options)
+    if fetched is not None:  # "wonde://SCHOOL_ID": pages fetched by the adapter, then read
+        format, pages = fetched
+        source = Source.of(pages, name=path_or_buffer)
+    else:
+        source = Source.of(path_or_buffer)
     max_file_size = int(options.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
     max_field_length = int(options.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH))
     size = source.size()

@@ -215,6 +215,16 @@ class WondeJsonAdapter:
         "Wonde v1.0 JSON pages (data + meta.pagination): students and AM/PM session attendance"
     )
 
+    #: ``ac.load("wonde://SCHOOL_ID", token=...)`` fetches the school's pages first.
+    url_schemes: ClassVar[tuple[str, ...]] = ("wonde",)
+
+    def fetch(self, url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pages of ``wonde://SCHOOL_ID`` over HTTP (see :mod:`attendance_core_wonde.fetch`);
+        takes the fetch options (``token``, ``base_url``, ...) out of ``options``."""
+        from .fetch import fetch_school
+
+        return fetch_school(url, options)
+
     def sniff(self, source: Source) -> bool:
         """A Wonde page: a JSON object with ``data`` and ``meta.pagination``, not Assembly's
         ``"object": "list"`` wrapper. Looks at the head and the tail of a file (``meta``

@@ -21,7 +21,7 @@ __all__ = ["DEFAULT_BASE_URL", "ENDPOINTS", "TOKEN_ENV", "fetch_school"]
 #: The UK / rest-of-world API host (AU/NZ and South Africa have their own: ``base_url=``).
 DEFAULT_BASE_URL = "https://api.wonde.com/v1.0/"
 #: Environment variable read when no ``token=`` is given.
-TOKEN_ENV = "WONDE_TOKEN"
+TOKEN_ENV = "WONDE_TOKEN"  # noqa: S105 (a variable name, not a secret)
 #: The per-school resources fetched, in this order (codes before marks, as the reader wants).
 ENDPOINTS: tuple[str, ...] = ("students", "attendance-codes", "attendance/session")
 #: Fetch options, taken out of the ``load`` options before the pages are read.

@@ -366,20 +366,23 @@ registry: Mapping[str, type[Adapter] | str] = MappingProxyType(_registry)
 _distributions: dict[str, str | None] = {}
 _discovered = False
 
-#: Distributions known to provide adapters, for install hints when a name is not installed.
+#: Where each known adapter comes from, for install hints when a name is not installed. The
+#: generic readers ship inside attendance-core; the MIS plug-ins install from a checkout
+#: (they are not on a package index yet), so the hint names the folder.
+_CORE = "pip install .  (the generic readers are part of attendance-core)"
 _KNOWN_PROVIDERS: dict[str, str] = {
-    "generic-csv": "attendance-core-generic",
-    "generic-parquet": "attendance-core-generic",
-    "wide-csv": "attendance-core-generic",
-    "wide-excel": "attendance-core-generic",
-    "generic-excel": "attendance-core-generic",
-    "sims-xml": "attendance-core-sims",
-    "arbor-json": "attendance-core-arbor",
-    "ctf-xml": "attendance-core-ctf",
-    "wonde-json": "attendance-core-wonde",
-    "assembly-json": "attendance-core-assembly",
-    "edfi-json": "attendance-core-edfi",
-    "edfi-xml": "attendance-core-edfi",
+    "generic-csv": _CORE,
+    "generic-parquet": _CORE,
+    "wide-csv": _CORE,
+    "wide-excel": _CORE,
+    "generic-excel": _CORE,
+    "sims-xml": "pip install ./adapters/sims",
+    "arbor-json": "pip install ./adapters/arbor",
+    "ctf-xml": "pip install ./adapters/ctf",
+    "wonde-json": "pip install ./adapters/wonde",
+    "assembly-json": "pip install ./adapters/assembly",
+    "edfi-json": "pip install ./adapters/edfi",
+    "edfi-xml": "pip install ./adapters/edfi",
 }
 
 
@@ -485,7 +488,7 @@ def _unknown_message(name: str) -> str:
     text = f"unknown format {name!r}; known formats: {known}"
     provider = _KNOWN_PROVIDERS.get(name)
     if provider:
-        text += f". {name!r} is provided by {provider}: pip install {provider}"
+        text += f"; to install {name!r} from a checkout of attendance-core: {provider}"
     return text
 
 
@@ -499,7 +502,7 @@ def _resolve(name: str) -> type[Adapter]:
         return target
     dist = _distributions.get(name)
     module_name, _, attr_path = target.partition(":")
-    hint = dist or _KNOWN_PROVIDERS.get(name) or module_name.split(".")[0]
+    hint = _KNOWN_PROVIDERS.get(name) or f"pip install {dist or module_name.split('.')[0]}"
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr_path.split("."):
@@ -507,7 +510,7 @@ def _resolve(name: str) -> type[Adapter]:
     except (ImportError, AttributeError) as exc:
         raise FormatError(
             f"adapter {name!r} ({target}) cannot be imported ({type(exc).__name__}: {exc}); "
-            f"install or repair it: pip install {hint}"
+            f"install or repair it: {hint}"
         ) from exc
     _check_shape(name, obj, dist)
     _registry[name] = obj

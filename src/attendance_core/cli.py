@@ -770,7 +770,7 @@ def _cmd_formats(args: argparse.Namespace) -> int:
 
     names = formats()
     if not names:
-        _note(args, "no adapters installed (pip install ./adapters/generic ...)")
+        _note(args, "no adapters installed (reinstall attendance-core: pip install .)")
     for name in names:
         print(name)
     return 0

@@ -52,3 +52,16 @@ def test_run_starts_with_either_string_storage(storage: str) -> None:
         assert register_module._arrow_of(values) is not None
         assert starts is not None
         assert starts.tolist() == [0, 5000, *range(10000, 10010)]
+
+
+def test_version_flag_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    import pytest
+
+    from attendance_core import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"attendance-core {version('attendance-core')}"

@@ -571,14 +571,30 @@ def _factorize(
     return pd.factorize(values, use_na_sentinel=True)
 
 
+def _arrow_of(values: pd.Series) -> Any | None:
+    """The column's own pyarrow array when pyarrow stores it, else None.
+
+    ``hasattr(values.array, "__arrow_array__")`` is not the test: under pandas 3 the default
+    string array carries that method even with Python storage and no pyarrow installed, and
+    calling it then raises ModuleNotFoundError.
+    """
+    dtype = values.dtype
+    arrow = isinstance(dtype, pd.ArrowDtype)
+    if not (arrow or (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")):
+        return None
+    return values.array.__arrow_array__()
+
+
 def _few_values(values: pd.Series) -> tuple[npt.NDArray[np.signedinteger[Any]], list[Any]] | None:
     """The fast path of :func:`_factorize` for Arrow text with at most 64 values in its head."""
-    if len(values) <= 2 * _RUN_SAMPLE or not hasattr(values.array, "__arrow_array__"):
+    if len(values) <= 2 * _RUN_SAMPLE:
+        return None
+    arr = _arrow_of(values)
+    if arr is None:
         return None
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = values.array.__arrow_array__()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return None
     head = pc.unique(arr[:_RUN_SAMPLE])  # in order of first appearance
@@ -616,11 +632,11 @@ def _run_starts(values: pd.Series) -> npt.NDArray[np.intp] | None:
 def _changes(values: pd.Series) -> npt.NDArray[np.intp] | None:
     """Positions of the first value and of every value unequal to the one before it."""
     first = np.zeros(1, dtype=np.intp)
-    if hasattr(values.array, "__arrow_array__"):  # pyarrow-backed (pandas' default str)
+    arr = _arrow_of(values)
+    if arr is not None:  # pyarrow-backed (pandas' default str when pyarrow is there)
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        arr = values.array.__arrow_array__()
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
         diff = pc.fill_null(pc.not_equal(arr[1:], arr[:-1]), True)

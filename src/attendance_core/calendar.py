@@ -11,6 +11,7 @@ runs 1 August to 31 July.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .errors import RegisterError
+from .errors import AttendanceError, RegisterError
 
 
 class _Marks(Protocol):
@@ -155,15 +156,30 @@ def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def as_date(value: Any) -> dt.date:
-    """A calendar date from a date, datetime, Timestamp, ``datetime64`` or ISO text."""
+# A date given as text is ISO (YYYY-MM-DD, optionally with a time): 01/03/2025 is 1 March to an
+# attendance officer and 3 January to pandas, so an ambiguous string is refused, never guessed.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
+
+
+def as_date(value: Any, name: str = "date") -> dt.date:
+    """A calendar date from a date, datetime, Timestamp, ``datetime64`` or ISO text.
+
+    Any other text (``01/03/2025``) raises :class:`~attendance_core.AttendanceError` naming the
+    argument ``name``: the one date policy of every date argument of the API and the CLI.
+    """
     if isinstance(value, dt.datetime | pd.Timestamp):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, np.datetime64):
         return pd.Timestamp(value).date()
-    return dt.date.fromisoformat(str(value).strip()[:10])
+    text = str(value).strip()
+    if _ISO_DATE.fullmatch(text):
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            pass
+    raise AttendanceError(f"{name}: {text[:40]!r} is not a date; give it as YYYY-MM-DD")
 
 
 @attrs.frozen(kw_only=True)

@@ -885,7 +885,7 @@ def recommend(  # noqa: PLR0917 - the order api.md promises
     pol = resolve_policy(policy)
     if reg.n_enrolments == 0 or len(reg.dates) == 0:
         return []
-    day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of)
+    day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of, "as_of")
     figs = _compute(reg, _pupil_table(pupils), day, pol.scheme)
     extra, not_worked = _history_items(history)
     if extra:

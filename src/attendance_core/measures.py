@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import _engine as engine
 from .bands import BandScheme, band_scheme
+from .calendar import as_date
 from .codes import Category
 from .register import MISSING, NO_MARK, Register
 
@@ -184,6 +185,8 @@ def classify(
     :class:`~attendance_core.bands.BandScheme`; ``start`` and ``end`` are inclusive dates.
     """
     bands = band_scheme(scheme)
+    start = None if start is None else as_date(start, "start")
+    end = None if end is None else as_date(end, "end")
     table = counts(reg, start, end)
     possible = table["possible"].to_numpy()
     attended = table["attended"].to_numpy()

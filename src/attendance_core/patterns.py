@@ -237,7 +237,7 @@ def pupil_column(index: pd.Index, pupils: pd.DataFrame, column: str) -> pd.Serie
 def resolve_as_of(reg: Register, as_of: Any = None) -> dt.date:
     """``as_of`` as a date; None means the latest date that carries a mark."""
     if as_of is not None:
-        return as_date(as_of)
+        return as_date(as_of, "as_of")
     if not len(reg.dates):
         from .errors import RegisterError
 

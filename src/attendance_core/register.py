@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .calendar import SchoolCalendar
+from .calendar import SchoolCalendar, as_date
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
 from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
 
@@ -142,7 +142,7 @@ def date_ordinals(dates: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
 
 
 def _to_day(value: Any) -> np.datetime64:
-    return np.datetime64(pd.Timestamp(value).date(), "D")
+    return np.datetime64(as_date(value), "D")
 
 
 @attrs.define(eq=False)

@@ -342,10 +342,48 @@ def next_steps(
     return frame
 
 
+#: Steps shown for a pupil before the rest fold under "n more" (safeguarding steps always show).
+SHOWN_STEPS = 4
+#: Steps that concern a child's safety: never folded away, whatever their stage.
+SAFEGUARDING_ACTIONS = frozenset(
+    {
+        "inform_social_worker",
+        "inform_youth_justice_worker",
+        "agree_with_social_worker",
+        "escalate_virtual_school",
+        "consider_safeguarding_referral",
+    }
+)
+SAFEGUARDING_LEADS = frozenset({"designated_safeguarding_lead", "social_worker"})
+
+
+def _stage_order(stage: Any) -> int:
+    order = getattr(stage, "order", None)
+    if isinstance(order, int):
+        return order
+    from .policy import Stage
+
+    try:
+        return Stage(str(stage)).order
+    except ValueError:
+        return -1
+
+
+def _order_steps(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Most serious stage first (Enforce → Expect), keeping the engine's order within a stage;
+    the first :data:`SHOWN_STEPS` and every safeguarding step get ``shown`` True."""
+    ordered = sorted(enumerate(items), key=lambda pair: (-pair[1]["stage_order"], pair[0]))
+    out = []
+    for rank, (_, item) in enumerate(ordered):
+        out.append({**item, "shown": rank < SHOWN_STEPS or item["safeguarding"]})
+    return out
+
+
 def _steps_by_enrolment(
     steps: pd.DataFrame, pupil_ids: Any = None
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Steps keyed by (school or "", pupil), only for ``pupil_ids`` when given."""
+    """Steps keyed by (school or "", pupil), only for ``pupil_ids`` when given; each pupil's
+    steps most serious first (:func:`_order_steps`)."""
     if pupil_ids is not None and len(steps):
         steps = steps[steps["pupil_id"].astype(str).isin(pd.Index(pupil_ids).astype(str))]
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -360,9 +398,12 @@ def _steps_by_enrolment(
                 "due": _fmt_date(rec.get("due")),
                 "stage": getattr(stage, "name", str(stage)).replace("_", " ").capitalize(),
                 "reason": str(rec.get("reason") or ""),
+                "stage_order": _stage_order(stage),
+                "safeguarding": str(rec.get("action")) in SAFEGUARDING_ACTIONS
+                or str(rec.get("lead")) in SAFEGUARDING_LEADS,
             }
         )
-    return out
+    return {key: _order_steps(items) for key, items in out.items()}
 
 
 def _steps_text(items: Sequence[Mapping[str, Any]]) -> str:

@@ -281,8 +281,10 @@ class TestRegistry:
         with pytest.raises(FormatError) as info:
             ad.get_adapter("sims-csv")
         assert "unknown format 'sims-csv'; known formats: test-marks" in str(info.value)
-        with pytest.raises(FormatError, match="pip install attendance-core-generic"):
+        with pytest.raises(FormatError, match=r"generic readers are part of attendance-core"):
             ad.get_adapter("generic-csv")
+        with pytest.raises(FormatError, match=r"pip install \./adapters/sims"):
+            ad.get_adapter("sims-xml")
 
     def test_string_target_is_imported_lazily(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

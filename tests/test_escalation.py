@@ -892,3 +892,48 @@ def test_reason_names_the_next_step_still_needing_something() -> None:
     }
     assert "considering a penalty notice still needs a notice to improve whose" in consult.reason
     assert "notice_to_improve" not in actions(steps)
+
+
+# ------------------------------------------------------------------------- case history
+def _history(*rows: tuple[str, dt.date]) -> Any:
+    import attendance_core as ac
+
+    return ac.CaseHistory(events=[ac.CaseEvent(pupil_id="A", event=e, date=d) for e, d in rows])
+
+
+def test_history_event_answers_like_a_completed_item():
+    """An attendance_officer_consulted event plus a support_not_worked event open the way to a
+    notice to improve, exactly as the COMPLETED consultation item and failed support do."""
+    reg, pupil_table = build([P(id="A", tail=absent(10, "O"))])
+    without = recommend(reg, pupils=pupil_table, as_of=AS_OF)
+    assert "notice_to_improve" not in actions(without)
+    history = _history(
+        ("attendance_officer_consulted", D(2024, 12, 2)),
+        ("support_not_worked", D(2024, 12, 2)),
+    )
+    steps = recommend(reg, pupils=pupil_table, history=history, as_of=AS_OF)
+    assert "notice_to_improve" in actions(steps)
+    # the table form is taken too, with the same result
+    assert recommend(reg, pupils=pupil_table, history=history.to_table(), as_of=AS_OF) == steps
+    # consultation alone is not enough: support must be recorded as not worked
+    only_consulted = _history(("attendance_officer_consulted", D(2024, 12, 2)))
+    steps = recommend(reg, pupils=pupil_table, history=only_consulted, as_of=AS_OF)
+    assert "notice_to_improve" not in actions(steps)
+    assert "consult_attendance_officer" not in actions(steps)
+
+
+def test_history_notification_suppresses_the_step():
+    reg, pupil_table = build([P(id="A", tail=absent(20, "O"))])
+    assert "notify_la_continuous_absence" in actions(recommend(reg, as_of=AS_OF))
+    history = _history(("la_notified_continuous_absence", AS_OF))
+    steps = recommend(reg, pupils=pupil_table, history=history, as_of=AS_OF)
+    assert "notify_la_continuous_absence" not in actions(steps)
+
+
+def test_bad_history_is_refused():
+    import attendance_core as ac
+
+    reg, _ = build([P(id="A", tail=absent(2, "O"))])
+    bad = pd.DataFrame({"pupil_id": ["A"], "event": ["letter"], "date": ["2025-01-06"]})
+    with pytest.raises(ac.PolicyError, match="row 0: unknown event 'letter'"):
+        recommend(reg, history=bad, as_of=AS_OF)

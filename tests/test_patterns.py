@@ -320,7 +320,7 @@ def test_spells_are_the_same_in_small_blocks(monkeypatch: pytest.MonkeyPatch) ->
     long, _ = ac.demo.school(seed=5, n_pupils=40)
     reg = ac.Register.from_long(long)
     whole = patterns.spells(reg)
-    monkeypatch.setattr(patterns, "_CHUNK_CELLS", 3 * 2 * len(reg.dates))  # 3 pupils a block
+    monkeypatch.setattr(patterns.engine, "CHUNK_BYTES", 3 * 2 * len(reg.dates))  # 3 pupils a block
     pd.testing.assert_frame_equal(patterns.spells(reg), whole)
     assert len(whole) > 40
 

@@ -2,7 +2,7 @@
 
 Run it::
 
-    pip install attendance-core attendance-core-generic fastapi uvicorn
+    pip install . fastapi uvicorn        # from a checkout of attendance-core
     uvicorn app:app --app-dir examples/la_service
 
 Endpoints (the request body is the CSV file itself, ``Content-Type: text/csv``)::

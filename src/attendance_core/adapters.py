@@ -38,6 +38,7 @@ import contextlib
 import importlib
 import io
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
@@ -365,20 +366,23 @@ registry: Mapping[str, type[Adapter] | str] = MappingProxyType(_registry)
 _distributions: dict[str, str | None] = {}
 _discovered = False
 
-#: Distributions known to provide adapters, for install hints when a name is not installed.
+#: Where each known adapter comes from, for install hints when a name is not installed. The
+#: generic readers ship inside attendance-core; the MIS plug-ins install from a checkout
+#: (they are not on a package index yet), so the hint names the folder.
+_CORE = "pip install .  (the generic readers are part of attendance-core)"
 _KNOWN_PROVIDERS: dict[str, str] = {
-    "generic-csv": "attendance-core-generic",
-    "generic-parquet": "attendance-core-generic",
-    "wide-csv": "attendance-core-generic",
-    "wide-excel": "attendance-core-generic",
-    "generic-excel": "attendance-core-generic",
-    "sims-xml": "attendance-core-sims",
-    "arbor-json": "attendance-core-arbor",
-    "ctf-xml": "attendance-core-ctf",
-    "wonde-json": "attendance-core-wonde",
-    "assembly-json": "attendance-core-assembly",
-    "edfi-json": "attendance-core-edfi",
-    "edfi-xml": "attendance-core-edfi",
+    "generic-csv": _CORE,
+    "generic-parquet": _CORE,
+    "wide-csv": _CORE,
+    "wide-excel": _CORE,
+    "generic-excel": _CORE,
+    "sims-xml": "pip install ./adapters/sims",
+    "arbor-json": "pip install ./adapters/arbor",
+    "ctf-xml": "pip install ./adapters/ctf",
+    "wonde-json": "pip install ./adapters/wonde",
+    "assembly-json": "pip install ./adapters/assembly",
+    "edfi-json": "pip install ./adapters/edfi",
+    "edfi-xml": "pip install ./adapters/edfi",
 }
 
 
@@ -484,7 +488,7 @@ def _unknown_message(name: str) -> str:
     text = f"unknown format {name!r}; known formats: {known}"
     provider = _KNOWN_PROVIDERS.get(name)
     if provider:
-        text += f". {name!r} is provided by {provider}: pip install {provider}"
+        text += f"; to install {name!r} from a checkout of attendance-core: {provider}"
     return text
 
 
@@ -498,7 +502,7 @@ def _resolve(name: str) -> type[Adapter]:
         return target
     dist = _distributions.get(name)
     module_name, _, attr_path = target.partition(":")
-    hint = dist or _KNOWN_PROVIDERS.get(name) or module_name.split(".")[0]
+    hint = _KNOWN_PROVIDERS.get(name) or f"pip install {dist or module_name.split('.')[0]}"
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr_path.split("."):
@@ -506,7 +510,7 @@ def _resolve(name: str) -> type[Adapter]:
     except (ImportError, AttributeError) as exc:
         raise FormatError(
             f"adapter {name!r} ({target}) cannot be imported ({type(exc).__name__}: {exc}); "
-            f"install or repair it: pip install {hint}"
+            f"install or repair it: {hint}"
         ) from exc
     _check_shape(name, obj, dist)
     _registry[name] = obj
@@ -736,6 +740,28 @@ def _from_long() -> Callable[..., Any]:
     return Register.from_long
 
 
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
+
+
+def _fetch_url(target: Any, format: str | None, options: dict[str, Any]) -> tuple[str, Any] | None:
+    """(adapter name, fetched pages) when ``target`` is an API URL such as
+    ``wonde://SCHOOL_ID``: the adapter whose ``url_schemes`` holds the scheme fetches it (taking
+    its fetch options, e.g. ``token``, out of ``options``). None for anything else."""
+    match = _URL_SCHEME.match(target) if isinstance(target, str) else None
+    if match is None or match.group(1).lower() == "file":
+        return None
+    scheme = match.group(1).lower()
+    names = [format] if format is not None else formats()
+    for name in names:
+        try:
+            adapter = get_adapter(name)
+        except FormatError:
+            continue
+        if scheme in getattr(adapter, "url_schemes", ()):
+            return name, adapter.fetch(target, options)  # type: ignore[attr-defined]
+    raise FormatError(f"no installed adapter fetches {scheme}:// URLs", file=target)
+
+
 def load(
     path_or_buffer: Any,
     format: str | None = None,  # the contract names it ``format``
@@ -745,7 +771,10 @@ def load(
     """Read a register export with the adapter for its format.
 
     ``path_or_buffer`` is a path, ``bytes``, a binary file object, a folder or an iterable of
-    pages (for API adapters). ``format=None`` detects the format with each adapter's ``sniff``
+    pages (for API adapters), or an API URL (``"wonde://SCHOOL_ID"``, ``"assembly://SCHOOL_ID"``)
+    that the adapter declaring that scheme fetches first (``token=`` or its environment
+    variable; see the adapter's README). ``format=None`` detects the format with each
+    adapter's ``sniff``
     (see :func:`detect`); name one of :func:`formats` to skip detection. ``errors="collect"``
     lists bad rows in ``rejected``; ``errors="raise"`` raises :class:`RegisterError` (or
     :class:`FormatError`) at the first bad row. Other ``options`` go to the adapter; the core
@@ -755,7 +784,12 @@ def load(
     """
     if errors not in ("collect", "raise"):
         raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
-    source = Source.of(path_or_buffer)
+    fetched = _fetch_url(path_or_buffer, format, options)
+    if fetched is not None:  # "wonde://SCHOOL_ID": pages fetched by the adapter, then read
+        format, pages = fetched
+        source = Source.of(pages, name=path_or_buffer)
+    else:
+        source = Source.of(path_or_buffer)
     max_file_size = int(options.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
     max_field_length = int(options.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH))
     size = source.size()

@@ -1,8 +1,9 @@
 """School calendars derived from marks: school sessions, school days, school weeks.
 
 Definitions (domain.md §1): a *school session* of a school is a (date, AM/PM) on which at least
-one of its pupils has a mark other than ``#``; a *school day* is a date with a school session; a
-*school week* is a Monday–Sunday week with a school session. Each school's calendar is its own,
+one of its pupils has a mark whose code is not tagged ``closure`` (the ``#``); a *school day*
+is a date with a school session; a *school week* is a Monday–Sunday week with a school
+session. Each school's calendar is its own,
 never shared; term-date files may add school days the marks do not show. The *academic year*
 runs 1 August to 31 July.
 """
@@ -10,22 +11,35 @@ runs 1 August to 31 July.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .errors import RegisterError
+from .errors import AttendanceError, RegisterError
 
-if TYPE_CHECKING:
-    from .register import Register
+
+class _Marks(Protocol):
+    """What a calendar needs of a register (so this module never imports the register's)."""
+
+    @property
+    def schools(self) -> Any: ...
+
+    @property
+    def dates(self) -> npt.NDArray[np.datetime64]: ...
+
+    @property
+    def school_sessions(self) -> npt.NDArray[np.bool_]: ...
+
 
 __all__ = [
+    "EMPTY",
     "SchoolCalendar",
     "academic_year",
     "academic_year_start",
@@ -33,6 +47,96 @@ __all__ = [
     "read_term_dates",
     "week_start",
 ]
+
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+#: a period as inclusive (start, end); None is open
+Period = tuple[dt.date | None, dt.date | None]
+#: a period that holds no date (start after end)
+EMPTY: tuple[dt.date, dt.date] = (dt.date(1, 1, 2), dt.date(1, 1, 1))
+
+
+# The week and window arithmetic every module uses (the counting engine serves it as well): a
+# school week is a Monday-Sunday week with a school session; "the last n school weeks to as_of"
+# counts a week when its Monday is on or before as_of.
+def day64(day: dt.date) -> np.datetime64:
+    """A date as ``datetime64[D]``."""
+    return np.datetime64(day, "D")
+
+
+def to_date(day: np.datetime64) -> dt.date:
+    """A ``datetime64[D]`` as a date."""
+    return dt.date(1970, 1, 1) + dt.timedelta(days=int((day - _EPOCH).astype(np.int64)))
+
+
+def mondays(days: npt.NDArray[np.datetime64]) -> npt.NDArray[np.datetime64]:
+    """The Monday of the Monday–Sunday week of each date (``datetime64[D]``)."""
+    d = days.astype("datetime64[D]")
+    weekday = (d.view("int64") - 4) % 7  # 1970-01-01 was a Thursday
+    result: npt.NDArray[np.datetime64] = d - weekday.astype("timedelta64[D]")
+    return result
+
+
+def school_weeks(days: npt.NDArray[np.datetime64]) -> npt.NDArray[np.datetime64]:
+    """The Mondays of the weeks holding any of ``days`` (a school's school days), ascending."""
+    result: npt.NDArray[np.datetime64] = np.unique(mondays(days))
+    return result
+
+
+def last_weeks(
+    weeks: npt.NDArray[np.datetime64], as_of: dt.date, n: int, skip: int = 0
+) -> npt.NDArray[np.datetime64]:
+    """The Mondays of "the last ``n`` school weeks to ``as_of``", after leaving out the last
+    ``skip`` of them (``skip=4, n=4``: the four school weeks before the last four).
+
+    A school week counts when its Monday is on or before ``as_of``; so when ``as_of`` falls
+    in a holiday the window is the ``n`` school weeks before it (rulings.md item 9). Fewer than
+    ``n`` near the start of the data.
+    """
+    upto = weeks[weeks <= day64(as_of)]
+    upto = upto[: len(upto) - skip] if skip else upto
+    result: npt.NDArray[np.datetime64] = upto[max(0, len(upto) - n) :] if n > 0 else upto[:0]
+    return result
+
+
+def week_window(
+    weeks: npt.NDArray[np.datetime64], as_of: dt.date, n: int
+) -> tuple[dt.date, dt.date] | None:
+    """The *n-week window*: (first Monday of the last ``n`` school weeks, ``as_of``), or None
+    when no school week starts on or before ``as_of``."""
+    chosen = last_weeks(weeks, as_of, n)
+    return (to_date(chosen[0]), as_of) if len(chosen) else None
+
+
+def weeks_period(
+    weeks: npt.NDArray[np.datetime64], as_of: dt.date, n: int, skip: int = 0
+) -> tuple[dt.date, dt.date]:
+    """The period of :func:`last_weeks`: its first Monday to ``as_of`` (``skip=0``) or to the
+    day before the first of the skipped weeks; :data:`EMPTY` when it holds no school week."""
+    chosen = last_weeks(weeks, as_of, n, skip)
+    if not len(chosen):
+        return EMPTY
+    if not skip:
+        return to_date(chosen[0]), as_of
+    after = last_weeks(weeks, as_of, skip)
+    return to_date(chosen[0]), to_date(after[0]) - dt.timedelta(days=1)
+
+
+def last_days(
+    days: npt.NDArray[np.datetime64], as_of: dt.date, n: int
+) -> npt.NDArray[np.datetime64]:
+    """The ``n`` school days up to and including ``as_of`` (fewer near the start)."""
+    stop = int(np.searchsorted(days, day64(as_of), "right"))
+    result: npt.NDArray[np.datetime64] = days[max(0, stop - n) : stop]
+    return result
+
+
+def days_between(days: npt.NDArray[np.datetime64], after: dt.date, up_to: dt.date) -> int:
+    """School days strictly after ``after`` up to and including ``up_to``."""
+    lo = int(np.searchsorted(days, day64(after), "right"))
+    hi = int(np.searchsorted(days, day64(up_to), "right"))
+    return max(0, hi - lo)
 
 
 def academic_year_start(day: dt.date) -> dt.date:
@@ -52,15 +156,30 @@ def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def as_date(value: Any) -> dt.date:
-    """A calendar date from a date, datetime, Timestamp, ``datetime64`` or ISO text."""
+# A date given as text is ISO (YYYY-MM-DD, optionally with a time): 01/03/2025 is 1 March to an
+# attendance officer and 3 January to pandas, so an ambiguous string is refused, never guessed.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
+
+
+def as_date(value: Any, name: str = "date") -> dt.date:
+    """A calendar date from a date, datetime, Timestamp, ``datetime64`` or ISO text.
+
+    Any other text (``01/03/2025``) raises :class:`~attendance_core.AttendanceError` naming the
+    argument ``name``: the one date policy of every date argument of the API and the CLI.
+    """
     if isinstance(value, dt.datetime | pd.Timestamp):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, np.datetime64):
         return pd.Timestamp(value).date()
-    return dt.date.fromisoformat(str(value).strip()[:10])
+    text = str(value).strip()
+    if _ISO_DATE.fullmatch(text):
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            pass
+    raise AttendanceError(f"{name}: {text[:40]!r} is not a date; give it as YYYY-MM-DD")
 
 
 @attrs.frozen(kw_only=True)
@@ -73,7 +192,7 @@ class SchoolCalendar:
     pm: npt.NDArray[np.bool_] = attrs.field(eq=False)
 
     @classmethod
-    def of(cls, register: Register, school_id: str | None = None) -> SchoolCalendar:
+    def of(cls, register: _Marks, school_id: str | None = None) -> SchoolCalendar:
         """The calendar of ``school_id`` in ``register`` (the only school when None)."""
         schools = list(register.schools)
         if school_id is None:
@@ -105,13 +224,7 @@ class SchoolCalendar:
     @property
     def school_weeks(self) -> npt.NDArray[np.datetime64]:
         """Mondays of the weeks with at least one school session, ascending."""
-        days = self.school_days
-        if not len(days):
-            return days
-        weekday = (days.astype("datetime64[D]").view("int64") - 4) % 7  # 1970-01-01 was Thursday
-        mondays = days - weekday.astype("timedelta64[D]")
-        result: npt.NDArray[np.datetime64] = np.unique(mondays)
-        return result
+        return school_weeks(self.school_days)
 
     @property
     def n_sessions(self) -> int:
@@ -125,32 +238,24 @@ class SchoolCalendar:
 
     def last_school_days(self, as_of: Any, n: int) -> npt.NDArray[np.datetime64]:
         """The ``n`` school days up to and including ``as_of`` (fewer near the start)."""
-        days = self.school_days
-        stop = int(np.searchsorted(days, np.datetime64(as_date(as_of), "D"), "right"))
-        result: npt.NDArray[np.datetime64] = days[max(0, stop - n) : stop]
-        return result
+        return last_days(self.school_days, as_date(as_of), n)
 
     def school_days_between(self, after: Any, up_to: Any) -> int:
         """School days strictly after ``after`` up to and including ``up_to``."""
-        days = self.school_days
-        lo = int(np.searchsorted(days, np.datetime64(as_date(after), "D"), "right"))
-        hi = int(np.searchsorted(days, np.datetime64(as_date(up_to), "D"), "right"))
-        return max(0, hi - lo)
+        return days_between(self.school_days, as_date(after), as_date(up_to))
 
     def week_window(self, as_of: Any, n: int) -> tuple[dt.date, dt.date]:
-        """The *n-week window*: the school week containing ``as_of`` and the ``n - 1`` school
-        weeks before it, as (first Monday, ``as_of``). Weeks with no school session are skipped.
+        """The *n-week window*: the last ``n`` school weeks to ``as_of``, as (first Monday,
+        ``as_of``). Weeks with no school session are skipped.
 
-        When the week of ``as_of`` has no school session yet, the window still ends on
-        ``as_of`` and holds the ``n - 1`` school weeks before it plus that week.
+        A school week counts when its Monday is on or before ``as_of``; when ``as_of`` falls in
+        a holiday the window holds the ``n`` school weeks before it (rulings.md item 9), the
+        definition :mod:`~attendance_core.patterns` and the policy use too. With no school week
+        yet the window is ``as_of``'s own week.
         """
         day = as_date(as_of)
-        monday = np.datetime64(week_start(day), "D")
-        weeks = self.school_weeks
-        before = weeks[weeks < monday]
-        earlier = before[max(0, len(before) - (n - 1)) :] if n > 1 else before[:0]
-        first = earlier[0] if len(earlier) else monday
-        return pd.Timestamp(first).date(), day
+        window = week_window(self.school_weeks, day, n)
+        return window if window is not None else (week_start(day), day)
 
 
 def read_term_dates(path: str | Path) -> list[dt.date]:

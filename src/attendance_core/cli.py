@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quiet", action="store_true", help="print nothing but results (no notes, no progress bar)"
     )
+    from importlib.metadata import version
+
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version('attendance-core')}"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     demo = sub.add_parser(
@@ -779,7 +784,7 @@ def _cmd_formats(args: argparse.Namespace) -> int:
 
     names = formats()
     if not names:
-        _note(args, "no adapters installed (pip install ./adapters/generic ...)")
+        _note(args, "no adapters installed (reinstall attendance-core: pip install .)")
     for name in names:
         print(name)
     return 0

@@ -19,7 +19,7 @@ integer counts, bands)::
     table = acd.classify(ddf, scheme="dfe")    # == ac.classify(register of ddf.compute())
     steps = acd.recommend(ddf, pupils=pupils)  # == ac.recommend(register, pupils=pupils)
 
-Needs the ``dask`` extra: ``pip install attendance-core[dask]``.
+Needs the ``dask`` extra: ``pip install '.[dask]'`` from a checkout.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _dask() -> Any:
         import dask
     except ImportError as exc:  # pragma: no cover - the extra is missing
         raise ImportError(
-            "attendance_core.dask needs Dask: pip install 'attendance-core[dask]'"
+            "attendance_core.dask needs Dask: pip install '.[dask]' (from a checkout)"
         ) from exc
     return dask
 

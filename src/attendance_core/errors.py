@@ -100,6 +100,13 @@ class FormatError(RegisterError):
     """A source file is not of the expected format, is truncated, unsafe, or ambiguous."""
 
 
+class CodeSetError(AttendanceError, ValueError):
+    """A code set is unknown or malformed: a field, a tag, an ``extends`` or a symbol is wrong.
+
+    The fault is the code-set file's (or the name asked for), not the register's.
+    """
+
+
 class SchemeError(AttendanceError, ValueError):
     """A band scheme is malformed: bands overlap, leave a gap, or a field is wrong."""
 

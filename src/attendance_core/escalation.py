@@ -833,10 +833,69 @@ def _join(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def recommend(
+#: The step each history event answers, as a COMPLETED plan item answering it would: the
+#: spec's rule that "a history event and a COMPLETED plan item answering the same step count
+#: alike". Events absent here (support_not_*, prosecution, education_supervision_order) are
+#: facts the rules read directly, not answers to a step.
+HISTORY_ANSWERS: Mapping[str, str] = {
+    "notice_to_improve": "notice_to_improve",
+    "penalty_notice": "consider_penalty_notice",
+    "la_notified_continuous_absence": "notify_la_continuous_absence",
+    "la_notified_illness": "notify_la_illness_15_days",
+    "attendance_officer_consulted": "consult_attendance_officer",
+    "social_worker_agreed": "agree_with_social_worker",
+}
+
+#: A notice to improve with no recorded end: the framework's shortest improvement period.
+_DEFAULT_IMPROVEMENT_DAYS = 21
+
+
+@attrs.frozen(kw_only=True)
+class _HistoryItem:
+    """A history event in the shape of the COMPLETED plan item that answers the same step."""
+
+    id: str
+    pupil_id: str
+    action_id: str
+    status: str
+    completed_on: dt.date
+    due: dt.date | None
+
+
+def _history_items(history: Any) -> tuple[list[_HistoryItem], set[str]]:
+    """Plan-item stand-ins for the history's events, and the pupils whose support is recorded
+    as not engaged or not worked."""
+    from .history import as_history
+
+    items: list[_HistoryItem] = []
+    not_worked: set[str] = set()
+    for k, event in enumerate(as_history(history).events):
+        if event.event in ("support_not_engaged", "support_not_worked"):
+            not_worked.add(event.pupil_id)
+        action = HISTORY_ANSWERS.get(event.event)
+        if action is None:
+            continue
+        until = event.until
+        if event.event == "notice_to_improve" and until is None:
+            until = event.date + dt.timedelta(days=_DEFAULT_IMPROVEMENT_DAYS)
+        items.append(
+            _HistoryItem(
+                id=f"history event {k + 1} ({event.event} of {event.date.isoformat()})",
+                pupil_id=event.pupil_id,
+                action_id=action,
+                status="COMPLETED",
+                completed_on=event.date,
+                due=until,
+            )
+        )
+    return items, not_worked
+
+
+def recommend(  # noqa: PLR0917 - the order api.md promises
     reg: Register,
     pupils: pd.DataFrame | None = None,
     plans: Any = None,
+    history: Any = None,
     as_of: Any = None,
     policy: str | Path | Mapping[str, Any] | Policy = "england-2024",
 ) -> list[NextStep]:
@@ -846,6 +905,8 @@ def recommend(
     ``year_group`` and the cohort flags ``cin``, ``cp``, ``cic``, ``sen``, ``ehcp``,
     ``medical``, ``fsm``, ``youth_justice``. ``plans`` is an :class:`~attendance_core.ActionPlan`,
     a list of plans, or of items; items answer steps by ``pupil_id`` and ``action_id``.
+    ``history`` is an :class:`~attendance_core.CaseHistory` or its table; an event counts as
+    the ``COMPLETED`` item answering the same step would.
     ``as_of`` defaults to the latest date that carries a mark; marks after it are ignored.
     ``policy`` is ``"england-2024"``, ``"county-five-band"``, a TOML path, a mapping or a
     :class:`Policy`.
@@ -857,9 +918,18 @@ def recommend(
     pol = resolve_policy(policy)
     if reg.n_enrolments == 0 or len(reg.dates) == 0:
         return []
-    day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of)
+    day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of, "as_of")
     figs = _compute(reg, _pupil_table(pupils), day, pol.scheme)
+    extra, not_worked = _history_items(history)
+    if extra:
+        plans = [*_plan_items(plans), *extra]
     state = _plan_state(reg, figs, plans, day)
+    if not_worked:
+        ids = reg.pupil_ids.astype(str)
+        for row in np.flatnonzero(np.isin(ids, sorted(not_worked))):
+            state.terms["support_not_worked"][int(row)] = True
+            state.terms["support_recorded"][int(row)] = True
+            state.notes.setdefault((int(row), "support_not_worked"), "recorded in the history")
     return _steps(reg, figs, state, pol, day)
 
 

@@ -14,7 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from . import _engine as engine
 from .bands import BandScheme, band_scheme
+from .calendar import as_date
 from .codes import Category
 from .register import MISSING, NO_MARK, Register
 
@@ -37,26 +39,24 @@ _NONE, _PRESENT, _LATE, _AEA, _AUTH, _UNAUTH, _LATE_AFTER_CLOSE, _NOT_POSSIBLE, 
 _K = 9
 #: classes counted into bit fields (the others never reach a column of the result)
 _FIELDS = (_PRESENT, _LATE, _AEA, _AUTH, _UNAUTH, _LATE_AFTER_CLOSE)
-_CHUNK_CELLS = 1 << 20
+
+
+#: the measure class of a code, from its category and tags (never its letter); first match wins
+_RULES: tuple[tuple[int, engine.Rule], ...] = (
+    # ``late`` counts marks that are attendance (late before the register closed)
+    (_LATE, lambda cat, t: cat.attendance and "late" in t and "late_after_close" not in t),
+    (_PRESENT, lambda cat, _t: cat is Category.PRESENT),
+    (_AEA, lambda cat, _t: cat is Category.APPROVED_ACTIVITY),
+    (_AUTH, lambda cat, _t: cat is Category.AUTHORISED),
+    (_LATE_AFTER_CLOSE, lambda cat, t: cat is Category.UNAUTHORISED and "late_after_close" in t),
+    (_UNAUTH, lambda cat, _t: cat is Category.UNAUTHORISED),
+    (_NOT_POSSIBLE, lambda _c, _t: True),
+)
 
 
 def _class_lut(reg: Register) -> npt.NDArray[np.uint8]:
-    lut = np.zeros(256, dtype=np.uint8)
-    for i, (_, code, cat) in enumerate(reg.codes.entries):
-        if i == MISSING:
-            lut[i] = _MISSING
-        elif cat is None:
-            lut[i] = _NONE
-        elif cat is Category.PRESENT:
-            lut[i] = _LATE if code == "L" else _PRESENT
-        elif cat is Category.APPROVED_ACTIVITY:
-            lut[i] = _AEA
-        elif cat is Category.AUTHORISED:
-            lut[i] = _AUTH
-        elif cat is Category.UNAUTHORISED:
-            lut[i] = _LATE_AFTER_CLOSE if code == "U" else _UNAUTH
-        else:
-            lut[i] = _NOT_POSSIBLE
+    lut = engine.class_table(reg.codes, _RULES)
+    lut[MISSING] = _MISSING
     return lut
 
 
@@ -105,7 +105,7 @@ def counts(reg: Register, start: Any = None, end: Any = None) -> pd.DataFrame:
     packed_lut = _packed_lut(reg, bits)
     mask = np.uint64(width)
     contiguous = rows[-1] - rows[0] + 1 == len(rows)
-    step = max(1, _CHUNK_CELLS // ncols)
+    step = engine.chunk_rows(ncols, bytes_per_cell=8)  # the packed gather is uint64
     for r0 in range(0, len(rows), step):
         sel = rows[r0 : r0 + step]
         m = len(sel)
@@ -185,6 +185,8 @@ def classify(
     :class:`~attendance_core.bands.BandScheme`; ``start`` and ``end`` are inclusive dates.
     """
     bands = band_scheme(scheme)
+    start = None if start is None else as_date(start, "start")
+    end = None if end is None else as_date(end, "end")
     table = counts(reg, start, end)
     possible = table["possible"].to_numpy()
     attended = table["attended"].to_numpy()

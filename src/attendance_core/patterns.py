@@ -48,6 +48,7 @@ import numpy.typing as npt
 import pandas as pd
 from dateutil.easter import easter
 
+from . import _engine as engine
 from .bands import BandScheme
 from .calendar import academic_year_start, as_date
 from .register import Register
@@ -86,9 +87,6 @@ DAYS_IN_YEAR = 190
 #: Percentage points (as a fraction) by which the 4-week rate must differ from the year-to-date
 #: rate to call the trend ``improving`` or ``worsening``.
 TREND_MARGIN = 0.05
-
-_EPOCH = np.datetime64("1970-01-01", "D")
-_CHUNK_CELLS = 8_000_000
 
 
 @attrs.frozen(kw_only=True)
@@ -239,16 +237,12 @@ def pupil_column(index: pd.Index, pupils: pd.DataFrame, column: str) -> pd.Serie
 def resolve_as_of(reg: Register, as_of: Any = None) -> dt.date:
     """``as_of`` as a date; None means the latest date that carries a mark."""
     if as_of is not None:
-        return as_date(as_of)
+        return as_date(as_of, "as_of")
     if not len(reg.dates):
         from .errors import RegisterError
 
         raise RegisterError("the register holds no marks: pass as_of")
     return as_date(reg.dates[-1])
-
-
-def _day64(day: dt.date) -> np.datetime64:
-    return np.datetime64(day, "D")
 
 
 @attrs.frozen
@@ -270,55 +264,8 @@ class _Luts:
             attended=attended,
             absent=possible & ~attended,
             authorised=reg.codes.of_category(Category.AUTHORISED),
-            illness=reg.codes.of_codes("I") & possible & ~attended,
+            illness=reg.codes.of_tags("illness") & possible & ~attended,
         )
-
-
-def _school_days(reg: Register, s: int) -> npt.NDArray[np.datetime64]:
-    mask = reg.school_sessions[s]
-    days: npt.NDArray[np.datetime64] = reg.dates[mask[0::2] | mask[1::2]]
-    return days
-
-
-def _mondays(days: npt.NDArray[np.datetime64]) -> npt.NDArray[np.datetime64]:
-    weekday = (days.astype("datetime64[D]").view("int64") - 4) % 7
-    result: npt.NDArray[np.datetime64] = days - weekday.astype("timedelta64[D]")
-    return result
-
-
-def _school_weeks(reg: Register, s: int, as_of: dt.date) -> npt.NDArray[np.datetime64]:
-    """Mondays of the school's school weeks whose Monday is on or before ``as_of``."""
-    weeks = np.unique(_mondays(_school_days(reg, s)))
-    result: npt.NDArray[np.datetime64] = weeks[weeks <= _day64(as_of)]
-    return result
-
-
-def _cols(reg: Register, start: dt.date | None, end: dt.date | None) -> slice:
-    if start is not None and end is not None and end < start:
-        return slice(0, 0)
-    return reg.columns_between(start, end)
-
-
-def _row_sums(
-    reg: Register,
-    lut: npt.NDArray[np.bool_],
-    periods: Sequence[tuple[dt.date | None, dt.date | None]],
-    mask_lut: npt.NDArray[np.bool_] | None = None,
-) -> npt.NDArray[np.int64]:
-    """Per enrolment, the number of sessions in its school's period whose id is in ``lut``
-    (and in ``mask_lut``). ``periods[s]`` is school ``s``'s (start, end), inclusive."""
-    both = lut if mask_lut is None else lut & mask_lut
-    out = np.zeros(reg.n_enrolments, dtype=np.int64)
-    for s, rows in enumerate(reg.school_blocks()):
-        start, end = periods[s]
-        cols = _cols(reg, start, end)
-        if rows.stop <= rows.start or cols.stop <= cols.start:
-            continue
-        step = max(1, _CHUNK_CELLS // max(cols.stop - cols.start, 1))
-        for r0 in range(rows.start, rows.stop, step):
-            r1 = min(rows.stop, r0 + step)
-            out[r0:r1] = np.count_nonzero(both[reg.marks[r0:r1, cols]], axis=1)
-    return out
 
 
 def _rate(num: npt.NDArray[np.int64], den: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -374,11 +321,11 @@ def weekly_attendance(
     enrolment's marks in the period; ``start``/``end`` are inclusive dates.
     """
     luts = _Luts.of(reg)
-    cols = _cols(
+    cols = engine.columns(
         reg, None if start is None else as_date(start), None if end is None else as_date(end)
     )
     dates = reg.dates[cols.start // 2 : cols.stop // 2]
-    mondays = _mondays(dates)
+    mondays = engine.mondays(dates)
     weeks, week_of_day = np.unique(mondays, return_inverse=True)
     frames = []
     blocks = reg.school_blocks() if by_school else [slice(0, reg.n_enrolments)]
@@ -418,7 +365,7 @@ def _weekday_sums(reg: Register, cols: slice, lut: npt.NDArray[np.bool_]) -> npt
     out = np.zeros((reg.n_enrolments, 7, 2), dtype=np.int64)
     if not len(dates):
         return out
-    step = max(1, _CHUNK_CELLS // max(cols.stop - cols.start, 1))
+    step = engine.chunk_rows(cols.stop - cols.start)
     for r0 in range(0, reg.n_enrolments, step):
         r1 = min(reg.n_enrolments, r0 + step)
         hit = lut[reg.marks[r0:r1, cols]].reshape(r1 - r0, -1, 2)
@@ -450,7 +397,7 @@ def weekday_profile(
     s = None if start is None else as_date(start)
     e = None if end is None else as_date(end)
     luts = _Luts.of(reg)
-    cols = _cols(reg, s, e)
+    cols = engine.columns(reg, s, e)
     absent = _weekday_sums(reg, cols, luts.absent)
     possible = _weekday_sums(reg, cols, luts.possible)
     rows = np.flatnonzero(reg.enrolments_in(s, e))
@@ -500,7 +447,7 @@ def group_weekday_profile(
     s = None if start is None else as_date(start)
     e = None if end is None else as_date(end)
     luts = _Luts.of(reg)
-    cols = _cols(reg, s, e)
+    cols = engine.columns(reg, s, e)
     rows = np.flatnonzero(reg.enrolments_in(s, e))
     absent = _weekday_sums(reg, cols, luts.absent)[rows]
     possible = _weekday_sums(reg, cols, luts.possible)[rows]
@@ -595,10 +542,10 @@ def spells(reg: Register, start: Any = None, end: Any = None, *, min_days: int =
     """
     s = None if start is None else as_date(start)
     e = None if end is None else as_date(end)
-    cols = _cols(reg, s, e)
+    cols = engine.columns(reg, s, e)
     dates = reg.dates[cols.start // 2 : cols.stop // 2]
     luts = _Luts.of(reg)
-    step = max(1, _CHUNK_CELLS // max(cols.stop - cols.start, 1))
+    step = engine.chunk_rows(cols.stop - cols.start)
     parts = [
         _spell_arrays(reg, slice(r0, min(reg.n_enrolments, r0 + step)), cols, luts)
         for r0 in range(0, reg.n_enrolments, step)
@@ -671,35 +618,26 @@ class _Windows:
     days_so_far: npt.NDArray[np.int64]
 
 
-_EMPTY: tuple[dt.date | None, dt.date | None] = (dt.date(1, 1, 2), dt.date(1, 1, 1))
-
-
 def _windows(reg: Register, as_of: dt.date) -> _Windows:
     year_start = academic_year_start(as_of)
-    last4: list[tuple[dt.date | None, dt.date | None]] = []
-    prev4: list[tuple[dt.date | None, dt.date | None]] = []
-    last8: list[tuple[dt.date | None, dt.date | None]] = []
-    year: list[tuple[dt.date | None, dt.date | None]] = []
-    so_far = np.zeros(len(reg.schools), dtype=np.int64)
-    for s in range(len(reg.schools)):
-        weeks = _school_weeks(reg, s, as_of)
-        year.append((year_start, as_of))
-        days = _school_days(reg, s)
-        so_far[s] = int(((days >= _day64(year_start)) & (days <= _day64(as_of))).sum())
-        if not len(weeks):
-            last4.append(_EMPTY)
-            prev4.append(_EMPTY)
-            last8.append(_EMPTY)
-            continue
-        w4 = weeks[-4:]
-        last4.append((as_date(w4[0]), as_of))
-        last8.append((as_date(weeks[-8:][0]), as_of))
-        before = weeks[:-4][-4:]
-        if len(before):
-            prev4.append((as_date(before[0]), as_date(w4[0]) - dt.timedelta(days=1)))
-        else:
-            prev4.append(_EMPTY)
-    return _Windows(year_start, as_of, last4, prev4, last8, year, so_far)
+    so_far = np.array(
+        [
+            engine.days_between(
+                engine.school_days(reg, s), year_start - dt.timedelta(days=1), as_of
+            )
+            for s in range(len(reg.schools))
+        ],
+        dtype=np.int64,
+    )
+    return _Windows(
+        year_start,
+        as_of,
+        last4=engine.week_periods(reg, as_of, 4),
+        prev4=engine.week_periods(reg, as_of, 4, skip=4),
+        last8=engine.week_periods(reg, as_of, 8),
+        year=[(year_start, as_of)] * len(reg.schools),
+        days_so_far=so_far,
+    )
 
 
 def trend(
@@ -730,8 +668,8 @@ def trend(
         ("8_weeks", w.last8),
         ("previous_4_weeks", w.prev4),
     ):
-        figures[f"possible_{name}"] = _row_sums(reg, luts.possible, periods)
-        figures[f"attended_{name}"] = _row_sums(reg, luts.attended, periods)
+        figures[f"possible_{name}"] = engine.count_in_periods(reg, luts.possible, periods)
+        figures[f"attended_{name}"] = engine.count_in_periods(reg, luts.attended, periods)
     rows = _rows_in(reg, w.year_start, day)
     data = {k: v[rows] for k, v in figures.items()}
     rate = {
@@ -789,8 +727,8 @@ def term_rates(reg: Register, as_of: Any = None) -> pd.DataFrame:
     out["term"] = term_of(day)
     for name, period in (("this_term", (this_first, day)), ("last_term", (last_first, last_end))):
         periods = [period] * len(reg.schools)
-        possible = _row_sums(reg, luts.possible, periods)[rows]
-        attended = _row_sums(reg, luts.attended, periods)[rows]
+        possible = engine.count_in_periods(reg, luts.possible, periods)[rows]
+        attended = engine.count_in_periods(reg, luts.attended, periods)[rows]
         out[f"possible_{name}"] = possible
         out[f"attended_{name}"] = attended
         out[f"rate_{name}"] = _rate(attended, possible)
@@ -824,7 +762,7 @@ def pupil_patterns(
     luts = _Luts.of(reg)
     rows = _rows_in(reg, year_start, day)
     year = [(year_start, day)] * len(reg.schools)
-    illness = _row_sums(reg, luts.illness, year)[rows]
+    illness = engine.count_in_periods(reg, luts.illness, year)[rows]
     table["days_missed"] = table["absent"].to_numpy() / 2
     table["illness_sessions"] = illness
     table["illness_share"] = _rate(illness, table["absent"].to_numpy(dtype=np.int64))

@@ -1079,7 +1079,7 @@ def _openpyxl() -> Any:
         import openpyxl
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise PlanError(
-            "reading or writing .xlsx needs openpyxl: pip install 'attendance-core[excel]'"
+            "reading or writing .xlsx needs openpyxl (an attendance-core dependency): pip install ."
         ) from exc
     return openpyxl
 

@@ -16,7 +16,6 @@ import datetime as dt
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import attrs
@@ -24,8 +23,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .codes import MISSING_MARK, Category, CodeSet, normalise_code, sets_by_date
-from .errors import REASON_TEXT, AttendanceWarning, Reason, RegisterError
+from .calendar import SchoolCalendar, as_date
+from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
+from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
 
 __all__ = ["MISSING", "NO_MARK", "CodeTable", "Register"]
 
@@ -82,8 +82,29 @@ class CodeTable:
                 out[i] = True
         return out
 
+    @property
+    def tags(self) -> tuple[frozenset[str], ...]:
+        """The tags of each code id (empty for no mark and for a missing mark)."""
+        none: frozenset[str] = frozenset()
+        return (none, none, *(c.tags for cs in self.sets for c in cs.codes))
+
+    def of_tags(self, *tags: str) -> npt.NDArray[np.bool_]:
+        """True for the ids whose code carries any of ``tags`` (see :data:`codes.TAGS`)."""
+        unknown = sorted(set(tags) - TAGS)
+        if unknown:
+            raise CodeSetError(f"unknown tag {unknown[0]!r}; known: {', '.join(sorted(TAGS))}")
+        wanted = frozenset(tags)
+        out = np.zeros(256, dtype=bool)
+        for i, have in enumerate(self.tags):
+            out[i] = bool(have & wanted)
+        return out
+
     def of_codes(self, *codes: str) -> npt.NDArray[np.bool_]:
-        """True for the ids whose code letter is one of ``codes`` (in any set)."""
+        """True for the ids whose code letter is one of ``codes`` (in any set).
+
+        For callers that name codes given by a user; the library's own counts use
+        :meth:`of_tags` and :meth:`of_category`, never a letter.
+        """
         wanted = set(codes)
         return self.lookup(lambda code, _cat: code in wanted)
 
@@ -104,16 +125,14 @@ class CodeTable:
 
     @property
     def school_session(self) -> npt.NDArray[np.bool_]:
-        """Ids that make their (date, session) a school session: any mark other than ``#``.
+        """Ids that make their (date, session) a school session: any mark whose code is not
+        tagged ``closure`` (the statutory ``#``).
 
         A missing mark counts: the MIS had the pupil on a register that was not completed.
         """
-        out = np.ones(256, dtype=bool)
+        out = ~self.of_tags("closure")
         out[NO_MARK] = False
         out[len(self.entries) :] = False
-        for i, (_, code, _cat) in enumerate(self.entries):
-            if code == "#":
-                out[i] = False
         return out
 
 
@@ -123,7 +142,7 @@ def date_ordinals(dates: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
 
 
 def _to_day(value: Any) -> np.datetime64:
-    return np.datetime64(pd.Timestamp(value).date(), "D")
+    return np.datetime64(as_date(value), "D")
 
 
 @attrs.define(eq=False)
@@ -242,7 +261,7 @@ class Register:
         cls,
         data: pd.DataFrame | Iterable[pd.DataFrame],
         *,
-        code_set: str | Path | CodeSet | None = None,
+        code_set: CodeSetRef | Iterable[CodeSetRef] | None = None,
         errors: Literal["raise", "collect"] = "raise",
         pupils: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None,
         symbols: Mapping[str, str] | None = None,
@@ -253,8 +272,10 @@ class Register:
 
         ``data`` is a DataFrame or an iterable of DataFrame chunks (for streamed reads) with
         columns ``pupil_id``, ``date``, ``session`` (``AM``/``PM``), ``code`` and optionally
-        ``school_id``; other columns are ignored. ``code_set`` forces one code set for every
-        date (default: the set in force on each mark's date). ``symbols`` maps local display
+        ``school_id``; other columns are ignored. ``code_set`` forces one code set (an id, a TOML
+        path or a :class:`CodeSet`, such as one from :func:`load_code_set`) for every date;
+        a list of sets decides each mark by the first set in force on its date (default: the
+        bundled sets, each on the dates it is in force). ``symbols`` maps local display
         symbols onto statutory codes. ``pupils`` (indexed by ``pupil_id``, optionally with
         ``school_id``) may give ``admission_date`` and ``leaving_date``, which then bound each
         enrolment span; it may be a callable, called once every chunk has been read (a
@@ -334,10 +355,8 @@ class Register:
         bounds = np.searchsorted(self.school_index, np.arange(len(self.schools) + 1))
         return [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(len(self.schools))]
 
-    def calendar(self, school_id: str | None = None) -> Any:
+    def calendar(self, school_id: str | None = None) -> SchoolCalendar:
         """The :class:`~attendance_core.calendar.SchoolCalendar` of one school."""
-        from .calendar import SchoolCalendar
-
         return SchoolCalendar.of(self, school_id)
 
     def columns_between(self, start: Any = None, end: Any = None) -> slice:
@@ -552,14 +571,30 @@ def _factorize(
     return pd.factorize(values, use_na_sentinel=True)
 
 
+def _arrow_of(values: pd.Series) -> Any | None:
+    """The column's own pyarrow array when pyarrow stores it, else None.
+
+    ``hasattr(values.array, "__arrow_array__")`` is not the test: under pandas 3 the default
+    string array carries that method even with Python storage and no pyarrow installed, and
+    calling it then raises ModuleNotFoundError.
+    """
+    dtype = values.dtype
+    arrow = isinstance(dtype, pd.ArrowDtype)
+    if not (arrow or (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")):
+        return None
+    return values.array.__arrow_array__()
+
+
 def _few_values(values: pd.Series) -> tuple[npt.NDArray[np.signedinteger[Any]], list[Any]] | None:
     """The fast path of :func:`_factorize` for Arrow text with at most 64 values in its head."""
-    if len(values) <= 2 * _RUN_SAMPLE or not hasattr(values.array, "__arrow_array__"):
+    if len(values) <= 2 * _RUN_SAMPLE:
+        return None
+    arr = _arrow_of(values)
+    if arr is None:
         return None
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = values.array.__arrow_array__()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return None
     head = pc.unique(arr[:_RUN_SAMPLE])  # in order of first appearance
@@ -597,11 +632,11 @@ def _run_starts(values: pd.Series) -> npt.NDArray[np.intp] | None:
 def _changes(values: pd.Series) -> npt.NDArray[np.intp] | None:
     """Positions of the first value and of every value unequal to the one before it."""
     first = np.zeros(1, dtype=np.intp)
-    if hasattr(values.array, "__arrow_array__"):  # pyarrow-backed (pandas' default str)
+    arr = _arrow_of(values)
+    if arr is not None:  # pyarrow-backed (pandas' default str when pyarrow is there)
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        arr = values.array.__arrow_array__()
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
         diff = pc.fill_null(pc.not_equal(arr[1:], arr[:-1]), True)

@@ -245,7 +245,7 @@ def to_excel(
         import openpyxl  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise AttendanceError(
-            "writing Excel needs openpyxl: pip install 'attendance-core[excel]'"
+            "writing Excel needs openpyxl (an attendance-core dependency): pip install ."
         ) from exc
     sheets = {"data": frames} if isinstance(frames, pd.DataFrame) else dict(frames)
     if not sheets:

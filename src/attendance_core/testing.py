@@ -26,7 +26,11 @@ source is a :class:`FormatError`; a truncated source is a :class:`FormatError` (
 formats such as XML/JSON) or a normal load with rows accepted or rejected (line formats), never
 another exception; random and mangled bytes never make ``sniff`` or ``read`` raise anything
 but :class:`AttendanceError`; ``errors="raise"`` on a sample with a bad row raises
-:class:`RegisterError` naming the row and the column.
+:class:`RegisterError` naming the row and the column; **no silent loss**: a file of another
+format (the kit's own :data:`FOREIGN_SAMPLES` -- an unrelated XML, JSON array, Wonde schools page,
+CSV -- and the ``foreign_sample`` fixture, e.g. another adapter's sample) is a
+:class:`FormatError` or a load that warns or rejects, and a load that yields no marks and no
+totals from a non-empty file always carries a warning saying why.
 
 This module needs pytest and hypothesis (test dependencies, not runtime ones).
 """
@@ -47,16 +51,19 @@ from .adapters import load as _load
 from .errors import AttendanceError, AttendanceWarning, FormatError, RegisterError
 
 __all__ = [
+    "FOREIGN_SAMPLES",
     "AdapterConformance",
     "assert_load_invariants",
     "check_bad_row_raises",
     "check_conformance",
     "check_detection",
     "check_empty",
+    "check_foreign",
     "check_load",
     "check_random_bytes",
     "check_truncated",
     "drain",
+    "explains_empty",
     "load",
 ]
 
@@ -140,6 +147,47 @@ def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) ->
             assert result.pupils.index.is_unique, "pupils must have one row per pupil_id"
 
 
+#: Files of other formats every adapter must refuse or warn about (never load quietly).
+FOREIGN_SAMPLES: dict[str, bytes] = {
+    "unrelated.xml": (
+        b'<?xml version="1.0"?>\n<Catalogue><Book><Title>A</Title></Book></Catalogue>\n'
+    ),
+    "unrelated.json": b'[{"isbn": "0000000000", "title": "A"}, {"isbn": "1", "title": "B"}]\n',
+    "wonde-schools.json": (
+        b'{"data": [{"id": "A1930499544", "name": "Example School", "urn": 100000, '
+        b'"la_code": "201", "establishment_number": "2345"}], '
+        b'"meta": {"pagination": {"next": null, "previous": null, "more": false, '
+        b'"per_page": 50, "current_page": 1}}}\n'
+    ),
+    "unrelated.csv": b"title,author,isbn\nA,B,0000000000\nC,D,1111111111\n",
+}
+
+
+def explains_empty(result: LoadResult) -> bool:
+    """Whether a load is not a silent loss: it has marks, rejected rows or totals, or it warns."""
+    has_totals = result.totals is not None and len(result.totals) > 0
+    return bool(result.rows_read or has_totals or result.warnings)
+
+
+def check_foreign(format_name: str, foreign: Any | None = None) -> None:
+    """No silent loss on a file of another format: each of :data:`FOREIGN_SAMPLES` (and
+    ``foreign``, when given) read with ``format=format_name`` raises :class:`FormatError`, or
+    loads with a warning or a rejected row; and it never loads marks or totals quietly."""
+    inputs: list[tuple[str, Any]] = list(FOREIGN_SAMPLES.items())
+    if foreign is not None:
+        inputs.append((str(foreign), foreign))
+    for label, data in inputs:
+        try:
+            result = load(data, format=format_name)
+        except FormatError:
+            continue
+        has_totals = result.totals is not None and len(result.totals) > 0
+        assert result.warnings or len(result.rejected), (
+            f"{format_name} read {label} (another format) without a warning or a rejected row "
+            f"(rows_read={result.rows_read}, totals={has_totals})"
+        )
+
+
 def check_detection(format_name: str, sample: Any) -> None:
     """``sniff`` accepts the sample and detection (``format=None``) picks this adapter."""
     assert format_name in formats(), f"{format_name!r} is not registered: {formats()}"
@@ -171,6 +219,8 @@ def check_load(
     assert result.format == format_name
     bound = max_row if max_row is not None else _row_bound(data, result.rows_read)
     assert_load_invariants(result, max_row=bound)
+    if len(data.strip()):
+        assert explains_empty(result), f"{format_name}: no marks, no totals and no warning"
     if expect_rows is not None:
         assert result.rows_read == expect_rows, f"rows_read {result.rows_read} != {expect_rows}"
     again = load(io.BytesIO(data), format=format_name)
@@ -295,11 +345,13 @@ def check_conformance(
     structured: bool = False,
     examples: int = 40,
     max_row: int | None = None,
+    foreign: Any | None = None,
 ) -> LoadResult:
     """Run every check of the kit on one adapter; returns the sample's :class:`LoadResult`."""
     check_detection(format_name, sample_path)
     result = check_load(format_name, sample_path, expect_rows=expect_rows, max_row=max_row)
     check_empty(format_name)
+    check_foreign(format_name, foreign)
     check_truncated(format_name, sample_path, structured=structured)
     check_random_bytes(format_name, sample_path, examples=examples)
     if bad_sample is not None:
@@ -312,13 +364,21 @@ class AdapterConformance:
 
     Optional fixtures: ``bad_sample`` (a source with at least one bad row; default None skips
     that test), ``structured`` (True for XML/JSON formats, default False), ``expect_rows``
-    (the exact ``rows_read`` of the sample, default None), ``max_row`` (the sample's last
-    source row, for binary formats whose rows the kit cannot count; default None).
+    (the exact ``rows_read`` of the sample, default None), ``foreign_sample`` (a file of
+    another format, default None: the kit's own foreign files are always tried), ``max_row``
+    (the sample's last source row, for binary formats whose rows the kit cannot count;
+    default None).
     """
 
     @pytest.fixture
     def bad_sample(self) -> Any:
         """A source with a bad row, or None."""
+        return None
+
+    @pytest.fixture
+    def foreign_sample(self) -> Any:
+        """A file of another format (e.g. another adapter's sample), or None: the kit's own
+        :data:`FOREIGN_SAMPLES` are always tried."""
         return None
 
     @pytest.fixture
@@ -349,6 +409,10 @@ class AdapterConformance:
     def test_conformance_empty(self, format: str) -> None:
         """An empty source is a FormatError."""
         check_empty(format)
+
+    def test_conformance_foreign(self, format: str, foreign_sample: Any) -> None:
+        """A file of another format is refused or warned about, never loaded quietly."""
+        check_foreign(format, foreign_sample)
 
     def test_conformance_truncated(self, format: str, sample: Any, structured: bool) -> None:
         """A truncated source never raises anything but AttendanceError."""

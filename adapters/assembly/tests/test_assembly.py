@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from attendance_core.adapters import Source, get_adapter, load
 from attendance_core.errors import AttendanceError, FormatError, RegisterError
-from attendance_core.testing import check_conformance, drain
+from attendance_core.testing import check_conformance, check_foreign, drain
 
 pytestmark = pytest.mark.filterwarnings("ignore::attendance_core.errors.AttendanceWarning")
 
@@ -240,3 +240,43 @@ def test_fuzz_bytes_raise_only_attendance_errors(data: bytes) -> None:
     assert isinstance(get_adapter("assembly-json").sniff(Source.of(data)), bool)
     with contextlib.suppress(AttendanceError):
         drain("assembly-json", data)
+
+
+# -- real layouts and no silent loss ------------------------------------------------------------
+
+EDFI_JSON = Path(__file__).parents[2] / "edfi/tests/data/json/studentSchoolAttendanceEvents.json"
+
+
+def test_open_end_sentinel_as_the_php_client_writes_it() -> None:
+    # Assembly's PHP client documents 2079-06-06T23:59:00.000Z as "not left"; in London time
+    # that is 7 June, so the sentinel must be compared before any time-zone conversion
+    students = [
+        {
+            "object": "student",
+            "id": 1,
+            "upn": "C873000000501",
+            "first_name": "A",
+            "last_name": "B",
+            "end_date": "2079-06-06T23:59:00.000Z",
+        },
+        {
+            "object": "student",
+            "id": 2,
+            "upn": "D873000000502",
+            "first_name": "C",
+            "last_name": "D",
+            "end_date": "2025-07-18T23:00:00.000Z",
+        },
+    ]
+    result = load([students], format="assembly-json")
+    assert pd.isna(result.pupils.loc["C873000000501", "leaving_date"])
+    # a real leaving date written in UTC is the London date (midnight BST)
+    assert result.pupils.loc["D873000000502", "leaving_date"] == pd.Timestamp("2025-07-19")
+
+
+def test_another_format_is_a_format_error() -> None:
+    with pytest.raises(FormatError, match="no Assembly records"):
+        load(EDFI_JSON, format="assembly-json")
+    empty = load(b"[]", format="assembly-json")
+    assert any("no records" in w for w in empty.warnings)
+    check_foreign("assembly-json", EDFI_JSON)

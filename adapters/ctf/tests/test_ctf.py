@@ -273,3 +273,65 @@ def test_invalid_upn_is_a_warning_not_a_rejection() -> None:
     assert result.totals is not None
     assert "A201200101001" in set(result.totals["pupil_id"])
     assert any("invalid UPN check letter" in w for w in result.warnings)
+
+
+# -- the layouts real exporters write (see tests/data/README.md) --------------------------------
+
+ATTEND_SESSIONS = DATA / "ctf_attendsessions.xml"
+SECONDARY = DATA / "census_secondary.xml"
+
+
+def test_marks_inside_attend_sessions_are_read() -> None:
+    result = _load(ATTEND_SESSIONS)
+    long = result.register.to_long()
+    assert len(long) == 20  # ten weekdays from Monday 2 September 2024, AM and PM
+    assert result.rows_read == 20
+    assert len(result.rejected) == 0
+    codes = long.groupby("code").size().to_dict()
+    assert codes == {"/": 7, "\\": 7, "I": 2, "#": 2, "N": 2}
+    first = long.sort_values(["date", "session"]).iloc[0]
+    assert str(pd.Timestamp(first["date"]).date()) == "2024-09-02"
+    assert set(long["school_id"]) == {"2012345"}
+    totals = result.totals
+    assert totals is not None and len(totals) == 1
+    row = totals.iloc[0]
+    assert (row["possible"], row["authorised"], row["unauthorised"]) == (18, 2, 2)
+    assert pd.Timestamp(row["start"]).date() == dt.date(2024, 9, 2)
+
+
+def test_census_blocks_school_and_late_first_pupil() -> None:
+    head = SECONDARY.read_bytes()
+    assert head.find(b"<PupilOnRoll>") > 8192  # the Classes push the first pupil past 8 KiB
+    assert CtfXmlAdapter().sniff(Source.of(SECONDARY))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", AttendanceWarning)
+        result = load(SECONDARY)
+    assert result.format == "ctf-xml"
+    totals = result.totals
+    assert totals is not None
+    assert sorted(totals["period"]) == [
+        "SPR 2025",
+        "SPR 2025",
+        "SPR 2025 AnnualAttendance",
+        "SPR 2025 SummerHalfTerm2Attendance",
+    ]
+    assert set(totals["school_id"]) == {"2014567"}  # Header/Source LEA + Estab
+    annual = totals[totals["period"] == "SPR 2025 AnnualAttendance"].iloc[0]
+    assert (annual["possible"], annual["attended"], annual["reason_I"]) == (330, 315, 10)
+    assert not any("not read" in str(w.message) for w in seen)
+
+
+def test_unknown_attendance_block_and_no_pupils_warn() -> None:
+    text = CENSUS.read_text(encoding="utf-8").replace(
+        "<Attendance><TermlyAttendance>", "<Attendance><FutureAttendance/><TermlyAttendance>", 1
+    )
+    result = _load(text.encode())
+    assert any("<FutureAttendance> attendance block(s) not read" in w for w in result.warnings)
+    empty = b"<CTfile><Header/><CTFpupilData/></CTfile>"
+    result = _load(empty)
+    assert any("no pupil records" in w for w in result.warnings)
+    no_blocks = (
+        b"<CTfile><CTFpupilData><Pupil><UPN>D201200101001</UPN></Pupil></CTFpupilData></CTfile>"
+    )
+    result = _load(no_blocks)
+    assert any("no attendance block" in w for w in result.warnings)

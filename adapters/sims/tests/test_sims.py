@@ -256,3 +256,85 @@ def test_invalid_upn_is_a_warning_not_a_rejection() -> None:
     assert "A201200101001" in set(result.register.to_long()["pupil_id"])
     assert not (result.rejected["reason"] == "missing_value").any()
     assert any("invalid UPN check letter" in w and "lines 15" in w for w in result.warnings)
+
+
+# -- SIMS CommandReporter / Report Designer XML (see tests/data/README.md) ----------------------
+
+REPORT = DATA / "sims_commandreporter.xml"
+EDFI_XML = Path(__file__).parents[2] / "edfi/tests/data/xml/district/StudentAttendance.xml"
+CTF_XML = Path(__file__).parents[2] / "ctf/tests/data/ctf_yeardata.xml"
+
+
+class TestReportConformance(AdapterConformance):
+    @pytest.fixture
+    def format(self) -> str:
+        return "sims-xml"
+
+    @pytest.fixture
+    def sample(self) -> Path:
+        return REPORT
+
+    @pytest.fixture
+    def structured(self) -> bool:
+        return True
+
+    @pytest.fixture
+    def foreign_sample(self) -> Path:
+        return EDFI_XML
+
+
+def test_report_records_are_flat_rows() -> None:
+    assert SimsXmlAdapter().sniff(Source.of(REPORT))
+    result = _load(REPORT, symbols={"7": "B"})
+    long = result.register.to_long()
+    assert result.rows_read == 8
+    assert len(result.rejected) == 0
+    assert len(long) == 8
+    amira = long[long["pupil_id"] == "D201200101001"]
+    assert sorted(amira["code"]) == ["/", "B", "B", "\\"]
+    pupils = result.pupils
+    assert list(pupils.index) == ["D201200101001", "T201200101002"]
+    assert pupils.loc["T201200101002", "name"] == "Tom O'Neill"  # Legal_x0020_ names decoded
+    assert pupils.loc["D201200101001", "year_group"] == "Year 7"
+    assert pupils.loc["D201200101001", "mis_id"] == "001234"
+    assert not any("repeat" in w for w in result.warnings)
+
+
+def test_report_without_symbols_rejects_local_marks() -> None:
+    result = _load(REPORT)
+    assert sorted(result.rejected["value"]) == ["7", "7"]
+    assert set(result.rejected["reason"]) == {"unmapped_symbol"}
+
+
+def test_report_of_another_kind_is_not_sniffed() -> None:
+    pupil_list = (
+        b"<SuperStarReport><Record><Adno>1</Adno><Legal_x0020_Surname>A</Legal_x0020_Surname>"
+        b"</Record></SuperStarReport>"
+    )
+    assert not SimsXmlAdapter().sniff(Source.of(pupil_list))
+
+
+def test_alias_order_wins_over_file_order() -> None:
+    # "Session Date" comes before "Date" in the alias table: it wins although later in the file
+    doc = (
+        b"<SuperStarReport><Record><UPN>D201200101001</UPN><Date>2024-09-01</Date>"
+        b"<Session_x0020_Date>2024-09-02</Session_x0020_Date><Session>AM</Session>"
+        b"<Mark>/</Mark></Record></SuperStarReport>"
+    )
+    long = _load(doc).register.to_long()
+    assert [str(pd.Timestamp(d).date()) for d in long["date"]] == ["2024-09-02"]
+
+
+def test_encoded_names_in_an_alias_file_need_not_be_written_literally(tmp_path: Path) -> None:
+    doc = (
+        b"<SuperStarReport><Record><UPN>D201200101001</UPN><Register_x0020_Day>2024-09-02"
+        b"</Register_x0020_Day><Session>AM</Session><Mark>/</Mark></Record></SuperStarReport>"
+    )
+    result = _load(doc, aliases={"mark": {"date": ["Register Day"]}})
+    assert len(result.register.to_long()) == 1
+
+
+def test_other_xml_is_a_format_error_not_an_empty_load() -> None:
+    for other in (EDFI_XML, CTF_XML, b"<Catalogue><Book/></Catalogue>"):
+        with pytest.raises(FormatError, match="no SIMS"):
+            load(other, format="sims-xml")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from attendance_core.adapters import Source, get_adapter, load
 from attendance_core.errors import AttendanceError, FormatError, RegisterError
-from attendance_core.testing import check_conformance, drain
+from attendance_core.testing import check_conformance, check_foreign, drain
 
 pytestmark = pytest.mark.filterwarnings("ignore::attendance_core.errors.AttendanceWarning")
 
@@ -244,3 +244,33 @@ def test_fuzz_bytes_raise_only_attendance_errors(data: bytes) -> None:
     assert isinstance(get_adapter("wonde-json").sniff(Source.of(data)), bool)
     with contextlib.suppress(AttendanceError):
         drain("wonde-json", data)
+
+
+# -- no silent loss -----------------------------------------------------------------------------
+
+ASSEMBLY_V11 = Path(__file__).parents[2] / "assembly/tests/data/school/attendances-1.json"
+#: Assembly's v1.0 list envelope also has a "data" key (shape from the Assembly section of
+#: spec/mis-formats.md; values made up)
+ASSEMBLY_V10 = (
+    b'{"object": "list", "data": [{"object": "attendance", "id": 501, "student_id": 1234, '
+    b'"session_date": "2024-09-02", "session_name": "AM", "attendance_mark": "/"}], '
+    b'"current_page": 1, "total_pages": 1, "meta": {"pagination": {"next": null}}}'
+)
+
+
+def test_assembly_pages_and_schools_pages_are_refused() -> None:
+    with pytest.raises(FormatError, match="Assembly"):
+        load(ASSEMBLY_V10, format="wonde-json")
+    schools = {
+        "data": [{"id": "A1930499544", "name": "Example School", "urn": 100000}],
+        "meta": {"pagination": {"next": None, "more": False, "per_page": 50}},
+    }
+    with pytest.raises(FormatError, match="a schools page"):
+        load([schools], format="wonde-json")
+    empty = load(
+        [{"data": [], "meta": {"pagination": {"next": None, "more": False}}}], format="wonde-json"
+    )
+    assert any("nothing loaded" in w for w in empty.warnings)
+    with pytest.raises(FormatError):
+        load(ASSEMBLY_V11, format="wonde-json")
+    check_foreign("wonde-json", ASSEMBLY_V10)

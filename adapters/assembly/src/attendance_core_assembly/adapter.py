@@ -108,6 +108,20 @@ class _Pages:
             "attendance_summary": [],
         }
         self.paging: dict[str, list[tuple[Any, Any]]] = {}
+        self.skipped: list[str] = []
+
+    def check_found(self, file: str) -> None:
+        """No silent loss: pages without one Assembly record are a FormatError when they held
+        other records (another format), a warning when they were empty."""
+        if any(self.records.values()):
+            return
+        if self.skipped:
+            raise FormatError(
+                f"no Assembly records in {len(self.skipped)} page(s) of other records "
+                f"(first: {self.skipped[0]}); is this another format's file?",
+                file=file,
+            )
+        self.warnings.append("the pages hold no records: nothing loaded")
 
     def add_document(self, name: str, doc: Any) -> None:
         if (
@@ -142,6 +156,7 @@ class _Pages:
             self.warnings.append(
                 f"{name}: page of unrecognised records skipped ({len(items)} records)"
             )
+            self.skipped.append(name)
             return
         self.records[kind].extend(items)
         if meta is not None:
@@ -226,6 +241,7 @@ class AssemblyJsonAdapter:
             docs = [(source.name, [d for _, d in docs])]
         for name, doc in docs:
             pages.add_document(name, doc)
+        pages.check_found(source.name)
         warnings.extend(pages.paging_warnings())
 
         key_of, unkeyed, pupils = _students(
@@ -289,7 +305,9 @@ def _students(
             day = parse_date(value, local_tz=_LONDON) if value is not None else None
             if value is not None and day is None:
                 warnings.append(f"{where}: {field} is not a date, left empty")
-            if field == "leaving_date" and day in open_end:
+            # the "not left" sentinel is compared as written: 2079-06-06T23:59:00.000Z moved to
+            # London time is 7 June and would miss it
+            if field == "leaving_date" and (day in open_end or parse_date(value) in open_end):
                 day = None
             rec[field] = day
         if rec["upn"] is not None and not upn_ok(rec["upn"]):

@@ -29,6 +29,7 @@ from attendance_core.adapterkit import (
     child_text,
     iter_named,
     local_name,
+    local_name_as_written,
     lower_names,
     mark_row,
     marks_frame,
@@ -49,6 +50,7 @@ __all__ = ["CtfAliases", "CtfXmlAdapter", "expand_marks"]
 
 OPTIONS = frozenset({"aliases", "school_id", "chunk_size"}) | CORE_OPTIONS
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
+_CENSUS_HINT = re.compile(rb"<(\w+:)?(PupilOnRoll|Pupil|PupilsOnRoll|CollectionDetails)\b")
 _COUNT = re.compile(r"^\d{1,6}$")
 _DEFAULT_CHUNK = 50_000
 _VALUE_LIMIT = 40
@@ -169,7 +171,11 @@ class CtfXmlAdapter:
         root = xml_root_name(head)
         if root == "ctfile":
             return True
-        return root == "message" and re.search(rb"<(\w+:)?(PupilOnRoll|Pupil)\b", head) is not None
+        if root != "message":
+            return False
+        # a census header names its collection before the School block, whose Classes can push
+        # the first PupilOnRoll far past the first 8 KiB
+        return _CENSUS_HINT.search(head) is not None
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Parse now (XML problems raise :class:`FormatError` here); totals and pupils are
@@ -277,9 +283,12 @@ class _Reader:
         seen: set[str] = set()
         invalid: list[int] = []
         no_upn: list[int] = []
+        unread: dict[str, list[int]] = {}
         attendance = self.aliases.record("attendance")
         kinds = {"year": self.aliases.record("year_data"), "term": self.aliases.record("termly")}
+        pupils_seen = 0
         for pupil in iter_named(self.doc.root, self.aliases.record("pupil")):
+            pupils_seen += 1
             line = self.doc.line(pupil)
             upn = (self._pupil_field(pupil, "upn") or "").upper() or None
             if upn is None:
@@ -289,6 +298,12 @@ class _Reader:
             for holder in pupil:
                 if local_name(holder.tag) not in attendance:
                     continue
+                for child in holder:
+                    tag = local_name(child.tag)
+                    if tag and not any(tag in names for names in kinds.values()):
+                        unread.setdefault(local_name_as_written(str(child.tag)), []).append(
+                            self.doc.line(child)
+                        )
                 for element in holder.iter():
                     for kind, names in kinds.items():
                         if local_name(element.tag) in names:
@@ -322,6 +337,21 @@ class _Reader:
             self.out.warnings.append(
                 f"{len(no_upn)} pupil(s) without a UPN (lines {row_list(no_upn)}): their "
                 "attendance is rejected"
+            )
+        if not pupils_seen:
+            self.out.warnings.append(
+                "no pupil records (<Pupil> / <PupilOnRoll>) in the file: nothing loaded"
+            )
+        elif not self.blocks:
+            self.out.warnings.append(
+                f"{pupils_seen} pupil record(s) but no attendance block "
+                "(YearData / TermlyAttendance / ...) in any of them: nothing loaded"
+            )
+        for tag, lines in sorted(unread.items()):
+            # no silent loss: an attendance block this adapter does not read is named
+            self.out.warnings.append(
+                f"{len(lines)} <{tag}> attendance block(s) not read (lines {row_list(lines)}); "
+                "add its name to the year_data or termly aliases to read it"
             )
         if invalid:
             self.out.warnings.append(
@@ -397,8 +427,7 @@ class _Reader:
         element = block.element
         possible = self._count(element, "possible", required=False)
         if possible is None:
-            has_marks = child_text(element, self.aliases.field("totals", "marks"))[0]
-            if has_marks:
+            if self._marks_holders(element):
                 return None  # a marks-only block: expanded, no totals
             raise RowProblem("SessionsPossible", None, Reason.MISSING_VALUE, "no sessions possible")
         if block.pupil_id is None:
@@ -465,6 +494,11 @@ class _Reader:
     ) -> tuple[dt.date | None, dt.date | None, str | None]:
         f = self.aliases
         start_text, start_col, _ = child_text(element, f.field("totals", "start"))
+        if start_text is None:
+            for holder in iter_named(element, f.record("attend_sessions")):
+                start_text, start_col, _ = child_text(holder, f.field("totals", "start"))
+                if start_text is not None:
+                    break
         end_text, end_col, _ = child_text(element, f.field("totals", "end"))
         start = parse_iso(start_text)
         end = parse_iso(end_text)
@@ -477,7 +511,10 @@ class _Reader:
                 end_col or "AttendanceEndDate", end_text, Reason.BAD_DATE, "not a date"
             )
         if block.kind == "term":
-            return start, end, self.period
+            name = local_name_as_written(str(element.tag))
+            if name.lower() == "termlyattendance" or self.period is None:
+                return start, end, self.period if name.lower() == "termlyattendance" else name
+            return start, end, f"{self.period} {name}"
         year_text, year_col, _ = child_text(element, f.field("totals", "year"))
         if year_text and not re.fullmatch(r"\d{4}", year_text):
             raise RowProblem(year_col or "Year", year_text, Reason.BAD_VALUE, "not a year")
@@ -497,25 +534,21 @@ class _Reader:
         for block in self.blocks:
             if block.kind != "year":
                 continue
-            marks, marks_col, holder = child_text(
-                block.element, self.aliases.field("totals", "marks")
-            )
-            if marks is None:
-                continue
-            raw_marks = _raw_text(holder) if holder is not block.element else marks
-            line = self.doc.line(holder) or self.doc.line(block.element)
-            try:
-                sessions = self._expand(block, raw_marks, marks_col or "AttendanceMarks")
-            except RowProblem as bad:
-                self._reject(line, bad)
-                continue
-            expanded += 1
-            for day, session, code in sessions:
-                rows.append(mark_row(block.pupil_id, day, session, code, block.school_id))
-                index.append(line)
-                if len(rows) >= self.chunk_size:
-                    yield marks_frame(rows, index)
-                    rows, index = [], []
+            for dates, marks, marks_col, holder in self._marks_holders(block.element):
+                raw_marks = _raw_text(holder) if holder is not dates else marks
+                line = self.doc.line(holder) or self.doc.line(block.element)
+                try:
+                    sessions = self._expand(block, dates, raw_marks, marks_col or "AttendanceMarks")
+                except RowProblem as bad:
+                    self._reject(line, bad)
+                    continue
+                expanded += 1
+                for day, session, code in sessions:
+                    rows.append(mark_row(block.pupil_id, day, session, code, block.school_id))
+                    index.append(line)
+                    if len(rows) >= self.chunk_size:
+                        yield marks_frame(rows, index)
+                        rows, index = [], []
         if rows:
             yield marks_frame(rows, index)
         if expanded:
@@ -524,10 +557,28 @@ class _Reader:
                 "their AttendanceStartDate (school holidays must be spaces in the string)"
             )
 
-    def _expand(self, block: _Block, marks: str, column: str) -> list[tuple[dt.date, str, str]]:
+    def _marks_holders(self, element: Element) -> list[tuple[Element, str, str | None, Element]]:
+        """Every marks string of a YearData as (element holding its start date, text, element
+        name, element holding the marks): a direct ``AttendanceMarks`` child (older layout) and
+        each ``AttendSessions`` block (the layout real exporters write)."""
+        names = self.aliases.field("totals", "marks")
+        found: list[tuple[Element, str, str | None, Element]] = []
+        for holder in [element, *iter_named(element, self.aliases.record("attend_sessions"))]:
+            marks, column, where = child_text(holder, names)
+            if marks is not None and where is not holder:
+                found.append((holder, marks, column, where))
+        return found
+
+    def _expand(
+        self, block: _Block, dates: Element, marks: str, column: str
+    ) -> list[tuple[dt.date, str, str]]:
         if block.pupil_id is None:
             raise RowProblem("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
-        start_text, start_col, _ = child_text(block.element, self.aliases.field("totals", "start"))
+        start_text, start_col, _ = child_text(dates, self.aliases.field("totals", "start"))
+        if start_text is None and dates is not block.element:
+            start_text, start_col, _ = child_text(
+                block.element, self.aliases.field("totals", "start")
+            )
         start = parse_iso(start_text)
         if start is None:
             raise RowProblem(

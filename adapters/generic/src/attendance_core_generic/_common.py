@@ -13,6 +13,8 @@ from functools import cache
 from typing import Any
 
 import attrs
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from attendance_core.adapterkit import package_toml, shorten, upn_ok
@@ -675,8 +677,13 @@ class Pupils:
         schools: Sequence[str],
         pupils: Sequence[str],
         values: Sequence[Sequence[str]],
+        *,
+        check_upns: bool = True,
     ) -> None:
-        """Take accepted rows: ``values`` holds one sequence per column of :attr:`columns`."""
+        """Take accepted rows: ``values`` holds one sequence per column of :attr:`columns`.
+
+        With ``check_upns=False`` the rows' UPNs are not checked here (the caller passes only
+        distinct rows and checks every row with :meth:`check_upns`)."""
         for key in dict.fromkeys(zip(schools, pupils, *values, strict=True)):
             if not key[1] or key in self._seen:
                 continue
@@ -691,7 +698,7 @@ class Pupils:
                     record[column] = text
                 elif known != text:
                     self._conflicts[column] = self._conflicts.get(column, 0) + 1
-        if self._upn_at is None:
+        if self._upn_at is None or not check_upns:
             return
         upns = values[self._upn_at]
         bad = {u for u in set(upns) if u.strip() and not self._upn_ok(clean_id(u, "upn"))}
@@ -701,6 +708,22 @@ class Pupils:
                     self._bad_upn_count += 1
                     if len(self._bad_upn_rows) < 10:
                         self._bad_upn_rows.append(line)
+
+    def check_upns(
+        self, lines: npt.NDArray[np.int64], codes: npt.NDArray[np.intp], uniques: Sequence[str]
+    ) -> None:
+        """Count the rows whose UPN text (``uniques[codes[i]]``) is not a valid UPN, as
+        :meth:`add_rows` does row by row, checking each distinct text once."""
+        bad = np.fromiter(
+            (bool(u.strip()) and not self._upn_ok(clean_id(u, "upn")) for u in uniques),
+            dtype=bool,
+            count=len(uniques),
+        )
+        hits = np.flatnonzero(bad[codes]) if len(uniques) else np.zeros(0, dtype=np.intp)
+        self._bad_upn_count += len(hits)
+        room = 10 - len(self._bad_upn_rows)
+        if room > 0:
+            self._bad_upn_rows.extend(int(v) for v in lines[hits[:room]])
 
     def _upn_ok(self, upn: str) -> bool:
         ok = self._upn_cache.get(upn)

@@ -10,12 +10,13 @@ admission and leaving dates, cohort flags) go to the pupils table. Dates are day
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,7 @@ from ._common import (
     sniff_text,
 )
 from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
+from ._fastcsv import FastBody, coded_arrow_text, fast_encoding, skip_lines
 
 __all__ = ["GenericCsvAdapter", "GenericExcelAdapter", "GenericParquetAdapter"]
 
@@ -178,25 +180,52 @@ class LongRows:
         if self.has_school:
             data["school_id"] = mapped("school_id", str.strip)
         if self.attr_columns:
+            used = list(
+                dict.fromkeys(
+                    [id_column, *(["school_id"] if self.has_school else []), *self.attr_columns]
+                )
+            )
+            picked = {c: columns[c][0] if keep is None else columns[c][0][keep] for c in used}
+            # the pupils table takes each distinct row once, in order of first appearance: hand
+            # it only the first row of each distinct combination of texts (not every mark)
+            first = _first_rows([picked[c] for c in used], [len(columns[c][1]) for c in used])
 
             def texts(column: str, convert: Callable[[str], str] | None = None) -> list[str]:
-                codes, uniques = columns[column]
+                uniques = columns[column][1]
                 values = uniques if convert is None else [convert(v) for v in uniques]
                 table = np.asarray(values, dtype=object)
-                return list(table[codes if keep is None else codes[keep]])
+                return list(table[picked[column][first]])
 
             ids = texts(id_column, lambda v: clean_id(v, id_column))
             self.pupils.add_rows(
-                rows.tolist(),
+                rows[first].tolist(),
                 texts("school_id", str.strip) if self.has_school else [""] * len(ids),
                 ids,
                 [texts(c) for c in self.attr_columns],
+                check_upns=False,
             )
+            if "upn" in self.attr_columns:
+                self.pupils.check_upns(rows, picked["upn"], columns["upn"][1])
         return pd.DataFrame(data, index=pd.Index(rows, dtype="int64"))
 
 
 #: A column of texts as (codes, distinct texts): row ``i`` holds ``uniques[codes[i]]``.
 Coded = tuple["npt.NDArray[np.intp]", list[str]]
+
+
+def _first_rows(codes: list[npt.NDArray[np.intp]], sizes: list[int]) -> npt.NDArray[np.intp]:
+    """Positions of the first row of each distinct combination of ``codes``, in row order."""
+    n = len(codes[0]) if codes else 0
+    key = np.zeros(n, dtype=np.int64)
+    radix = 1
+    for column, size in zip(codes, sizes, strict=True):
+        if radix * max(size, 1) >= 1 << 62:  # too many combinations for one int64 key
+            return np.arange(n, dtype=np.intp)
+        key += column.astype(np.int64) * radix
+        radix *= max(size, 1)
+    first = np.unique(key, return_index=True)[1]
+    first.sort()
+    return first.astype(np.intp, copy=False)
 
 
 def coded(values: Sequence[str]) -> Coded:
@@ -256,7 +285,8 @@ class GenericCsvAdapter:
         encoding, decode_errors, note = detect_encoding(source)
         if note:
             out.warnings.append(note)
-        body = CsvBody(source, encoding, delimiter, decode_errors)
+        body: CsvBody | None = CsvBody(source, encoding, delimiter, decode_errors)
+        assert body is not None
         records = body.records()
         header, skipped = csv_header(records, table, is_long_header, file=source.name)
         if skipped:
@@ -317,8 +347,37 @@ class GenericCsvAdapter:
                     lines = lines[size:]
                     columns = [v[size:] for v in columns]
 
+            nonlocal body
+            assert body is not None
+            header_body = body
+            fast = _fast_body(
+                source,
+                header_body,
+                encoding=encoding,
+                errors=decode_errors,
+                delimiter=delimiter,
+                width=width,
+                places=places,
+                id_place=first,
+            )
+            if fast is not None:
+                header_body.close()
+                for proven in fast.blocks():
+                    for at in range(0, len(proven.lines), size):
+                        yield rows.chunk(
+                            proven.lines[at : at + size],
+                            {
+                                c: coded_arrow_text(a.slice(at, size))
+                                for c, a in zip(needed, proven.columns, strict=True)
+                            },
+                        )
+                if fast.rest is None:
+                    body = None
+                else:  # the existing reader from the first block not proven, to the end
+                    line, stream = fast.rest
+                    body = CsvBody.resume(stream, encoding, delimiter, decode_errors, line)
             try:
-                for base, flat, block, fields, error in body.blocks(size, width):
+                for base, flat, block, fields, error in body.blocks(size, width) if body else ():
                     if flat is not None and all(flat[first::width]):
                         # one record a line, all of the header's width: taken column-wise
                         lines.extend(range(base, base + len(flat) // width))
@@ -335,7 +394,8 @@ class GenericCsvAdapter:
                         record(base, fields, error)
                     yield from full()
             finally:
-                body.close()
+                if body is not None:
+                    body.close()
             if lines:
                 yield rows.chunk(lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)})
             problems.flush()
@@ -347,6 +407,41 @@ class GenericCsvAdapter:
 
         out.marks = marks()
         return out
+
+
+def _fast_body(
+    source: Source,
+    body: CsvBody,
+    *,
+    encoding: str,
+    errors: str,
+    delimiter: str,
+    width: int,
+    places: list[int],
+    id_place: int,
+) -> FastBody | None:
+    """The fast reader for the records after the header (see :mod:`._fastcsv`), or None when
+    the file's encoding or delimiter keeps it from the fast path."""
+    codec = fast_encoding(encoding, errors)
+    if codec is None or len(delimiter.encode(codec)) != 1:
+        return None
+    first_line = body.body_line
+    fh = source.open()
+    bom = codecs.BOM_UTF8 if encoding == "utf-8-sig" else b""
+    skipped = skip_lines(fh, first_line - 1, bom)
+    if skipped is None:
+        fh.close()
+        return None
+    return FastBody(
+        fh,
+        skipped[0],
+        first_line=first_line,
+        codec=codec,
+        delimiter=delimiter,
+        width=width,
+        places=places,
+        id_place=id_place,
+    )
 
 
 def _regular(block: list[list[str]], width: int, first: int) -> bool:
@@ -366,12 +461,38 @@ class CsvBody:
     them.
     """
 
-    def __init__(self, source: Source, encoding: str, delimiter: str, errors: str) -> None:
-        self._raw = source.open()
+    def __init__(
+        self,
+        source: Source | None,
+        encoding: str,
+        delimiter: str,
+        errors: str,
+        *,
+        raw: BinaryIO | None = None,
+        first_line: int = 1,
+    ) -> None:
+        if raw is None:
+            assert source is not None
+            raw = source.open()
+        self._raw = raw
         self._stream = io.TextIOWrapper(self._raw, encoding=encoding, errors=errors, newline="")
         self._delimiter = delimiter
         self._reader = csv.reader(self._stream, delimiter=delimiter)
-        self._start = 1
+        self._offset = first_line - 1  # lines of the file before the stream's first byte
+        self._start = first_line
+
+    @classmethod
+    def resume(
+        cls, raw: BinaryIO, encoding: str, delimiter: str, errors: str, first_line: int
+    ) -> CsvBody:
+        """A body over ``raw``, a stream that starts at the first byte of line ``first_line``
+        of the file, whose records :meth:`blocks` gives with the file's line numbers."""
+        return cls(None, encoding, delimiter, errors, raw=raw, first_line=first_line)
+
+    @property
+    def body_line(self) -> int:
+        """The line the next record starts on, after what :meth:`records` gave."""
+        return self._offset + self._reader.line_num + 1
 
     def close(self) -> None:
         """Close the file."""
@@ -397,7 +518,7 @@ class CsvBody:
 
     def blocks(self, size: int, width: int) -> Iterator[Block]:
         """The records after those :meth:`records` gave (see the class docstring)."""
-        base = self._reader.line_num + 1
+        base = self.body_line
         self._start = base
         delimiter = self._delimiter
         while True:

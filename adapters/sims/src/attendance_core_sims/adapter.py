@@ -33,10 +33,8 @@ from attendance_core.adapterkit import (
     RowProblem,
     XmlDocument,
     check_read_args,
-    child_text,
-    iter_named,
     local_name,
-    lower_names,
+    local_name_as_written,
     marks_frame,
     merge_aliases,
     package_toml,
@@ -77,14 +75,16 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 #: Years a date may fall in; anything else is taken as a typing error, not a date.
 YEARS = (1900, 2199)
 _DEFAULT_CHUNK = 50_000
+_HEAD_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
 
 
 @attrs.frozen(kw_only=True)
 class SimsAliases:
-    """The element/attribute names of each record and field, lower-cased, as sets."""
+    """The element/attribute names of each record and field, normalised by :func:`xml_name`,
+    in the alias table's order (the first alias found in a record wins, not the first child)."""
 
-    records: Mapping[str, frozenset[str]]
-    fields: Mapping[str, Mapping[str, frozenset[str]]]
+    records: Mapping[str, tuple[str, ...]]
+    fields: Mapping[str, Mapping[str, tuple[str, ...]]]
     session_names: Mapping[str, str]
 
     @classmethod
@@ -99,19 +99,87 @@ class SimsAliases:
             for session, names in merged.get("session_names", {}).items()
             for name in names
         }
-        records = {k: lower_names(v) for k, v in merged.get("records", {}).items()}
+        records = {k: xml_names(v) for k, v in merged.get("records", {}).items()}
         fields = {
-            table: {k: lower_names(v) for k, v in merged[table].items()}
-            for table in ("school", "pupil", "mark", "session", "mapping")
+            table: {k: xml_names(v) for k, v in merged.get(table, {}).items()}
+            for table in ("school", "pupil", "mark", "session", "mapping", "report")
         }
         for need in ("pupil", "mark"):
             if not records.get(need):
                 raise FormatError(f"alias table lists no names for the {need!r} record")
         return cls(records=records, fields=fields, session_names=session_names)
 
-    def field(self, table: str, key: str) -> frozenset[str]:
+    def field(self, table: str, key: str) -> tuple[str, ...]:
         """The names of ``key`` in ``table`` (empty when the table does not list it)."""
-        return self.fields.get(table, {}).get(key, frozenset())
+        return self.fields.get(table, {}).get(key, ())
+
+    def record(self, key: str) -> tuple[str, ...]:
+        """The element names of a record kind (empty when the table does not list it)."""
+        return self.records.get(key, ())
+
+
+_XML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def xml_name(name: str) -> str:
+    """A name for matching: ``_xHHHH_`` escapes decoded (``Legal_x0020_Surname`` is
+    ``Legal Surname``, as .NET writes XML names), lower-cased, spaces removed -- so element
+    names and CSV-style header aliases (``Session Date``, ``SessionDate``) meet."""
+    decoded = _XML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name)
+    return "".join(decoded.lower().split())
+
+
+def xml_names(values: Any) -> tuple[str, ...]:
+    """Alias names normalised by :func:`xml_name`, order kept, repeats dropped."""
+    out: list[str] = []
+    for value in values:
+        name = xml_name(str(value))
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _tag(tag: Any) -> str:
+    """An element's local name normalised by :func:`xml_name` (``""`` for comments/PIs)."""
+    return xml_name(local_name_as_written(tag)) if isinstance(tag, str) else ""
+
+
+def _written(tag: str) -> str:
+    """A local name as a person reads it: ``_xHHHH_`` decoded, case kept."""
+    return _XML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), local_name_as_written(tag))
+
+
+def _text(element: Element, names: tuple[str, ...]) -> tuple[str | None, str | None, Element]:
+    """The value of the first of ``names`` (in alias order) that ``element`` has, as an
+    attribute or the text of a direct child: (value, name as written, element holding it)."""
+    if not names:
+        return None, None, element
+    attrs_by: dict[str, tuple[str, str]] = {}
+    for key, value in element.attrib.items():
+        attrs_by.setdefault(_tag(key), (value, key))
+    children: dict[str, Element] = {}
+    for child in element:
+        children.setdefault(_tag(child.tag), child)
+    for name in names:
+        if name in attrs_by:
+            value, key = attrs_by[name]
+            return value.strip(), _written(key), element
+        if name in children:
+            child = children[name]
+            return (child.text or "").strip(), _written(str(child.tag)), child
+    return None, None, element
+
+
+def _iter(root: Element, names: tuple[str, ...]) -> Iterator[Element]:
+    """Every element at or below ``root`` named in ``names``, in document order, without
+    looking inside a match."""
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if _tag(element.tag) in names:
+            yield element
+            continue
+        stack.extend(reversed(list(element)))
 
 
 def _builtin_aliases() -> dict[str, Any]:
@@ -280,7 +348,17 @@ class SimsXmlAdapter:
         root = xml_root_name(head)
         if root is None:
             return False
-        return root in SimsAliases.from_mapping(_builtin_aliases()).records.get("root", ())
+        aliases = SimsAliases.from_mapping(_builtin_aliases())
+        if xml_name(root) in aliases.record("root"):
+            return True
+        if xml_name(root) not in aliases.record("report_root"):
+            return False
+        # a CommandReporter / Report Designer report: SuperStarReport/Record/<field>. Any report
+        # has that root; an attendance one names a mark and a date among its first fields
+        fields = {xml_name(m.decode("ascii", "replace")) for m in _HEAD_TAG.findall(head)}
+        return bool(fields & set(aliases.field("mark", "code"))) and bool(
+            fields & set(aliases.field("mark", "date"))
+        )
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Parse the whole document now (XML problems raise :class:`FormatError` here) and
@@ -324,10 +402,18 @@ class _Reader:
     ) -> None:
         self.doc = doc
         self.file = file
+        self.report = _tag(doc.root.tag) in aliases.record("report_root")
+        if self.report:
+            # CommandReporter / Report Designer: each Record is one flat row, pupil and mark
+            rows = aliases.record("report_record")
+            aliases = attrs.evolve(
+                aliases, records={**aliases.records, "pupil": rows, "mark": rows}
+            )
         self.aliases = aliases
         self.errors = errors
         self.chunk_size = max(1, chunk_size)
         self.out = AdapterOutput(warnings=list(doc.notes))
+        self._check_records()
         self.sink = RejectedRows(file, errors, self.out.rejected)
         self.school_id = self._school(school_option)
         self.symbols = self._symbols(symbols_option)
@@ -342,26 +428,54 @@ class _Reader:
     def output(self) -> AdapterOutput:
         return self.out
 
+    def _check_records(self) -> None:
+        """No silent loss: a document with neither pupil nor mark records is not read as an
+        empty register."""
+        root = self.doc.root
+        has_pupils = next(_iter(root, self.aliases.record("pupil")), None) is not None
+        has_marks = next(_iter(root, self.aliases.record("mark")), None) is not None
+        known_root = self.report or _tag(root.tag) in self.aliases.record("root")
+        if not has_marks and not known_root:
+            raise FormatError(
+                f"no SIMS mark records under the root <{_written(str(root.tag))}>, which is not "
+                "a SIMS export root: another format? (pass aliases= for a SIMS layout)",
+                file=self.file,
+                row=self.doc.line(root),
+            )
+        if not has_pupils and not has_marks:
+            what = "Record" if self.report else "pupil or mark"
+            raise FormatError(
+                f"no SIMS {what} records under the root <{_written(str(root.tag))}>: not a SIMS "
+                "attendance export, or its element names are not in the alias table (aliases=)",
+                file=self.file,
+                row=self.doc.line(root),
+            )
+        if not has_marks:
+            self.out.warnings.append(
+                "pupil records but no mark records (Mark / AttendanceMark / SessionMark): "
+                "no marks loaded"
+            )
+
     # -- header pieces ---------------------------------------------------------------------
 
     def _school(self, option: Any) -> str | None:
         if option is not None:
             return str(option)
         names = self.aliases.field("school", "school_id")
-        for element in iter_named(self.doc.root, self.aliases.records.get("school", frozenset())):
-            value, _, _ = child_text(element, names)
+        for element in _iter(self.doc.root, self.aliases.record("school")):
+            value, _, _ = _text(element, names)
             if value:
                 return value
-        value, _, _ = child_text(self.doc.root, names)
+        value, _, _ = _text(self.doc.root, names)
         return value or None
 
     def _symbols(self, option: Any) -> dict[str, str]:
         embedded: dict[str, str] = {}
         sym_names = self.aliases.field("mapping", "symbol")
         code_names = self.aliases.field("mapping", "code")
-        for element in iter_named(self.doc.root, self.aliases.records.get("mapping", frozenset())):
-            symbol, _, _ = child_text(element, sym_names)
-            code, _, _ = child_text(element, code_names)
+        for element in _iter(self.doc.root, self.aliases.record("mapping")):
+            symbol, _, _ = _text(element, sym_names)
+            code, _, _ = _text(element, code_names)
             if symbol is None or code is None:
                 raise FormatError(
                     "symbol mapping element without symbol and code",
@@ -394,11 +508,11 @@ class _Reader:
         mark_names = self.aliases.records["mark"]
         pupils: list[_Pupil] = []
         owner: dict[Element, _Pupil] = {}
-        for element in iter_named(self.doc.root, self.aliases.records["pupil"]):
+        for element in _iter(self.doc.root, self.aliases.records["pupil"]):
             values: dict[str, Any] = {}
             columns: dict[str, str | None] = {}
             for fieldname, names in fields.items():
-                value, column, _ = child_text(element, names)
+                value, column, _ = _text(element, names)
                 values[fieldname] = value or None
                 columns[fieldname] = column
             pupil = _Pupil(
@@ -410,7 +524,7 @@ class _Reader:
                 key_column=columns,
             )
             pupils.append(pupil)
-            for inner in iter_named(element, mark_names):
+            for inner in _iter(element, mark_names):
                 owner[inner] = pupil
         return pupils, owner
 
@@ -441,19 +555,19 @@ class _Reader:
         return {"upn": pupil.upn, "adno": pupil.adno, "id": pupil.mis_id}[self.key]
 
     def _sessions(self) -> dict[str, _Session]:
-        names = self.aliases.records.get("session", frozenset())
+        names = self.aliases.record("session")
         f = self.aliases.fields["session"]
         sessions: dict[str, _Session] = {}
         mark_names = self.aliases.records["mark"]
-        for element in iter_named(self.doc.root, names):
-            if element in self.owner or local_name(element.tag) in mark_names:
+        for element in _iter(self.doc.root, names):
+            if element in self.owner or _tag(element.tag) in mark_names:
                 continue
-            ident, _, _ = child_text(element, f["id"])
+            ident, _, _ = _text(element, f["id"])
             if not ident:
                 continue
-            date, date_col, _ = child_text(element, f["date"])
-            name, name_col, _ = child_text(element, f["name"])
-            start, start_col, _ = child_text(element, f["start"])
+            date, date_col, _ = _text(element, f["date"])
+            name, name_col, _ = _text(element, f["name"])
+            start, start_col, _ = _text(element, f["start"])
             sessions[ident] = _Session(
                 date=date,
                 date_column=date_col,
@@ -489,7 +603,8 @@ class _Reader:
                 "upn": pupil.upn,
                 "mis_id": pupil.adno or pupil.mis_id,
                 "name": name or None,
-                "year_group": a.get("year_group"),
+                # reports write year groups like "Year  7"
+                "year_group": " ".join(a["year_group"].split()) if a.get("year_group") else None,
             }
             if self.school_id is not None:
                 record["school_id"] = self.school_id
@@ -510,7 +625,7 @@ class _Reader:
                 f"{len(bad_dates)} pupil(s) with a date that is not a date "
                 f"(lines {row_list(bad_dates)}); left empty"
             )
-        if duplicates:
+        if duplicates and not self.report:  # a report repeats its pupil on every row
             self.out.warnings.append(
                 f"{len(duplicates)} pupil element(s) repeat an earlier pupil "
                 f"(lines {row_list(duplicates)}); the first is kept"
@@ -537,7 +652,7 @@ class _Reader:
         unmapped: Counter[str] = Counter()
         inferred: list[int] = []
         by_ref = self._pupil_refs()
-        for element in iter_named(self.doc.root, self.aliases.records["mark"]):
+        for element in _iter(self.doc.root, self.aliases.records["mark"]):
             line = self.doc.line(element)
             try:
                 row, from_time = self._mark(element, by_ref)
@@ -579,7 +694,7 @@ class _Reader:
         f = self.aliases.fields["mark"]
         pupil = self.owner.get(element)
         if pupil is None:
-            ref, ref_col, _ = child_text(element, f["pupil_ref"])
+            ref, ref_col, _ = _text(element, f["pupil_ref"])
             if not ref:
                 raise RowProblem("PupilId", None, Reason.MISSING_VALUE, "mark names no pupil")
             pupil = by_ref.get(ref.upper()) or by_ref.get(ref)
@@ -593,14 +708,14 @@ class _Reader:
                 self._key_label(), None, Reason.MISSING_VALUE, "pupil has no identifier"
             )
         session: _Session | None = None
-        ref, ref_col, _ = child_text(element, f["session_ref"])
+        ref, ref_col, _ = _text(element, f["session_ref"])
         if ref:
             session = self.sessions.get(ref)
             if session is None:
                 raise RowProblem(
                     ref_col or "SessionId", ref, Reason.BAD_SESSION, "unknown session id"
                 )
-        date_text, date_col, _ = child_text(element, f["date"])
+        date_text, date_col, _ = _text(element, f["date"])
         if not date_text and session is not None:
             date_text, date_col = session.date, session.date_column
         if not date_text:
@@ -610,16 +725,16 @@ class _Reader:
         date = parse_date(date_text)
         if date is None:
             raise RowProblem(date_col or "SessionDate", date_text, Reason.BAD_DATE, "not a date")
-        name, name_col, _ = child_text(element, f["session_name"])
+        name, name_col, _ = _text(element, f["session_name"])
         if not name and session is not None:
             name, name_col = session.name, session.name_column
-        start, start_col, _ = child_text(element, f["start"])
+        start, start_col, _ = _text(element, f["start"])
         if not start and session is not None:
             start, start_col = session.start, session.start_column
         if not start and date_text:
             start = date_text if parse_time(date_text) not in (None, dt.time(0, 0)) else None
         ampm, from_time = self._session_of(name, name_col, start, start_col)
-        code_text, code_col, _ = child_text(element, f["code"])
+        code_text, code_col, _ = _text(element, f["code"])
         code = self._code(code_text, code_col or "Code")
         row: dict[str, Any] = {
             "pupil_id": pupil_id,

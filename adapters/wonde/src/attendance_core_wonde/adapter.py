@@ -106,6 +106,21 @@ class _Catalogue:
         self.students: list[tuple[str, int, Mapping[str, Any]]] = []
         self.codes: dict[str, str] = {}
         self.paging: list[tuple[str, str, Any]] = []
+        self.skipped: list[str] = []
+
+    def check_found(self, file: str) -> None:
+        """No silent loss: a source without attendance or student records is a FormatError
+        when it held other records (a schools or classes page, another format), a warning when
+        its pages were empty or held only attendance codes."""
+        if self.attendance or self.students:
+            return
+        if self.skipped:
+            raise FormatError(
+                f"no Wonde attendance or student records in {len(self.skipped)} page(s) of "
+                f"other records (first: {self.skipped[0]}); a schools page, or another format?",
+                file=file,
+            )
+        self.warnings.append("the pages hold no attendance or student records: nothing loaded")
 
     def kind(self, record: Any) -> str | None:
         a = self.aliases
@@ -127,6 +142,12 @@ class _Catalogue:
     def add(self, name: str, page: Any) -> None:
         if not isinstance(page, Mapping) or "data" not in page:
             raise FormatError("not a Wonde page: no 'data' key", file=name)
+        if page.get("object") == "list":
+            # Assembly's v1.0 envelope also has 'data'; reading it here would mix formats
+            raise FormatError(
+                "not a Wonde page: an Assembly list ('object': 'list'); use format='assembly-json'",
+                file=name,
+            )
         data = page["data"]
         items = data if isinstance(data, list) else [data]
         first = next((i for i in items if isinstance(i, Mapping)), None)
@@ -139,6 +160,7 @@ class _Catalogue:
             self.warnings.append(
                 f"{name}: page of unrecognised records skipped ({len(items)} records)"
             )
+            self.skipped.append(name)
             return
         self.paging.append((kind, name, page.get("meta")))
         if kind == "attendance":
@@ -193,6 +215,16 @@ class WondeJsonAdapter:
         "Wonde v1.0 JSON pages (data + meta.pagination): students and AM/PM session attendance"
     )
 
+    #: ``ac.load("wonde://SCHOOL_ID", token=...)`` fetches the school's pages first.
+    url_schemes: ClassVar[tuple[str, ...]] = ("wonde",)
+
+    def fetch(self, url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pages of ``wonde://SCHOOL_ID`` over HTTP (see :mod:`attendance_core_wonde.fetch`);
+        takes the fetch options (``token``, ``base_url``, ...) out of ``options``."""
+        from .fetch import fetch_school
+
+        return fetch_school(url, options)
+
     def sniff(self, source: Source) -> bool:
         """A Wonde page: a JSON object with ``data`` and ``meta.pagination``, not Assembly's
         ``"object": "list"`` wrapper. Looks at the head and the tail of a file (``meta``
@@ -245,6 +277,7 @@ class WondeJsonAdapter:
             )
             for i, page in enumerate(pages, start=1):
                 cat.add(name if len(pages) == 1 else f"{name}[{i}]", page)
+        cat.check_found(source.name)
         warnings.extend(sequence_check(cat.paging, _last_page))
         codes = {**cat.codes, **extra_codes}
 

@@ -1,0 +1,245 @@
+"""The fast CSV path: blocks of a file proven to hold one record per line, parsed by pyarrow.
+
+The stdlib ``csv`` module reads a file on one core, a record at a time, and gives exact line
+numbers for free. pyarrow's CSV parser reads many times faster on every core, but it does not
+know physical lines: a quoted line break makes one record span two lines, a blank line is
+skipped. So a block of bytes goes to pyarrow only when it is *proved* to hold exactly one record
+per line, with every record readable the way the csv module reads it:
+
+- an even number of quote characters (a quote left open would run to the end of the file),
+- no lone ``\\r`` (every line ends in ``\\n`` or ``\\r\\n``, as pyarrow and Python both split),
+- no blank line and no NUL byte,
+- no line longer than the csv module's field limit (so no ``field larger than field limit``),
+- after parsing: as many records as lines, every one with the header's field count (pyarrow
+  refuses any other count) and a pupil id (a record without one may be a blank line of
+  delimiters, which the reader skips).
+
+Every record ends at a line break outside quotes (or at the end of the file), so as many records
+as lines means no record holds a line break: each record is one line. pyarrow's quoting rules
+are the csv module's (a quote opens a field only at its start, ``""`` inside quotes is a quote,
+text after a closing quote is kept); ``tests`` compare the two readers on such fields. Then
+record ``i`` of the block starts on the block's first line plus ``i``. From the first block
+where any of this fails, to the end of the file, the existing reader (:class:`~.long.CsvBody`)
+takes over from that block's first byte, so rejected rows, line numbers and values are exactly
+what it gives. Only encodings whose line breaks are single bytes and whose whole file decoded
+strictly (UTF-8, cp1252, Latin-1) take the fast path; UTF-16 and files with replaced bytes do
+not.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+#: Bytes read per block (about 130,000 lines of a typical long export): big enough that
+#: pyarrow spreads each block over the cores, small enough that memory stays bounded.
+BLOCK_BYTES = 1 << 23
+
+#: The encodings :func:`~._common.detect_encoding` names that the fast path reads (their line
+#: breaks and delimiters are single bytes), and the codec a block is decoded with.
+_FAST_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252", "latin-1": "latin-1"}
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def fast_encoding(encoding: str, errors: str) -> str | None:
+    """The codec the fast path reads ``encoding`` with, or None when it cannot."""
+    return _FAST_ENCODINGS.get(encoding) if errors == "strict" else None
+
+
+class Rest(io.RawIOBase):
+    """Bytes already read, then the rest of a file: where the existing reader takes over."""
+
+    def __init__(self, head: bytes, tail: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._tail = tail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if len(self._head):
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._tail.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._tail.close()
+        super().close()
+
+
+class FastBlock:
+    """One proven block: ``lines`` (1-based, one per record) and the needed columns as Arrow
+    string arrays, in the order asked for."""
+
+    __slots__ = ("columns", "lines")
+
+    def __init__(self, lines: npt.NDArray[np.int64], columns: list[Any]) -> None:
+        self.lines = lines
+        self.columns = columns
+
+
+def skip_lines(fh: BinaryIO, count: int, bom: bytes) -> tuple[bytes, int] | None:
+    """Read past the BOM and ``count`` physical lines; the bytes read beyond them and their
+    count. None when the lines above the body cannot be found (the file ends first)."""
+    data = fh.read(max(1 << 16, len(bom)))
+    if bom and data.startswith(bom):
+        data = data[len(bom) :]
+    pos = 0
+    while count:
+        match = _LINE_END.search(data, pos)
+        if match is None or (match.group() == b"\r" and match.end() == len(data)):
+            more = fh.read(1 << 16)
+            if not more:
+                return None
+            data = data[pos:] + more
+            pos = 0
+            continue
+        pos = match.end()
+        count -= 1
+    return data[pos:], pos
+
+
+class FastBody:
+    """Reads the records after the header in proven blocks (see the module docstring).
+
+    Iterate :meth:`blocks` for the fast part; afterwards :attr:`rest` is None when the whole
+    file was read, else ``(first line, binary stream from that line's first byte)`` for the
+    existing reader.
+    """
+
+    def __init__(
+        self,
+        fh: BinaryIO,
+        leftover: bytes,
+        *,
+        first_line: int,
+        codec: str,
+        delimiter: str,
+        width: int,
+        places: Sequence[int],
+        id_place: int,
+        field_limit: int | None = None,
+    ) -> None:
+        self._fh = fh
+        self._pending = leftover
+        self._line = first_line
+        self._codec = codec
+        self._delimiter = delimiter
+        self._width = width
+        self._places = list(places)
+        self._id_at = self._places.index(id_place) if id_place in self._places else None
+        self._limit = csv.field_size_limit() if field_limit is None else field_limit
+        self.rest: tuple[int, BinaryIO] | None = None
+
+    def blocks(self) -> Iterator[FastBlock]:
+        """The proven blocks, in file order."""
+        while True:
+            data = self._fh.read(BLOCK_BYTES)
+            buf = self._pending + data
+            if not buf:
+                self._fh.close()
+                return
+            if data:
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0:  # one line longer than a block: not the fast path's business
+                    self._hand_over(buf)
+                    return
+                block, self._pending = buf[:cut], buf[cut:]
+            else:
+                block, self._pending = buf, b""
+            parsed = self._parse(block)
+            if parsed is None:
+                self._hand_over(block + self._pending)
+                return
+            yield parsed
+            self._line += len(parsed.lines)
+
+    def _hand_over(self, buf: bytes) -> None:
+        self.rest = (self._line, io.BufferedReader(Rest(buf, self._fh), 1 << 20))
+        self._pending = b""
+
+    def _parse(self, block: bytes) -> FastBlock | None:
+        if b"\x00" in block or b"\n\n" in block or b"\n\r\n" in block:
+            return None
+        if block.startswith((b"\n", b"\r\n")):
+            return None
+        if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+            return None
+        octets = np.frombuffer(block, dtype=np.uint8)
+        if np.count_nonzero(octets == 34) % 2:  # '"'
+            return None
+        ends = np.flatnonzero(octets == 10)
+        n = len(ends) + (0 if block.endswith(b"\n") else 1)
+        # bytes of each line without its "\n" (at least its characters): none over the limit
+        if int(np.diff(ends, prepend=-1, append=len(block)).max()) - 1 > self._limit:
+            return None
+        if self._codec != "utf-8":
+            block = block.decode(self._codec).encode("utf-8")
+        table = _read(block, self._delimiter, self._width, self._places)
+        if table is None or table.num_rows != n:
+            return None
+        columns = [table.column(f"c{p}").combine_chunks() for p in self._places]
+        if self._id_at is not None and _any_empty(columns[self._id_at]):
+            return None
+        lines = np.arange(self._line, self._line + n, dtype=np.int64)
+        return FastBlock(lines, columns)
+
+
+def _read(block: bytes, delimiter: str, width: int, places: Sequence[int]) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = [f"c{i}" for i in range(width)]
+    wanted = [names[p] for p in dict.fromkeys(places)]
+    try:
+        return pacsv.read_csv(
+            pa.py_buffer(block),
+            read_options=pacsv.ReadOptions(
+                column_names=names, use_threads=True, block_size=1 << 20, encoding="utf8"
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,  # a quoted line break is read, then counted
+                ignore_empty_lines=False,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(wanted, pa.string()),
+                include_columns=wanted,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+                check_utf8=True,
+            ),
+        )
+    except pa.ArrowInvalid:  # a record of another field count: the existing reader says which
+        return None
+
+
+def coded_arrow_text(array: Any) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """An Arrow string array as (codes, distinct texts), as :func:`~.long.coded` gives them
+    (codes in order of first appearance)."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(array)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def _any_empty(array: Any) -> bool:
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.equal(pc.utf8_length(array), 0)).as_py())

@@ -1,0 +1,206 @@
+"""From the file to the answer: whole processes, the library against DuckDB and Polars.
+
+Every contender is one fresh process that reads the same file (the generic long CSV or the
+Parquet file of a size written by ``generate.py``), computes every pupil's counts and band, and
+writes them to a CSV file. Rounds are interleaved (every contender once a round), medians of
+wall and CPU time are reported with each process's peak resident memory (``ru_maxrss`` from
+``os.wait4``: the operating system's own accounting), and every output is compared pupil for
+pupil with the library's ``classify``. DuckDB and Polars run with their defaults (all cores).
+Usage::
+
+    python benchmarks/e2e.py 10k --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import generate
+import peers
+
+RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+
+_LOAD = (
+    "import sys, attendance_core as ac; "
+    "ac.classify(ac.load(sys.argv[1]).register).to_csv(sys.argv[2])"
+)
+_DUCK = (
+    "import sys, duckdb, peers; con = duckdb.connect(); "
+    "src = sys.argv[1]; rd = 'read_parquet' if src.endswith('.parquet') else 'read_csv'; "
+    "con.execute(f\"CREATE VIEW marks AS SELECT * FROM {rd}('{src}')\"); "
+    "c = peers.code_categories(); "
+    "con.execute('CREATE TABLE codes (code VARCHAR, category VARCHAR)'); "
+    "con.executemany('INSERT INTO codes VALUES (?, ?)', list(c.items())); "
+    "import pyarrow.csv as pc; pc.write_csv(peers.duckdb_classify(con), sys.argv[2])"
+)
+_POLARS = (
+    "import sys, polars as pl, peers; src = sys.argv[1]; "
+    "f = pl.read_parquet(src) if src.endswith('.parquet') else "
+    "pl.read_csv(src, schema_overrides={'date': pl.String}); "
+    "peers.polars_classify(f).write_csv(sys.argv[2])"
+)
+
+
+def contenders(folder: Path) -> dict[str, tuple[list[str], str]]:
+    """Name → (command with ``{out}`` for the output file, the file it reads)."""
+    py = sys.executable
+    cli = [str(Path(py).with_name("attendance-core"))]
+    csv_, parquet = str(folder / "marks.csv"), str(folder / "marks.parquet")
+    quiet = ["--to", "csv", "--output", "{out}", "--quiet"]
+    return {
+        "cli classify (csv)": ([*cli, "classify", csv_, *quiet], csv_),
+        "cli classify --format generic-csv": (
+            [*cli, "classify", "--format", "generic-csv", csv_, *quiet],
+            csv_,
+        ),
+        "cli report --table pupils (csv)": (
+            [*cli, "report", csv_, "--table", "pupils", "--to", "csv", "--output", "{out}"],
+            csv_,
+        ),
+        "ac.load+classify (csv)": ([py, "-c", _LOAD, csv_, "{out}"], csv_),
+        "duckdb (csv)": ([py, "-c", _DUCK, csv_, "{out}"], csv_),
+        "polars (csv)": ([py, "-c", _POLARS, csv_, "{out}"], csv_),
+        "cli classify (parquet)": (
+            [*cli, "classify", "--format", "generic-parquet", parquet, *quiet],
+            parquet,
+        ),
+        "ac.load+classify (parquet)": ([py, "-c", _LOAD, parquet, "{out}"], parquet),
+        "duckdb (parquet)": ([py, "-c", _DUCK, parquet, "{out}"], parquet),
+        "polars (parquet)": ([py, "-c", _POLARS, parquet, "{out}"], parquet),
+    }
+
+
+def run_once(cmd: list[str], out: Path) -> dict[str, float]:
+    """One whole process: wall, user + system CPU seconds, peak resident bytes."""
+    args = [a.replace("{out}", str(out)) for a in cmd]
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(args)} failed ({proc.returncode}): {err[-2000:]}")
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak": usage.ru_maxrss * 1024,
+    }
+
+
+def agrees(reference: pd.DataFrame, path: Path) -> bool:
+    """Whether the counts and bands written to ``path`` equal ``reference``'s, pupil for pupil."""
+    other = pd.read_csv(path, dtype={"school_id": str, "pupil_id": str}, encoding="utf-8-sig")
+    if "possible" not in other.columns:  # the report's pupils table names its columns itself
+        return False
+    return peers.agree(reference, other)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("size", nargs="?", default="10k")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", nargs="*", help="contenders to run (default all)")
+    args = parser.parse_args(argv)
+    info = generate.generate(args.size)
+    folder = generate.size_dir(args.size)
+    every = contenders(folder)
+    chosen = {k: v for k, v in every.items() if not args.only or k in args.only}
+    import attendance_core as ac
+
+    data_marks = len(pd.read_parquet(folder / "marks.parquet", columns=["code"]))
+    reference = ac.classify(ac.load(folder / "marks.parquet").register)
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in chosen}
+    agree: dict[str, bool | None] = {}
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (cmd, _) in chosen.items():  # a warm-up each (page cache, imports), and checks
+            out = Path(tmp) / "out.csv"
+            run_once(cmd, out)
+            agree[k] = agrees(reference, out) if "report" not in k else None
+        for _ in range(args.rounds):
+            for k, (cmd, _) in chosen.items():
+                runs[k].append(run_once(cmd, Path(tmp) / "out.csv"))
+                print(f"  {k:36s} {runs[k][-1]['wall']:7.2f} s", flush=True)
+    load_after = os.getloadavg()
+    rows: dict[str, dict[str, Any]] = {}
+    for k, (cmd, src) in chosen.items():
+        size = Path(src).stat().st_size
+        wall = statistics.median(r["wall"] for r in runs[k])
+        rows[k] = {
+            "wall": wall,
+            "cpu": statistics.median(r["cpu"] for r in runs[k]),
+            "peak_bytes": max(r["peak"] for r in runs[k]),
+            "walls": [r["wall"] for r in runs[k]],
+            "file_bytes": size,
+            "bytes_per_s": size / wall,
+            "agrees": agree[k],
+            "command": shlex.join(cmd),
+        }
+    data = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+        "load_average_before": load,
+        "load_average_after": load_after,
+        "rounds": args.rounds,
+        "size": args.size,
+        **info,
+        "marks": data_marks,
+        "steps": rows,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"e2e-{args.size}.json").write_text(json.dumps(data, indent=2) + "\n")
+    path = RESULTS / f"e2e-{args.size}.md"
+    path.write_text(table(data))
+    print(path.read_text())
+    return 0
+
+
+def table(data: dict[str, Any]) -> str:
+    """The results as Markdown: each contender, and ours against DuckDB from the same file."""
+    steps = data["steps"]
+    lines = [
+        f"# From the file to the answer ({data['size']}: {data['pupils']:,} pupils)",
+        "",
+        f"Run {data['when']} on {data['machine']}; {data['rounds']} interleaved rounds after a "
+        f"warm-up, medians; load average {data['load_average_before'][0]:.1f} before, "
+        f"{data['load_average_after'][0]:.1f} after (other developers share the 2 cores). Whole "
+        "processes from start to a written CSV of per-pupil counts and bands. Peak = the "
+        "process's largest resident memory. Read rate = the file's bytes / the median wall time.",
+        "",
+        "| contender | wall s | CPU s | peak MiB | file MB/s | M marks/s | DuckDB ÷ this "
+        "| agrees |",
+        "|---|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for k, r in steps.items():
+        fmt = "parquet" if "parquet" in k else "csv"
+        duck = steps.get(f"duckdb ({fmt})")
+        ratio = f"{duck['wall'] / r['wall']:.2f}" if duck else ""
+        ok = {True: "yes", False: "NO", None: ""}[r["agrees"]]
+        lines.append(
+            f"| {k} | {r['wall']:.2f} | {r['cpu']:.2f} | {r['peak_bytes'] / 2**20:.0f} | "
+            f"{r['bytes_per_s'] / 1e6:.1f} | {data['marks'] / r['wall'] / 1e6:.2f} | "
+            f"{ratio} | {ok} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -216,7 +216,7 @@ def test_user_benchmark_file(tmp_path) -> None:
     assert la.loc[("Shire LA", "2024/25"), "overall_absence_rate"] == pytest.approx(0.069)
     assert la.loc[("Shire LA", "2024/25"), "persistent_absence_rate"] == pytest.approx(0.187)
     csv.write_text("benchmark,year,overall_absence_rate\nX,2024/25,lots\n", encoding="utf-8")
-    with pytest.raises(ac.AttendanceError, match="row 2.*overall_absence_rate.*lots"):
+    with pytest.raises(ac.AttendanceError, match=r"row 2.*overall_absence_rate.*lots"):
         ac.benchmarks(csv)
     toml = tmp_path / "trust.toml"
     toml.write_text(

@@ -55,6 +55,7 @@ _LAZY: dict[str, str] = {
     "Stage": "escalation",
     "SuccessMeasure": "plans",
     "TSMPack": "reports",
+    "absence_by_reason": "reports",
     "Timeline": "plans",
     "band_summary": "reports",
     "benchmarks": "dfe",
@@ -85,6 +86,8 @@ _LAZY: dict[str, str] = {
     "to_excel": "reports",
     "tsm_pack": "reports",
     "write_tsm_pack": "reports",
+    "year_group_summary": "reports",
+    "year_on_year": "reports",
 }
 
 __all__ = [
@@ -121,6 +124,7 @@ __all__ = [
     "SuccessMeasure",
     "TSMPack",
     "Timeline",
+    "absence_by_reason",
     "academic_year",
     "band_scheme",
     "band_schemes",
@@ -158,6 +162,8 @@ __all__ = [
     "to_excel",
     "tsm_pack",
     "write_tsm_pack",
+    "year_group_summary",
+    "year_on_year",
 ]
 
 

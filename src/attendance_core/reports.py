@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from .bands import BandScheme, band_scheme
@@ -40,6 +41,7 @@ from .register import Register
 
 __all__ = [
     "TSMPack",
+    "absence_by_reason",
     "band_summary",
     "html_report",
     "letter_data",
@@ -48,6 +50,8 @@ __all__ = [
     "to_excel",
     "tsm_pack",
     "write_tsm_pack",
+    "year_group_summary",
+    "year_on_year",
 ]
 
 #: The extra row of a ``dfe`` summary that matches the DfE's published persistent absence rate.
@@ -1061,6 +1065,7 @@ def _report_context(
     top: int,
     title: str | None,
     generated_at: dt.datetime | None,
+    benchmarks: Any = None,
 ) -> dict[str, Any]:
     year_first = academic_year_start(day)
     figures = pupil_patterns(reg, day, scheme=scheme)
@@ -1164,8 +1169,12 @@ def _report_context(
             ab = part["absent"].to_numpy(dtype=np.int64)
             po = part["possible"].to_numpy(dtype=np.int64)
             nb = int((po > 0).sum())
+            band_counts = (
+                part["band"].value_counts(sort=False).reindex(list(scheme.band_ids), fill_value=0)
+            )
             schools.append(
                 {
+                    "bands": [int(band_counts[b]) for b in scheme.band_ids],
                     "school": str(school),
                     "pupils": len(part),
                     "rate": _pct(a / p if p else np.nan),
@@ -1198,7 +1207,156 @@ def _report_context(
         "schools": schools,
         "pupils_total": len(figures),
         "steps_total": len(steps),
+        "band_heads": [
+            {"label": b.label, "colour": colours[b.id], "text_colour": _text_colour(colours[b.id])}
+            for b in scheme.bands
+        ],
+        "comparison": _comparison(reg, pupils, day, benchmarks),
+        "year_groups": _year_group_rows(reg, pupils, day),
+        "reasons": _reason_rows(reg, year_first, day),
+        "year_on_year": _year_on_year_rows(reg, day),
     }
+
+
+_MEASURES = (
+    ("overall_absence_rate", "Overall absence"),
+    ("authorised_absence_rate", "Authorised absence"),
+    ("unauthorised_absence_rate", "Unauthorised absence"),
+    ("persistent_absence_rate", "Persistent absence (10% or more)"),
+    ("severe_absence_rate", "Severe absence (50% or more)"),
+)
+
+
+def _comparison(
+    reg: Register, pupils: pd.DataFrame | None, day: dt.date, extra: Any
+) -> dict[str, Any]:
+    """The school's own figures, the DfE-comparable ones and the benchmarks, measure by measure."""
+    from .dfe import AcademicYear, dfe_statistics, reconcile
+    from .dfe import benchmarks as load_benchmarks
+    from .errors import AttendanceError
+
+    year = AcademicYear.of(academic_year_start(day).year)
+    upto = reg.select(end=day)
+    own: dict[Any, Any] = {}
+    dfe: dict[Any, Any] | None = None
+    note = ""
+    try:
+        rec = reconcile(upto, pupils, year=year)
+        own = rec.loc["outside_year"].to_dict()  # every enrolment, the year's marks
+        dfe = dfe_statistics(upto, pupils, year=year).iloc[0].to_dict()
+        removed = rec[rec["enrolments_removed"] > 0]
+        note = "; ".join(
+            f"{str(text).split(':')[0]}: {int(n)} enrolment(s)"
+            for text, n in zip(removed["explanation"], removed["enrolments_removed"], strict=True)
+        )
+    except AttendanceError as exc:
+        note = str(exc)
+        from .measures import counts
+
+        t = counts(upto, year.start, day)
+        p = int(t["possible"].sum())
+        poss, absent = t["possible"].to_numpy(), t["absent"].to_numpy()
+        n = int((poss > 0).sum())
+        own = {
+            "overall_absence_rate": int(t["absent"].sum()) / p if p else np.nan,
+            "authorised_absence_rate": int(t["authorised"].sum()) / p if p else np.nan,
+            "unauthorised_absence_rate": int(t["unauthorised"].sum()) / p if p else np.nan,
+            "persistent_absence_rate": int(((10 * absent >= poss) & (poss > 0)).sum()) / n
+            if n
+            else np.nan,
+            "severe_absence_rate": int(((2 * absent >= poss) & (poss > 0)).sum()) / n
+            if n
+            else np.nan,
+        }
+    frames = [load_benchmarks()]
+    if extra is not None:
+        frames.append(extra if isinstance(extra, pd.DataFrame) else load_benchmarks(extra))
+    columns = []
+    for frame in frames:
+        for name in frame.index.get_level_values("benchmark").unique():
+            part = frame.xs(name, level="benchmark")
+            # the benchmark of this year when there is one, else its latest year
+            label = year.label if year.label in part.index else sorted(part.index)[-1]
+            rec_b = part.loc[label]
+            columns.append(
+                {
+                    "title": f"{rec_b['title']} {label}",
+                    "release": rec_b.get("release") or "",
+                    "values": [rec_b[m] for m, _ in _MEASURES],
+                }
+            )
+    rows = []
+    for i, (measure, label) in enumerate(_MEASURES):
+        rows.append(
+            {
+                "label": label,
+                "own": _pct(own.get(measure, np.nan)),
+                "dfe": _pct(dfe.get(measure, np.nan)) if dfe else "–",
+                "benchmarks": [
+                    _pct(c["values"][i]) if not pd.isna(c["values"][i]) else "not published"
+                    for c in columns
+                ],
+            }
+        )
+    return {
+        "year": year.label,
+        "rows": rows,
+        "benchmarks": columns,
+        "note": note,
+        "dfe_enrolments": int(dfe["enrolments"]) if dfe else None,
+    }
+
+
+def _year_group_rows(
+    reg: Register, pupils: pd.DataFrame | None, day: dt.date
+) -> list[dict[str, Any]]:
+    if pupils is None or "year_group" not in pupils.columns:
+        return []
+    table = year_group_summary(reg, pupils, day)
+    return [
+        {
+            "year_group": str(name),
+            "pupils": int(r["pupils"]),
+            "rate": _pct(r["attendance_rate"]),
+            "persistent": _count_and_rate(r["persistent_absentees"], r["persistent_absence_rate"]),
+            "severe": _count_and_rate(r["severe_absentees"], r["severe_absence_rate"]),
+        }
+        for name, r in table.iterrows()
+    ]
+
+
+def _count_and_rate(n: Any, rate: Any) -> str:
+    return f"{int(n)} ({_pct(rate, 0)})"
+
+
+def _reason_rows(reg: Register, first: dt.date, day: dt.date) -> list[dict[str, Any]]:
+    table = absence_by_reason(reg, first, day)
+    return [
+        {
+            "label": r["label"],
+            "sessions": int(r["sessions"]),
+            "share": _pct(r["share"], 0),
+            "rate": _pct(r["rate"]),
+        }
+        for _, r in table.iterrows()
+        if int(r["sessions"]) > 0
+    ]
+
+
+def _year_on_year_rows(reg: Register, day: dt.date) -> list[dict[str, Any]]:
+    table = year_on_year(reg, day)
+    if table is None:
+        return []
+    names = {"this_year": "This year", "last_year": "Same period last year"}
+    return [
+        {
+            "period": f"{names[str(k)]} ({_fmt_date(r['start'])} – {_fmt_date(r['end'])})",
+            "rate": _pct(r["attendance_rate"]),
+            "persistent": _pct(r["persistent_absence_rate"]),
+            "severe": _pct(r["severe_absence_rate"]),
+        }
+        for k, r in table.iterrows()
+    ]
 
 
 def _cohort_rows(figures: pd.DataFrame, pupils: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -1221,6 +1379,7 @@ def html_report(
     top: int = 20,
     title: str | None = None,
     generated_at: dt.datetime | None = None,
+    benchmarks: Any = None,
 ) -> Path:
     """Write one self-contained HTML report of the register, academic year to ``as_of``.
 
@@ -1236,6 +1395,212 @@ def html_report(
     bands = band_scheme(scheme)
     day = resolve_as_of(reg, as_of)
     context = _report_context(
-        reg, pupils=pupils, scheme=bands, day=day, top=top, title=title, generated_at=generated_at
+        reg,
+        pupils=pupils,
+        scheme=bands,
+        day=day,
+        top=top,
+        title=title,
+        generated_at=generated_at,
+        benchmarks=benchmarks,
     )
     return _write_html(Path(path), "report.html.j2", context)
+
+
+# ============================================================================ peers' views
+def _reason_groups() -> list[dict[str, Any]]:
+    import tomllib
+    from importlib import resources
+
+    text = (
+        resources.files("attendance_core") / "data" / "reports" / "reason-groups.toml"
+    ).read_text("utf-8")
+    groups: list[dict[str, Any]] = tomllib.loads(text)["groups"]
+    return groups
+
+
+def _reason_of_ids(reg: Register) -> npt.NDArray[np.int64]:
+    """The reason-group position of each code id (-1: not an absence)."""
+    groups = _reason_groups()
+    tags_of: dict[tuple[str, str], frozenset[str]] = {
+        (cs.id, c.code): frozenset(getattr(c, "tags", ()))
+        for cs in reg.codes.sets
+        for c in cs.codes
+    }
+    out = np.full(256, -1, dtype=np.int64)
+    for i, (set_id, code, cat) in enumerate(reg.codes.entries):
+        if cat is None or not cat.absence:
+            continue
+        tags = tags_of.get((set_id, code), frozenset())
+        for g, group in enumerate(groups):
+            if (set(group.get("tags", ())) & tags) or group.get("category") == cat.value:
+                out[i] = g
+                break
+    return out
+
+
+def absence_by_reason(
+    reg: Register,
+    start: Any = None,
+    end: Any = None,
+    *,
+    by: str | None = None,
+    pupils: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Absent sessions by reason group (illness, medical, holiday, unexplained, late after the
+    register closed, other authorised, other unauthorised), read from each code's tags and
+    category (``data/reports/reason-groups.toml``).
+
+    One row per group (per ``by`` value and group with ``by``: ``"school_id"`` or a column of
+    ``pupils``): ``label``, ``sessions`` (int), ``share`` of the absent sessions and ``rate`` =
+    sessions ÷ possible sessions (fractions in [0, 1]). Marks from ``start`` to ``end``
+    inclusive, inside each enrolment's span.
+    """
+    from .measures import counts
+
+    groups = _reason_groups()
+    lut = _reason_of_ids(reg)
+    cols = reg.columns_between(start, end)
+    rows = np.flatnonzero(reg.enrolments_in(start, end))
+    sub = reg.marks[rows, cols]
+    ordinals = reg.session_ordinals[cols]
+    span = reg.span[rows]
+    inspan = (ordinals[None, :] >= span[:, :1]) & (ordinals[None, :] <= span[:, 1:])
+    reason = np.where(inspan, lut[sub], -1)
+    per_row = np.stack(
+        [np.count_nonzero(reason == g, axis=1) for g in range(len(groups))], axis=1
+    ).astype(np.int64)
+    possible = counts(reg, start, end)["possible"].to_numpy(dtype=np.int64)
+    index = reg.index(rows)
+    if by is None:
+        keys = np.zeros(len(rows), dtype=object)
+    elif by == "school_id" and "school_id" in (index.names or []):
+        keys = np.asarray(index.get_level_values("school_id"), dtype=object)
+    elif pupils is not None and by in pupils.columns:
+        keys = pupil_column(index, pupils, by).to_numpy(dtype=object)
+    else:
+        raise KeyError(f"{by!r} is neither school_id nor a column of the pupils table")
+    out = []
+    key_series = pd.Series(keys).astype(str).where(pd.Series(keys).notna(), "")
+    for value in sorted(key_series.unique()) if len(rows) else ([""] if by is None else []):
+        mask = (key_series == value).to_numpy()
+        sessions = per_row[mask].sum(axis=0)
+        total, poss = int(sessions.sum()), int(possible[mask].sum())
+        for g, group in enumerate(groups):
+            n = int(sessions[g])
+            row = {
+                "reason": group["id"],
+                "label": group["label"],
+                "sessions": n,
+                "share": n / total if total else np.nan,
+                "rate": n / poss if poss else np.nan,
+            }
+            if by is not None:
+                row = {by: value, **row}
+            out.append(row)
+    frame = pd.DataFrame(
+        out, columns=[*([by] if by else []), "reason", "label", "sessions", "share", "rate"]
+    )
+    frame["sessions"] = frame["sessions"].astype(np.int64)
+    return frame.set_index([*([by] if by else []), "reason"])
+
+
+def year_group_summary(
+    reg: Register, pupils: pd.DataFrame | None, as_of: Any = None
+) -> pd.DataFrame:
+    """Attendance by year group, academic year to ``as_of``: ``pupils``, ``possible``,
+    ``attended``, ``attendance_rate`` (Σ attended ÷ Σ possible), ``persistent_absentees`` and
+    ``persistent_absence_rate`` (10% or more), ``severe_absentees`` and ``severe_absence_rate``
+    (50% or more), rates over pupils with a possible session. Year groups sort by national
+    curriculum year (nursery, Reception, Year 1 …); an unknown year group is ``"unknown"``."""
+    from .age import year_group_number
+    from .measures import counts
+
+    day = resolve_as_of(reg, as_of)
+    table = counts(reg, academic_year_start(day), day)
+    groups = (
+        pupil_column(table.index, pupils, "year_group")
+        if pupils is not None and "year_group" in pupils.columns
+        else pd.Series([None] * len(table), dtype=object)
+    )
+    label = groups.map(lambda v: "unknown" if v is None or pd.isna(v) else str(v))
+    poss = table["possible"].to_numpy(dtype=np.int64)
+    att = table["attended"].to_numpy(dtype=np.int64)
+    absent = poss - att
+    rows = []
+    for value in label.unique():
+        m = (label == value).to_numpy()
+        p, a = int(poss[m].sum()), int(att[m].sum())
+        counted = m & (poss > 0)
+        n = int(counted.sum())
+        pa = int((counted & (10 * absent >= poss)).sum())
+        sa = int((counted & (2 * absent >= poss)).sum())
+        rows.append(
+            {
+                "year_group": value,
+                "pupils": int(m.sum()),
+                "possible": p,
+                "attended": a,
+                "attendance_rate": a / p if p else np.nan,
+                "persistent_absentees": pa,
+                "persistent_absence_rate": pa / n if n else np.nan,
+                "severe_absentees": sa,
+                "severe_absence_rate": sa / n if n else np.nan,
+            }
+        )
+
+    def order(row: dict[str, Any]) -> tuple[int, str]:
+        number = year_group_number(row["year_group"])
+        return (99 if number is None else number, str(row["year_group"]))
+
+    rows.sort(key=order)
+    frame = pd.DataFrame(rows)
+    if not len(frame):
+        return frame
+    return frame.set_index("year_group")
+
+
+def year_on_year(reg: Register, as_of: Any = None) -> pd.DataFrame | None:
+    """This academic year to ``as_of`` against the same part of last year, when the register
+    holds marks of last year (else None): rows ``this_year`` and ``last_year`` with ``start``,
+    ``end``, ``possible``, ``attended``, ``attendance_rate``, ``persistent_absence_rate`` and
+    ``severe_absence_rate`` (over enrolments with a possible session)."""
+    from .measures import counts
+
+    day = resolve_as_of(reg, as_of)
+    first = academic_year_start(day)
+    last_first = dt.date(first.year - 1, 8, 1)
+    try:
+        last_day = day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        last_day = dt.date(day.year - 1, 2, 28)
+    if not len(reg.dates) or pd.Timestamp(reg.dates[0]).date() > last_day:
+        return None
+    rows = []
+    for name, lo, hi in (("this_year", first, day), ("last_year", last_first, last_day)):
+        t = counts(reg, lo, hi)
+        poss = t["possible"].to_numpy(dtype=np.int64)
+        att = t["attended"].to_numpy(dtype=np.int64)
+        absent = poss - att
+        counted = poss > 0
+        n = int(counted.sum())
+        p, a = int(poss.sum()), int(att.sum())
+        rows.append(
+            {
+                "period": name,
+                "start": lo,
+                "end": hi,
+                "possible": p,
+                "attended": a,
+                "attendance_rate": a / p if p else np.nan,
+                "persistent_absence_rate": int((counted & (10 * absent >= poss)).sum()) / n
+                if n
+                else np.nan,
+                "severe_absence_rate": int((counted & (2 * absent >= poss)).sum()) / n
+                if n
+                else np.nan,
+            }
+        )
+    if rows[1]["possible"] == 0:
+        return None
+    return pd.DataFrame(rows).set_index("period")

@@ -55,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         f"on {as_of} ({args.policy}, {took * 1000:.0f} ms)\n"
     )
 
-    by_stage = frame.groupby(frame["stage"].map(lambda s: s.order))["action"].value_counts()
+    # steps_frame's `stage` is a categorical of stage names in stage order
+    by_stage = frame.groupby("stage", observed=True)["action"].value_counts()
     for stage in Stage:
-        if stage.order in by_stage.index.get_level_values(0):
+        if stage.name in by_stage.index.get_level_values(0):
             print(f"{stage.label}:")
-            for action, count in by_stage[stage.order].items():
+            for action, count in by_stage[stage.name].items():
                 print(f"  {action:<36} {count:>4}")
     print()
 

@@ -66,8 +66,10 @@ __all__ = [
     "TRANSITIONS",
     "Casebook",
     "CasebookError",
+    "NotPermittedError",
     "StepNotFoundError",
     "TokenInfo",
+    "TransitionError",
 ]
 
 #: Step statuses, in lifecycle order.
@@ -99,7 +101,7 @@ IMPROVEMENT_PERIOD: Final[dt.timedelta] = dt.timedelta(days=21)
 _HEAD: Final[str] = "0001"
 _ROLES: Final[frozenset[str]] = frozenset({"school", "la"})
 _CHUNK: Final[int] = 500
-_TOKEN_PREFIX: Final[str] = "acb_"
+_TOKEN_PREFIX: Final[str] = "acb_"  # noqa: S105 - a marker, not a secret
 _KEY_CHECK: Final[bytes] = b"attendance-core casebook key check v1"
 
 
@@ -109,6 +111,14 @@ class CasebookError(AttendanceError, ValueError):
 
 class StepNotFoundError(CasebookError, LookupError):
     """No step with this id (or none the caller may see)."""
+
+
+class NotPermittedError(CasebookError, PermissionError):
+    """The view may not do this: another school's data, or a whole-casebook task."""
+
+
+class TransitionError(CasebookError):
+    """A status change the step lifecycle does not allow (:data:`TRANSITIONS`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -163,7 +173,7 @@ def _to_json(value: Any) -> Any:
         return [_to_json(v) for v in value]
     if isinstance(value, np.generic):
         return _to_json(value.item())
-    if isinstance(value, float) and value != value:  # NaN
+    if isinstance(value, float) and np.isnan(value):
         return None
     if value is None or isinstance(value, str | int | float | bool):
         return value
@@ -371,7 +381,9 @@ class Casebook:
             return
         self._engine.dispose()
         if stored == "none":
-            raise CasebookError("this casebook stores pupil ids, not pseudonyms: open it without key")
+            raise CasebookError(
+                "this casebook stores pupil ids, not pseudonyms: open it without key"
+            )
         if self._pseudo is None:
             raise CasebookError("this casebook stores pseudonyms: open it with its key")
         raise CasebookError("this is not the key this casebook's pseudonyms were made with")
@@ -389,7 +401,9 @@ class Casebook:
             return sqlite_insert(table).on_conflict_do_nothing()
         return None
 
-    def _insert_new(self, c: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    def _insert_new(
+        self, c: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
         if not rows:
             return
         stmt = self._insert(table)
@@ -419,7 +433,9 @@ class Casebook:
         if own is None:
             return school_id
         if school_id is not None and school_id != own:
-            raise CasebookError(f"{what} of school {school_id!r}: this view is for school {own!r}")
+            raise NotPermittedError(
+                f"{what} of school {school_id!r}: this view is for school {own!r}"
+            )
         return own
 
     def _scoped(self, stmt: Any, column: Any, school_id: str | None) -> Any:
@@ -545,9 +561,7 @@ class Casebook:
             )
         return total
 
-    def history(
-        self, school_id: str | None = None, *, pupil_id: str | None = None
-    ) -> CaseHistory:
+    def history(self, school_id: str | None = None, *, pupil_id: str | None = None) -> CaseHistory:
         """The stored events as a :class:`~attendance_core.CaseHistory`, ordered by school,
         pupil, date and event; only ``school_id``'s with it, only ``pupil_id``'s with it.
 
@@ -619,7 +633,7 @@ class Casebook:
         ids: list[str] = []
         with self._tx() as c:
             found = self._existing_steps(c, {(s or "", p) for _, s, p in prepared}, day)
-            new_rows = []
+            new_rows: list[dict[str, Any]] = []
             for step, school, pupil in prepared:
                 key = (school or "", pupil, step.action)
                 if key in found:
@@ -653,11 +667,11 @@ class Casebook:
             if new_rows:
                 # a concurrent save may have opened the same step first: read back the winner
                 winners = self._existing_steps(
-                    c, {(r["school_key"], r["pupil_id"]) for r in new_rows}, day
+                    c, {(str(r["school_key"]), str(r["pupil_id"])) for r in new_rows}, day
                 )
                 for row in new_rows:
-                    key = (row["school_key"], row["pupil_id"], row["action"])
-                    found[key] = winners.get(key, row["step_id"])
+                    key = (str(row["school_key"]), str(row["pupil_id"]), str(row["action"]))
+                    found[key] = winners.get(key, str(row["step_id"]))
             if inserted:
                 c.execute(
                     t.step_changes.insert(),
@@ -761,7 +775,7 @@ class Casebook:
         if pupil_id is not None:
             stmt = stmt.where(t.steps.c.pupil_id.in_(self._lookup_ids(pupil_id)))
         with self._tx() as c:
-            rows = c.execute(stmt).all()
+            rows = list(c.execute(stmt).all())
             self._audit(c, "read", "steps", ((r.school_id, r.pupil_id) for r in rows))
         rows.sort(key=lambda r: (r.school_key, r.pupil_id, Stage(r.stage).order, r.action))
         fields = {f.name for f in attrs.fields(NextStep)}
@@ -847,7 +861,7 @@ class Casebook:
         with self._tx() as c:
             row = self._visible_step(c, step_id)
             if status not in TRANSITIONS[row.status]:
-                raise CasebookError(
+                raise TransitionError(
                     f"step {row.step_id!r} is {row.status}: it cannot become {status}"
                     + (
                         f" (it can become {', '.join(sorted(TRANSITIONS[row.status]))})"
@@ -897,7 +911,9 @@ class Casebook:
         return event
 
     # ------------------------------------------------------------------------ plans
-    def save_plan(self, plan: Any, *, plan_id: str | None = None, school_id: str | None = None) -> str:
+    def save_plan(
+        self, plan: Any, *, plan_id: str | None = None, school_id: str | None = None
+    ) -> str:
         """Store an :class:`~attendance_core.ActionPlan` (replacing the plan of the same
         ``plan_id``); returns its id (a new random one by default)."""
         from ..plans import ActionPlan
@@ -910,9 +926,7 @@ class Casebook:
             raise CasebookError("plan_id is longer than 64 characters")
         now = _now()
         with self._tx() as c:
-            old = c.execute(
-                sa.select(t.plans.c.school_id).where(t.plans.c.plan_id == pid)
-            ).first()
+            old = c.execute(sa.select(t.plans.c.school_id).where(t.plans.c.plan_id == pid)).first()
             if old is not None:
                 self._school_for_write(old.school_id, "a plan")
                 c.execute(t.plan_items.delete().where(t.plan_items.c.plan_id == pid))
@@ -927,7 +941,10 @@ class Casebook:
                     saved_at=now,
                 )
             )
-            rows = [_item_row(pid, k, item, self._id(item.pupil_id)) for k, item in enumerate(plan.items)]
+            rows = [
+                _item_row(pid, k, item, self._id(item.pupil_id))
+                for k, item in enumerate(plan.items)
+            ]
             for chunk in _chunks(rows):
                 c.execute(t.plan_items.insert(), list(chunk))
             self._audit(
@@ -1002,10 +1019,10 @@ class Casebook:
         own = self._scope.school_id
         if own is not None:
             given_ids = reg.school_ids if reg.school_ids is not None else ()
-            schools = {str(s) for s in given_ids if s is not None and s == s}
+            schools = {str(s) for s in given_ids if not pd.isna(s)}
             foreign = sorted(schools - {own})
             if foreign:
-                raise CasebookError(
+                raise NotPermittedError(
                     f"the register holds pupils of school {foreign[0]!r}: this view is for "
                     f"school {own!r}"
                 )
@@ -1076,7 +1093,9 @@ class Casebook:
         The deletion itself is audited (counts, no pupil ids); the audit is kept. Returns the
         number of rows deleted per kind. Only the whole casebook (the LA) may purge."""
         if self._scope.school_id is not None:
-            raise CasebookError("only the whole casebook (the LA) can purge; not a school's view")
+            raise NotPermittedError(
+                "only the whole casebook (the LA) can purge, not a school's view"
+            )
         day = _day(before, "before")
         with self._tx() as c:
             n_events = c.execute(t.events.delete().where(t.events.c.date < day)).rowcount
@@ -1107,9 +1126,11 @@ class Casebook:
         """A new bearer token for the service: a school's (``school_id``) or the LA's
         (``la=True``). Only its SHA-256 hash is stored; the token is shown this once."""
         if la == (school_id is not None):
-            raise CasebookError("a token is either a school's (school_id=...) or the LA's (la=True)")
+            raise CasebookError(
+                "a token is either a school's (school_id=...) or the LA's (la=True)"
+            )
         if self._scope.school_id is not None:
-            raise CasebookError("tokens are made on the whole casebook, not a school's view")
+            raise NotPermittedError("tokens are made on the whole casebook, not a school's view")
         token = _TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = hashlib.sha256(token.encode()).hexdigest()
         token_id = digest[:12]
@@ -1126,7 +1147,9 @@ class Casebook:
                     revoked_at=None,
                 )
             )
-            self._audit(c, "write", "tokens", detail=f"token {token_id} added ({role})", always=True)
+            self._audit(
+                c, "write", "tokens", detail=f"token {token_id} added ({role})", always=True
+            )
         return token
 
     def check_token(self, token: str | None) -> TokenInfo | None:
@@ -1186,7 +1209,9 @@ def _login() -> str:
 
 def _check_status(status: Any) -> None:
     if status not in STATUSES:
-        raise CasebookError(f"unknown status {str(status)[:40]!r}: expected one of {', '.join(STATUSES)}")
+        raise CasebookError(
+            f"unknown status {str(status)[:40]!r}: expected one of {', '.join(STATUSES)}"
+        )
 
 
 def _plan_list(plans: Any) -> list[Any]:
@@ -1219,9 +1244,16 @@ def _item_row(plan_id: str, position: int, item: Any, pupil: str | None) -> dict
     }
 
 
-def _item(r: Any) -> Any:
-    from dateutil.rrule import rrulestr
+def _rrule(text: str | None) -> Any:
+    from dateutil.rrule import rrule, rrulestr
 
+    if text is None:
+        return None
+    rule = rrulestr(text)
+    return rule if isinstance(rule, rrule) else None
+
+
+def _item(r: Any) -> Any:
     from ..plans import RAG, ActionPlanItem
 
     return ActionPlanItem(
@@ -1235,7 +1267,7 @@ def _item(r: Any) -> Any:
         resources=r.resources,
         timeline=r.timeline,
         due=r.due,
-        recurrence=None if r.recurrence is None else rrulestr(r.recurrence),
+        recurrence=_rrule(r.recurrence),
         success_measure=r.success_measure,
         status=None if r.status is None else RAG[r.status],
         completed_on=r.completed_on,

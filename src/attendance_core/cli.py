@@ -25,6 +25,7 @@ from typing import IO, Any, NoReturn
 import numpy as np
 import pandas as pd
 
+from . import _casebook_cli
 from .errors import AttendanceError
 
 __all__ = ["main", "read_long_csv", "read_pupils_csv"]
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", default="england-2024", help="policy id or TOML file (default england-2024)"
     )
     _output_options(rec, ("table", "csv", "json", "xlsx"))
+    _casebook_cli.add_recommend_options(rec)
 
     rep = sub.add_parser(
         "report",
@@ -316,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _quiet(fmt)
+    _casebook_cli.add_commands(sub)  # serve, token (extras casebook and service)
     return parser
 
 
@@ -700,7 +703,10 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         reg, pupils = _load(args, progress)
         plans = _read_plans(args.plans)
         progress.step("recommending")
-        steps = recommend(reg, pupils=pupils, plans=plans, as_of=args.as_of, policy=args.policy)
+        if args.casebook:  # history read from the casebook, steps saved to it
+            steps = _casebook_cli.recommend_with_casebook(args, reg, pupils, plans)
+        else:
+            steps = recommend(reg, pupils=pupils, plans=plans, as_of=args.as_of, policy=args.policy)
     frame = steps_frame(steps)  # has the NextStep columns even with no steps
     frame["stage"] = [getattr(s, "name", s) for s in frame["stage"]]
     if args.to == "table":
@@ -884,7 +890,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return handlers[args.command](args)
+        handler = handlers.get(args.command) or args.handler  # the extras set their handler
+        return handler(args)
     except AttendanceError as exc:
         message = " ".join(str(exc).split())
         print(f"attendance-core: {message}", file=sys.stderr)

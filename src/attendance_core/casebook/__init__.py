@@ -382,7 +382,7 @@ class Casebook:
         self._engine.dispose()
         if stored == "none":
             raise CasebookError(
-                "this casebook stores pupil ids, not pseudonyms: open it without key"
+                "this casebook stores pupil ids, not pseudonyms: open it without a key"
             )
         if self._pseudo is None:
             raise CasebookError("this casebook stores pseudonyms: open it with its key")
@@ -758,11 +758,13 @@ class Casebook:
         status: str | Iterable[str] | None = None,
         *,
         pupil_id: str | None = None,
+        step_ids: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """The stored steps: the :func:`~attendance_core.steps_frame` columns plus ``step_id``,
         ``status``, ``updated_by``, ``updated_on`` (date) and ``note`` (the note given with the
         last status change), ordered as ``recommend`` orders steps. ``status`` is one status or
-        several. A step's own ``note`` (for staff, from the policy) is ``step_note`` here."""
+        several; ``step_ids`` picks steps by id. ``as_of`` is the day the step was first
+        recommended. A step's own ``note`` (for staff, from the policy) is ``step_note`` here."""
         from ..escalation import NextStep, Stage, steps_frame
 
         stmt = sa.select(t.steps)
@@ -775,7 +777,12 @@ class Casebook:
         if pupil_id is not None:
             stmt = stmt.where(t.steps.c.pupil_id.in_(self._lookup_ids(pupil_id)))
         with self._tx() as c:
-            rows = list(c.execute(stmt).all())
+            if step_ids is None:
+                rows = list(c.execute(stmt).all())
+            else:
+                rows = []
+                for chunk in _chunks(sorted(set(step_ids))):
+                    rows.extend(c.execute(stmt.where(t.steps.c.step_id.in_(chunk))).all())
             self._audit(c, "read", "steps", ((r.school_id, r.pupil_id) for r in rows))
         rows.sort(key=lambda r: (r.school_key, r.pupil_id, Stage(r.stage).order, r.action))
         fields = {f.name for f in attrs.fields(NextStep)}
@@ -1001,13 +1008,29 @@ class Casebook:
         """Recommend with the stored history and plans (and ``plans``), save the steps, and
         return them as :meth:`steps` gives them (in ``recommend``'s order).
 
-        In pseudonymous mode the register and pupils are pseudonymised first, so that the
-        stored history matches them. In a school's view the register must hold only that
-        school's pupils (a register without school ids is taken as that school's)."""
+        In pseudonymous mode the register, pupils and ``plans`` are pseudonymised first, so
+        that the stored history matches them. In a school's view the register must hold only
+        that school's pupils (a register without school ids is taken as that school's)."""
+        _steps, ids = self.recommend_steps(reg, pupils, plans, as_of, policy)
+        return self._steps_by_id(ids)
+
+    def recommend_steps(
+        self,
+        reg: Any,
+        pupils: pd.DataFrame | None = None,
+        plans: Any = None,
+        as_of: Any = None,
+        policy: Any = "england-2024",
+        *,
+        pseudonymised: bool = False,
+    ) -> tuple[list[Any], list[str]]:
+        """As :meth:`recommend`, returning the :class:`~attendance_core.NextStep` list and
+        their step ids. ``pseudonymised=True`` says the register, pupils and plans already
+        carry this casebook's pseudonyms (e.g. read with the same key file)."""
         from ..calendar import as_date
         from ..escalation import recommend
 
-        if self._pseudo is not None:
+        if self._pseudo is not None and not pseudonymised:
             from ..privacy import PERSONAL_COLUMNS, pseudonymise
 
             reg = pseudonymise(reg, self._pseudo.key)
@@ -1026,27 +1049,26 @@ class Casebook:
                     f"the register holds pupils of school {foreign[0]!r}: this view is for "
                     f"school {own!r}"
                 )
-        if len(reg.dates) == 0:
-            return self.steps(status=[])
+        if reg.n_enrolments == 0 or len(reg.dates) == 0:
+            return [], []
         day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of, "as_of")
-        stored_plans = self.plans()
-        given = [] if plans is None else _plan_list(plans)
+        given = _plan_list(plans)
+        stored = self.plans()
         steps = recommend(
             reg,
             pupils=pupils,
-            plans=[*stored_plans, *given] or None,
+            plans=[*stored, *given] or None,
             history=self.history(),
             as_of=day,
             policy=policy,
         )
-        ids = self._save_steps(steps, day, ids_given=True)
-        if not ids:
-            return self.steps(status=[])
-        frame = self.steps()
+        return steps, self._save_steps(steps, day, ids_given=True)
+
+    def _steps_by_id(self, ids: Sequence[str]) -> pd.DataFrame:
+        frame = self.steps(step_ids=ids)
         order = {sid: k for k, sid in enumerate(dict.fromkeys(ids))}
-        chosen = frame[frame["step_id"].isin(order)].copy()
-        chosen["_order"] = chosen["step_id"].map(order)
-        return chosen.sort_values("_order").drop(columns="_order").reset_index(drop=True)
+        frame["_order"] = frame["step_id"].map(order)
+        return frame.sort_values("_order").drop(columns="_order").reset_index(drop=True)
 
     def _pseudonymised_plan(self, plan: Any) -> Any:
         from ..plans import ActionPlan

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from builders import frame, week
 
 import attendance_core as ac
+from builders import frame, week
 
 PG_ENV = "ATTENDANCE_CORE_TEST_PG"
 BACKENDS = ("sqlite", "postgresql")

@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from casebook_support import AS_OF, BACKENDS, database_url, two_schools
 
 import attendance_core as ac
 from attendance_core.casebook import (
@@ -22,6 +21,7 @@ from attendance_core.casebook import (
     TransitionError,
 )
 from attendance_core.casebook import _schema as schema
+from casebook_support import AS_OF, BACKENDS, database_url, two_schools
 
 KEY = b"0123456789abcdef0123456789abcdef"
 

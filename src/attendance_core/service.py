@@ -31,8 +31,8 @@ does not allow, 413 a body over the limit, 422 a body that cannot be used. Logs 
 counts only, never pupil names.
 """
 
-from __future__ import annotations
-
+# no ``from __future__ import annotations``: FastAPI reads the endpoints' annotations at run
+# time, and the caller dependency's alias is local to create_app
 import datetime as dt
 import logging
 import math

@@ -43,7 +43,7 @@ def _run(app: object) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, log_level="info", lifespan="off")  # type: ignore[arg-type]
+    config = uvicorn.Config(app, log_config=None, log_level="info", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

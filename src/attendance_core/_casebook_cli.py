@@ -135,9 +135,13 @@ def _open(url: str, key: Any = None) -> Any:
         ) from None
     try:
         return Casebook(url, key=key)
-    except ImportError as exc:  # a database driver (psycopg) is missing
-        raise _MissingExtra(
-            f"the casebook URL needs the driver {exc.name or 'for its database'}: "
+    except ImportError as exc:
+        if exc.name in ("alembic", "sqlalchemy", "mako"):
+            raise _MissingExtra(
+                f"the casebook needs {exc.name}: pip install 'attendance-core[casebook]'"
+            ) from None
+        raise _MissingExtra(  # a database driver (psycopg) is missing
+            f"the casebook URL needs the driver {exc.name or 'of its database'}: "
             "pip install 'attendance-core[postgresql]' for PostgreSQL"
         ) from None
     except Exception as exc:

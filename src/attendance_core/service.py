@@ -307,8 +307,7 @@ def create_app(
             body.get("note"),
             until=body.get("until"),
         )
-        frame = await run_in_threadpool(view.steps)
-        row = frame[frame["step_id"] == step_id]
+        row = await run_in_threadpool(view.steps, step_ids=[step_id])
         return {
             "step": _steps_json(row)[0] if len(row) else None,
             "event": None if event is None else {k: _plain(v) for k, v in event.as_row().items()},
@@ -353,8 +352,10 @@ def _register_job(  # noqa: PLR0917 - called positionally by run_in_threadpool
     import attendance_core as ac
 
     source = ac.Source.of(handle, name=f"upload{suffix}")
-    loaded = ac.load(source, format=fmt)
-    frame = view.recommend(loaded.register, pupils=loaded.pupils, as_of=as_of, policy=policy)
+    loaded = view.pseudonymise(ac.load(source, format=fmt))  # pseudonymous mode: ids replaced
+    frame = view.recommend(
+        loaded.register, pupils=loaded.pupils, as_of=as_of, policy=policy, pseudonymised=True
+    )
     rejected = [
         {
             "row": _plain(r.row),

@@ -103,6 +103,7 @@ _ROLES: Final[frozenset[str]] = frozenset({"school", "la"})
 _CHUNK: Final[int] = 500
 _TOKEN_PREFIX: Final[str] = "acb_"  # noqa: S105 - a marker, not a secret
 _KEY_CHECK: Final[bytes] = b"attendance-core casebook key check v1"
+_LOCK_ID: Final[int] = 0x61632D636173  # "ac-cas": the migration's advisory lock
 
 
 class CasebookError(AttendanceError, ValueError):
@@ -252,6 +253,10 @@ def _migrate(engine: sa.engine.Engine) -> None:
                     )
         connection.commit()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # several service workers may open the casebook at once: one migrates, the others
+            # wait and find it done (SQLite's BEGIN IMMEDIATE does the same there)
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
@@ -1004,15 +1009,31 @@ class Casebook:
         plans: Any = None,
         as_of: Any = None,
         policy: Any = "england-2024",
+        *,
+        pseudonymised: bool = False,
     ) -> pd.DataFrame:
         """Recommend with the stored history and plans (and ``plans``), save the steps, and
         return them as :meth:`steps` gives them (in ``recommend``'s order).
 
         In pseudonymous mode the register, pupils and ``plans`` are pseudonymised first, so
-        that the stored history matches them. In a school's view the register must hold only
-        that school's pupils (a register without school ids is taken as that school's)."""
-        _steps, ids = self.recommend_steps(reg, pupils, plans, as_of, policy)
+        that the stored history matches them (``pseudonymised=True``: they already are, by
+        :meth:`pseudonymise`). In a school's view the register must hold only that school's
+        pupils (a register without school ids is taken as that school's)."""
+        _steps, ids = self.recommend_steps(
+            reg, pupils, plans, as_of, policy, pseudonymised=pseudonymised
+        )
         return self._steps_by_id(ids)
+
+    def pseudonymise(self, obj: Any) -> Any:
+        """``obj`` (a register, a :func:`~attendance_core.load` result, a frame or an id) with
+        this casebook's pseudonyms and without the personal columns
+        (:data:`~attendance_core.privacy.PERSONAL_COLUMNS`); unchanged when the casebook stores
+        plain ids."""
+        if self._pseudo is None:
+            return obj
+        from ..privacy import PERSONAL_COLUMNS, pseudonymise
+
+        return pseudonymise(obj, self._pseudo.key, drop=PERSONAL_COLUMNS)
 
     def recommend_steps(
         self,

@@ -11,8 +11,9 @@ This is not a second implementation: every endpoint, role and limit is
         --proxy-headers --forwarded-allow-ips 127.0.0.1
 
 (one worker: ``attendance-core serve --casebook URL --host 127.0.0.1 --port 8080`` does the
-same). The reverse proxy in ``nginx.conf`` terminates TLS in front of it; ``attendance-core.service``
-is a systemd unit. Tokens: ``attendance-core token add --casebook URL (--school ID | --la)``.
+same). The reverse proxy in ``nginx.conf`` terminates TLS in front of it;
+``attendance-core.service`` is a systemd unit. Tokens: ``attendance-core token add --casebook
+URL (--school ID | --la)``.
 
 Settings (environment variables):
 

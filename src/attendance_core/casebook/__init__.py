@@ -326,7 +326,7 @@ class Casebook:
 
     @property
     def school_id(self) -> str | None:
-        """The school this view is limited to (None: every school)."""
+        """The school this view is limited to, or None for every school."""
         return self._scope.school_id
 
     @property
@@ -913,6 +913,13 @@ class Casebook:
                     row.school_id, row.pupil_id, name, day.isoformat(), _iso(end), None, None, note
                 )
                 self._insert_new(c, t.events, [stored])
+                self._audit(
+                    c,
+                    "write",
+                    "history",
+                    [(row.school_id, row.pupil_id)],
+                    f"{name} recorded by step {row.step_id}",
+                )
             self._audit(
                 c,
                 "write",

@@ -150,6 +150,15 @@ def test_an_upload_is_recommended_with_the_history_and_its_steps_saved(service: 
             (s.pupil_id, s.action) for s in expected
         ]
         assert {s["status"] for s in data["steps"]} == {"proposed"}
+        table = ac.classify(
+            ac.load(two_schools_csv()).register, scheme="five-band", start="2024-08-01", end=AS_OF
+        )
+        assert data["period"] == {"start": "2024-08-01", "end": AS_OF.isoformat()}
+        assert {(p["school_id"], p["pupil_id"]): (p["possible"], p["attended"], p["band"])
+                for p in data["pupils"]} == {
+            key: (int(r["possible"]), int(r["attended"]), r["band"]) for key, r in table.iterrows()
+        }  # fmt: skip
+        assert sum(b["pupils"] for b in data["bands"]) == 3
         consult = _step(data["steps"], "A", "consult_attendance_officer")
         changed = la.post(
             f"/steps/{consult['step_id']}", json={"status": "done", "on": "2025-02-14"}
@@ -273,6 +282,7 @@ def test_bad_bodies_are_4xx_with_one_line(service: Service) -> None:
         assert wrong_date.status_code == 422
         assert _upload(la, two_schools_csv(), policy="/etc/passwd").status_code == 422
         assert _upload(la, two_schools_csv(), format="no-such-mis").status_code == 422
+        assert _upload(la, two_schools_csv(), scheme="bands.toml").status_code == 422
 
 
 def test_rejected_rows_come_back_and_names_stay_out_of_the_logs(

@@ -10,11 +10,13 @@ Endpoints:
 
 ``GET /formats``
     installed register formats, bundled policies and the step statuses;
-``POST /registers?as_of=&format=&policy=``
+``POST /registers?as_of=&format=&policy=&scheme=``
     an export as the body (any format :func:`attendance_core.load` reads), streamed to a
-    temporary file with the size limit checked while reading, before parsing; classified and
-    recommended with the casebook's history and plans, and the steps saved. Returns the rows
-    read, the rejected rows and the saved steps with their ids and statuses;
+    temporary file with the size limit checked while reading, before parsing; classified over
+    the academic year to ``as_of`` (``scheme``, default ``five-band``, the bands ``recommend``
+    reads) and recommended with the casebook's history and plans, and the steps saved. Returns
+    the rows read, the rejected rows, the band table, each enrolment's counts and band, and the
+    saved steps with their ids and statuses;
 ``GET /steps?status=&pupil_id=&school_id=``
     the caller's steps;
 ``POST /steps/{step_id}``
@@ -242,14 +244,20 @@ def create_app(
         }
 
     @app.post("/registers")
-    async def registers(
+    async def registers(  # noqa: PLR0917 - FastAPI names the parameters, not their order
         request: Request,
         view: CallerView,
         as_of: dt.date | None = None,
         format: Annotated[str | None, Query(description="adapter name")] = None,
         policy: Annotated[str, Query(description="policy id")] = "england-2024",
+        scheme: Annotated[str, Query(description="band scheme id")] = "five-band",
     ) -> dict[str, Any]:
-        """Read an export, recommend with the casebook's history and plans, save the steps."""
+        """Read an export, classify it (academic year to ``as_of``), recommend with the
+        casebook's history and plans, save the steps."""
+        if scheme not in ac.band_schemes():
+            raise ServiceError(
+                422, f"unknown scheme {scheme[:40]!r}: use one of {', '.join(ac.band_schemes())}"
+            )
         if policy not in allowed_policies:
             raise ServiceError(
                 422, f"unknown policy {policy[:40]!r}: use one of {', '.join(allowed_policies)}"
@@ -262,7 +270,7 @@ def create_app(
             size = await _read_body(request, max_upload_bytes, handle)
             handle.seek(0)
             result = await run_in_threadpool(
-                _register_job, view, handle, suffix, format, as_of, policy
+                _register_job, view, handle, suffix, format, as_of, policy, scheme
             )
         token: TokenInfo = request.state.token
         log.info(
@@ -348,6 +356,7 @@ def _register_job(  # noqa: PLR0917 - called positionally by run_in_threadpool
     fmt: str | None,
     as_of: dt.date | None,
     policy: str,
+    scheme: str,
 ) -> dict[str, Any]:
     import attendance_core as ac
 
@@ -356,6 +365,7 @@ def _register_job(  # noqa: PLR0917 - called positionally by run_in_threadpool
     frame = view.recommend(
         loaded.register, pupils=loaded.pupils, as_of=as_of, policy=policy, pseudonymised=True
     )
+    classified = _classified(loaded.register, as_of, scheme)
     rejected = [
         {
             "row": _plain(r.row),
@@ -365,7 +375,44 @@ def _register_job(  # noqa: PLR0917 - called positionally by run_in_threadpool
         }
         for r in loaded.rejected.itertuples(index=False)
     ]
-    return {"rows_read": int(loaded.rows_read), "rejected": rejected, "steps": _steps_json(frame)}
+    return {
+        "rows_read": int(loaded.rows_read),
+        "rejected": rejected,
+        **classified,
+        "steps": _steps_json(frame),
+    }
+
+
+def _classified(reg: Any, as_of: dt.date | None, scheme: str) -> dict[str, Any]:
+    """Counts and band of every enrolment over the academic year of ``as_of`` to that day (as
+    ``recommend`` reads bands), and the band table."""
+    import attendance_core as ac
+    from attendance_core.calendar import academic_year, as_date
+
+    if reg.n_enrolments == 0 or len(reg.dates) == 0:
+        return {"scheme": scheme, "period": None, "bands": [], "pupils": []}
+    day = as_date(reg.dates[-1]) if as_of is None else as_of
+    start, _end = academic_year(day)
+    table = ac.classify(reg, scheme=scheme, start=start, end=day)
+    summary = ac.band_summary(table)
+    pupils = table.reset_index()
+    if "school_id" not in pupils.columns:
+        schools = reg.school_ids
+        pupils.insert(0, "school_id", None if schools is None else str(schools[0]))
+    columns = ["school_id", "pupil_id", "possible", "attended", "authorised", "unauthorised"]
+    columns += ["attendance_rate", "band"]
+    return {
+        "scheme": scheme,
+        "period": {"start": start.isoformat(), "end": day.isoformat()},
+        "bands": [
+            {"band": str(band), "pupils": int(row["pupils"]), "percent": float(row["percent"])}
+            for band, row in summary.iterrows()
+        ],
+        "pupils": [
+            {k: _plain(None if pd.isna(v) else v) for k, v in record.items()}
+            for record in pupils[columns].astype(object).to_dict("records")
+        ],
+    }
 
 
 def serve(

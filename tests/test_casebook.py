@@ -73,6 +73,26 @@ def test_migrations_build_exactly_the_tables_the_queries_use(url: str) -> None:
     assert diff == []
 
 
+def test_the_migrations_ship_inside_the_package() -> None:
+    from importlib import resources
+
+    folder = resources.files("attendance_core.casebook") / "migrations"
+    assert (folder / "env.py").is_file()
+    assert (folder / "script.py.mako").is_file()
+    assert (folder / "versions" / "0001_initial.py").is_file()
+
+
+def test_an_in_memory_casebook_is_one_database_for_every_thread() -> None:
+    book = Casebook("sqlite://", user="alice")
+    (sid,) = book.save_steps([_step("early_help_assessment")], AS_OF)
+    seen: list[list[str]] = []
+    thread = threading.Thread(target=lambda: seen.append(list(book.steps()["step_id"])))
+    thread.start()
+    thread.join()
+    assert seen == [[sid]]
+    book.close()
+
+
 def test_a_database_from_a_newer_release_is_refused(url: str) -> None:
     Casebook(url).close()
     engine = sa.create_engine(url)

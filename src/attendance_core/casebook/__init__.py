@@ -206,11 +206,20 @@ def evidence_from_json(text: str) -> dict[str, Any]:
 def _engine(url: str | sa.engine.URL, echo: bool) -> sa.engine.Engine:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, echo=echo, pool_pre_ping=True, future=True)
+        return sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
     database = parsed.database or ""
-    if database and database != ":memory:":
+    if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed, echo=echo, connect_args={"timeout": 60}, future=True)
+    if not database or database == ":memory:":
+        # one connection shared by every thread, or each would see its own empty database
+        engine = sa.create_engine(
+            parsed,
+            echo=echo,
+            connect_args={"check_same_thread": False},
+            poolclass=sa.pool.StaticPool,
+        )
+    else:
+        engine = sa.create_engine(parsed, echo=echo, connect_args={"timeout": 60})
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -839,10 +848,12 @@ class Casebook:
             [tuple(r) for r in changes], columns=["status", "by", "on", "note", "at"], dtype=object
         )
 
-    def _visible_step(self, c: sa.Connection, step_id: str) -> Any:
+    def _visible_step(self, c: sa.Connection, step_id: str, *, lock: bool = False) -> Any:
         stmt = self._scoped(
             sa.select(t.steps).where(t.steps.c.step_id == str(step_id)), t.steps.c.school_id, None
         )
+        if lock:  # PostgreSQL: two changes of one step run one after the other (SQLite: BEGIN
+            stmt = stmt.with_for_update()  # IMMEDIATE already does)
         row = c.execute(stmt).first()
         if row is None:
             raise StepNotFoundError(f"no step {str(step_id)[:40]!r}")
@@ -871,7 +882,7 @@ class Casebook:
         if note is not None and not isinstance(note, str):
             raise CasebookError("note must be text")
         with self._tx() as c:
-            row = self._visible_step(c, step_id)
+            row = self._visible_step(c, step_id, lock=True)
             if status not in TRANSITIONS[row.status]:
                 raise TransitionError(
                     f"step {row.step_id!r} is {row.status}: it cannot become {status}"

@@ -104,6 +104,28 @@ def test_recommend_with_a_pseudonymous_casebook_uses_the_key_file(
     assert "open it with its key" in capsys.readouterr().err
 
 
+def test_casebook_purge_and_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = _url(tmp_path)
+    with ac.Casebook(url, user="alice") as cb:
+        cb.add_history(
+            [ac.CaseEvent(pupil_id="A", event="support_not_worked", date="2023-05-02"),
+             ac.CaseEvent(pupil_id="B", event="support_not_worked", date="2025-01-10")]
+        )  # fmt: skip
+    assert main(["casebook", "purge", "--casebook", url, "--before", "2024-09-01"]) == 0
+    assert capsys.readouterr().out.strip() == "1 events deleted, 0 steps deleted, 0 plans deleted"
+    with ac.Casebook(url) as cb:
+        assert [e.pupil_id for e in cb.history()] == ["B"]
+    out = tmp_path / "audit.csv"
+    assert main(["casebook", "audit", "--casebook", url, "--output", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "purge" in text
+    assert "alice" in text
+    assert main(["casebook", "audit", "--casebook", url, "--pupil", "B"]) == 0
+    assert "alice" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["casebook", "purge", "--casebook", url, "--before", "01/09/2024"])
+
+
 def test_serve_answers_over_http(tmp_path: Path) -> None:
     url = _url(tmp_path)
     with ac.Casebook(url) as cb:

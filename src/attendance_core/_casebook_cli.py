@@ -1,6 +1,7 @@
-"""Command-line parts of the casebook and the LA service: ``serve``, ``token``, and
-``recommend --casebook``. Registered by :func:`attendance_core.cli.build_parser`; nothing here
-imports SQLAlchemy or FastAPI until a command runs, so the CLI works without the extras.
+"""Command-line parts of the casebook and the LA service: ``serve``, ``token``, ``casebook``
+(purge, audit) and ``recommend --casebook``. Registered by
+:func:`attendance_core.cli.build_parser`; nothing here imports SQLAlchemy or FastAPI until a
+command runs, so the CLI works without the extras.
 
 The casebook URL may also come from ``$ATTENDANCE_CORE_CASEBOOK`` (keeps a PostgreSQL password
 out of the process list and the shell history).
@@ -9,6 +10,7 @@ out of the process list and the shell history).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -34,6 +36,20 @@ examples:
   attendance-core token list --casebook sqlite:///cases.db
   attendance-core token revoke --casebook sqlite:///cases.db 3f2a9c01b7de
 """
+
+
+CASEBOOK_EXAMPLES = """\
+examples:
+  attendance-core casebook purge --casebook sqlite:///cases.db --before 2023-09-01
+  attendance-core casebook audit --casebook sqlite:///cases.db --pupil A123456789012
+"""
+
+
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 class _MissingExtra(AttendanceError):
@@ -112,7 +128,30 @@ def add_commands(sub: Any) -> None:
     _casebook_option(rev, "the casebook's SQLAlchemy URL")
     rev.add_argument("token_id", help="the token's id")
     rev.set_defaults(handler=_cmd_token_revoke)
-    for p in (serve, token, add, lst, rev):
+    book = sub.add_parser(
+        "casebook",
+        help="retention and audit of a casebook (extra: casebook)",
+        description="Delete pupil data older than a date (the deletion is audited), or show "
+        "who read or changed which pupil's record.",
+        epilog=CASEBOOK_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tasks = book.add_subparsers(dest="casebook_command", metavar="ACTION", required=True)
+    purge = tasks.add_parser("purge", help="delete pupil data older than --before")
+    _casebook_option(purge, "the casebook's SQLAlchemy URL")
+    purge.add_argument(
+        "--before", required=True, type=_iso_date, help="first day kept (YYYY-MM-DD)"
+    )
+    purge.set_defaults(handler=_cmd_purge)
+    audit = tasks.add_parser("audit", help="the audit trail, oldest first")
+    _casebook_option(audit, "the casebook's SQLAlchemy URL")
+    audit.add_argument("--pupil", metavar="ID", help="only this pupil's record")
+    audit.add_argument("--since", type=_iso_date, help="only from this day (YYYY-MM-DD)")
+    audit.add_argument(
+        "--output", type=Path, help="write CSV here (safe to open in Excel) instead of printing"
+    )
+    audit.set_defaults(handler=_cmd_audit)
+    for p in (serve, token, add, lst, rev, book, purge, audit):
         p.add_argument(
             "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only results"
         )
@@ -203,6 +242,31 @@ def _cmd_token_revoke(args: argparse.Namespace) -> int:
         cb.revoke_token(args.token_id)
     finally:
         cb.close()
+    return 0
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    cb = _open(_url(args))
+    try:
+        counts = cb.purge(before=args.before)
+    finally:
+        cb.close()
+    print(", ".join(f"{n} {kind} deleted" for kind, n in counts.items()))
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    cb = _open(_url(args))
+    try:
+        frame = cb.audit(pupil_id=args.pupil, since=args.since)
+    finally:
+        cb.close()
+    if args.output is not None:
+        from .reports import to_csv
+
+        to_csv(frame, args.output)
+    else:
+        print(frame.to_string(index=False) if len(frame) else "no audit rows")
     return 0
 
 

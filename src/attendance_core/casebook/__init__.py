@@ -57,6 +57,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ..errors import AttendanceError
+from ..escalation import _DEFAULT_IMPROVEMENT_DAYS  # recommend's reading of a missing until
 from ..history import EVENTS, CaseEvent, CaseHistory, as_history
 from . import _schema as t
 
@@ -96,7 +97,7 @@ DONE_EVENTS: Final[Mapping[str, str]] = {
 
 #: A notice to improve recorded by marking its step done runs for the framework's shortest
 #: improvement period (3 weeks) unless ``until`` is given.
-IMPROVEMENT_PERIOD: Final[dt.timedelta] = dt.timedelta(days=21)
+IMPROVEMENT_PERIOD: Final[dt.timedelta] = dt.timedelta(days=_DEFAULT_IMPROVEMENT_DAYS)
 
 _HEAD: Final[str] = "0001"
 _ROLES: Final[frozenset[str]] = frozenset({"school", "la"})

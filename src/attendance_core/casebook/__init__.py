@@ -52,7 +52,10 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     from ..errors import AttendanceError
 
-    raise AttendanceError(
+    class MissingExtraError(AttendanceError, ImportError):
+        """An optional dependency of attendance-core is not installed."""
+
+    raise MissingExtraError(
         "the casebook needs SQLAlchemy and Alembic: pip install 'attendance-core[casebook]'"
     ) from exc
 

@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from .calendar import as_dates
+
 __all__ = [
     "compulsory_age_end",
     "compulsory_age_start",
@@ -124,16 +126,9 @@ def _year_group_compulsory(year_group: Any) -> bool | None:
 
 
 def _as_date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime | pd.Timestamp):
-        return None if pd.isna(value) else value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return None
+    """A date of birth by the one date policy (:func:`~attendance_core.calendar.as_date`);
+    None when blank or missing."""
+    stamp = as_dates([value], "date_of_birth").iloc[0]
     return None if pd.isna(stamp) else stamp.date()
 
 
@@ -168,7 +163,7 @@ def compulsory_school_age_of(
     by_dob = np.full(n + 1, -1, dtype=np.int8)
     known_dob = np.zeros(n + 1, dtype=bool)
     if "date_of_birth" in pupils.columns:
-        dobs = pd.to_datetime(pupils["date_of_birth"], errors="coerce")
+        dobs = as_dates(pupils["date_of_birth"], "date_of_birth", ids=pupils.index)
         codes, uniques = pd.factorize(dobs, use_na_sentinel=True)
         decided = np.array(
             [compulsory_school_age(on, date_of_birth=u) for u in uniques] + [None], dtype=object

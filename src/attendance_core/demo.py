@@ -13,15 +13,22 @@ absence. Nothing in it is real: names are drawn from short lists of common words
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["academic_year_days", "local_authority", "school", "school_days_2024_25"]
+__all__ = [
+    "academic_year_days",
+    "local_authority",
+    "school",
+    "school_days_2024_25",
+    "write_exports",
+]
 
-_UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 
 # 2024/25 term dates of a typical English LA (Mon-Fri inside each range are school days)
 _TERMS_2024_25 = [
@@ -96,13 +103,18 @@ def school_days_2024_25() -> list[dt.date]:
 
 
 def _upn(rng: np.random.Generator, la: int, school: int, n: int) -> list[str]:
-    """Valid-looking UPNs: check letter, LA number, school number, year, serial."""
+    """Unique, valid UPNs: check letter, LA number, school number, two-digit year of
+    allocation, serial. Each (year, serial) pair is drawn once, so no two pupils share a UPN
+    and a UPN-keyed export of the demo keeps every pupil apart."""
+    from .adapterkit import upn_check_letter
+
+    if n > 15_000:
+        raise ValueError(f"a demo school holds at most 15,000 pupils (asked for {n})")
+    picks: npt.NDArray[np.int64] = rng.choice(15_000, size=n, replace=False)
     out = []
-    serials: npt.NDArray[np.int64] = rng.choice(999, size=n, replace=n > 999)
-    for i in range(n):
-        body = f"{la:03d}{school:04d}{rng.integers(10, 25):02d}{(serials[i] + i) % 1000:03d}"
-        total = sum(int(ch) * w for ch, w in zip(body, range(2, 14), strict=True))
-        out.append(_UPN_LETTERS[total % 23] + body)
+    for k in picks:
+        rest = f"{la:03d}{school:04d}{10 + int(k) // 1000:02d}{int(k) % 1000:03d}"
+        out.append(upn_check_letter(rest) + rest)
     return out
 
 
@@ -304,3 +316,46 @@ def local_authority(
             school_id=f"S{s + 1:04d}",
             names=False,
         )
+
+
+def write_exports(
+    folder: str | os.PathLike[str], *, n_pupils: int = 30, seed: int = 0
+) -> dict[str, Path]:
+    """Write the demo school as the sample export files the docs and tutorials read.
+
+    Into ``folder`` (created if needed): ``marks.csv`` (the long CSV layout, one row per pupil
+    and session, no school column), ``pupils.csv`` (the pupils table: UPN, year group, ISO
+    dates, Y/N flags; no names), ``marks.xlsx`` and ``marks.parquet`` (the same marks), and
+    ``trust/``, a trust's folder of three schools' exports in mixed formats (``north.csv``
+    names no school, so :func:`~attendance_core.load` takes ``north`` from the file name;
+    ``south.xlsx`` and ``east.parquet`` carry a ``school_id`` column). Returns the paths by
+    name (``"marks.csv"``, ``"trust"`` …). The same arguments write the same data.
+    """
+    out = Path(folder)
+    (out / "trust").mkdir(parents=True, exist_ok=True)
+    long, pupils = school(seed=seed, n_pupils=n_pupils, names=False)
+    marks = long.drop(columns="school_id").assign(date=long["date"].dt.strftime("%Y-%m-%d"))
+    paths = {name: out / name for name in ("marks.csv", "pupils.csv", "marks.xlsx")}
+    paths["marks.parquet"] = out / "marks.parquet"
+    marks.to_csv(paths["marks.csv"], index=False)
+    marks.to_excel(paths["marks.xlsx"], index=False, sheet_name="Marks")
+    marks.to_parquet(paths["marks.parquet"], index=False)
+    table = pupils.drop(columns="school_id")
+    for column in ("date_of_birth", "admission_date", "leaving_date"):
+        table[column] = [d.isoformat() if isinstance(d, dt.date) else "" for d in table[column]]
+    for column in [c for c in table.columns if pd.api.types.is_bool_dtype(table[c])]:
+        table[column] = table[column].map({True: "Y", False: "N"})
+    table.to_csv(paths["pupils.csv"])
+    schools = {"north": ("north.csv", 1), "south": ("south.xlsx", 2), "east": ("east.parquet", 3)}
+    for school_id, (name, offset) in schools.items():
+        one, _ = school(seed=seed + offset, n_pupils=n_pupils, school_id=school_id)
+        one = one.assign(date=one["date"].dt.strftime("%Y-%m-%d"))
+        target = out / "trust" / name
+        if name.endswith(".csv"):
+            one.drop(columns="school_id").to_csv(target, index=False)
+        elif name.endswith(".xlsx"):
+            one.to_excel(target, index=False, sheet_name="Marks")
+        else:
+            one.to_parquet(target, index=False)
+    paths["trust"] = out / "trust"
+    return paths

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .calendar import SchoolCalendar, as_date
+from .calendar import SchoolCalendar, as_date, as_dates
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
 from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
 
@@ -1227,17 +1227,17 @@ def _spans_from_pupils(
         cols = np.flatnonzero(lut[marks[rows]].any(axis=0))
         last_by_school[s] = int(col_ord[cols[-1]]) if len(cols) else int(col_ord[-1])
     if "admission_date" in found.columns:
-        adm = pd.to_datetime(found["admission_date"], errors="coerce")
+        adm = as_dates(found["admission_date"], "admission_date", ids=found.index)
         has = adm.notna().to_numpy()
         out[has, 0] = 2 * date_ordinals(adm[has].to_numpy().astype("datetime64[D]"))
         if "leaving_date" not in found.columns:
             out[has, 1] = [last_by_school[s] for s in school_keys[has]]
     if "leaving_date" in found.columns:
-        leave = pd.to_datetime(found["leaving_date"], errors="coerce")
+        leave = as_dates(found["leaving_date"], "leaving_date", ids=found.index)
         has_l = leave.notna().to_numpy()
         out[has_l, 1] = 2 * date_ordinals(leave[has_l].to_numpy().astype("datetime64[D]")) + 1
         if "admission_date" in found.columns:
-            open_end = pd.to_datetime(found["admission_date"], errors="coerce").notna().to_numpy()
+            open_end = adm.notna().to_numpy()
             open_end = open_end & ~has_l
             out[open_end, 1] = [last_by_school[s] for s in school_keys[open_end]]
     inverted = out[:, 0] > out[:, 1]

@@ -54,6 +54,7 @@ __all__ = [
     "FOREIGN_SAMPLES",
     "AdapterConformance",
     "assert_load_invariants",
+    "assert_rejected_shape",
     "check_bad_row_raises",
     "check_conformance",
     "check_detection",
@@ -113,12 +114,38 @@ def drain(format_name: str, data: Any, *, errors: str = "collect", **options: An
     return rows + len(output.rejected)
 
 
+#: Reasons a row may have when it clashes with a row of another file (no source row then).
+_ACROSS_FILES = frozenset({"duplicate_row", "duplicate_session"})
+
+
+def assert_rejected_shape(rejected: pd.DataFrame, *, max_row: int | None = None) -> None:
+    """Assert the fixed shape of a rejected table: the columns ``row, column, value, reason``
+    (and ``file`` after a load of several files), rows sorted 1-based integers (within each
+    file), reasons non-empty ids. A row that clashes with another file's copy of the same
+    session has no source row (``None``) and a duplicate reason."""
+    several = list(rejected.columns) == [*REJECTED_COLUMNS, "file"]
+    assert several or list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
+    groups = rejected.groupby("file", sort=False, dropna=False) if several else [("", rejected)]
+    for _file, part in groups:
+        known = part[part["row"].notna()] if several else part
+        if several:
+            assert set(part.loc[part["row"].isna(), "reason"]) <= _ACROSS_FILES, part
+        rows = [int(r) for r in known["row"]]
+        assert rows == sorted(rows), "rejected must be sorted by row"
+        for row in rows:
+            assert row >= 1, f"rejected row {row} is not a 1-based source row number"
+            if max_row is not None:
+                assert row <= max_row, f"rejected row {row} is beyond the source ({max_row} rows)"
+    for reason in rejected["reason"]:
+        assert isinstance(reason, str), f"reason must be a string id: {reason!r}"
+        assert reason, "reason must not be empty"
+
+
 def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) -> None:
     """Assert the contract of a :class:`LoadResult`.
 
-    ``rows_read == len(register.to_long()) + len(rejected)``; ``rejected`` has exactly the
-    columns ``row, column, value, reason``, is sorted by row, and every row is an integer
-    ``>= 1`` (and ``<= max_row`` when given); ``pupils`` is indexed by ``pupil_id``, one row
+    ``rows_read == len(register.to_long()) + len(rejected)``; ``rejected`` has the shape
+    :func:`assert_rejected_shape` checks; ``pupils`` is indexed by ``pupil_id``, one row
     per pupil (per school and pupil when it has a ``school_id`` column).
     """
     accepted = len(result.register.to_long())
@@ -126,17 +153,7 @@ def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) ->
     assert result.rows_read == accepted + len(result.rejected), (
         f"rows_read {result.rows_read} != accepted {accepted} + rejected {len(result.rejected)}"
     )
-    rejected = result.rejected
-    assert list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
-    rows = [int(r) for r in rejected["row"]]
-    assert rows == sorted(rows), "rejected must be sorted by row"
-    for row in rows:
-        assert row >= 1, f"rejected row {row} is not a 1-based source row number"
-        if max_row is not None:
-            assert row <= max_row, f"rejected row {row} is beyond the source ({max_row} rows)"
-    for reason in rejected["reason"]:
-        assert isinstance(reason, str), f"reason must be a string id: {reason!r}"
-        assert reason, "reason must not be empty"
+    assert_rejected_shape(result.rejected, max_row=max_row)
     assert isinstance(result.pupils, pd.DataFrame)
     if len(result.pupils):
         assert result.pupils.index.name == "pupil_id", result.pupils.index.name

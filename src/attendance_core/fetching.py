@@ -14,7 +14,7 @@ disk. What is shared lives here:
 * other 4xx answers are a :class:`~attendance_core.FormatError` at once (401/403 say the token
   was refused, without showing it).
 
-httpx is needed (``pip install attendance-core[api]``; the Wonde and Assembly adapter
+httpx is needed (``pip install ".[api]"`` from a checkout; the Wonde and Assembly adapter
 distributions depend on it); it is imported only when a fetch starts.
 """
 
@@ -110,7 +110,8 @@ class ApiClient:
             import httpx
         except ImportError:  # pragma: no cover - httpx is a dependency of the API adapters
             raise FormatError(
-                f"{service}: fetching needs httpx (pip install 'attendance-core[api]')"
+                f"{service}: fetching needs httpx (pip install httpx; from a checkout, "
+                "pip install '.[api]')"
             ) from None
         self._httpx = httpx
         self.service = service

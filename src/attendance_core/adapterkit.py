@@ -54,6 +54,8 @@ import defusedxml.ElementTree as SafeET
 import pandas as pd
 from defusedxml import DefusedXmlException
 
+from attendance_core import _values
+from attendance_core._values import decode_bytes, id_text, truthy
 from attendance_core.errors import FormatError, RegisterError
 
 __all__ = [
@@ -69,10 +71,12 @@ __all__ = [
     "child_text",
     "choose_pupil_key",
     "chunked",
+    "decode_bytes",
     "decode_text",
     "first_of",
     "get_path",
     "has_any",
+    "id_text",
     "is_page_iterable",
     "iter_named",
     "key_pupils",
@@ -99,6 +103,7 @@ __all__ = [
     "text_id",
     "toml_option",
     "totals_frame",
+    "truthy",
     "typed_frame",
     "unwrap",
     "upn_check_letter",
@@ -208,9 +213,7 @@ class RowProblem(Exception):
 def shorten(value: Any, limit: int = 40) -> Any:
     """``value`` cut to ``limit`` characters (ending ``...``) when it is longer text; other
     values unchanged. Keeps rejected-row records and messages small."""
-    if isinstance(value, str) and len(value) > limit:
-        return value[: limit - 3] + "..."
-    return value
+    return _values.shorten(value, limit) if isinstance(value, str) else value
 
 
 def check_read_args(
@@ -284,14 +287,10 @@ def merge_aliases(
 
 def decode_text(data: bytes, name: str, warnings: list[str]) -> str:
     """Text of a JSON file: UTF-8 with or without BOM, else cp1252/Latin-1 with a warning."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    text, used = _values.decode_bytes(data)
+    if used != "utf-8":
         warnings.append(f"{name}: not UTF-8, read as cp1252/Latin-1")
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
+    return text
 
 
 def parse_json(data: bytes, name: str, warnings: list[str]) -> Any:
@@ -456,13 +455,10 @@ def text_id(value: Any) -> str | None:
     """An identifier as text (ints stay exact, floats like ``1234.0`` lose the ``.0``)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return str(int(value)) if value.is_integer() else str(value)
-    if isinstance(value, int | str):
-        text = str(value).strip()
-        return text or None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int | str | float):
+        return _values.id_text(value) or None
     return None
 
 
@@ -806,18 +802,10 @@ def _prepare(raw: bytes, name: str) -> tuple[bytes, tuple[str, ...]]:
                 f"unknown XML encoding {declared!r} in the declaration", file=name, row=1
             ) from None
         return raw, ()  # expat honours the declaration (ISO-8859-1, cp1252, ...)
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
+    text, encoding = _values.decode_bytes(raw)
+    if encoding == "utf-8":
         return raw, ()
-    try:
-        text = raw.decode("cp1252")
-        used = "cp1252"
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-        used = "Latin-1"
+    used = "cp1252" if encoding == "cp1252" else "Latin-1"
     said = "declares UTF-8 but is not" if declared else "is not UTF-8 and declares no encoding"
     # drop the encoding pseudo-attribute: the text is handed over re-encoded as UTF-8
     body = text.encode("utf-8")

@@ -50,6 +50,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from ._values import shorten, truthy
 from .errors import AttendanceError, AttendanceWarning, FormatError, Reason, RegisterError
 
 __all__ = [
@@ -109,7 +110,6 @@ PUPIL_COLUMNS: tuple[str, ...] = (
 REJECTED_COLUMNS: tuple[str, ...] = ("row", "column", "value", "reason")
 
 _HEAD_DEFAULT = 8192
-_TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ _KNOWN_PROVIDERS: dict[str, str] = {
 
 
 def _plugins_disabled() -> bool:
-    return os.environ.get(NO_PLUGINS_ENV, "").strip().lower() in _TRUTHY
+    return truthy(os.environ.get(NO_PLUGINS_ENV))
 
 
 def _discover() -> None:
@@ -591,7 +591,7 @@ def _rejected_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS))
     # a rejected value is shown cut short: enough to find the cell, never a whole long field
     frame["value"] = pd.Series(
-        [v if v is None or not isinstance(v, str) else _shorten(v) for v in frame["value"]],
+        [v if v is None or not isinstance(v, str) else shorten(v) for v in frame["value"]],
         dtype=object,
     )
     frame["column"] = frame["column"].astype(object)
@@ -624,11 +624,6 @@ class LoadResult:
     totals: pd.DataFrame | None = None
     format: str = ""
     source: str = ""
-
-
-def _shorten(value: Any, limit: int = 40) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @contextlib.contextmanager
@@ -714,7 +709,7 @@ class _Counter:
                     {
                         "row": row,
                         "column": column,
-                        "value": _shorten(value),
+                        "value": shorten(str(value)),
                         "reason": str(Reason.FIELD_TOO_LONG),
                     }
                 )

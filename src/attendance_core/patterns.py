@@ -49,6 +49,7 @@ import pandas as pd
 from dateutil.easter import easter
 
 from . import _engine as engine
+from ._values import truthy_array
 from .bands import BandScheme
 from .calendar import academic_year_start, as_date
 from .register import Register
@@ -195,18 +196,7 @@ OTHER_COHORTS: tuple[Cohort, ...] = (
 
 
 # ----------------------------------------------------------------------------- helpers
-def _truthy(values: pd.Series) -> npt.NDArray[np.bool_]:
-    """Booleans from a flag column: True, 1, "Y", "yes", "true" are true; NaN is false."""
-    if pd.api.types.is_bool_dtype(values.dtype) and not values.hasnans:
-        return values.to_numpy(dtype=bool)
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    truth = np.array(
-        [str(v).strip().lower() in {"true", "1", "1.0", "y", "yes", "t"} for v in uniques]
-        + [False],
-        dtype=bool,
-    )
-    out: npt.NDArray[np.bool_] = truth[codes]  # NaN (code -1) takes the last entry: False
-    return out
+_truthy = truthy_array  # the one flag reader (dfe.py imports it under this name)
 
 
 def pupil_column(index: pd.Index, pupils: pd.DataFrame, column: str) -> pd.Series:

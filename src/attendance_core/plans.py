@@ -57,6 +57,7 @@ from dateutil.parser import parserinfo
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MONTHLY, WEEKLY, rrule
 
+from ._values import decode_bytes, shorten
 from .calendar import academic_year
 from .errors import AttendanceWarning, PlanError
 
@@ -168,8 +169,7 @@ RAG_WORDS: Mapping[str, RAG] = {
 
 
 def _short(text: str, limit: int = 40) -> str:
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+    return shorten(repr(text), limit)
 
 
 # ----------------------------------------------------------------------------------- timeline
@@ -1123,13 +1123,10 @@ def _read_file(path: Path, sheet: str | int | None) -> tuple[list[list[Any]], li
         data = path.read_bytes()
     except OSError as exc:
         raise PlanError(f"{path.name}: cannot be read ({exc.strerror})") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-        warnings.warn(
-            f"{path.name}: not UTF-8, read as Windows-1252", AttendanceWarning, stacklevel=3
-        )
+    text, used = decode_bytes(data)
+    if used != "utf-8":
+        shown = "Windows-1252" if used == "cp1252" else "Latin-1"
+        warnings.warn(f"{path.name}: not UTF-8, read as {shown}", AttendanceWarning, stacklevel=3)
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count) if any(d in first for d in ",;\t") else ","
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))

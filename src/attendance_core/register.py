@@ -23,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ._values import id_text as _id_text
+from ._values import id_texts as _id_texts
 from .calendar import SchoolCalendar, as_date
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
 from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
@@ -500,21 +502,6 @@ class Register:
 # ---------------------------------------------------------------------------- encoding
 def _day_ordinal(value: Any) -> int:
     return int((_to_day(value) - _EPOCH).astype(np.int64))
-
-
-def _id_text(value: Any) -> str:
-    """An identifier as text: ``1234.0`` read by a CSV parser becomes ``1234``."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _id_texts(values: Any) -> list[str]:
-    """:func:`_id_text` of every value (text values need only their spaces stripped)."""
-    out: list[str] = []
-    for v in values:
-        out.append(v.strip() if type(v) is str else _id_text(v))
-    return out
 
 
 def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:

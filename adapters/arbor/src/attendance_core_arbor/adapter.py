@@ -34,6 +34,7 @@ from attendance_core.adapterkit import (
     RejectedRows,
     RowProblem,
     check_read_args,
+    decode_bytes,
     mark_row,
     marks_frame,
     package_toml,
@@ -127,15 +128,9 @@ def _decode(raw: bytes, name: str) -> tuple[Any, list[str]]:
     notes: list[str] = []
     if not raw.strip():
         raise FormatError("empty file: no JSON in it", file=name)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")
-            notes.append(f"{name} is not UTF-8; read as cp1252")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-            notes.append(f"{name} is not UTF-8; read as Latin-1")
+    text, used = decode_bytes(raw)
+    if used != "utf-8":
+        notes.append(f"{name} is not UTF-8; read as {'cp1252' if used == 'cp1252' else 'Latin-1'}")
     try:
         return json.loads(text), notes
     except json.JSONDecodeError as exc:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from attendance_core.adapterkit import package_toml, shorten, upn_ok
+from attendance_core.adapterkit import id_text, package_toml, shorten, upn_ok
 from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, Source
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
@@ -568,7 +568,7 @@ def cell_text(value: object) -> str:
 
 def clean_id(value: str, column: str) -> str:
     """A pupil id as keys use it: trimmed; a UPN also upper-cased without inner spaces."""
-    text = value.strip()
+    text = id_text(value)
     if column == "upn":
         text = text.replace(" ", "").upper()
     return text

@@ -16,6 +16,7 @@ import datetime as dt
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 import attrs
@@ -204,7 +205,9 @@ def _contiguous_start(labels: pd.Index) -> int | None:
 class Register:
     """Marks of one or more schools, one ``uint8`` code id per enrolment and session.
 
-    Build one with :meth:`from_long`. Attributes (read-only by convention):
+    Build one with :meth:`from_long`. A register is immutable, like the library's other models:
+    its attributes cannot be set or deleted and its arrays are read-only (``select``,
+    ``period`` and ``with_school_days`` give new registers). Attributes:
 
     ``marks``
         ``uint8`` array, enrolments × sessions; columns are ``2 * date_index + (0 AM | 1 PM)``.
@@ -233,29 +236,56 @@ class Register:
         rejected: pd.DataFrame | None = None,
         added_sessions: Mapping[Any, npt.NDArray[np.bool_]] | None = None,
     ) -> None:
-        self.marks = marks
-        self.dates = dates.astype("datetime64[D]")
-        self.pupil_ids = pupil_ids
-        self.school_ids = school_ids
-        self.span = span
-        self.codes = codes
-        self.rejected = _empty_rejected() if rejected is None else rejected
-        schools = np.array([""]) if school_ids is None else school_ids
-        # enrolments are sorted by school: each school's rows are one contiguous block
+        self.marks: npt.NDArray[np.uint8]
+        self.dates: npt.NDArray[np.datetime64]
+        self.pupil_ids: npt.NDArray[np.object_]
+        self.school_ids: npt.NDArray[np.object_] | None
+        self.span: npt.NDArray[np.int64]
+        self.codes: CodeTable
+        self.rejected: pd.DataFrame
         self.schools: npt.NDArray[np.object_]
         self.school_index: npt.NDArray[np.int64]
+        # school sessions from term-date files, by school id: a bool per column
+        self.added_sessions: Mapping[Any, npt.NDArray[np.bool_]]
+        self._school_sessions: npt.NDArray[np.bool_] | None
+        schools = np.array([""]) if school_ids is None else school_ids
+        # enrolments are sorted by school: each school's rows are one contiguous block
         uniq, first, inverse = np.unique(
             schools.astype(str), return_index=True, return_inverse=True
         )
         if school_ids is None:
-            self.schools = np.array([None], dtype=object)
-            self.school_index = np.zeros(len(pupil_ids), dtype=np.int64)
+            school_list = np.array([None], dtype=object)
+            school_index = np.zeros(len(pupil_ids), dtype=np.int64)
         else:
-            self.schools = np.asarray(school_ids[first] if len(first) else uniq, dtype=object)
-            self.school_index = inverse.astype(np.int64).reshape(-1)
-        self._school_sessions: npt.NDArray[np.bool_] | None = None
-        # school sessions from term-date files, by school id: a bool per column
-        self.added_sessions: dict[Any, npt.NDArray[np.bool_]] = dict(added_sessions or {})
+            school_list = np.asarray(school_ids[first] if len(first) else uniq, dtype=object)
+            school_index = inverse.astype(np.int64).reshape(-1)
+        sessions = {k: _read_only(v) for k, v in (added_sessions or {}).items()}
+        self.__dict__.update(
+            marks=_read_only(marks),
+            dates=_read_only(dates.astype("datetime64[D]")),
+            pupil_ids=_read_only(pupil_ids),
+            school_ids=None if school_ids is None else _read_only(school_ids),
+            span=_read_only(span),
+            codes=codes,
+            rejected=_empty_rejected() if rejected is None else rejected,
+            schools=_read_only(school_list),
+            school_index=_read_only(school_index),
+            added_sessions=MappingProxyType(sessions),
+            _school_sessions=None,
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __delattr__(self, name: str) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt through __init__ (dask ships registers to workers): read-only again there
+        fields = ("marks", "dates", "pupil_ids", "school_ids", "span", "codes", "rejected")
+        state = {name: self.__dict__[name] for name in fields}
+        state["added_sessions"] = dict(self.added_sessions)
+        return (_rebuild, (state,))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -349,8 +379,8 @@ class Register:
                 added = self.added_sessions.get(self.schools[s])
                 if added is not None:
                     out[s] |= added
-            self._school_sessions = out
-        return self._school_sessions
+            self.__dict__["_school_sessions"] = _read_only(out)  # a cache: derived once
+        return self.__dict__["_school_sessions"]  # type: ignore[no-any-return]
 
     def school_blocks(self) -> list[slice]:
         """The row slice of each school (enrolments are sorted by school)."""
@@ -500,6 +530,16 @@ class Register:
 
 
 # ---------------------------------------------------------------------------- encoding
+def _rebuild(state: dict[str, Any]) -> Register:
+    return Register(**state)
+
+
+def _read_only(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``array`` itself, no longer writeable (a register's arrays are never changed)."""
+    array.flags.writeable = False
+    return array
+
+
 def _day_ordinal(value: Any) -> int:
     return int((_to_day(value) - _EPOCH).astype(np.int64))
 

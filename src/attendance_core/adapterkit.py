@@ -56,6 +56,7 @@ from defusedxml import DefusedXmlException
 
 from attendance_core import _values
 from attendance_core._values import decode_bytes, id_text, truthy
+from attendance_core.adapters import refuse_unknown
 from attendance_core.errors import FormatError, RegisterError
 
 __all__ = [
@@ -224,14 +225,7 @@ def check_read_args(
     :class:`~attendance_core.FormatError` naming the unknown and the known options)."""
     if errors not in ("collect", "raise"):
         raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
-    allowed = frozenset(known)
-    unknown = set(options) - allowed
-    if unknown:
-        raise FormatError(
-            f"{format_name}: unknown option(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(allowed))}",
-            file=file,
-        )
+    refuse_unknown(format_name, frozenset(known), options, file)
 
 
 def row_list(rows: Sequence[int], limit: int = 10) -> str:

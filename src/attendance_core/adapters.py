@@ -67,6 +67,7 @@ __all__ = [
     "LoadResult",
     "Source",
     "adapter_distributions",
+    "check_options",
     "detect",
     "formats",
     "get_adapter",
@@ -311,8 +312,10 @@ class Adapter(Protocol):
     format, cheaply and without raising. ``read`` returns an :class:`AdapterOutput`; with
     ``errors="raise"`` it raises :class:`FormatError`/:class:`RegisterError` naming file, row,
     column and value at the first bad row, with ``errors="collect"`` it lists bad rows in
-    ``rejected`` and goes on. ``read`` accepts arbitrary ``**options``, among them
-    ``max_field_length`` and ``max_file_size``.
+    ``rejected`` and goes on. ``read`` takes ``**options``, among them ``max_field_length`` and
+    ``max_file_size``; an adapter declares the others in an ``options`` class attribute (a
+    frozenset of names), and :func:`load` refuses any other option before ``read`` is called
+    (see :func:`check_options`).
     """
 
     name: ClassVar[str]
@@ -335,6 +338,30 @@ _REQUIRED_ATTRS: tuple[tuple[str, type | None], ...] = (
     ("sniff", None),
     ("read", None),
 )
+
+
+def check_options(
+    format_name: str, known: Iterable[str] | None, options: Mapping[str, Any], file: str = ""
+) -> None:
+    """Raise :class:`FormatError` naming the unknown and the known options when ``options``
+    holds a name that is neither in ``known`` (what the adapter declares) nor one of
+    :data:`CORE_OPTIONS`. ``known=None`` (an adapter that declares no options) checks nothing:
+    that adapter checks its own."""
+    if known is not None:
+        refuse_unknown(format_name, frozenset(known) | CORE_OPTIONS, options, file)
+
+
+def refuse_unknown(
+    format_name: str, allowed: frozenset[str], options: Mapping[str, Any], file: str
+) -> None:
+    """The one unknown-option error (used by :func:`check_options` and the adapter kit)."""
+    unknown = set(options) - allowed
+    if unknown:
+        raise FormatError(
+            f"{format_name}: unknown option(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(allowed))}",
+            file=file,
+        )
 
 
 def _check_shape(name: str, cls: Any, distribution: str | None) -> None:
@@ -796,6 +823,7 @@ def load(
         )
     name = format if format is not None else detect(source)
     adapter = get_adapter(name)
+    check_options(name, getattr(adapter, "options", None), options, source.name)
     from_long = _from_long()
     guarded: list[dict[str, Any]] = []
     with _adapter_failures(name, source.name):

@@ -36,7 +36,7 @@ from attendance_core.adapterkit import (
     totals_frame,
     upn_ok,
 )
-from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
+from attendance_core.adapters import AdapterOutput, Source, check_options
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["FIELDS", "OPEN_END_DATES", "AssemblyJsonAdapter"]
@@ -193,6 +193,9 @@ class AssemblyJsonAdapter:
     """
 
     name: ClassVar[str] = "assembly-json"
+    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
+    #: refuses any other before calling ``read``.
+    options: ClassVar[frozenset[str]] = frozenset({"pupil_key", "open_end_dates", "school_id"})
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
         "Assembly Platform API JSON (v1.1 arrays or v1.0 lists): AM/PM attendance and students"
@@ -224,9 +227,7 @@ class AssemblyJsonAdapter:
             raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
         open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
         school_id = text_id(options.pop("school_id", None))
-        unknown = set(options) - CORE_OPTIONS
-        if unknown:
-            raise TypeError(f"assembly-json: unknown option(s) {sorted(unknown)}")
+        check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []
         rejected: list[dict[str, Any]] = []

@@ -158,6 +158,9 @@ class CtfXmlAdapter:
     """
 
     name: ClassVar[str] = "ctf-xml"
+    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
+    #: refuses any other before calling ``read``.
+    options: ClassVar[frozenset[str]] = OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (
         "DfE Common Transfer File / School Census attendance totals (and marks strings)"

@@ -24,6 +24,7 @@ from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError
 
 from ._model import (
+    EDFI_OPTIONS,
     CalendarDay,
     Columns,
     Enrolment,
@@ -332,6 +333,9 @@ class EdFiXmlAdapter:
     """
 
     name: ClassVar[str] = "edfi-xml"
+    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
+    #: refuses any other before calling ``read``.
+    options: ClassVar[frozenset[str]] = EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (
         "Ed-Fi XML InterchangeStudentAttendance (v1 http://ed-fi.org/0100 to v5), defusedxml"

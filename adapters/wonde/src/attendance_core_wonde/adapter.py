@@ -33,7 +33,7 @@ from attendance_core.adapterkit import (
     unwrap,
     upn_ok,
 )
-from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
+from attendance_core.adapters import AdapterOutput, Source, check_options
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]
@@ -210,6 +210,11 @@ class WondeJsonAdapter:
     """
 
     name: ClassVar[str] = "wonde-json"
+    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
+    #: refuses any other before calling ``read``.
+    options: ClassVar[frozenset[str]] = frozenset(
+        {"aliases", "codes", "pupil_key", "open_end_dates", "school_id"}
+    )
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
         "Wonde v1.0 JSON pages (data + meta.pagination): students and AM/PM session attendance"
@@ -259,9 +264,7 @@ class WondeJsonAdapter:
             raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
         open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
         school_id = text_id(options.pop("school_id", None))
-        unknown = set(options) - CORE_OPTIONS
-        if unknown:
-            raise TypeError(f"wonde-json: unknown option(s) {sorted(unknown)}")
+        check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []
         rejected: list[dict[str, Any]] = []

@@ -54,7 +54,7 @@ import defusedxml.ElementTree as SafeET
 import pandas as pd
 from defusedxml import DefusedXmlException
 
-from attendance_core import _values
+from attendance_core import _pupils, _values
 from attendance_core._values import decode_bytes, id_text, truthy
 from attendance_core.adapters import refuse_unknown
 from attendance_core.errors import FormatError, RegisterError
@@ -62,7 +62,11 @@ from attendance_core.errors import FormatError, RegisterError
 __all__ = [
     "CHUNK_ROWS",
     "PAGE_SUFFIXES",
+    "OPEN_END_DATES",
     "PUPIL_DATE_COLUMNS",
+    "PUPIL_FIELDS",
+    "PUPIL_FLAGS",
+    "PUPIL_KEYS",
     "TOTAL_COLUMNS",
     "TOTAL_COUNT_COLUMNS",
     "RejectedRows",
@@ -130,7 +134,18 @@ TOTAL_COLUMNS: tuple[str, ...] = (
 #: The session counts among :data:`TOTAL_COLUMNS`.
 TOTAL_COUNT_COLUMNS: tuple[str, ...] = ("possible", "attended", "authorised", "unauthorised")
 #: The date columns of the pupils table (``load.pupils``).
-PUPIL_DATE_COLUMNS: tuple[str, ...] = ("date_of_birth", "admission_date", "leaving_date")
+PUPIL_DATE_COLUMNS: tuple[str, ...] = _pupils.DATE_COLUMNS
+#: Flag columns of the pupils table (booleans), the ones the policy and reports name.
+PUPIL_FLAGS: tuple[str, ...] = _pupils.FLAGS
+#: Student fields of an API export that become pupils columns (in this order, when any
+#: student has them): the ``fields`` of :func:`key_pupils`.
+PUPIL_FIELDS: tuple[str, ...] = ("upn", "name", "year_group", *_pupils.DATE_COLUMNS, "mis_id")
+#: Pupil key choices of the API adapters: ``auto`` = UPN when every student has one, else the
+#: MIS id, else the API's own id (see :func:`choose_pupil_key`).
+PUPIL_KEYS: tuple[str, ...] = ("auto", "upn", "mis_id", "id")
+#: Leaving dates that mean "not left" besides null in API exports: the SQL Server
+#: smalldatetime maximum (see :func:`open_end_set`).
+OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
 
 _ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:$|[T ](.*)$)")
 _UK_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")

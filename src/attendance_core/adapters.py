@@ -50,6 +50,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from . import _pupils
 from ._values import shorten, truthy
 from .errors import AttendanceError, AttendanceWarning, FormatError, Reason, RegisterError
 
@@ -90,23 +91,7 @@ CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 #: Columns of the long layout an adapter yields (``school_id`` optional).
 LONG_COLUMNS: tuple[str, ...] = ("pupil_id", "date", "session", "code", "school_id")
 #: Columns the pupils frame may carry (indexed by ``pupil_id``), as in api.md ``load.pupils``.
-PUPIL_COLUMNS: tuple[str, ...] = (
-    "school_id",
-    "upn",
-    "name",
-    "year_group",
-    "date_of_birth",
-    "admission_date",
-    "leaving_date",
-    "cin",
-    "cp",
-    "cic",
-    "sen",
-    "ehcp",
-    "medical",
-    "fsm",
-    "youth_justice",
-)
+PUPIL_COLUMNS: tuple[str, ...] = _pupils.COLUMNS
 #: Columns of every rejected-rows frame.
 REJECTED_COLUMNS: tuple[str, ...] = ("row", "column", "value", "reason")
 

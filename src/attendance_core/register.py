@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ._values import id_text as _id_text
+from ._pupils import positions, pupils_table
 from ._values import id_texts as _id_texts
 from .calendar import SchoolCalendar, as_date
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
@@ -331,7 +331,9 @@ class Register:
         ]
         if callable(pupils):
             pupils = pupils()
-        return _assemble(encoded, table, errors=errors, pupils=pupils, source=source, names=names)
+        return _assemble(
+            encoded, table, errors=errors, pupils=pupils_table(pupils), source=source, names=names
+        )
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -1230,18 +1232,8 @@ def _spans_from_pupils(
     """
     if "admission_date" not in pupils.columns and "leaving_date" not in pupils.columns:
         return span
-    table_p = pupils.copy()
-    table_p.index = table_p.index.map(_id_text)
-    if "school_id" in table_p.columns and school_arr is not None:
-        keys = pd.MultiIndex.from_arrays([table_p["school_id"].map(_id_text), table_p.index])
-        table_p.index = keys
-        want = pd.MultiIndex.from_arrays(
-            [pd.Index(school_arr.astype(str)), pd.Index(pupil_arr.astype(str))]
-        )
-    else:
-        want = pd.Index(pupil_arr.astype(str))
-    table_p = table_p[~table_p.index.duplicated(keep="first")]
-    found = table_p.reindex(want)
+    at = positions(pupil_arr, school_arr, pupils)
+    found = pupils.reset_index(drop=True).reindex(at)  # -1: no row, all NaN
     out = span.copy()
     # last school session of each enrolment's school
     lut = table.school_session

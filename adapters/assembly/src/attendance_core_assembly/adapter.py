@@ -18,6 +18,9 @@ import pandas as pd
 from dateutil import tz
 
 from attendance_core.adapterkit import (
+    OPEN_END_DATES,
+    PUPIL_FIELDS,
+    PUPIL_KEYS,
     RejectedRows,
     choose_pupil_key,
     chunked,
@@ -41,24 +44,8 @@ from attendance_core.errors import FormatError, Reason
 
 __all__ = ["FIELDS", "OPEN_END_DATES", "AssemblyJsonAdapter"]
 
-#: Leaving dates that mean "not left" besides null (the SQL Server smalldatetime maximum).
-OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
-#: Pupil key choices: ``auto`` = UPN when every student has one (scope ``students.upn``
-#: granted), else MIS id, else the Assembly id.
-PUPIL_KEYS = ("auto", "upn", "mis_id", "id")
 #: Reason id of an attendance record whose student is not in the student pages.
 UNKNOWN_PUPIL = Reason.UNKNOWN_PUPIL.value
-
-#: Student fields that become pupils columns (in this order, when any student has them).
-_PUPIL_FIELDS = (
-    "upn",
-    "name",
-    "year_group",
-    "date_of_birth",
-    "admission_date",
-    "leaving_date",
-    "mis_id",
-)
 _LONDON = tz.gettz("Europe/London")
 _OBJECT_LIST = re.compile(rb'"object"\s*:\s*"list"')
 _ASSEMBLY_RECORD = re.compile(
@@ -193,8 +180,6 @@ class AssemblyJsonAdapter:
     """
 
     name: ClassVar[str] = "assembly-json"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = frozenset({"pupil_key", "open_end_dates", "school_id"})
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
@@ -317,7 +302,7 @@ def _students(
 
     key = choose_pupil_key(records, pupil_key, warnings, hint=" (scope students.upn?)")
     return key_pupils(
-        records, key, warnings, fields=_PUPIL_FIELDS, id_column="assembly_id", school_id=school_id
+        records, key, warnings, fields=PUPIL_FIELDS, id_column="assembly_id", school_id=school_id
     )
 
 

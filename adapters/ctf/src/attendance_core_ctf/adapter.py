@@ -22,6 +22,7 @@ import attrs
 import pandas as pd
 
 from attendance_core.adapterkit import (
+    PUPIL_FIELDS,
     RejectedRows,
     RowProblem,
     XmlDocument,
@@ -158,8 +159,6 @@ class CtfXmlAdapter:
     """
 
     name: ClassVar[str] = "ctf-xml"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (
@@ -361,15 +360,7 @@ class _Reader:
                 f"{len(invalid)} pupil(s) with an invalid UPN check letter (lines "
                 f"{row_list(invalid)}); kept as given"
             )
-        columns = [
-            "pupil_id",
-            "upn",
-            "name",
-            "year_group",
-            "date_of_birth",
-            "admission_date",
-            "leaving_date",
-        ]
+        columns = ["pupil_id", *(f for f in PUPIL_FIELDS if f != "mis_id")]
         if self.header_school is not None:
             columns.insert(1, "school_id")
         return pupils_from_records(rows, columns, text=("upn", "name", "year_group"))

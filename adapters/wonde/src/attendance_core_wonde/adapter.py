@@ -13,6 +13,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from attendance_core.adapterkit import (
+    OPEN_END_DATES,
+    PUPIL_FIELDS,
+    PUPIL_KEYS,
     RejectedRows,
     choose_pupil_key,
     chunked,
@@ -38,23 +41,8 @@ from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]
 
-#: Leaving dates that mean "not left" (besides null): the SQL Server smalldatetime maximum.
-OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
-#: Pupil key choices: ``auto`` = UPN when every student has one, else MIS id, else Wonde id.
-PUPIL_KEYS = ("auto", "upn", "mis_id", "id")
 #: Reason id of an attendance record whose student is not in the students pages.
 UNKNOWN_PUPIL = Reason.UNKNOWN_PUPIL.value
-
-#: Student fields that become pupils columns (in this order, when any student has them).
-_PUPIL_FIELDS = (
-    "upn",
-    "name",
-    "year_group",
-    "date_of_birth",
-    "admission_date",
-    "leaving_date",
-    "mis_id",
-)
 _WONDE_ID = re.compile(r"^[A-Z]\d{4,}$")
 _PAGINATION = re.compile(rb'"pagination"\s*:')
 _OBJECT_LIST = re.compile(rb'"object"\s*:\s*"list"')
@@ -210,8 +198,6 @@ class WondeJsonAdapter:
     """
 
     name: ClassVar[str] = "wonde-json"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = frozenset(
         {"aliases", "codes", "pupil_key", "open_end_dates", "school_id"}
     )
@@ -344,7 +330,7 @@ class WondeJsonAdapter:
 
         key = choose_pupil_key(records, pupil_key, warnings)
         return key_pupils(
-            records, key, warnings, fields=_PUPIL_FIELDS, id_column="wonde_id", school_id=school_id
+            records, key, warnings, fields=PUPIL_FIELDS, id_column="wonde_id", school_id=school_id
         )
 
     # ---------------------------------------------------------------------------- marks

@@ -260,8 +260,6 @@ class ArborJsonAdapter:
     """
 
     name: ClassVar[str] = "arbor-json"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (

@@ -209,8 +209,6 @@ class EdFiJsonAdapter:
     """
 
     name: ClassVar[str] = "edfi-json"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (

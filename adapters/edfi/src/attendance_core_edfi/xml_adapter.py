@@ -333,8 +333,6 @@ class EdFiXmlAdapter:
     """
 
     name: ClassVar[str] = "edfi-xml"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (

@@ -259,8 +259,6 @@ class GenericCsvAdapter:
     """
 
     name: ClassVar[str] = "generic-csv"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = LONG_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".csv", ".txt", ".tsv")
     description: ClassVar[str] = (
@@ -580,8 +578,6 @@ class GenericParquetAdapter:
     """
 
     name: ClassVar[str] = "generic-parquet"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = LONG_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".parquet", ".pq")
     description: ClassVar[str] = "Parquet file with the long-layout columns"
@@ -673,8 +669,6 @@ class GenericExcelAdapter:
     """
 
     name: ClassVar[str] = "generic-excel"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = LONG_OPTIONS | {"sheet"}
     extensions: ClassVar[tuple[str, ...]] = (".xlsx", ".xlsm")
     description: ClassVar[str] = "long Excel workbook: pupil id, date, session and mark per row"

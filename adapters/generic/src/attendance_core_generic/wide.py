@@ -267,8 +267,6 @@ class WideCsvAdapter:
     """
 
     name: ClassVar[str] = "wide-csv"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = WIDE_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".csv", ".txt", ".tsv")
     description: ClassVar[str] = (
@@ -327,8 +325,6 @@ class WideExcelAdapter:
     """
 
     name: ClassVar[str] = "wide-excel"
-    #: Options ``read`` takes besides ``errors`` and the core limits; :func:`attendance_core.load`
-    #: refuses any other before calling ``read``.
     options: ClassVar[frozenset[str]] = WIDE_OPTIONS | {"sheet"}
     extensions: ClassVar[tuple[str, ...]] = (".xlsx", ".xlsm")
     description: ClassVar[str] = "wide Excel workbook: session columns or weekly mark strings"

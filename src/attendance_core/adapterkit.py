@@ -43,7 +43,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -907,14 +907,17 @@ def local_name_as_written(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def iter_named(root: Element, names: frozenset[str]) -> Iterator[Element]:
+def iter_named(
+    root: Element, names: Collection[str], name: Callable[[Any], str] = local_name
+) -> Iterator[Element]:
     """Every element below (and including) ``root`` whose local name is in ``names``, in
     document order, without looking inside a match: a ``<Mark>`` child that holds the code of
-    an ``<AttendanceMark>`` record is a field, not a second record."""
+    an ``<AttendanceMark>`` record is a field, not a second record. ``name`` turns a tag into
+    the name compared (default :func:`local_name`; an adapter may normalise names further)."""
     stack = [root]
     while stack:
         element = stack.pop()
-        if local_name(element.tag) in names:
+        if name(element.tag) in names:
             yield element
             continue
         stack.extend(reversed(list(element)))

@@ -33,6 +33,7 @@ from attendance_core.adapterkit import (
     RowProblem,
     XmlDocument,
     check_read_args,
+    iter_named,
     local_name,
     local_name_as_written,
     marks_frame,
@@ -171,15 +172,9 @@ def _text(element: Element, names: tuple[str, ...]) -> tuple[str | None, str | N
 
 
 def _iter(root: Element, names: tuple[str, ...]) -> Iterator[Element]:
-    """Every element at or below ``root`` named in ``names``, in document order, without
-    looking inside a match."""
-    stack = [root]
-    while stack:
-        element = stack.pop()
-        if _tag(element.tag) in names:
-            yield element
-            continue
-        stack.extend(reversed(list(element)))
+    """Every element at or below ``root`` named in ``names`` (names as :func:`_tag` gives
+    them), in document order, without looking inside a match."""
+    return iter_named(root, names, _tag)
 
 
 def _builtin_aliases() -> dict[str, Any]:

@@ -90,6 +90,7 @@ __all__ = [
     "lower_names",
     "merge_aliases",
     "mark_row",
+    "note_rows",
     "marks_frame",
     "open_end_set",
     "package_toml",
@@ -248,6 +249,14 @@ def row_list(rows: Sequence[int], limit: int = 10) -> str:
     (``"3, 8, 12 and 4 more"``)."""
     text = ", ".join(str(n) for n in rows[:limit])
     return text + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def note_rows(warnings: list[str], rows: Sequence[int], message: str) -> None:
+    """Add ``message`` to ``warnings`` when ``rows`` is not empty, with ``{n}`` replaced by how
+    many rows there are and ``{rows}`` by their :func:`row_list` (``"3 pupil(s) without a
+    UPN (lines {rows})"``)."""
+    if rows:
+        warnings.append(message.replace("{n}", str(len(rows))).replace("{rows}", row_list(rows)))
 
 
 def package_toml(package: str | None, name: str) -> dict[str, Any]:

@@ -37,9 +37,9 @@ from attendance_core.adapterkit import (
     decode_bytes,
     mark_row,
     marks_frame,
+    note_rows,
     package_toml,
     pupils_from_records,
-    row_list,
     upn_ok,
 )
 from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
@@ -549,21 +549,20 @@ class _Reader:
     def _summarise(
         self, redundant: list[int], lessons: list[int], inferred: list[int], corrected: list[str]
     ) -> None:
-        if redundant:
-            self.out.warnings.append(
-                f"{len(redundant)} superseded record(s) (isRedundant) skipped: rows "
-                f"{row_list(redundant)}"
-            )
-        if lessons:
-            self.out.warnings.append(
-                f"{len(lessons)} lesson-register record(s) skipped (register type neither "
-                f"morning nor afternoon): rows {row_list(lessons)}"
-            )
-        if inferred:
-            self.out.warnings.append(
-                f"{len(inferred)} record(s) without a resolvable register type: AM/PM inferred "
-                f"from the start time (before 12:00 = AM): rows {row_list(inferred)}"
-            )
+        notes = self.out.warnings
+        note_rows(notes, redundant, "{n} superseded record(s) (isRedundant) skipped: rows {rows}")
+        note_rows(
+            notes,
+            lessons,
+            "{n} lesson-register record(s) skipped (register type neither morning nor "
+            "afternoon): rows {rows}",
+        )
+        note_rows(
+            notes,
+            inferred,
+            "{n} record(s) without a resolvable register type: AM/PM inferred from the start "
+            "time (before 12:00 = AM): rows {rows}",
+        )
         if corrected:
             more = len(corrected) - _SHOWN
             self.out.warnings.append(

@@ -106,6 +106,7 @@ __all__ = [
     "shorten",
     "sniff_page_objects",
     "tail",
+    "take_api_options",
     "text_id",
     "toml_option",
     "totals_frame",
@@ -518,6 +519,17 @@ def open_end_set(values: Iterable[Any]) -> set[dt.date]:
             raise ValueError(f"open_end_dates: not a date: {v!r}")
         out.add(d)
     return out
+
+
+def take_api_options(options: dict[str, Any]) -> tuple[str, set[dt.date], str | None]:
+    """Pop the options every API adapter reads from ``options``: ``pupil_key`` (one of
+    :data:`PUPIL_KEYS`, default ``"auto"``; else :class:`ValueError`), ``open_end_dates``
+    (default :data:`OPEN_END_DATES`, as dates) and ``school_id`` (as text, or None)."""
+    pupil_key = options.pop("pupil_key", "auto")
+    if pupil_key not in PUPIL_KEYS:
+        raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
+    open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
+    return pupil_key, open_end, text_id(options.pop("school_id", None))
 
 
 def chunked(

@@ -20,7 +20,6 @@ from dateutil import tz
 from attendance_core.adapterkit import (
     OPEN_END_DATES,
     PUPIL_FIELDS,
-    PUPIL_KEYS,
     RejectedRows,
     choose_pupil_key,
     chunked,
@@ -28,13 +27,13 @@ from attendance_core.adapterkit import (
     has_any,
     key_pupils,
     mark_row,
-    open_end_set,
     package_toml,
     page_files,
     parse_date,
     read_json_source,
     sniff_page_objects,
     tail,
+    take_api_options,
     text_id,
     totals_frame,
     upn_ok,
@@ -207,11 +206,7 @@ class AssemblyJsonAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the pages; see the class docstring for the options."""
-        pupil_key = options.pop("pupil_key", "auto")
-        if pupil_key not in PUPIL_KEYS:
-            raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
-        open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
-        school_id = text_id(options.pop("school_id", None))
+        pupil_key, open_end, school_id = take_api_options(options)
         check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []

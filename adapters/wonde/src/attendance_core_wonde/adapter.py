@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 from attendance_core.adapterkit import (
     OPEN_END_DATES,
     PUPIL_FIELDS,
-    PUPIL_KEYS,
     RejectedRows,
     choose_pupil_key,
     chunked,
@@ -24,7 +23,6 @@ from attendance_core.adapterkit import (
     has_any,
     key_pupils,
     mark_row,
-    open_end_set,
     package_toml,
     page_files,
     parse_date,
@@ -32,6 +30,7 @@ from attendance_core.adapterkit import (
     sequence_check,
     sniff_page_objects,
     tail,
+    take_api_options,
     text_id,
     unwrap,
     upn_ok,
@@ -245,11 +244,7 @@ class WondeJsonAdapter:
         """Read the pages; see the class docstring for the options."""
         aliases = _merge_aliases(options.pop("aliases", None))
         extra_codes = {str(k): str(v) for k, v in (options.pop("codes", None) or {}).items()}
-        pupil_key = options.pop("pupil_key", "auto")
-        if pupil_key not in PUPIL_KEYS:
-            raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
-        open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
-        school_id = text_id(options.pop("school_id", None))
+        pupil_key, open_end, school_id = take_api_options(options)
         check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []

@@ -50,6 +50,8 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from . import _pupils
+from ._values import shorten, truthy
 from .errors import AttendanceError, AttendanceWarning, FormatError, Reason, RegisterError
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "LoadResult",
     "Source",
     "adapter_distributions",
+    "check_options",
     "detect",
     "formats",
     "get_adapter",
@@ -88,28 +91,11 @@ CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 #: Columns of the long layout an adapter yields (``school_id`` optional).
 LONG_COLUMNS: tuple[str, ...] = ("pupil_id", "date", "session", "code", "school_id")
 #: Columns the pupils frame may carry (indexed by ``pupil_id``), as in api.md ``load.pupils``.
-PUPIL_COLUMNS: tuple[str, ...] = (
-    "school_id",
-    "upn",
-    "name",
-    "year_group",
-    "date_of_birth",
-    "admission_date",
-    "leaving_date",
-    "cin",
-    "cp",
-    "cic",
-    "sen",
-    "ehcp",
-    "medical",
-    "fsm",
-    "youth_justice",
-)
+PUPIL_COLUMNS: tuple[str, ...] = _pupils.COLUMNS
 #: Columns of every rejected-rows frame.
 REJECTED_COLUMNS: tuple[str, ...] = ("row", "column", "value", "reason")
 
 _HEAD_DEFAULT = 8192
-_TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,8 +297,10 @@ class Adapter(Protocol):
     format, cheaply and without raising. ``read`` returns an :class:`AdapterOutput`; with
     ``errors="raise"`` it raises :class:`FormatError`/:class:`RegisterError` naming file, row,
     column and value at the first bad row, with ``errors="collect"`` it lists bad rows in
-    ``rejected`` and goes on. ``read`` accepts arbitrary ``**options``, among them
-    ``max_field_length`` and ``max_file_size``.
+    ``rejected`` and goes on. ``read`` takes ``**options``, among them ``max_field_length`` and
+    ``max_file_size``; an adapter declares the others in an ``options`` class attribute (a
+    frozenset of names), and :func:`load` refuses any other option before ``read`` is called
+    (see :func:`check_options`).
     """
 
     name: ClassVar[str]
@@ -335,6 +323,30 @@ _REQUIRED_ATTRS: tuple[tuple[str, type | None], ...] = (
     ("sniff", None),
     ("read", None),
 )
+
+
+def check_options(
+    format_name: str, known: Iterable[str] | None, options: Mapping[str, Any], file: str = ""
+) -> None:
+    """Raise :class:`FormatError` naming the unknown and the known options when ``options``
+    holds a name that is neither in ``known`` (what the adapter declares) nor one of
+    :data:`CORE_OPTIONS`. ``known=None`` (an adapter that declares no options) checks nothing:
+    that adapter checks its own."""
+    if known is not None:
+        refuse_unknown(format_name, frozenset(known) | CORE_OPTIONS, options, file)
+
+
+def refuse_unknown(
+    format_name: str, allowed: frozenset[str], options: Mapping[str, Any], file: str
+) -> None:
+    """The one unknown-option error (used by :func:`check_options` and the adapter kit)."""
+    unknown = set(options) - allowed
+    if unknown:
+        raise FormatError(
+            f"{format_name}: unknown option(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(allowed))}",
+            file=file,
+        )
 
 
 def _check_shape(name: str, cls: Any, distribution: str | None) -> None:
@@ -387,7 +399,7 @@ _KNOWN_PROVIDERS: dict[str, str] = {
 
 
 def _plugins_disabled() -> bool:
-    return os.environ.get(NO_PLUGINS_ENV, "").strip().lower() in _TRUTHY
+    return truthy(os.environ.get(NO_PLUGINS_ENV))
 
 
 def _discover() -> None:
@@ -641,7 +653,7 @@ def _rejected_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS))
     # a rejected value is shown cut short: enough to find the cell, never a whole long field
     frame["value"] = pd.Series(
-        [v if v is None or not isinstance(v, str) else _shorten(v) for v in frame["value"]],
+        [v if v is None or not isinstance(v, str) else shorten(v) for v in frame["value"]],
         dtype=object,
     )
     frame["column"] = frame["column"].astype(object)
@@ -702,11 +714,6 @@ def with_given_pupils(loaded: pd.DataFrame, given: pd.DataFrame | None) -> pd.Da
             "pupils: a pupil_id appears more than once; give school_id in both tables"
         )
     return given.combine_first(base)
-
-
-def _shorten(value: Any, limit: int = 40) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @contextlib.contextmanager
@@ -792,7 +799,7 @@ class _Counter:
                     {
                         "row": row,
                         "column": column,
-                        "value": _shorten(value),
+                        "value": shorten(str(value)),
                         "reason": str(Reason.FIELD_TOO_LONG),
                     }
                 )
@@ -899,6 +906,7 @@ def load(
         )
     name = format if format is not None else detect(source)
     adapter = get_adapter(name)
+    check_options(name, getattr(adapter, "options", None), options, source.name)
     from_long = _from_long()
     guarded: list[dict[str, Any]] = []
     with _adapter_failures(name, source.name):

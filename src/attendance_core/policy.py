@@ -61,6 +61,7 @@ from typing import Any, Literal
 
 import attrs
 
+from . import _pupils
 from ._data import bundled
 from .bands import BandScheme, band_scheme
 from .errors import PolicyError, SchemeError
@@ -147,7 +148,7 @@ ROLES: tuple[str, ...] = (
 )
 
 #: Cohort flags a condition may name (boolean columns of the pupils table).
-FLAGS: tuple[str, ...] = ("cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_justice")
+FLAGS: tuple[str, ...] = _pupils.FLAGS
 
 FigureKind = Literal["count", "days", "rate", "bool", "band", "date", "dates", "age", "number"]
 

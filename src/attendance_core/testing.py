@@ -25,10 +25,11 @@ the source, with the fixed columns and sorted; path and buffer give the same res
 source is a :class:`FormatError`; a truncated source is a :class:`FormatError` (structured
 formats such as XML/JSON) or a normal load with rows accepted or rejected (line formats), never
 another exception; random and mangled bytes never make ``sniff`` or ``read`` raise anything
-but :class:`AttendanceError`; ``errors="raise"`` on a sample with a bad row raises
-:class:`RegisterError` naming the row and the column; **no silent loss**: a file of another
-format (the kit's own :data:`FOREIGN_SAMPLES` -- an unrelated XML, JSON array, Wonde schools page,
-CSV -- and the ``foreign_sample`` fixture, e.g. another adapter's sample) is a
+but :class:`AttendanceError`; the adapter declares its ``options`` and an unknown option is the
+core's :class:`FormatError` naming it and the known ones; ``errors="raise"`` on a sample with a
+bad row raises :class:`RegisterError` naming the row and the column; **no silent loss**: a file
+of another format (the kit's own :data:`FOREIGN_SAMPLES` -- an unrelated XML, JSON array, Wonde
+schools page, CSV -- and the ``foreign_sample`` fixture, e.g. another adapter's sample) is a
 :class:`FormatError` or a load that warns or rejects, and a load that yields no marks and no
 totals from a non-empty file always carries a warning saying why.
 
@@ -61,6 +62,7 @@ __all__ = [
     "check_empty",
     "check_foreign",
     "check_load",
+    "check_options",
     "check_random_bytes",
     "check_truncated",
     "drain",
@@ -353,6 +355,19 @@ def check_bad_row_raises(format_name: str, bad_sample: Any) -> None:
     assert_load_invariants(collected)
 
 
+def check_options(format_name: str, sample: Any) -> None:
+    """The adapter declares its ``read`` options (a frozenset of names in ``options``), and
+    :func:`~attendance_core.load` refuses an unknown one with a :class:`FormatError` that
+    names it and lists the known options, before the adapter reads anything."""
+    declared = getattr(type(get_adapter(format_name)), "options", None)
+    assert isinstance(declared, frozenset), f"{format_name} declares no options frozenset"
+    assert all(isinstance(name, str) for name in declared)
+    with pytest.raises(FormatError, match="unknown option\\(s\\) no_such_option; known: ") as info:
+        load(sample, format=format_name, no_such_option=1)
+    for name in declared:
+        assert name in str(info.value), f"the error does not list the known option {name!r}"
+
+
 def check_conformance(
     format_name: str,
     sample_path: Any,
@@ -369,6 +384,7 @@ def check_conformance(
     result = check_load(format_name, sample_path, expect_rows=expect_rows, max_row=max_row)
     check_empty(format_name)
     check_foreign(format_name, foreign)
+    check_options(format_name, sample_path)
     check_truncated(format_name, sample_path, structured=structured)
     check_random_bytes(format_name, sample_path, examples=examples)
     if bad_sample is not None:
@@ -430,6 +446,10 @@ class AdapterConformance:
     def test_conformance_foreign(self, format: str, foreign_sample: Any) -> None:
         """A file of another format is refused or warned about, never loaded quietly."""
         check_foreign(format, foreign_sample)
+
+    def test_conformance_options(self, format: str, sample: Any) -> None:
+        """Declared options; an unknown one is the core's FormatError listing the known."""
+        check_options(format, sample)
 
     def test_conformance_truncated(self, format: str, sample: Any, structured: bool) -> None:
         """A truncated source never raises anything but AttendanceError."""

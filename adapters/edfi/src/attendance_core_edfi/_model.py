@@ -22,7 +22,7 @@ from attendance_core.adapterkit import (
     package_toml,
     parse_date,
 )
-from attendance_core.adapters import CORE_OPTIONS, AdapterOutput
+from attendance_core.adapters import AdapterOutput, check_options
 from attendance_core.errors import Reason
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
@@ -421,6 +421,10 @@ class Build:
         return frame.sort_index(kind="mergesort")
 
 
+#: The ``read`` options of both Ed-Fi adapters (besides ``errors`` and the core limits).
+EDFI_OPTIONS = frozenset({"calendar", "students", "descriptor_map", "instructional_events"})
+
+
 @attrs.frozen(kw_only=True)
 class ReadOptions:
     """The ``read`` options both Ed-Fi adapters take (see their class docstrings)."""
@@ -433,16 +437,14 @@ class ReadOptions:
     @classmethod
     def take(cls, format_name: str, options: dict[str, Any]) -> ReadOptions:
         """Pop the Ed-Fi options from ``options``; anything left that the core does not
-        handle is a :class:`TypeError` naming the format."""
+        handle is a :class:`~attendance_core.FormatError` naming the format."""
+        check_options(format_name, EDFI_OPTIONS, options)
         calendar = options.pop("calendar", None)
         students = options.pop("students", None)
         mapper = Mapper.of(options.pop("descriptor_map", None))
         instructional = frozenset(
             norm(e) for e in options.pop("instructional_events", INSTRUCTIONAL_EVENTS)
         )
-        unknown = set(options) - CORE_OPTIONS
-        if unknown:
-            raise TypeError(f"{format_name}: unknown option(s) {sorted(unknown)}")
         return cls(calendar=calendar, students=students, mapper=mapper, instructional=instructional)
 
 

@@ -23,6 +23,7 @@ from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError
 
 from ._model import (
+    EDFI_OPTIONS,
     CalendarDay,
     Columns,
     Enrolment,
@@ -208,6 +209,7 @@ class EdFiJsonAdapter:
     """
 
     name: ClassVar[str] = "edfi-json"
+    options: ClassVar[frozenset[str]] = EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
         "Ed-Fi ODS/API JSON studentSchoolAttendanceEvents (with optional calendarDates/students)"

@@ -24,6 +24,7 @@ from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError
 
 from ._model import (
+    EDFI_OPTIONS,
     CalendarDay,
     Columns,
     Enrolment,
@@ -332,6 +333,7 @@ class EdFiXmlAdapter:
     """
 
     name: ClassVar[str] = "edfi-xml"
+    options: ClassVar[frozenset[str]] = EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (
         "Ed-Fi XML InterchangeStudentAttendance (v1 http://ed-fi.org/0100 to v5), defusedxml"

@@ -29,6 +29,7 @@ from ._model import (
     Event,
     ReadOptions,
     Records,
+    SessionSpan,
     Student,
     output,
     split_descriptor,
@@ -50,11 +51,14 @@ COLUMNS = Columns(
 
 
 def record_kind(record: Any) -> str | None:
-    """``event``, ``calendar_date``, ``enrolment``, ``student`` or None, from a record's keys."""
+    """``event``, ``calendar_date``, ``session``, ``enrolment``, ``student`` or None, from a
+    record's keys."""
     if not isinstance(record, Mapping):
         return None
     if "eventDate" in record:
         return "event"
+    if "sessionName" in record and "beginDate" in record:
+        return "session"
     if "calendarEvents" in record and "date" in record:
         return "calendar_date"
     if "entryDate" in record and "studentReference" in record:
@@ -92,7 +96,7 @@ class _Records(Records):
         first = next((record_kind(r) for r in doc if record_kind(r) is not None), None)
         if first is None and doc:
             raise FormatError(
-                "not Ed-Fi JSON: no attendance event, calendar date, student or "
+                "not Ed-Fi JSON: no attendance event, calendar date, session, student or "
                 "student-school association records",
                 file=name,
             )
@@ -145,6 +149,18 @@ class _Records(Records):
                     if isinstance(record.get("date"), str)
                     else None,
                     events=codes,
+                )
+            )
+        elif kind == "session":
+            total = record.get("totalInstructionalDays")
+            self.sessions.append(
+                SessionSpan(
+                    row=len(self.sessions) + 1,
+                    school=text_id(get_path(record, "schoolReference.schoolId")),
+                    name=text_id(record.get("sessionName")),
+                    begin=_date(record.get("beginDate")),
+                    end=_date(record.get("endDate")),
+                    total=total if isinstance(total, int) and not isinstance(total, bool) else None,
                 )
             )
         elif kind == "enrolment":

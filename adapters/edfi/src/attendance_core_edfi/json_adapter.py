@@ -211,8 +211,8 @@ class EdFiJsonAdapter:
     Options of :meth:`read`:
 
     ``calendar``
-        a file, folder, bytes or pages of ``calendarDates``: instructional days without an event
-        become present sessions for every pupil known to the school.
+        a file, folder, bytes or pages of ``calendarDates`` (and ``sessions``): instructional days
+        without an event become present sessions for every pupil known to the school.
     ``students``
         a file, folder, bytes or pages of ``students`` and/or ``studentSchoolAssociations``.
     ``descriptor_map``
@@ -221,6 +221,10 @@ class EdFiJsonAdapter:
     ``instructional_events``
         calendar event code values that make an instructional day (default
         ``("Instructional day", "Make-up day")``).
+    ``session_days``
+        ``True`` (default): a school whose calendar is missing or partial takes its school
+        days from its ``sessions`` (weekdays from ``beginDate`` to ``endDate``), warned;
+        ``False``: listed calendar dates only.
     """
 
     name: ClassVar[str] = "edfi-json"

@@ -358,7 +358,8 @@ class EdFiXmlAdapter:
 
     Options of :meth:`read`: ``calendar`` (an ``InterchangeEducationOrgCalendar`` file or a
     folder), ``students`` (``InterchangeStudentParent``/``InterchangeStudentEnrollment`` file or
-    folder), ``descriptor_map`` and ``instructional_events`` as for ``edfi-json``.
+    folder), ``descriptor_map``, ``instructional_events`` and ``session_days`` as for
+    ``edfi-json`` (``Session`` elements of the calendar interchange give the session dates).
     A mark's row is the line of its event element; calendar-filled present marks carry the line
     of the ``CalendarDate``.
     """

@@ -43,6 +43,7 @@ class _Server:
         self.seen: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.delay = 0.0
         self.envelope: set[str] = set()
+        self.bare = False  # answer without paging headers
         self.total_offset: dict[str, int] = {}
         outer = self
 
@@ -105,7 +106,7 @@ class _Server:
                     "Next-Page": nxt,
                     "Prev-Page": str(page - 1) if page > 1 else "",
                 }
-                return self._send(200, chunk, headers)
+                return self._send(200, chunk, None if outer.bare else headers)
 
             def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
@@ -181,6 +182,14 @@ def test_v10_envelopes_page_by_next_page(server: _Server) -> None:
     result = _load(server, per_page=30)
     assert result.rows_read == 70
     assert len([p for p in server.paths() if p == "/attendances"]) == 3
+
+
+def test_without_paging_headers_full_pages_are_followed(server: _Server) -> None:
+    server.bare = True
+    result = _load(server, per_page=35)
+    assert result.rows_read == 70
+    # 35 + 35 records, then an empty page says it is the end
+    assert [q["page"] for p, q, _ in server.seen if p == "/attendances"] == [["1"], ["2"], ["3"]]
 
 
 def test_the_date_range_reaches_the_api(server: _Server) -> None:

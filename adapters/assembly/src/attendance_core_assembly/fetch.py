@@ -173,6 +173,10 @@ class _Fetch:
             )
             if next_page is None and pages_total is not None and page < pages_total:
                 next_page = page + 1
+            if next_page is None and pages_total is None and len(items) >= self.per_page:
+                # no paging facts (headers stripped on the way?): a full page may not be the
+                # last, so ask for the next until a short one
+                next_page = page + 1
             if next_page is None:
                 break
             if next_page <= page:

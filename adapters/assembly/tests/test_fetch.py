@@ -293,3 +293,9 @@ def test_the_429_period_is_the_wait_when_there_is_no_retry_after() -> None:
     assert body == []
     assert slept[0] == 60.0  # Assembly's period (300 s), capped by max_wait
     assert 4.0 <= slept[1] <= 4.4  # no hint: backoff 2 s * 2**1 (second attempt), 10 % jitter
+
+
+def test_an_answer_that_is_not_an_assembly_list_is_an_error(server: _Server) -> None:
+    server.faults["/attendances"] = [(200, {"error": "maintenance", "message": "back soon"})]
+    with pytest.raises(FormatError, match="not an Assembly list"):
+        _load(server)

@@ -290,3 +290,11 @@ def test_calendar_dates_alone_warn_and_mark_nothing() -> None:
     assert any(
         "no attendance event records" in w and "5 calendar date(s)" in w for w in result.warnings
     )
+
+
+def test_session_days_must_be_a_bool() -> None:
+    # the core wraps an adapter's option error in a FormatError; the cause names the option
+    with pytest.raises(FormatError) as caught:
+        load(EVENTS, session_days="no")
+    assert isinstance(caught.value.__cause__, TypeError)
+    assert "session_days must be True or False" in str(caught.value.__cause__)

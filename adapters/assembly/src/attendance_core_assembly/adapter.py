@@ -185,6 +185,16 @@ class AssemblyJsonAdapter:
         "Assembly Platform API JSON (v1.1 arrays or v1.0 lists): AM/PM attendance and students"
     )
 
+    url_schemes: ClassVar[tuple[str, ...]] = ("assembly",)
+
+    def fetch(self, url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pages of ``assembly://SCHOOL_ID`` over HTTP (see
+        :mod:`attendance_core_assembly.fetch`); takes the fetch options (``token``,
+        ``base_url``, ``start_date``, ...) out of ``options``."""
+        from .fetch import fetch_school
+
+        return fetch_school(url, options)
+
     def sniff(self, source: Source) -> bool:
         """An Assembly page: a v1.0 ``{"object": "list", ...}`` wrapper, or a bare array of
         Assembly records (``"object": "attendance"``, ``attendance_mark``, ...)."""

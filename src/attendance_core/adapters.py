@@ -940,7 +940,7 @@ def load(
     rejected = _rejected_frame(
         {str(k): v for k, v in rec.items()} for rec in rejected.to_dict("records")
     )
-    register.rejected = rejected  # one table: the load's rejected rows are the register's
+    register = register.with_rejected(rejected)  # one table: the load's rows are the register's
     for text in output.warnings:
         warnings.warn(f"{source.name}: {text}", AttendanceWarning, stacklevel=2)
     return LoadResult(

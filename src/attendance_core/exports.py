@@ -158,7 +158,7 @@ def load_several(
         if rejected
         else pd.DataFrame({c: pd.Series([], dtype=object) for c in (*REJECTED_COLUMNS, "file")})
     )
-    register.rejected = table
+    register = register.with_rejected(table)
     for text in notes:
         warnings.warn(f"{name}: {text}", AttendanceWarning, stacklevel=3)
     formats = sorted({result.format for _, result in results})

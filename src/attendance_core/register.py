@@ -274,6 +274,13 @@ class Register:
             _school_sessions=None,
         )
 
+    def with_rejected(self, rejected: pd.DataFrame) -> Register:
+        """The same register (its arrays shared, read-only) with ``rejected`` as its rejected
+        rows: :func:`~attendance_core.load` gives the register the load's whole table."""
+        other = object.__new__(Register)
+        other.__dict__.update(self.__dict__, rejected=rejected)
+        return other
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise attrs.exceptions.FrozenInstanceError()
 

@@ -1056,25 +1056,9 @@ def _need_rank(figures: pd.DataFrame, scheme: BandScheme) -> pd.DataFrame:
     )
 
 
-def _report_context(
-    reg: Register,
-    *,
-    pupils: pd.DataFrame | None,
-    scheme: BandScheme,
-    day: dt.date,
-    top: int,
-    title: str | None,
-    generated_at: dt.datetime | None,
-    benchmarks: Any = None,
-) -> dict[str, Any]:
-    year_first = academic_year_start(day)
-    figures = pupil_patterns(reg, day, scheme=scheme)
-    summary = band_summary(figures)
-    weekly = weekly_attendance(reg, year_first, day)
-    profile = group_weekday_profile(reg, year_first, day)
-    cohorts = _cohort_rows(figures, pupils)
-    steps = next_steps(reg, pupils=pupils, as_of=day)
-
+def _headline_cards(figures: pd.DataFrame) -> list[dict[str, str]]:
+    """The headline cards of a page: attendance, the last 4 weeks, persistent and severe
+    absence and days missed, from :func:`~attendance_core.patterns.pupil_patterns` figures."""
     possible = int(figures["possible"].sum())
     attended = int(figures["attended"].sum())
     absent = figures["absent"].to_numpy(dtype=np.int64)
@@ -1112,6 +1096,43 @@ def _report_context(
             "note": f"by {_pupils(banded)} this academic year",
         },
     ]
+    return headline
+
+
+def _unbanded_note(figures: pd.DataFrame, scheme: BandScheme) -> str:
+    """The pupils a scheme's ``min_possible_sessions`` keeps out of the bands, as a sentence
+    ("" when the scheme has no minimum or no pupil falls short)."""
+    least = scheme.min_possible_sessions
+    poss = figures["possible"].to_numpy(dtype=np.int64)
+    n = int(((poss > 0) & (poss < least)).sum()) if least else 0
+    if not n:
+        return ""
+    verb = "is" if n == 1 else "are"
+    return (
+        f"{_pupils(n)} with fewer than {least} possible sessions {verb} counted apart, not banded."
+    )
+
+
+def _report_context(
+    reg: Register,
+    *,
+    pupils: pd.DataFrame | None,
+    scheme: BandScheme,
+    day: dt.date,
+    top: int,
+    title: str | None,
+    generated_at: dt.datetime | None,
+    benchmarks: Any = None,
+) -> dict[str, Any]:
+    year_first = academic_year_start(day)
+    figures = pupil_patterns(reg, day, scheme=scheme)
+    summary = band_summary(figures)
+    weekly = weekly_attendance(reg, year_first, day)
+    profile = group_weekday_profile(reg, year_first, day)
+    cohorts = _cohort_rows(figures, pupils)
+    steps = next_steps(reg, pupils=pupils, as_of=day)
+
+    headline = _headline_cards(figures)
 
     ranked = _need_rank(figures, scheme).head(top)
     by_pupil = _steps_by_enrolment(steps, ranked.index.get_level_values("pupil_id"))
@@ -1199,6 +1220,7 @@ def _report_context(
         "generated_at": generated_at,
         "headline": headline,
         "band_chart": _band_chart(summary, scheme),
+        "unbanded": _unbanded_note(figures, scheme),
         "trend_chart": _trend_chart(weekly),
         "heat_map": _heat_map(profile),
         "cohorts": cohorts,

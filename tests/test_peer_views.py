@@ -136,3 +136,27 @@ def test_tsm_pack_sets_each_school_against_the_benchmarks(tmp_path: Path) -> Non
     one = pd.read_csv(tmp_path / "pack" / "S2" / "benchmarks.csv", encoding="utf-8-sig")
     assert set(one["school_id"]) == {"S2"} and one["rate"].dropna().between(0, 1).all()
     assert any(p.name == "benchmarks.csv" for p in written)
+
+
+def test_trust_report_sets_each_school_beside_the_dfe_method(tmp_path: Path) -> None:
+    warnings.simplefilter("ignore")
+    parts, pups = [], []
+    for i, seed in enumerate((5, 6)):
+        lg, pp = ac.demo.school(seed=seed, n_pupils=150)
+        parts.append(lg.assign(school_id=f"S{i + 1}"))
+        pups.append(pp.assign(school_id=f"S{i + 1}"))
+    long, pupils = pd.concat(parts), pd.concat(pups)
+    reg = ac.Register.from_long(long, pupils=pupils)
+    html = ac.html_report(reg, tmp_path / "t.html", pupils=pupils).read_text("utf-8")
+    section = html[html.index('id="compare"') : html.index('id="cohorts"')]
+    assert "School by school" in section
+    day = reg.dates[-1]
+    for school in ("S1", "S2"):
+        one = reg.select(schools=[school], end=day)
+        dfe = ac.dfe_statistics(one, pupils[pupils["school_id"] == school], year="2024/25")
+        row = re.search(rf"<tr><td>{school}</td>(.*?)</tr>", section)
+        assert row is not None
+        cells = re.findall(r'<td class="num">([^<]*)</td>', row.group(1))
+        assert len(cells) == 10  # five measures, every pupil and DfE method
+        assert cells[1] == f"{100 * dfe.loc['all', 'overall_absence_rate']:.1f}%"
+        assert cells[7] == f"{100 * dfe.loc['all', 'persistent_absence_rate']:.1f}%"

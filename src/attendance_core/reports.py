@@ -1115,6 +1115,30 @@ def _tsm_context(pack: TSMPack, school: str) -> dict[str, Any]:
     }
 
 
+def _school_comparison_rows(
+    reg: Register, pupils: pd.DataFrame | None, day: dt.date, benchmarks: Any
+) -> list[dict[str, Any]]:
+    """For a trust report: each school's own and DfE-method rates, measure by measure."""
+    if not reg.has_schools:
+        return []
+    frame = _school_comparisons(reg, pupils, day, sorted(str(s) for s in reg.schools), benchmarks)
+    mine = frame[frame["source"].isin(["school", "dfe_method"])]
+    rows = []
+    for school, part in mine.groupby("school_id", sort=True):
+        got = part.set_index(["measure", "source"])["rate"]
+        rows.append(
+            {
+                "school": str(school),
+                "cells": [
+                    _pct(got.get((measure, source), np.nan))
+                    for measure, _ in _MEASURES
+                    for source in ("school", "dfe_method")
+                ],
+            }
+        )
+    return rows
+
+
 #: The titles of the school's own columns in :attr:`TSMPack.comparison` (the rest are benchmarks).
 _OWN_TITLES = ("This school", "DfE method")
 
@@ -1333,6 +1357,7 @@ def _report_context(
             for b in scheme.bands
         ],
         "comparison": _comparison(reg, pupils, day, benchmarks),
+        "school_comparison": _school_comparison_rows(reg, pupils, day, benchmarks),
         "year_groups": _year_group_rows(reg, pupils, day),
         "reasons": _reason_rows(reg, year_first, day),
         "year_on_year": _year_on_year_rows(reg, day),

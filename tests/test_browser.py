@@ -10,6 +10,7 @@ without the browser skips these tests; with ``CI=true`` a missing browser is a f
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -192,3 +193,22 @@ def test_one_school_or_one_letter_a_printed_page(
     pdf = page.pdf(format="A4", print_background=True)
     page.close()
     assert _pdf_pages(pdf) == expected
+
+
+#: A4's height at 96 px per inch less the 12 mm print margins of the style sheet.
+A4_PRINT_HEIGHT = round((297 - 2 * 12) / 25.4 * 96)
+
+
+@pytest.mark.parametrize("name", ["report", "trust", "tsm"])
+def test_sections_break_without_half_empty_pages(
+    browser: Any, pages: dict[str, Path], name: str
+) -> None:
+    """Sections may break across pages: the printed pages are not many more than the content
+    needs (sections kept whole printed the demo on 8 pages and a school's pack on 18)."""
+    page = _open(browser, pages[name], A4_PRINT_WIDTH)
+    page.emulate_media(media="print")
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    pdf = page.pdf(format="A4", print_background=True)
+    page.close()
+    needed = height / A4_PRINT_HEIGHT
+    assert _pdf_pages(pdf) <= math.ceil(1.2 * needed), (_pdf_pages(pdf), needed)

@@ -174,6 +174,7 @@ def test_parent_letters_without_pupils_table(tmp_path: Path) -> None:
     letters = _letters(html)
     assert len(letters) == 3
     assert all("Dear parent or carer," in x for x in letters)
+    assert all("<p>Your child has missed" in x for x in letters)
     assert "<strong>S1</strong>" in letters[0] and "<strong>S2</strong>" in letters[2]
 
 

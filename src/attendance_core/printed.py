@@ -150,7 +150,7 @@ def governor_summary(
                 )
             )
     context = {
-        "title": title or "Attendance: summary for governors",
+        "title": title or "Attendance summary for governors",
         "as_of": day,
         "year_first": academic_year_start(day),
         "term": term_of(day),

@@ -789,9 +789,10 @@ def write_tsm_pack(pack: TSMPack, folder: str | Path) -> list[Path]:
     """Write a pack as HTML, CSV and Excel; returns the files written, in order.
 
     ``folder/`` gets the all-schools tables (``bands.csv``, ``cohorts.csv``,
-    ``severe_absence.csv``, ``successes.csv`` and ``tsm_all_schools.xlsx``, one sheet each),
+    ``severe_absence.csv``, ``successes.csv``, ``benchmarks.csv`` and ``tsm_all_schools.xlsx``,
+    one sheet each),
     and one sub-folder per school (its id made safe for a file name) with ``tsm.html``,
-    ``tsm.xlsx`` and the same four CSV files. Every file is written atomically and every
+    ``tsm.xlsx`` and the same five CSV files. Every file is written atomically and every
     spreadsheet cell neutralised against formula injection.
     """
     root = Path(folder)

@@ -483,23 +483,13 @@ def reconcile(
     )
     frame = pd.DataFrame(rows, index=index).drop(columns=["step"])
     frame.insert(0, "step", [lab[-1] for lab in labels])
+    # the figures of dfe_statistics, with the marks counted after the enrolments
     order = [
         "step",
         "explanation",
         "enrolments",
         "marks",
-        "possible",
-        "attended",
-        "authorised",
-        "unauthorised",
-        "absent",
-        "overall_absence_rate",
-        "authorised_absence_rate",
-        "unauthorised_absence_rate",
-        "persistent_absentees",
-        "persistent_absence_rate",
-        "severe_absentees",
-        "severe_absence_rate",
+        *(c for c in DFE_COLUMNS if c != "enrolments"),
         *(f"{k}_removed" for k in removed),
     ]
     frame = _typed(frame[order])

@@ -858,7 +858,7 @@ def load(
     ``path_or_buffer`` is a path, ``bytes``, a binary file object, a folder or an iterable of
     pages (for API adapters), a list of paths, or a folder of several exports (a trust's
     folder: each file read on its own, formats may differ, one register; see
-    :mod:`attendance_core.exports`), or an API URL (``"wonde://SCHOOL_ID"``, ``"assembly://SCHOOL_ID"``)
+    ``attendance_core.exports``), or an API URL (``"wonde://SCHOOL_ID"``, ``"assembly://SCHOOL_ID"``)
     that the adapter declaring that scheme fetches first (``token=`` or its environment
     variable; see the adapter's README). ``format=None`` detects the format with each
     adapter's ``sniff``

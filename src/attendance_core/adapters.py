@@ -858,10 +858,11 @@ def load(
     ``path_or_buffer`` is a path, ``bytes``, a binary file object, a folder or an iterable of
     pages (for API adapters), a list of paths, or a folder of several exports (a trust's
     folder: each file read on its own, formats may differ, one register; see
-    ``attendance_core.exports``), or an API URL (``"wonde://SCHOOL_ID"``, ``"assembly://SCHOOL_ID"``)
-    that the adapter declaring that scheme fetches first (``token=`` or its environment
-    variable; see the adapter's README). ``format=None`` detects the format with each
-    adapter's ``sniff``
+    ``attendance_core.exports``), or an API URL (``"wonde://SCHOOL_ID"``,
+    ``"assembly://SCHOOL_ID"``) that the adapter declaring that scheme fetches first
+    (``token=`` or its environment variable; see the adapter's README). ``pupils=`` (a
+    pupils table) completes the export's own and bounds enrolments by its admission and
+    leaving dates. ``format=None`` detects the format with each adapter's ``sniff``
     (see :func:`detect`); name one of :func:`formats` to skip detection. ``errors="collect"``
     lists bad rows in ``rejected``; ``errors="raise"`` raises :class:`RegisterError` (or
     :class:`FormatError`) at the first bad row. Other ``options`` go to the adapter; the core

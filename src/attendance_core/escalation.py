@@ -265,17 +265,25 @@ def _age_bounds(
     return lo, hi
 
 
-def _outside(
-    dord: npt.NDArray[np.int64], lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_] | None:
-    """Per row and session column, whether the day is outside ``lo..hi`` (None: none is)."""
+def _restrict(
+    cls: npt.NDArray[np.uint8],
+    dord: npt.NDArray[np.int64],
+    lo: npt.NDArray[np.int64],
+    hi: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """``cls`` with the cells of days outside ``lo..hi`` (per row) set to class 0, and the rows
+    that changed; ``cls`` itself (no copy) when no row's bounds fall inside the dates."""
     if not len(dord) or not len(lo):
-        return None
-    if not ((lo > dord[0]).any() or (hi < dord[-1]).any()):
-        return None
-    days = (dord[None, :] < lo[:, None]) | (dord[None, :] > hi[:, None])
-    result: npt.NDArray[np.bool_] = np.repeat(days, 2, axis=1)
-    return result
+        return cls, np.zeros(0, dtype=np.int64)
+    need = np.flatnonzero((lo > dord[0]) | (hi < dord[-1]))
+    if not len(need):
+        return cls, need
+    out = cls.copy()
+    days = (dord[None, :] < lo[need, None]) | (dord[None, :] > hi[need, None])
+    sub = out[need]
+    sub[np.repeat(days, 2, axis=1)] = 0
+    out[need] = sub
+    return out, need
 
 
 def _compute(
@@ -394,10 +402,10 @@ def _compute(
             cls = lut[codes]
             # sessions of compulsory school age (known date of birth) for the † figures; the
             # threshold also drops sessions covered by the latest penalty notice counted
-            off_age = _outside(dord, age_lo[rows], age_hi[rows])
-            cls_age = cls if off_age is None else np.where(off_age, np.uint8(0), cls)
-            off_thr = _outside(dord, thr_lo[rows], age_hi[rows])
-            cls_thr = cls if off_thr is None else np.where(off_thr, np.uint8(0), cls)
+            cls_age, aged = _restrict(cls, dord, age_lo[rows], age_hi[rows])
+            cls_thr = cls_age
+            if threshold_from is not None:
+                cls_thr, _ = _restrict(cls_age, dord, thr_lo[rows], age_hi[rows])
             c10 = _row_counts(cls_thr, 2 * win10_lo, 2 * stop)
             e["unauthorised_sessions_10_weeks"][rows] = c10[:, is_unauth].sum(axis=1)
             e["holiday_sessions_10_weeks"][rows] = c10[:, _G]
@@ -415,9 +423,10 @@ def _compute(
             possible = year[:, 1:].sum(axis=1)
             e["possible_sessions"][rows] = possible
             e["attended_sessions"][rows] = year[:, _ATT]
-            e["illness_sessions"][rows] = (
-                year[:, _I] if off_age is None else _row_counts(cls_age, 2 * ay_lo, 2 * stop)[:, _I]
-            )
+            illness = year[:, _I].copy()
+            if len(aged):
+                illness[aged] = _row_counts(cls_age[aged], 2 * ay_lo, 2 * stop)[:, _I]
+            e["illness_sessions"][rows] = illness
             if cut >= 0:
                 e["possible_4_weeks_ago"][rows] = early[:, 1:].sum(axis=1)
                 e["attended_4_weeks_ago"][rows] = early[:, _ATT]
@@ -701,12 +710,17 @@ class _Rows:
     event without a school answers every enrolment of the pupil)."""
 
     def __init__(self, reg: Register) -> None:
-        n = reg.n_enrolments
-        ids = pd.Index(reg.pupil_ids.astype(str), dtype=object)
-        self._groups = pd.Series(np.arange(n), index=ids).groupby(level=0).indices if n else {}
+        self._reg = reg
+        self._groups: dict[Any, Any] | None = None
         self._schools = None if reg.school_ids is None else reg.school_ids.astype(str)
 
     def __call__(self, pupil_id: str, school_id: str | None = None) -> list[int]:
+        if self._groups is None:  # built on first use: most runs have no plans or history
+            n = self._reg.n_enrolments
+            ids = pd.Index(self._reg.pupil_ids.astype(str), dtype=object)
+            self._groups = (
+                dict(pd.Series(np.arange(n), index=ids).groupby(level=0).indices) if n else {}
+            )
         rows = self._groups.get(_id_text(pupil_id))
         if rows is None:
             return []
@@ -1038,9 +1052,10 @@ def _text(value: Any, kind: str, labels: Mapping[str, str]) -> str:
 
 def _percent(rate: float) -> str:
     """A rate as a percentage truncated to one decimal (94.97% is "94.9%"), so a figure shown
-    never contradicts the band decided on exact integers. The rate is first rounded to 9
-    places so 0.95 stored as 0.94999999… still reads 95.0%."""
-    tenths = math.floor(round(rate * 1000, 6))
+    never contradicts the band decided on exact integers. A rate is a ratio of session counts
+    (denominators far below 10⁶), so one that is not a whole number of tenths of a percent is
+    at least 10⁻⁶ from one: the small nudge only keeps 0.95 stored as 0.94999… at 95.0%."""
+    tenths = math.floor(float(rate) * 1000 + 1e-7)
     return f"{tenths // 10}.{tenths % 10}%"
 
 

@@ -361,8 +361,9 @@ PLAN_TERMS: Mapping[str, PlanTerm] = {
         ),
         PlanTerm(
             "notice_to_improve_period_passed",
-            "a COMPLETED notice_to_improve item whose due date (the end of its "
-            "improvement period) is before as_of",
+            "the latest notice to improve (a notice_to_improve event, or a COMPLETED item with "
+            "its due date as until) has an improvement period ended before as_of (never "
+            "before 3 weeks after issue)",
             "a notice to improve whose improvement period has ended",
             "the improvement period of a notice to improve has ended",
         ),

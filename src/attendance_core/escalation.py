@@ -310,7 +310,7 @@ def _compute(
     as_ord = _ordinal(as_of)
     ay_ord = _ordinal(academic_year_start(as_of))
     ay_lo = int(np.searchsorted(dord, ay_ord, "left"))
-    monday = as_ord - (as_ord + 3) % 7
+    monday = _ordinal(week_start(as_of))
     lut = evidence_classes(reg.codes)
     after_close = reg.codes.of_tags("late_after_close") & (lut == _OU)
     positions = _pupil_positions(reg, pupils)
@@ -364,8 +364,6 @@ def _compute(
         sday = ss[0::2] | ss[1::2]
         sd_idx = np.flatnonzero(sday)
         sd_ord = dord[sd_idx]
-        week_of = dord - (dord + 3) % 7
-        weeks = np.unique(week_of[sday])
         cal = _SchoolDays(
             days=sd_ord.astype("datetime64[D]"),
             weeks=school_weeks(sd_ord.astype("datetime64[D]")),
@@ -381,10 +379,11 @@ def _compute(
         ten_lo = (
             int(sd_idx[-10]) if len(sd_idx) >= 10 else (int(sd_idx[0]) if len(sd_idx) else stop)
         )
-        before = weeks[weeks < monday]
+        # the same weekday four school weeks earlier: the 4th school week before as_of's week
+        before = last_weeks(cal.weeks, week_start(as_of) - dt.timedelta(days=1), 4)
         cut = -1
-        if len(before) >= 4:
-            cut_ord = int(before[-4]) + (as_ord - monday)
+        if len(before) == 4:
+            cut_ord = int((before[0] - _EPOCH).astype(np.int64)) + (as_ord - monday)
             cut = int(np.searchsorted(dord, cut_ord, "right"))
             if cut <= ay_lo:
                 cut = -1

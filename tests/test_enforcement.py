@@ -500,6 +500,13 @@ def test_framework_numbers_are_policy_data(tmp_path: Any) -> None:
     data["framework"] = {"penalty_notice_limt": 2}
     with pytest.raises(ac.PolicyError, match="unknown field"):
         recommend(build([P(id=A)])[0], policy=data)
+    data["framework"] = {}
+    data["rule"][0]["once"] = "run"  # first_day_contact is decided per enrolment
+    with pytest.raises(ac.PolicyError, match="'once'"):
+        recommend(build([P(id=A)])[0], policy=data)
+    data["rule"][0]["once"] = "weekly"
+    with pytest.raises(ac.PolicyError, match="'once'"):
+        recommend(build([P(id=A)])[0], policy=data)
 
 
 def test_illness_sessions_before_compulsory_school_age_do_not_count() -> None:

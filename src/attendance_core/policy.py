@@ -878,6 +878,8 @@ def _rule(raw: Any, n: int, scheme: BandScheme, roles: tuple[str, ...], origin: 
     each = raw.get("each", "enrolment")
     if each not in ("enrolment", "run"):
         raise fail("each", f"must be 'enrolment' or 'run' (got {each!r})")
+    if once == "run" and each != "run":
+        raise fail("once", 'once = "run" needs each = "run" (the rule is decided per run)')
     evidence = raw.get("evidence", [])
     if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
         raise fail("evidence", "must be a list of figure names")

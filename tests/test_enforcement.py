@@ -399,6 +399,22 @@ def test_first_day_contact_says_which_day() -> None:
     assert morning.evidence["absence_day_of_run"] == 1
 
 
+def test_penalty_notices_counted_per_parent() -> None:
+    two_parents = events(
+        pn(D(2024, 9, 9), "M1"), pn(D(2024, 10, 1), "M2"), pn(D(2024, 11, 4), None)
+    )
+    s = step(run(P(id=A, tail=absent(10, "G")), history=two_parents), "consider_other_legal_action")
+    # the notice with no parent counts for both: M1 and M2 each have 2
+    assert s.evidence["penalty_notices_by_parent"] == {"M1": 2, "M2": 2}
+    one = events(pn(D(2024, 9, 9), "M1"), pn(D(2024, 10, 1), "M2"))
+    s = step(run(P(id=A, tail=absent(10, "G")), history=one), "consider_penalty_notice")
+    assert s.evidence["penalty_notices_by_parent"] == {"M1": 1, "M2": 1}
+    assert s.evidence["rate"] == "second"  # for either parent
+    unnamed = events(pn(D(2024, 9, 9), None))
+    s = step(run(P(id=A, tail=absent(10, "G")), history=unnamed), "consider_penalty_notice")
+    assert s.evidence["penalty_notices_by_parent"] == {"(parent not recorded)": 1}
+
+
 def test_penalty_notice_rate_and_count() -> None:
     history = events(pn(D(2024, 10, 1)))
     s = step(run(P(id=A, tail=absent(10, "G")), history=history), "consider_penalty_notice")

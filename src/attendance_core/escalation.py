@@ -242,6 +242,7 @@ class _Figures:
     stop: int  # date index after the last date ≤ as_of
     lut: npt.NDArray[np.uint8]
     band_ids: tuple[str, ...]
+    mappings: dict[str, dict[int, dict[str, int]]] = attrs.field(factory=dict)
 
 
 def _age_bounds(
@@ -1141,6 +1142,7 @@ class _Penalties:
     unpaid: npt.NDArray[np.int64]
     unpaid_dates: dict[int, list[dt.date]]
     notes: dict[tuple[int, str], str]
+    by_parent: dict[int, dict[str, int]]
 
 
 def _penalties(history: Any, rows_for: _Rows, n: int, as_of: dt.date, fw: Framework) -> _Penalties:
@@ -1159,6 +1161,7 @@ def _penalties(history: Any, rows_for: _Rows, n: int, as_of: dt.date, fw: Framew
     unpaid = np.zeros(n, dtype=np.int64)
     unpaid_dates: dict[int, list[dt.date]] = {}
     notes: dict[tuple[int, str], str] = {}
+    by_parent: dict[int, dict[str, int]] = {}
     notices: dict[int, list[Any]] = {}
     prosecuted: dict[int, list[dt.date]] = {}
     for event in history.events:
@@ -1180,11 +1183,10 @@ def _penalties(history: Any, rows_for: _Rows, n: int, as_of: dt.date, fw: Framew
             and (fw.count_penalty_notices_from is None or e.date >= fw.count_penalty_notices_from)
         ]
         if chosen:
-            parents = {e.parent_id for e in chosen if e.parent_id is not None}
-            counts = [sum(e.parent_id in (p, None) for e in chosen) for p in parents] or [
-                len(chosen)
-            ]
-            counted[row] = max(counts)
+            parents = sorted({e.parent_id for e in chosen if e.parent_id is not None})
+            each = {p: sum(e.parent_id in (p, None) for e in chosen) for p in parents}
+            by_parent[row] = each or {"(parent not recorded)": len(chosen)}
+            counted[row] = max(by_parent[row].values())
             last = max(e.date for e in chosen)
             latest[row] = np.datetime64(last, "D")
             threshold_from[row] = _ordinal(last) + 1
@@ -1210,7 +1212,7 @@ def _penalties(history: Any, rows_for: _Rows, n: int, as_of: dt.date, fw: Framew
             notes[(row, "penalty_notice_unpaid")] = "unpaid penalty notice(s) of " + _join(
                 [_words_date(d) for d in sorted(owing)]
             )
-    return _Penalties(counted, latest, threshold_from, unpaid, unpaid_dates, notes)
+    return _Penalties(counted, latest, threshold_from, unpaid, unpaid_dates, notes, by_parent)
 
 
 def _check_improvement_periods(history: Any, items: Sequence[_Item], fw: Framework) -> None:
@@ -1289,6 +1291,7 @@ def _decide(
     e["latest_penalty_notice"] = pen.latest
     e["unpaid_penalty_notices"] = pen.unpaid
     figs.date_lists["unpaid_penalty_notice_dates"] = pen.unpaid_dates
+    figs.mappings["penalty_notices_by_parent"] = pen.by_parent
     items = [*_as_items(_plan_items(plans)), *_history_items(hist)]
     _check_improvement_periods(hist, items, fw)
     state = _plan_state(reg, figs, items=items, as_of=day, fw=fw, rows_for=rows_for)
@@ -1442,7 +1445,7 @@ def _steps(
         columns: dict[str, list[Any]] = {}
         for name in names:
             kind = FIGURES[name].kind
-            if kind == "dates" or name in _LAZY_TEXT:
+            if kind in ("dates", "mapping") or name in _LAZY_TEXT:
                 continue
             values = (
                 figs.runs[name][where]
@@ -1472,6 +1475,8 @@ def _steps(
             for name in names:
                 if FIGURES[name].kind == "dates":
                     evidence[name] = list(figs.date_lists.get(name, {}).get(row, []))
+                elif FIGURES[name].kind == "mapping":
+                    evidence[name] = dict(figs.mappings.get(name, {}).get(row, {}))
                 elif name in _LAZY_TEXT:
                     evidence[name] = _LAZY_TEXT[name](figs, row)
                 elif name == "compulsory_school_age":
@@ -1602,6 +1607,8 @@ def step_figures(
             data[name] = [_LAZY_TEXT[name](figs, i) for i in range(figs.n)]
         elif fig.kind == "dates":
             data[name] = [figs.date_lists.get(name, {}).get(i, []) for i in range(figs.n)]
+        elif fig.kind == "mapping":
+            data[name] = [dict(figs.mappings.get(name, {}).get(i, {})) for i in range(figs.n)]
         elif fig.kind == "band":
             data[name] = pd.Categorical.from_codes(
                 figs.enrolment[name].astype(np.int64), categories=pd.Index(list(ids))

@@ -160,7 +160,18 @@ ROLES: tuple[str, ...] = (
 FLAGS: tuple[str, ...] = ("cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_justice")
 
 FigureKind = Literal[
-    "count", "days", "rate", "bool", "band", "date", "dates", "age", "number", "text", "ordinal"
+    "count",
+    "days",
+    "rate",
+    "bool",
+    "band",
+    "date",
+    "dates",
+    "age",
+    "number",
+    "text",
+    "ordinal",
+    "mapping",
 ]
 
 
@@ -289,6 +300,12 @@ FIGURES: Mapping[str, Figure] = _figures(
         "rate) when one is counted",
     ),
     ("latest_penalty_notice", "date", "the date of the latest penalty notice counted"),
+    (
+        "penalty_notices_by_parent",
+        "mapping",
+        "penalty notices counted for each parent_id (a notice with none counts for every "
+        "parent; '(parent not recorded)' when no notice names one)",
+    ),
     (
         "unpaid_penalty_notices",
         "count",

@@ -70,6 +70,10 @@ def test_compulsory_school_age_edges() -> None:
         compulsory_school_age(D(2024, 11, 1), date_of_birth="not a date", year_group="Y3")
     assert compulsory_school_age(D(2024, 11, 1), year_group="R") is False
     assert compulsory_school_age(D(2024, 11, 1), year_group="Y12") is False
+    # Y11 without a date of birth: compulsory to the last Friday of June (api.md)
+    assert compulsory_school_age(D(2025, 6, 27), year_group="Y11") is True
+    assert compulsory_school_age(D(2025, 6, 30), year_group="Y11") is False
+    assert compulsory_school_age(D(2025, 7, 1), year_group="Y10") is True
     assert compulsory_school_age(D(2024, 11, 1)) is None
     assert compulsory_school_age(D(2024, 11, 1), year_group="Class Oak") is None
 

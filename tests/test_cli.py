@@ -212,7 +212,7 @@ def test_recommend_as_table_csv_and_json(exe: list[str], files: dict[str, Path])
     assert "action" in table.stdout.splitlines()[0]
     csv = run([*base, "--to", "csv", "--quiet"], exe=exe)
     frame = pd.read_csv(io.StringIO(csv.stdout))
-    assert list(frame.columns)[:9] == [
+    assert list(frame.columns)[:10] == [
         "pupil_id",
         "school_id",
         "stage",
@@ -222,9 +222,10 @@ def test_recommend_as_table_csv_and_json(exe: list[str], files: dict[str, Path])
         "rule",
         "reason",
         "evidence",
+        "note",
     ]
     # then the scalar evidence figures, one typed column each (steps_frame)
-    assert all(c.startswith("evidence_") for c in frame.columns[9:])
+    assert all(c.startswith("evidence_") for c in frame.columns[10:])
     assert csv.stderr == ""
     pupils = cli.read_pupils_csv(files["pupils"])
     reg = ac.load(files["marks"], pupils=pupils).register

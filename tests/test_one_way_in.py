@@ -186,3 +186,25 @@ def test_cli_format_forces_an_adapter(exports: dict[str, Path]) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("attendance-core: ")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_recommend_reads_a_case_history(exports: dict[str, Path], tmp_path: Path) -> None:
+    load = ac.load(exports["marks.csv"])
+    pupil = str(load.register.pupil_ids[0])
+    history = tmp_path / "events.csv"
+    history.write_text(
+        f"pupil_id,event,date\n{pupil},la_notified_illness,2025-07-01\n", encoding="utf-8"
+    )
+    args = ["recommend", str(exports["marks.csv"]), "--to", "csv", "--quiet"]
+    with_history = run([*args, "--history", str(history)])
+    assert with_history.returncode == 0, with_history.stderr
+    events = ac.CaseHistory.from_table(pd.read_csv(history))
+    want = ac.steps_frame(ac.recommend(load.register, history=events))
+    got = pd.read_csv(io.StringIO(with_history.stdout))
+    assert sorted(got["action"]) == sorted(want["action"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"pupil_id,event,date\n{pupil},no_such_event,2025-07-01\n", encoding="utf-8")
+    refused = run([*args, "--history", str(bad)])
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("attendance-core: bad.csv: ")
+    assert "no_such_event" in refused.stderr and "2" in refused.stderr

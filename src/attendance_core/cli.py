@@ -63,6 +63,7 @@ examples:
   attendance-core recommend marks.csv --pupils pupils.csv --as-of 2025-03-14 --to csv \\
       --output steps.csv
   attendance-core recommend marks.csv --plans pupil-plans.xlsx --to json
+  attendance-core recommend marks.csv --pupils pupils.csv --history case-events.csv
 """
 
 REPORT_EXAMPLES = """\
@@ -251,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="a pupil action plan (CSV or XLSX) whose items answer steps; "
         "may be given more than once",
+    )
+    rec.add_argument(
+        "--history",
+        type=Path,
+        metavar="EVENTS.csv",
+        help="the case history (CSV with pupil_id, event, date and optional school_id, "
+        "parent_id, until, outcome, ...): what has already happened, e.g. notices issued",
     )
     rec.add_argument(
         "--policy", default="england-2024", help="policy id or TOML file (default england-2024)"
@@ -633,6 +641,27 @@ def _read_plans(paths: Sequence[Path] | None) -> list[Any] | None:
     return plans
 
 
+def _read_history(path: Path | None) -> Any:
+    """The case history CSV as :class:`~attendance_core.CaseHistory` (row labels are the file's
+    line numbers, so an error names the line)."""
+    if path is None:
+        return None
+    from .history import CaseHistory
+
+    if not path.exists():
+        raise AttendanceError(f"{path}: no such file")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
+    table = table.replace("", None)
+    table.index = pd.RangeIndex(2, len(table) + 2)  # line 1 is the header
+    try:
+        return CaseHistory.from_table(table)
+    except AttendanceError as exc:
+        raise AttendanceError(f"{path.name}: {exc}") from None
+
+
 _STEP_TABLE_COLUMNS = ("school_id", "pupil_id", "stage", "action", "lead", "due")
 
 
@@ -642,8 +671,11 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     with Progress.for_args(args, 2) as progress:
         reg, pupils = _load(args, progress)
         plans = _read_plans(args.plans)
+        history = _read_history(args.history)
         progress.step("recommending")
-        steps = recommend(reg, pupils=pupils, plans=plans, as_of=args.as_of, policy=args.policy)
+        steps = recommend(
+            reg, pupils=pupils, plans=plans, history=history, as_of=args.as_of, policy=args.policy
+        )
     frame = steps_frame(steps)  # has the NextStep columns even with no steps
     frame["stage"] = [getattr(s, "name", s) for s in frame["stage"]]
     if args.to == "table":

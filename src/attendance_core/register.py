@@ -1253,13 +1253,13 @@ def _spans_from_pupils(
         cols = np.flatnonzero(lut[marks[rows]].any(axis=0))
         last_by_school[s] = int(col_ord[cols[-1]]) if len(cols) else int(col_ord[-1])
     if "admission_date" in found.columns:
-        adm = as_dates(found["admission_date"], "admission_date", ids=found.index)
+        adm = as_dates(found["admission_date"], "admission_date", ids=pupil_arr)
         has = adm.notna().to_numpy()
         out[has, 0] = 2 * date_ordinals(adm[has].to_numpy().astype("datetime64[D]"))
         if "leaving_date" not in found.columns:
             out[has, 1] = [last_by_school[s] for s in school_keys[has]]
     if "leaving_date" in found.columns:
-        leave = as_dates(found["leaving_date"], "leaving_date", ids=found.index)
+        leave = as_dates(found["leaving_date"], "leaving_date", ids=pupil_arr)
         has_l = leave.notna().to_numpy()
         out[has_l, 1] = 2 * date_ordinals(leave[has_l].to_numpy().astype("datetime64[D]")) + 1
         if "admission_date" in found.columns:

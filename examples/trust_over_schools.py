@@ -9,11 +9,12 @@ Usage::
 A trust's data manager receives one export per school — here named ``<school id>.csv`` (or
 ``.xml``, ``.json``: any installed format is detected). The script
 
-1. loads each file with :func:`attendance_core.load`, reporting each school's rejected rows by
-   reason, so one damaged export never silently skews the trust's figures;
-2. tags every mark with its school (the file name) and builds one register, in which each school
-   keeps its own calendar and each (school, pupil) enrolment is counted separately, as in DfE
-   statistics;
+1. loads the folder with :func:`attendance_core.load`, which reads every export in it (formats
+   detected, each school taken from the file's content or else its file name) into one
+   register, in which each school keeps its own calendar and each (school, pupil) enrolment is
+   counted separately, as in DfE statistics;
+2. reports rejected rows by file and reason, so one damaged export never silently skews the
+   trust's figures;
 3. classifies every enrolment over the period and prints the band table per school and for the
    whole trust, writing it to a CSV that is safe to open in Excel.
 
@@ -44,31 +45,19 @@ def write_demo_exports(folder: Path, n_schools: int = 3, pupils: int = 150) -> N
 
 def load_trust(folder: Path) -> tuple[ac.Register, pd.DataFrame]:
     """One register for every export in ``folder``, and a per-school load report."""
-    frames = []
-    report = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        school_id = path.stem
-        load = ac.load(path)  # format detected; errors="collect" keeps going past bad rows
-        marks = load.register.to_long()
-        marks["school_id"] = school_id
-        frames.append(marks)
-        by_reason = load.rejected["reason"].value_counts()
-        report.append(
-            {
-                "school_id": school_id,
-                "format": load.format,
-                "rows_read": load.rows_read,
-                "rows_kept": len(marks),
-                "rows_rejected": len(load.rejected),
-                "reasons": ", ".join(f"{r} x{n}" for r, n in by_reason.items()) or "-",
-            }
-        )
-        # the invariant every adapter keeps: nothing is dropped silently
-        assert load.rows_read == len(marks) + len(load.rejected)
-    if not frames:
-        raise SystemExit(f"no export files in {folder}")
-    register = ac.Register.from_long(pd.concat(frames, ignore_index=True))
-    return register, pd.DataFrame(report).set_index("school_id")
+    # one call reads the folder: each file's format is detected from its content, a file that
+    # names no school takes its file name as the school id, and errors="collect" keeps going
+    # past bad rows, listing each in load.rejected with the file it came from
+    load = ac.load(folder)
+    # the invariant every adapter keeps: nothing is dropped silently
+    assert load.rows_read == len(load.register.to_long()) + len(load.rejected)
+    kept = load.register.to_long().groupby("school_id").size().rename("rows_kept")
+    report = kept.to_frame()
+    if len(load.rejected):
+        reasons = load.rejected.groupby("file")["reason"].value_counts()
+        print("Rejected rows, by file and reason\n")
+        print(reasons.to_string(), "\n")
+    return load.register, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", nargs="?", type=Path, help="one export per school")
     parser.add_argument("--scheme", default="dfe", help="band scheme id or TOML path")
     parser.add_argument("--from", dest="start", type=dt.date.fromisoformat, help="first date")
-    parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last date")
+    parser.add_argument("--until", dest="end", type=dt.date.fromisoformat, help="last date")
     parser.add_argument("--output", type=Path, help="write the per-school band table (CSV)")
     args = parser.parse_args(argv)
 
@@ -89,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             register, report = load_trust(folder)
             table = ac.classify(register, scheme=args.scheme, start=args.start, end=args.end)
-        except ac.AttendanceError as exc:
+        except ac.AttendanceError as exc:  # a damaged or unknown file, named in the message
             print(f"error: {exc}", file=sys.stderr)
             return 2
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python examples/trust_report.py                      # 4 synthetic schools into ./trust-report
+    python examples/trust_report.py                      # 4 synthetic schools into a temp folder
     python examples/trust_report.py --schools 8 --as-of 2025-03-14 --folder out/
 
 What it writes (each school on its own calendar, figures academic year to ``--as-of``):
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--folder",
         type=Path,
-        default=Path("trust-report"),
-        help="where to write (default ./trust-report)",
+        default=None,
+        help="where to write (default: a new temporary folder, named in the output)",
     )
     args = parser.parse_args(argv)
 
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     reg = ac.Register.from_long(iter(longs), pupils=pupils)
     print(f"{reg!r} built in {time.perf_counter() - started:.1f}s")
 
-    folder = args.folder
+    # never the working directory by default: run from a checkout, the reports would land in
+    # the source tree as untracked files
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="trust-report-"))
     folder.mkdir(parents=True, exist_ok=True)
     html = ac.html_report(
         reg, folder / "trust.html", pupils=pupils, as_of=args.as_of, title="Trust attendance report"

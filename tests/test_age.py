@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import attendance_core as ac
 from attendance_core.age import (
     compulsory_age_end,
     compulsory_age_start,
@@ -62,10 +63,17 @@ def test_compulsory_school_age_edges() -> None:
         False
     )
     assert compulsory_school_age(D(2025, 1, 6), date_of_birth=pd.Timestamp("2019-09-01")) is True
-    # no usable date of birth: the year group decides
-    assert compulsory_school_age(D(2024, 11, 1), date_of_birth="not a date", year_group="Y3")
+    # no date of birth: the year group decides; text that is not an ISO date is refused
+    assert compulsory_school_age(D(2024, 11, 1), date_of_birth=None, year_group="Y3")
+    assert compulsory_school_age(D(2024, 11, 1), date_of_birth="", year_group="Y3")
+    with pytest.raises(ac.AttendanceError, match="date_of_birth"):
+        compulsory_school_age(D(2024, 11, 1), date_of_birth="not a date", year_group="Y3")
     assert compulsory_school_age(D(2024, 11, 1), year_group="R") is False
     assert compulsory_school_age(D(2024, 11, 1), year_group="Y12") is False
+    # Y11 without a date of birth: compulsory to the last Friday of June (api.md)
+    assert compulsory_school_age(D(2025, 6, 27), year_group="Y11") is True
+    assert compulsory_school_age(D(2025, 6, 30), year_group="Y11") is False
+    assert compulsory_school_age(D(2025, 7, 1), year_group="Y10") is True
     assert compulsory_school_age(D(2024, 11, 1)) is None
     assert compulsory_school_age(D(2024, 11, 1), year_group="Class Oak") is None
 

@@ -1,4 +1,5 @@
-"""The HTML report, the trust report and a TSM pack, looked at in a real headless Chromium.
+"""The HTML report, the trust report, a TSM pack, the governor summary and parent letters,
+looked at in a real headless Chromium.
 
 axe-core must find no serious or critical violation; no table may overflow its container at a
 1280 px desktop width nor in the A4 print layout; the printed PDF carries every column and its
@@ -9,7 +10,9 @@ without the browser skips these tests; with ``CI=true`` a missing browser is a f
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -79,10 +82,17 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     written["trust"] = ac.html_report(treg, out / "trust.html", pupils=trust_pupils)
     tsm = ac.write_tsm_pack(ac.tsm_pack(reg, pupils), out / "tsm")
     written["tsm"] = next(p for p in tsm if p.suffix == ".html")
+    written["governors"] = ac.governor_summary(treg, out / "governors.html", pupils=trust_pupils)
+    some = sorted(pupils.index.astype(str))[:LETTERS]
+    written["letters"] = ac.parent_letters(reg, out / "letters.html", pupils, pupil_ids=some)
     return written
 
 
-NAMES = ("report", "trust", "tsm")
+NAMES = ("report", "trust", "tsm", "governors", "letters")
+#: The pages with tables (letters have none).
+TABLE_PAGES = tuple(n for n in NAMES if n != "letters")
+#: Parent letters printed in the browser tests, one a page.
+LETTERS = 6
 
 
 def _open(browser: Any, path: Path, width: int = 1280) -> Any:
@@ -140,7 +150,7 @@ def test_no_table_overflows_in_a4_print(browser: Any, pages: dict[str, Path], na
     assert hidden == 0
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", TABLE_PAGES)
 def test_pdf_prints_every_column_with_colours(
     browser: Any, pages: dict[str, Path], name: str
 ) -> None:
@@ -168,3 +178,37 @@ def test_trend_chart_draws_the_95_percent_line(browser: Any, pages: dict[str, Pa
     )
     page.close()
     assert found is not None and found["w"] > 100
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    """The pages of a PDF Chromium printed (its page objects are not compressed)."""
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
+
+
+@pytest.mark.parametrize(("name", "expected"), [("governors", 2), ("letters", LETTERS)])
+def test_one_school_or_one_letter_a_printed_page(
+    browser: Any, pages: dict[str, Path], name: str, expected: int
+) -> None:
+    page = _open(browser, pages[name], A4_PRINT_WIDTH)
+    pdf = page.pdf(format="A4", print_background=True)
+    page.close()
+    assert _pdf_pages(pdf) == expected
+
+
+#: A4's height at 96 px per inch less the 12 mm print margins of the style sheet.
+A4_PRINT_HEIGHT = round((297 - 2 * 12) / 25.4 * 96)
+
+
+@pytest.mark.parametrize("name", ["report", "trust", "tsm"])
+def test_sections_break_without_half_empty_pages(
+    browser: Any, pages: dict[str, Path], name: str
+) -> None:
+    """Sections may break across pages: the printed pages are not many more than the content
+    needs (sections kept whole printed the demo on 8 pages and a school's pack on 18)."""
+    page = _open(browser, pages[name], A4_PRINT_WIDTH)
+    page.emulate_media(media="print")
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    pdf = page.pdf(format="A4", print_background=True)
+    page.close()
+    needed = height / A4_PRINT_HEIGHT
+    assert _pdf_pages(pdf) <= math.ceil(1.2 * needed), (_pdf_pages(pdf), needed)

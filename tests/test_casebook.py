@@ -140,8 +140,11 @@ def test_saved_steps_have_stable_ids_and_saving_twice_is_one_row(cb: Casebook) -
     assert cb.save_steps(ac.recommend(reg, as_of=AS_OF), "2025-02-14") == ids
     frame = cb.steps()
     assert len(frame) == len(steps)
-    expected = list(ac.steps_frame(steps).columns)
+    # the steps_frame columns, the step's own note (for staff) as step_note: "note" is the note
+    # given with the last status change
+    expected = ["step_note" if c == "note" else c for c in ac.steps_frame(steps).columns]
     assert list(frame.columns[: len(expected)]) == expected
+    assert frame["step_note"].tolist() == [s.note for s in steps]
     for column in ("step_id", "status", "updated_by", "updated_on", "note"):
         assert column in frame.columns
     assert set(frame["status"]) == {"proposed"}

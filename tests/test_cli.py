@@ -37,16 +37,14 @@ def run(
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A small school's marks as the long CSV and its pupils CSV with Y/N flags and UK dates."""
+    """A small school's marks as the long CSV and its pupils CSV with Y/N flags and ISO dates."""
     folder = tmp_path_factory.mktemp("cli")
     long, pupils = ac.demo.school(seed=4, n_pupils=60)
     marks = folder / "marks.csv"
     long.assign(date=long["date"].astype(str)).to_csv(marks, index=False)
     table = pupils.copy()
     for column in ("date_of_birth", "admission_date", "leaving_date"):
-        table[column] = [
-            d.strftime("%d/%m/%Y") if d is not None and d == d else "" for d in table[column]
-        ]
+        table[column] = [d.isoformat() if d is not None and d == d else "" for d in table[column]]
     for column in ("cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_justice"):
         table[column] = table[column].map({True: "Y", False: "N"})
     table = table.rename(columns={"year_group": "Year Group"})
@@ -85,7 +83,7 @@ def test_demo_prints_bands_and_writes_the_report(exe: list[str], tmp_path: Path)
     assert "next step" in done.stdout
     html = out.read_text(encoding="utf-8")
     assert html.count("<svg") == 3
-    assert done.stderr.strip() == f"attendance-core: report written to {out}"
+    assert done.stderr.strip() == f"attendance-core: note: report written to {out}"
     quiet = run(["demo", "--quiet"], exe=exe)
     assert quiet.returncode == 0 and quiet.stderr == ""
 
@@ -135,7 +133,7 @@ def test_report_html_and_tsm_pack(files: dict[str, Path], tmp_path: Path) -> Non
     assert (pack / "DEMO" / "tsm.xlsx").exists()
     assert (pack / "tsm_all_schools.xlsx").exists()
     lines = done.stderr.strip().splitlines()
-    assert lines[0] == f"attendance-core: report written to {out}"
+    assert lines[0] == f"attendance-core: note: report written to {out}"
     assert "Targeting Support Meeting pack" in lines[1]
 
 
@@ -163,7 +161,7 @@ def test_report_tables_as_csv(files: dict[str, Path], table: str) -> None:
         assert {"pupil_id", "days_missed", "attendance_rate", "change", "year_group_rate"} <= set(
             frame.columns
         )
-        reg = cli.read_long_csv(files["marks"], pupils=cli.read_pupils_csv(files["pupils"]))
+        reg = ac.load(files["marks"], pupils=cli.read_pupils_csv(files["pupils"])).register
         classified = ac.classify(reg, start="2024-08-01", end="2025-03-14")
         assert len(frame) == len(classified)
         assert frame["days_missed"].sum() * 2 == classified["absent"].sum()
@@ -214,7 +212,7 @@ def test_recommend_as_table_csv_and_json(exe: list[str], files: dict[str, Path])
     assert "action" in table.stdout.splitlines()[0]
     csv = run([*base, "--to", "csv", "--quiet"], exe=exe)
     frame = pd.read_csv(io.StringIO(csv.stdout))
-    assert list(frame.columns)[:9] == [
+    assert list(frame.columns)[:10] == [
         "pupil_id",
         "school_id",
         "stage",
@@ -224,12 +222,13 @@ def test_recommend_as_table_csv_and_json(exe: list[str], files: dict[str, Path])
         "rule",
         "reason",
         "evidence",
+        "note",
     ]
     # then the scalar evidence figures, one typed column each (steps_frame)
-    assert all(c.startswith("evidence_") for c in frame.columns[9:])
+    assert all(c.startswith("evidence_") for c in frame.columns[10:])
     assert csv.stderr == ""
     pupils = cli.read_pupils_csv(files["pupils"])
-    reg = cli.read_long_csv(files["marks"], pupils=pupils)
+    reg = ac.load(files["marks"], pupils=pupils).register
     steps = ac.recommend(reg, pupils=pupils, as_of="2025-03-14")
     assert len(frame) == len(steps)
     assert isinstance(json.loads(frame.loc[0, "evidence"]), dict)
@@ -276,11 +275,27 @@ def test_bad_register_row_exits_2(tmp_path: Path) -> None:
     marks.write_text(
         "pupil_id,date,session,code\nA1,2024-09-02,AM,/\nA1,2024-09-02,XX,/\n", encoding="utf-8"
     )
-    done = run(["report", str(marks), "--output", str(tmp_path / "r.html")])
+    done = run(["report", str(marks), "--errors", "raise", "--output", str(tmp_path / "r.html")])
     assert done.returncode == 2
     assert "line 3" in done.stderr or "row 3" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists()
+
+
+def test_bad_register_row_is_left_out_by_default_as_in_the_api(tmp_path: Path) -> None:
+    marks = tmp_path / "marks.csv"
+    marks.write_text(
+        "pupil_id,date,session,code\nA1,2024-09-02,AM,/\nA1,2024-09-02,XX,/\n", encoding="utf-8"
+    )
+    rejected = tmp_path / "bad.csv"
+    done = run(["classify", str(marks), "--to", "csv", "--rejected", str(rejected)])
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == (
+        f"attendance-core: note: 1 row(s) rejected, listed in {rejected}"
+    )
+    api = ac.load(marks)
+    assert pd.read_csv(rejected)["reason"].tolist() == api.rejected["reason"].tolist()
+    assert api.register.rejected is api.rejected  # one table
 
 
 def test_bad_date_argument_exits_2(files: dict[str, Path]) -> None:
@@ -294,7 +309,7 @@ def test_read_pupils_csv_dates_and_flags(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text(
         "\ufeffPupil ID,School-ID,Year Group,Date of Birth,Admission Date,CiN,EHCP,FSM,Notes\n"
-        "A1,S1,Y7,05/01/2013,2024-09-02,Y,no,TRUE,\n"
+        "A1,S1,Y7,2013-01-05,2024-09-02,Y,no,TRUE,\n"
         " A2 ,S1,Y8,2012-03-31,,n,Yes,0,=cmd\n",
         encoding="utf-8",
     )
@@ -308,6 +323,16 @@ def test_read_pupils_csv_dates_and_flags(tmp_path: Path) -> None:
     assert table["fsm"].tolist() == [True, False]
     assert table["school_id"].tolist() == ["S1", "S1"]
     assert table.loc["A1", "notes"] is None
+
+
+def test_read_pupils_csv_refuses_a_day_first_date_by_the_one_date_policy(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("pupil_id,date_of_birth\nA1,2013-01-05\nA2,05/01/2013\n", encoding="utf-8")
+    with pytest.raises(ac.AttendanceError) as caught:
+        cli.read_pupils_csv(path)
+    assert str(caught.value) == (
+        "p.csv: line 3, column date_of_birth: not a date; give it as YYYY-MM-DD"
+    )
 
 
 def test_read_pupils_csv_refuses_duplicates(tmp_path: Path) -> None:
@@ -329,8 +354,7 @@ def test_progress_bar_draws_on_a_terminal_only() -> None:
         progress.step("reading")
         progress.step("writing")
     text = stream.getvalue()
-    assert "1/2 reading" in text and "2/2 writing" in text
-    assert text.endswith("\r\x1b[K")
+    assert "2/2" in text and "writing" in text  # tqdm's bar, the stage named
     quiet = FakeTerminal()
     with cli.Progress(2, enabled=False, stream=quiet, delay=0) as progress:
         progress.step("reading")
@@ -377,18 +401,38 @@ def test_report_through_an_adapter_with_a_pupils_csv(
     assert letters["year_group_rate"].notna().all()
 
 
-def test_classify_to_takes_a_format_or_a_last_date(files: dict[str, Path]) -> None:
+def test_classify_to_is_the_format_and_dates_are_from_until(files: dict[str, Path]) -> None:
     marks = str(files["marks"])
-    both = run(["classify", marks, "--from", "2024-09-03", "--to", "2024-09-06", "--to", "csv"])
+    both = run(["classify", marks, "--from", "2024-09-03", "--until", "2024-09-06", "--to", "csv"])
     assert both.returncode == 0, both.stderr
     table = pd.read_csv(io.StringIO(both.stdout), index_col=0)
-    reg = ac.Register.from_long(pd.read_csv(files["marks"], dtype=str, keep_default_na=False))
+    reg = ac.load(files["marks"]).register
     expected = ac.classify(reg, start="2024-09-03", end="2024-09-06")
     assert table["possible"].to_dict() == expected["possible"].to_dict()
     assert run(["classify", marks, "--to", "xls"]).returncode == 2
-    twice = run(["classify", marks, "--to", "2024-09-06", "--to-date", "2024-09-05"])
-    assert twice.returncode == 2
-    assert "one last date" in twice.stderr
+    as_date = run(["classify", marks, "--to", "2024-09-06"])  # --to is a format, only
+    assert as_date.returncode == 2
+    assert "invalid choice" in as_date.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value", "words"),
+    [
+        ("recommend", "--as-of", "2030-01-01", "outside the register's dates"),
+        ("report", "--as-of", "2001-01-01", "outside the register's dates"),
+        ("classify", "--from", "2026-01-01", "after the register's last date"),
+        ("classify", "--until", "2020-01-01", "before the register's first date"),
+    ],
+)
+def test_dates_outside_the_register_are_an_error(
+    files: dict[str, Path], command: str, option: str, value: str, words: str
+) -> None:
+    extra = ["--to", "csv"] if command != "classify" else []
+    done = run([command, str(files["marks"]), option, value, *extra])
+    assert done.returncode == 2
+    assert words in done.stderr and "2024-09-" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""
 
 
 def test_pseudonymise_key_file_replaces_ids_everywhere(

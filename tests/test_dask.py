@@ -120,6 +120,24 @@ def test_recommend_equals_in_process(client, schools, whole, pupils) -> None:
     assert {s.school_id for s in got} == set(SCHOOLS)
 
 
+def test_recommend_with_history_equals_in_process(client, schools, whole, pupils) -> None:
+    reg = ac.Register.from_long(whole, pupils=pupils)
+    first = ac.recommend(reg, pupils=pupils)[0]
+    history = pd.DataFrame(
+        {
+            "pupil_id": [first.pupil_id],
+            "school_id": [first.school_id],
+            "event": ["penalty_notice"],
+            "date": [first.due.replace(year=first.due.year - 1)],
+            "outcome": ["unpaid"],
+        }
+    )
+    got = acd.recommend(per_school(schools), pupils=pupils, history=history)
+    want = ac.recommend(reg, pupils=pupils, history=history)
+    assert got == want
+    assert "prosecute_or_withdraw_penalty_notice" in {s.action for s in got}
+
+
 def test_recommend_as_of(client, schools, whole, pupils) -> None:
     got = acd.recommend(per_school(schools), pupils=pupils, as_of="2025-03-14")
     want = ac.recommend(

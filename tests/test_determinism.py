@@ -9,9 +9,7 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -36,13 +34,6 @@ def _fixtures() -> list[Path]:
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _optional(name: str) -> Callable[..., Any] | None:
-    try:
-        return getattr(ac, name)  # type: ignore[no-any-return]
-    except (AttributeError, ImportError):
-        return None
 
 
 def produce(out: Path) -> dict[str, str]:
@@ -75,16 +66,10 @@ def produce(out: Path) -> dict[str, str]:
     csv("demo_long.csv", reg.to_long())
     shared = ac.pseudonymise(reg, KEY)
     csv("demo_pseudonymised.csv", ac.classify(shared, scheme="five-band"))
-    letter_data = _optional("letter_data")
-    if letter_data is not None:
-        csv("demo_letters.csv", letter_data(reg, pupils=pupils))
-    recommend, steps_frame = _optional("recommend"), _optional("steps_frame")
-    if recommend is not None and steps_frame is not None:
-        csv("demo_steps.csv", steps_frame(recommend(reg, pupils=pupils)).astype(str))
-    html_report = _optional("html_report")
-    if html_report is not None:
-        html_report(reg, out / "demo_report.html", pupils=pupils)
-        written["demo_report.html"] = out / "demo_report.html"
+    csv("demo_letters.csv", ac.letter_data(reg, pupils=pupils))
+    csv("demo_steps.csv", ac.steps_frame(ac.recommend(reg, pupils=pupils)).astype(str))
+    ac.html_report(reg, out / "demo_report.html", pupils=pupils)
+    written["demo_report.html"] = out / "demo_report.html"
     from attendance_core.cli import main
 
     long_csv = out / "cli_input.csv"
@@ -156,14 +141,11 @@ def test_other_hash_seeds_give_the_same_bytes(tmp_path: Path) -> None:
 
 
 def test_html_report_has_no_timestamp_unless_asked(tmp_path: Path) -> None:
-    html_report = _optional("html_report")
-    if html_report is None:
-        pytest.skip("html_report not written yet")
     import datetime as dt
 
     long, pupils = ac.demo.school(seed=0)
     reg = ac.Register.from_long(long, pupils=pupils)
-    html_report(reg, tmp_path / "a.html", pupils=pupils)
+    ac.html_report(reg, tmp_path / "a.html", pupils=pupils)
     text = (tmp_path / "a.html").read_text(encoding="utf-8")
     today = dt.date.today()
     for form in (today.isoformat(), f"{today.day} {today.strftime('%b %Y')}"):

@@ -111,6 +111,9 @@ def test_console_blocks_have_commands() -> None:
     [c for _, c in COMMANDS if not c.startswith(NOT_RUN)],
 )
 def test_console_command_runs(command: str, tmp_path: Path) -> None:
+    # each command runs in a fresh folder holding what `attendance-core demo --exports samples`
+    # writes, the sample files the pages' commands read
+    ac.demo.write_exports(tmp_path / "samples")
     argv = shlex.split(command)
     if argv[0] == "attendance-core":
         argv = [sys.executable, "-m", "attendance_core", *argv[1:]]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attendance_core import Register
+from attendance_core import AttendanceWarning, Register
 from attendance_core.escalation import NextStep, Stage, recommend, step_figures, steps_frame
 from attendance_core.plans import RAG, ActionPlan, ActionPlanItem
 from attendance_core.policy import policies
@@ -108,7 +108,7 @@ def build(pupils: Iterable[P], *, with_filler: bool = True) -> tuple[Register, p
             "date_of_birth": [p.dob for p in ps],
             **{
                 f: [f in p.flags for p in ps]
-                for f in ("cin", "cp", "cic", "sen", "ehcp", "medical")
+                for f in ("cin", "cp", "cic", "sen", "ehcp", "medical", "youth_justice")
             },
         },
         index=pd.Index([p.id for p in ps], name="pupil_id"),
@@ -122,14 +122,31 @@ def build(pupils: Iterable[P], *, with_filler: bool = True) -> tuple[Register, p
 def run(
     *pupils: P,
     plans: Any = None,
+    history: Any = None,
     as_of: dt.date | None = AS_OF,
     policy: str = "england-2024",
     table: bool = True,
 ) -> list[NextStep]:
     reg, pupil_table = build(pupils)
     return recommend(
-        reg, pupils=pupil_table if table else None, plans=plans, as_of=as_of, policy=policy
+        reg,
+        pupils=pupil_table if table else None,
+        plans=plans,
+        history=history,
+        as_of=as_of,
+        policy=policy,
     )
+
+
+def events(*rows: tuple[Any, ...], pupil: str = "A") -> Any:
+    """A case history from (event, date[, field=value, ...]) rows."""
+    import attendance_core as ac
+
+    out = []
+    for event, day, *rest in rows:
+        extra = dict(rest[0]) if rest else {}
+        out.append(ac.CaseEvent(pupil_id=pupil, event=event, date=day, **extra))
+    return ac.CaseHistory(events=out)
 
 
 def actions(steps: Iterable[NextStep], pupil: str = "A") -> list[str]:
@@ -165,6 +182,17 @@ def n_aged(age: int) -> dict[dt.date, tuple[str, str]]:
 # action -> (meet, just short): keyword arguments of P (and "plans") for pupil "A"
 SUPPORT_OVERDUE = [item("attendance_meeting", RAG.OVERDUE)]
 CONSULTED = [item("consult_attendance_officer", RAG.COMPLETED, completed_on=D(2024, 12, 2))]
+NOT_ENGAGED = events(("support_not_engaged", D(2024, 11, 29)))
+NOT_WORKED_CONSULTED = events(
+    ("support_not_worked", D(2024, 11, 29)), ("attendance_officer_consulted", D(2024, 12, 2))
+)
+#: a notice to improve of 4 Nov with a 3-week period (to 25 Nov), and absence in it
+NTI_4_NOV = ("notice_to_improve", D(2024, 11, 4), {"until": D(2024, 11, 25)})
+#: two penalty notices to the same parent this year
+TWO_NOTICES = events(
+    ("penalty_notice", D(2024, 9, 9), {"parent_id": "M1", "outcome": "paid"}),
+    ("penalty_notice", D(2024, 10, 7), {"parent_id": "M1", "outcome": "paid"}),
+)
 
 COMMON: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "first_day_contact": ({"tail": ["N", "\\"]}, {"tail": ["N", "\\", "/", "\\"]}),
@@ -182,8 +210,14 @@ COMMON: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"tail": absent(9, "O"), "flags": ("cp",)},
     ),
     "notice_to_improve": (
+        {"tail": absent(10, "O"), "history": NOT_WORKED_CONSULTED},
+        # an overdue support item alone is not "not engaged": the delay may be the school's
         {"tail": absent(10, "O"), "plans": SUPPORT_OVERDUE + CONSULTED},
-        {"tail": absent(10, "O"), "plans": SUPPORT_OVERDUE},
+    ),
+    "prosecute_or_withdraw_penalty_notice": (
+        # issued Mon 4 Nov, received Wed 6 Nov, 28 days from receipt end on 3 Dec
+        {"history": events(("penalty_notice", D(2024, 11, 4), {"parent_id": "M1"}))},
+        {"history": events(("penalty_notice", D(2024, 11, 15), {"parent_id": "M1"}))},
     ),
     "consider_penalty_notice": (
         {"tail": absent(10, "G")},
@@ -217,12 +251,20 @@ ENGLAND = {
     "review_support": ({"head": absent(21)}, {"head": absent(20)}),
     "consult_attendance_officer": ({"tail": absent(10, "O")}, {"tail": absent(9, "O")}),
     "consider_attendance_contract": (
-        {"head": absent(6), "plans": SUPPORT_OVERDUE},
-        {"head": absent(5), "plans": SUPPORT_OVERDUE},
+        {"head": absent(6), "history": NOT_ENGAGED},
+        {"head": absent(5), "history": NOT_ENGAGED},
     ),
     "review_needs_behind_absence": (
         {"head": absent(6), "flags": ("sen",)},
         {"head": absent(5), "flags": ("sen",)},
+    ),
+    "inform_youth_justice_worker": (
+        {"tail": ["O"], "flags": ("youth_justice",)},
+        {"marks": {DAYS[-11]: ("O", "\\")}, "flags": ("youth_justice",)},
+    ),
+    "consider_other_legal_action": (
+        {"tail": absent(10, "O"), "history": TWO_NOTICES},
+        {"tail": absent(10, "O"), "history": TWO_NOTICES.events[:1]},
     ),
 }
 
@@ -240,8 +282,8 @@ COUNTY = {
     "attendance_meeting": ({"head": absent(10)}, {"head": absent(9)}),
     "keep_chronology": ({"head": absent(10)}, {"head": absent(9)}),
     "consider_attendance_contract": (
-        {"head": absent(10), "plans": SUPPORT_OVERDUE},
-        {"head": absent(9), "plans": SUPPORT_OVERDUE},
+        {"head": absent(10), "history": NOT_ENGAGED},
+        {"head": absent(9), "history": NOT_ENGAGED},
     ),
     "discuss_at_plan_meeting": (
         {"head": absent(10), "flags": ("cin",)},
@@ -268,13 +310,12 @@ COUNTY = {
         {
             "head": absent(40),
             "tail": absent(10, "O"),
+            "history": NOT_WORKED_CONSULTED,
             "plans": [
-                *SUPPORT_OVERDUE,
-                *CONSULTED,
                 item("consider_penalty_notice", RAG.COMPLETED, completed_on=D(2024, 11, 1)),
             ],
         },
-        {"head": absent(40), "tail": absent(10, "O"), "plans": SUPPORT_OVERDUE + CONSULTED},
+        {"head": absent(40), "tail": absent(10, "O"), "history": NOT_WORKED_CONSULTED},
     ),
 }
 SCENARIOS = {"england-2024": ENGLAND, "county-five-band": COUNTY}
@@ -283,7 +324,8 @@ SCENARIOS = {"england-2024": ENGLAND, "county-five-band": COUNTY}
 def _scenario(policy: str, action: str, which: int) -> list[NextStep]:
     spec = dict(SCENARIOS[policy][action][which])
     plans = spec.pop("plans", None)
-    return run(P(id="A", **spec), plans=plans, policy=policy)
+    history = spec.pop("history", None)
+    return run(P(id="A", **spec), plans=plans, history=history, policy=policy)
 
 
 @pytest.mark.parametrize("policy", sorted(SCENARIOS))
@@ -326,6 +368,9 @@ CONTRACT = {
     "agree_with_social_worker": ("FORMALISE_SUPPORT", "social_worker", 5),
     "notice_to_improve": ("ENFORCE", "attendance_officer", 5),
     "consider_penalty_notice": ("ENFORCE", "attendance_officer", 5),
+    "inform_youth_justice_worker": ("MONITOR", "designated_safeguarding_lead", 0),
+    "consider_other_legal_action": ("ENFORCE", "attendance_officer", 5),
+    "prosecute_or_withdraw_penalty_notice": ("ENFORCE", "attendance_officer", 0),
 }
 DUE = {0: AS_OF, 5: D(2024, 12, 20), 10: D(2024, 12, 27)}
 
@@ -342,7 +387,10 @@ def test_contract_stage_lead_and_due(action: str) -> None:
 @pytest.mark.parametrize("policy", sorted(SCENARIOS))
 def test_each_social_worker_cohort(flag: str, policy: str) -> None:
     severe = run(P(id="A", head=absent(50), flags=(flag,)), policy=policy)
-    assert "escalate_virtual_school" in actions(severe)
+    # the virtual school's casework is for looked-after children; the county's own rule is
+    # wider, as its source says
+    virtual = flag == "cic" or policy == "county-five-band"
+    assert ("escalate_virtual_school" in actions(severe)) == virtual
     threshold = run(P(id="A", tail=absent(10, "O"), flags=(flag,)), policy=policy)
     assert "agree_with_social_worker" in actions(threshold)
     plain = run(P(id="A", head=absent(50)), policy=policy)
@@ -383,13 +431,18 @@ def test_worked_example_6_window_across_half_term() -> None:
     """as_of Wed 13 Nov: the window is 10 school weeks back to 2 Sep, skipping half term;
     marks of 14 and 15 Nov are ignored."""
     as_of = D(2024, 11, 13)
-    early = P(id="A", start=D(2024, 9, 2), end=D(2024, 11, 15), head=absent(10, "O"))
+    early = P(id="A", start=D(2024, 9, 2), end=D(2024, 11, 22), head=absent(10, "O"))
     steps = run(early, as_of=as_of)
     s = step(steps, "consult_attendance_officer")
     assert s.evidence["unauthorised_sessions_10_weeks"] == 10
     assert s.evidence["window_start"] == D(2024, 9, 2)
     # one school week later the week of 2 Sep leaves the window
     assert "consult_attendance_officer" not in actions(run(early, as_of=D(2024, 11, 18)))
+    # as_of in a week with no school session: the window is the 10 school weeks before it
+    # (rulings.md 9), so the week of 2 Sep is still in it
+    ended = attrs.evolve(early, end=D(2024, 11, 15))
+    s = step(run(ended, as_of=D(2024, 11, 18)), "consult_attendance_officer")
+    assert s.evidence["window_start"] == D(2024, 9, 2)
     # marks after as_of do not count
     late = P(
         id="A",
@@ -429,7 +482,8 @@ def test_worked_example_7_holiday_only_against_mixed() -> None:
     flagged = run(P(id="A", tail=absent(10, "G"), flags=("cin",)))
     assert "consider_penalty_notice" not in actions(flagged)
     agree = step(flagged, "agree_with_social_worker")
-    assert "social worker's agreement" in agree.reason
+    assert agree.note is not None and "social worker's agreement" in agree.note
+    assert "still needs" not in agree.reason
     assert agree.evidence["withheld"]["action"] == "consider_penalty_notice"
     agreed = [item("agree_with_social_worker", RAG.COMPLETED, completed_on=D(2024, 12, 12))]
     after = run(P(id="A", tail=absent(10, "G"), flags=("cin",)), plans=agreed)
@@ -541,12 +595,12 @@ def test_steps_ordered_by_school_pupil_stage_action() -> None:
     assert keys[0][0] == "S1"
     frame = steps_frame(steps)
     fields = ["pupil_id", "school_id", "stage", "action", "lead", "due", "rule", "reason"]
-    assert list(frame.columns)[: len(fields) + 1] == [*fields, "evidence"]
+    assert list(frame.columns)[: len(fields) + 2] == [*fields, "evidence", "note"]
     # scalar evidence figures follow as typed columns
-    assert all(c.startswith("evidence_") for c in list(frame.columns)[len(fields) + 1 :])
+    assert all(c.startswith("evidence_") for c in list(frame.columns)[len(fields) + 2 :])
     assert len(frame) == len(steps)
     assert (frame["stage"] == "ENFORCE").sum() == 0
-    assert list(steps_frame([]).columns) == list(frame.columns)[: len(fields) + 1]
+    assert list(steps_frame([]).columns) == list(frame.columns)[: len(fields) + 2]
 
 
 def test_as_of_defaults_to_last_marked_date() -> None:
@@ -599,9 +653,10 @@ def test_date_of_birth_wins_over_year_group() -> None:
 def test_enforcement_preconditions_met_one_by_one() -> None:
     pupil = P(id="A", tail=absent(10, "O"), flags=("cp",))
     plan: list[ActionPlanItem] = []
+    history: list[tuple[Any, ...]] = []
 
-    def now() -> list[NextStep]:
-        return run(pupil, plans=ActionPlan(items=plan))
+    def now(who: P = pupil) -> list[NextStep]:
+        return run(who, plans=ActionPlan(items=plan), history=events(*history))
 
     steps = now()
     assert {
@@ -610,12 +665,24 @@ def test_enforcement_preconditions_met_one_by_one() -> None:
         "agree_with_social_worker",
     } <= set(actions(steps))
     assert "notice_to_improve" not in actions(steps)
-    reason = step(steps, "consult_attendance_officer").reason
-    assert "support to be offered" in reason and "consultation" in reason
-    # 1. support offered and not engaged with (overdue)
+    consult = step(steps, "consult_attendance_officer")
+    # staff procedure is in the note, never in the reason a parent reads
+    assert consult.note is not None
+    assert "support to be offered" in consult.note and "consultation" in consult.note
+    assert "still needs" not in consult.reason and "support to be offered" not in consult.reason
+    # 1. support offered: an overdue item answers the offer but is not "not engaged"
     plan.append(item("offer_support_before_enforcement", RAG.OVERDUE))
     steps = now()
     assert "offer_support_before_enforcement" not in actions(steps)  # open item answers it
+    missing = step(steps, "consult_attendance_officer").evidence["withheld"]["missing"]
+    assert missing == [
+        "support_not_worked",
+        "consultation_recorded",
+        "social_worker_agreement_recorded",
+    ]
+    # the family did not engage: recorded in the history
+    history.append(("support_not_engaged", D(2024, 12, 3)))
+    steps = now()
     assert "notice_to_improve" not in actions(steps)
     missing = step(steps, "consult_attendance_officer").evidence["withheld"]["missing"]
     assert missing == ["consultation_recorded", "social_worker_agreement_recorded"]
@@ -626,26 +693,32 @@ def test_enforcement_preconditions_met_one_by_one() -> None:
     assert "notice_to_improve" not in actions(steps)
     agree = step(steps, "agree_with_social_worker")
     assert agree.evidence["withheld"]["missing"] == ["social_worker_agreement_recorded"]
-    assert "still needs the social worker's agreement" in agree.reason
-    # 3. social worker agrees: the notice to improve
-    plan.append(item("agree_with_social_worker", RAG.COMPLETED, completed_on=D(2024, 12, 11)))
+    assert agree.note is not None and "still needs the social worker's agreement" in agree.note
+    # 3. social worker agrees (an event counts like the COMPLETED item): the notice to improve
+    history.append(("social_worker_agreed", D(2024, 12, 11)))
     steps = now()
     nti = step(steps, "notice_to_improve")
     assert nti.stage is Stage.ENFORCE and nti.evidence["compulsory_school_age"] is True
     assert "consider_penalty_notice" not in actions(steps)
     # 4. notice issued, improvement period running: nothing more yet
-    plan.append(
-        item("notice_to_improve", RAG.COMPLETED, completed_on=D(2024, 11, 18), due=D(2024, 12, 20))
-    )
+    history.append(("notice_to_improve", D(2024, 11, 18), {"until": D(2024, 12, 20)}))
     steps = now()
     assert not {"notice_to_improve", "consider_penalty_notice"} & set(actions(steps))
-    # 5. period over, threshold still met: consider the penalty notice
-    plan[-1] = item(
-        "notice_to_improve", RAG.COMPLETED, completed_on=D(2024, 11, 1), due=D(2024, 12, 6)
-    )
+    # 5. period over, and the pupil attended every session of it: no penalty notice, though
+    # the threshold is met by absence after it
+    history[-1] = ("notice_to_improve", D(2024, 11, 1), {"until": D(2024, 12, 6)})
     steps = now()
-    assert "consider_penalty_notice" in actions(steps)
+    assert "consider_penalty_notice" not in actions(steps)
     assert "notice_to_improve" not in actions(steps)  # one in the last 10 school weeks
+    # 6. absence during the period: the penalty notice, citing the period's sessions only
+    during = attrs.evolve(pupil, marks={D(2024, 12, 2): ("O", "O"), D(2024, 12, 3): ("G", "\\")})
+    pn = step(now(during), "consider_penalty_notice")
+    assert pn.evidence["improvement_period_sessions"] == 3
+    assert pn.evidence["improvement_period_start"] == D(2024, 11, 1)
+    assert pn.evidence["improvement_period_end"] == D(2024, 12, 6)
+    assert pn.evidence["rate"] == "first" and pn.evidence["penalty_notices_3_years"] == 0
+    assert "unauthorised_sessions_10_weeks" not in pn.evidence
+    assert "3 session(s)" in pn.reason and "1 November 2024 to 6 December 2024" in pn.reason
 
 
 def test_support_that_did_not_work_by_attendance_comparison() -> None:
@@ -874,23 +947,24 @@ def test_step_is_frozen_and_hashable() -> None:
     assert s.evidence == {"attendance_rate": 0.5, "days_missed": 25.0, "band": "severe_absence"}
 
 
-def test_reason_names_the_next_step_still_needing_something() -> None:
+def test_note_names_the_next_step_still_needing_something() -> None:
     # a notice issued 7 school weeks ago: the notice is held back (recent), the penalty notice
-    # waits for the improvement period to end — the reason speaks of the penalty notice
+    # waits for the improvement period to end — the note speaks of the penalty notice
     pupil = P(id="A", tail=absent(10, "O"))
     plan = [
-        item("attendance_meeting", RAG.OVERDUE),
         item("consult_attendance_officer", RAG.COMPLETED, completed_on=D(2024, 10, 1)),
         item("notice_to_improve", RAG.COMPLETED, completed_on=DAYS[-36], due=D(2024, 12, 20)),
     ]
-    steps = run(pupil, plans=plan)
+    with pytest.warns(AttendanceWarning, match="pupil A: notice to improve of 2024-10-18"):
+        steps = run(pupil, plans=plan, history=NOT_ENGAGED)
     consult = step(steps, "consult_attendance_officer")
     assert consult.evidence["withheld"] == {
         "rule": "consider_penalty_notice",
         "action": "consider_penalty_notice",
-        "missing": ["notice_to_improve_period_passed"],
+        "missing": ["notice_to_improve_not_improved"],
     }
-    assert "considering a penalty notice still needs a notice to improve whose" in consult.reason
+    assert consult.note is not None
+    assert consult.note.startswith("Considering a penalty notice still needs a notice to improve")
     assert "notice_to_improve" not in actions(steps)
 
 
@@ -901,7 +975,7 @@ def _history(*rows: tuple[str, dt.date]) -> Any:
     return ac.CaseHistory(events=[ac.CaseEvent(pupil_id="A", event=e, date=d) for e, d in rows])
 
 
-def test_history_event_answers_like_a_completed_item():
+def test_history_event_answers_like_a_completed_item() -> None:
     """An attendance_officer_consulted event plus a support_not_worked event open the way to a
     notice to improve, exactly as the COMPLETED consultation item and failed support do."""
     reg, pupil_table = build([P(id="A", tail=absent(10, "O"))])
@@ -922,7 +996,7 @@ def test_history_event_answers_like_a_completed_item():
     assert "consult_attendance_officer" not in actions(steps)
 
 
-def test_history_notification_suppresses_the_step():
+def test_history_notification_suppresses_the_step() -> None:
     reg, pupil_table = build([P(id="A", tail=absent(20, "O"))])
     assert "notify_la_continuous_absence" in actions(recommend(reg, as_of=AS_OF))
     history = _history(("la_notified_continuous_absence", AS_OF))
@@ -930,7 +1004,7 @@ def test_history_notification_suppresses_the_step():
     assert "notify_la_continuous_absence" not in actions(steps)
 
 
-def test_bad_history_is_refused():
+def test_bad_history_is_refused() -> None:
     import attendance_core as ac
 
     reg, _ = build([P(id="A", tail=absent(2, "O"))])

@@ -48,6 +48,8 @@ def test_example_script_exits_0(script: Path, tmp_path: Path) -> None:
         f"--- stdout ---\n{result.stdout[-3000:]}\n--- stderr ---\n{result.stderr[-3000:]}"
     )
     assert result.stdout.strip(), f"{script.name} printed nothing"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert not left, f"{script.name} wrote {left} into the working directory"
 
 
 def test_embed_example_reports_a_damaged_file_without_raising(tmp_path: Path) -> None:

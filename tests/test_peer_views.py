@@ -99,3 +99,64 @@ def test_report_shows_dfe_figures_benchmarks_and_school_bands(tmp_path: Path) ->
     assert row is not None
     cells = re.findall(r'<td class="num">([^<]*)</td>', row.group(1))
     assert [int(c.replace(",", "")) for c in cells[-5:]] == [int(s1[b]) for b in scheme.band_ids]
+
+
+def test_tsm_pack_sets_each_school_against_the_benchmarks(tmp_path: Path) -> None:
+    warnings.simplefilter("ignore")
+    parts, pups = [], []
+    for i, seed in enumerate((3, 4)):
+        lg, pp = ac.demo.school(seed=seed, n_pupils=200)
+        parts.append(lg.assign(school_id=f"S{i + 1}"))
+        pups.append(pp.assign(school_id=f"S{i + 1}"))
+    long, pupils = pd.concat(parts), pd.concat(pups)
+    reg = ac.Register.from_long(long, pupils=pupils)
+    la = tmp_path / "la.csv"
+    la.write_text("benchmark,title,year,overall_absence_rate\nla,Shire LA,2024/25,6.2%\n", "utf-8")
+    pack = ac.tsm_pack(reg, pupils, benchmarks=la)
+    table = pack.comparison
+    assert set(table["school_id"]) == {"S1", "S2"}
+    assert {"school", "dfe_method", "england", "la"} <= set(table["source"])
+    day = pack.as_of
+    for school in ("S1", "S2"):
+        one = reg.select(schools=[school], end=day)
+        dfe = ac.dfe_statistics(one, pupils[pupils["school_id"] == school], year="2024/25")
+        got = table.set_index(["school_id", "source", "measure"])["rate"]
+        for measure in ("overall_absence_rate", "persistent_absence_rate"):
+            assert got[(school, "dfe_method", measure)] == dfe.loc["all", measure]
+        counted = ac.classify(one.select(start="2024-08-01"))
+        expected = counted["absent"].sum() / counted["possible"].sum()
+        assert got[(school, "school", "overall_absence_rate")] == pytest.approx(expected)
+        assert got[(school, "la", "overall_absence_rate")] == pytest.approx(0.062)
+        assert np.isnan(got[(school, "la", "severe_absence_rate")])
+    written = ac.write_tsm_pack(pack, tmp_path / "pack")
+    html = (tmp_path / "pack" / "S2" / "tsm.html").read_text("utf-8")
+    section = html[html.index('id="compare"') : html.index('id="cohorts"')]
+    assert "DfE method" in section and "Shire LA 2024/25" in section and "6.2%" in section
+    assert "not published" in section
+    one = pd.read_csv(tmp_path / "pack" / "S2" / "benchmarks.csv", encoding="utf-8-sig")
+    assert set(one["school_id"]) == {"S2"} and one["rate"].dropna().between(0, 1).all()
+    assert any(p.name == "benchmarks.csv" for p in written)
+
+
+def test_trust_report_sets_each_school_beside_the_dfe_method(tmp_path: Path) -> None:
+    warnings.simplefilter("ignore")
+    parts, pups = [], []
+    for i, seed in enumerate((5, 6)):
+        lg, pp = ac.demo.school(seed=seed, n_pupils=150)
+        parts.append(lg.assign(school_id=f"S{i + 1}"))
+        pups.append(pp.assign(school_id=f"S{i + 1}"))
+    long, pupils = pd.concat(parts), pd.concat(pups)
+    reg = ac.Register.from_long(long, pupils=pupils)
+    html = ac.html_report(reg, tmp_path / "t.html", pupils=pupils).read_text("utf-8")
+    section = html[html.index('id="compare"') : html.index('id="cohorts"')]
+    assert "School by school" in section
+    day = reg.dates[-1]
+    for school in ("S1", "S2"):
+        one = reg.select(schools=[school], end=day)
+        dfe = ac.dfe_statistics(one, pupils[pupils["school_id"] == school], year="2024/25")
+        row = re.search(rf"<tr><td>{school}</td>(.*?)</tr>", section)
+        assert row is not None
+        cells = re.findall(r'<td class="num">([^<]*)</td>', row.group(1))
+        assert len(cells) == 10  # five measures, every pupil and DfE method
+        assert cells[1] == f"{100 * dfe.loc['all', 'overall_absence_rate']:.1f}%"
+        assert cells[7] == f"{100 * dfe.loc['all', 'persistent_absence_rate']:.1f}%"

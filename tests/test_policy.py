@@ -47,6 +47,7 @@ def test_bundled_policies() -> None:
         "targeting_support_meeting", "escalate_virtual_school", "bring_forward_ehcp_review",
         "offer_support_before_enforcement", "consult_attendance_officer",
         "agree_with_social_worker", "notice_to_improve", "consider_penalty_notice",
+        "consider_other_legal_action",
     }  # fmt: skip
     assert fixed <= set(england.actions)
     assert england.rule("notice_to_improve").stage is Stage.ENFORCE
@@ -61,6 +62,7 @@ def test_dagger_rules_are_gated() -> None:
         "notify_la_continuous_absence", "notify_la_illness_15_days",
         "offer_support_before_enforcement", "consult_attendance_officer",
         "agree_with_social_worker", "notice_to_improve", "consider_penalty_notice",
+        "consider_other_legal_action",
     }  # fmt: skip
     for rule in england.rules:
         assert rule.compulsory_age == (rule.action in daggers), rule.id

@@ -297,7 +297,15 @@ def test_register_rejected_values_of_the_id_pseudonymised() -> None:
         "value": "A100",
         "reason": "field_too_long",
     }
-    reg.rejected = fake
+    reg = ac.Register(
+        marks=reg.marks,
+        dates=reg.dates,
+        pupil_ids=reg.pupil_ids,
+        school_ids=reg.school_ids,
+        span=reg.span,
+        codes=reg.codes,
+        rejected=fake,
+    )
     out = ac.pseudonymise(reg, KEY)
     values = dict(zip(out.rejected["row"], out.rejected["value"], strict=True))
     assert values[99] == expected(KEY, "A100")

@@ -345,3 +345,35 @@ def test_inverted_admission_and_leaving_dates_warn_and_fall_back_to_marks():
     with pytest.warns(ac.AttendanceWarning, match="1 enrolment"):
         reg = ac.Register.from_long(frame(rows), pupils=pupils)
     assert ac.classify(reg, start="2025-01-06").loc["p", "possible"] == 10
+
+
+def test_register_is_immutable():
+    """Like the other models: no attribute can be set or deleted and no array changed in place;
+    the views give new registers and a pickled register comes back equal."""
+    import pickle
+
+    import attrs
+
+    reg = ac.Register.from_long(
+        frame(
+            week("P1", "2024-09-02", "/\\/\\/\\/\\/\\"), week("P2", "2024-09-02", "NN/\\/\\/\\/\\")
+        )
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        reg.rejected = reg.rejected.copy()  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        del reg.marks
+    for name in ("marks", "dates", "pupil_ids", "span", "schools", "school_index"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(reg, name)[0] = getattr(reg, name)[0]
+    with pytest.raises(ValueError, match="read-only"):
+        reg.school_sessions[0, 0] = False
+    with pytest.raises(TypeError):
+        reg.added_sessions["S"] = np.zeros(2, dtype=bool)  # type: ignore[index]
+    before = reg.marks.copy()
+    narrowed = reg.select(pupils=["P1"]).with_school_days([dt.date(2024, 9, 9)])
+    assert len(narrowed) == 1 and (reg.marks == before).all()
+    back = pickle.loads(pickle.dumps(reg))
+    assert (back.marks == reg.marks).all() and list(back.pupil_ids) == list(reg.pupil_ids)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        back.codes = reg.codes  # type: ignore[misc]

@@ -227,7 +227,7 @@ def test_write_tsm_pack_per_school_with_safe_folder_names(tmp_path: Path) -> Non
     combined = pd.read_csv(tmp_path / "pack" / "bands.csv", encoding="utf-8-sig")
     assert len(combined) == 10
     book = openpyxl.load_workbook(tmp_path / "pack" / "tsm_all_schools.xlsx")
-    assert book.sheetnames == ["bands", "cohorts", "severe_absence", "successes"]
+    assert book.sheetnames == ["bands", "cohorts", "severe_absence", "successes", "benchmarks"]
 
 
 # ----------------------------------------------------------------------------- HTML

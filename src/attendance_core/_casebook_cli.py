@@ -72,8 +72,8 @@ def add_recommend_options(rec: argparse.ArgumentParser) -> None:
         metavar="URL",
         default=None,
         help="read the case history and plans from this casebook (SQLAlchemy URL, e.g. "
-        "sqlite:///cases.db) and save the steps to it; with --pseudonymise-key-file the "
-        "casebook's pseudonyms are made with that key",
+        "sqlite:///cases.db) and save the steps to it; --history's events are added to it "
+        "first; with --pseudonymise-key-file the casebook's pseudonyms are made with that key",
     )
 
 
@@ -271,13 +271,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def recommend_with_casebook(
-    args: argparse.Namespace, reg: Any, pupils: Any, plans: Any
+    args: argparse.Namespace, reg: Any, pupils: Any, plans: Any, history: Any = None
 ) -> list[Any]:
     """``recommend --casebook``: the steps recommended with the casebook's history and plans,
-    saved to it. The register was pseudonymised already when a key file was given."""
+    saved to it; ``history`` (from ``--history``) is added to the casebook first. The register
+    was pseudonymised already when a key file was given."""
     key = getattr(args, "pseudonymise_key_file", None)
     cb = _open(str(args.casebook), key=key)
     try:
+        if history is not None:
+            cb.add_history(history)
         steps, ids = cb.recommend_steps(
             reg, pupils, plans, args.as_of, args.policy, pseudonymised=key is not None
         )

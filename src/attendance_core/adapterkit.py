@@ -43,7 +43,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,19 @@ import defusedxml.ElementTree as SafeET
 import pandas as pd
 from defusedxml import DefusedXmlException
 
+from attendance_core import _pupils, _values
+from attendance_core._values import decode_bytes, id_text, truthy
+from attendance_core.adapters import refuse_unknown
 from attendance_core.errors import FormatError, RegisterError
 
 __all__ = [
     "CHUNK_ROWS",
     "PAGE_SUFFIXES",
+    "OPEN_END_DATES",
     "PUPIL_DATE_COLUMNS",
+    "PUPIL_FIELDS",
+    "PUPIL_FLAGS",
+    "PUPIL_KEYS",
     "TOTAL_COLUMNS",
     "TOTAL_COUNT_COLUMNS",
     "RejectedRows",
@@ -69,10 +76,12 @@ __all__ = [
     "child_text",
     "choose_pupil_key",
     "chunked",
+    "decode_bytes",
     "decode_text",
     "first_of",
     "get_path",
     "has_any",
+    "id_text",
     "is_page_iterable",
     "iter_named",
     "key_pupils",
@@ -81,6 +90,7 @@ __all__ = [
     "lower_names",
     "merge_aliases",
     "mark_row",
+    "note_rows",
     "marks_frame",
     "open_end_set",
     "package_toml",
@@ -96,9 +106,11 @@ __all__ = [
     "shorten",
     "sniff_page_objects",
     "tail",
+    "take_api_options",
     "text_id",
     "toml_option",
     "totals_frame",
+    "truthy",
     "typed_frame",
     "unwrap",
     "upn_check_letter",
@@ -124,7 +136,18 @@ TOTAL_COLUMNS: tuple[str, ...] = (
 #: The session counts among :data:`TOTAL_COLUMNS`.
 TOTAL_COUNT_COLUMNS: tuple[str, ...] = ("possible", "attended", "authorised", "unauthorised")
 #: The date columns of the pupils table (``load.pupils``).
-PUPIL_DATE_COLUMNS: tuple[str, ...] = ("date_of_birth", "admission_date", "leaving_date")
+PUPIL_DATE_COLUMNS: tuple[str, ...] = _pupils.DATE_COLUMNS
+#: Flag columns of the pupils table (booleans), the ones the policy and reports name.
+PUPIL_FLAGS: tuple[str, ...] = _pupils.FLAGS
+#: Student fields of an API export that become pupils columns (in this order, when any
+#: student has them): the ``fields`` of :func:`key_pupils`.
+PUPIL_FIELDS: tuple[str, ...] = ("upn", "name", "year_group", *_pupils.DATE_COLUMNS, "mis_id")
+#: Pupil key choices of the API adapters: ``auto`` = UPN when every student has one, else the
+#: MIS id, else the API's own id (see :func:`choose_pupil_key`).
+PUPIL_KEYS: tuple[str, ...] = ("auto", "upn", "mis_id", "id")
+#: Leaving dates that mean "not left" besides null in API exports: the SQL Server
+#: smalldatetime maximum (see :func:`open_end_set`).
+OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
 
 _ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:$|[T ](.*)$)")
 _UK_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
@@ -208,9 +231,7 @@ class RowProblem(Exception):
 def shorten(value: Any, limit: int = 40) -> Any:
     """``value`` cut to ``limit`` characters (ending ``...``) when it is longer text; other
     values unchanged. Keeps rejected-row records and messages small."""
-    if isinstance(value, str) and len(value) > limit:
-        return value[: limit - 3] + "..."
-    return value
+    return _values.shorten(value, limit) if isinstance(value, str) else value
 
 
 def check_read_args(
@@ -221,14 +242,7 @@ def check_read_args(
     :class:`~attendance_core.FormatError` naming the unknown and the known options)."""
     if errors not in ("collect", "raise"):
         raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
-    allowed = frozenset(known)
-    unknown = set(options) - allowed
-    if unknown:
-        raise FormatError(
-            f"{format_name}: unknown option(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(allowed))}",
-            file=file,
-        )
+    refuse_unknown(format_name, frozenset(known), options, file)
 
 
 def row_list(rows: Sequence[int], limit: int = 10) -> str:
@@ -236,6 +250,14 @@ def row_list(rows: Sequence[int], limit: int = 10) -> str:
     (``"3, 8, 12 and 4 more"``)."""
     text = ", ".join(str(n) for n in rows[:limit])
     return text + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def note_rows(warnings: list[str], rows: Sequence[int], message: str) -> None:
+    """Add ``message`` to ``warnings`` when ``rows`` is not empty, with ``{n}`` replaced by how
+    many rows there are and ``{rows}`` by their :func:`row_list` (``"3 pupil(s) without a
+    UPN (lines {rows})"``)."""
+    if rows:
+        warnings.append(message.replace("{n}", str(len(rows))).replace("{rows}", row_list(rows)))
 
 
 def package_toml(package: str | None, name: str) -> dict[str, Any]:
@@ -284,14 +306,10 @@ def merge_aliases(
 
 def decode_text(data: bytes, name: str, warnings: list[str]) -> str:
     """Text of a JSON file: UTF-8 with or without BOM, else cp1252/Latin-1 with a warning."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    text, used = _values.decode_bytes(data)
+    if used != "utf-8":
         warnings.append(f"{name}: not UTF-8, read as cp1252/Latin-1")
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
+    return text
 
 
 def parse_json(data: bytes, name: str, warnings: list[str]) -> Any:
@@ -456,13 +474,10 @@ def text_id(value: Any) -> str | None:
     """An identifier as text (ints stay exact, floats like ``1234.0`` lose the ``.0``)."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return str(int(value)) if value.is_integer() else str(value)
-    if isinstance(value, int | str):
-        text = str(value).strip()
-        return text or None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int | str | float):
+        return _values.id_text(value) or None
     return None
 
 
@@ -504,6 +519,17 @@ def open_end_set(values: Iterable[Any]) -> set[dt.date]:
             raise ValueError(f"open_end_dates: not a date: {v!r}")
         out.add(d)
     return out
+
+
+def take_api_options(options: dict[str, Any]) -> tuple[str, set[dt.date], str | None]:
+    """Pop the options every API adapter reads from ``options``: ``pupil_key`` (one of
+    :data:`PUPIL_KEYS`, default ``"auto"``; else :class:`ValueError`), ``open_end_dates``
+    (default :data:`OPEN_END_DATES`, as dates) and ``school_id`` (as text, or None)."""
+    pupil_key = options.pop("pupil_key", "auto")
+    if pupil_key not in PUPIL_KEYS:
+        raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
+    open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
+    return pupil_key, open_end, text_id(options.pop("school_id", None))
 
 
 def chunked(
@@ -806,18 +832,10 @@ def _prepare(raw: bytes, name: str) -> tuple[bytes, tuple[str, ...]]:
                 f"unknown XML encoding {declared!r} in the declaration", file=name, row=1
             ) from None
         return raw, ()  # expat honours the declaration (ISO-8859-1, cp1252, ...)
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
+    text, encoding = _values.decode_bytes(raw)
+    if encoding == "utf-8":
         return raw, ()
-    try:
-        text = raw.decode("cp1252")
-        used = "cp1252"
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-        used = "Latin-1"
+    used = "cp1252" if encoding == "cp1252" else "Latin-1"
     said = "declares UTF-8 but is not" if declared else "is not UTF-8 and declares no encoding"
     # drop the encoding pseudo-attribute: the text is handed over re-encoded as UTF-8
     body = text.encode("utf-8")
@@ -910,14 +928,17 @@ def local_name_as_written(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def iter_named(root: Element, names: frozenset[str]) -> Iterator[Element]:
+def iter_named(
+    root: Element, names: Collection[str], name: Callable[[Any], str] = local_name
+) -> Iterator[Element]:
     """Every element below (and including) ``root`` whose local name is in ``names``, in
     document order, without looking inside a match: a ``<Mark>`` child that holds the code of
-    an ``<AttendanceMark>`` record is a field, not a second record."""
+    an ``<AttendanceMark>`` record is a field, not a second record. ``name`` turns a tag into
+    the name compared (default :func:`local_name`; an adapter may normalise names further)."""
     stack = [root]
     while stack:
         element = stack.pop()
-        if local_name(element.tag) in names:
+        if name(element.tag) in names:
             yield element
             continue
         stack.extend(reversed(list(element)))

@@ -50,6 +50,8 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from . import _pupils
+from ._values import shorten, truthy
 from .errors import AttendanceError, AttendanceWarning, FormatError, Reason, RegisterError
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "LoadResult",
     "Source",
     "adapter_distributions",
+    "check_options",
     "detect",
     "formats",
     "get_adapter",
@@ -88,28 +91,11 @@ CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 #: Columns of the long layout an adapter yields (``school_id`` optional).
 LONG_COLUMNS: tuple[str, ...] = ("pupil_id", "date", "session", "code", "school_id")
 #: Columns the pupils frame may carry (indexed by ``pupil_id``), as in api.md ``load.pupils``.
-PUPIL_COLUMNS: tuple[str, ...] = (
-    "school_id",
-    "upn",
-    "name",
-    "year_group",
-    "date_of_birth",
-    "admission_date",
-    "leaving_date",
-    "cin",
-    "cp",
-    "cic",
-    "sen",
-    "ehcp",
-    "medical",
-    "fsm",
-    "youth_justice",
-)
+PUPIL_COLUMNS: tuple[str, ...] = _pupils.COLUMNS
 #: Columns of every rejected-rows frame.
 REJECTED_COLUMNS: tuple[str, ...] = ("row", "column", "value", "reason")
 
 _HEAD_DEFAULT = 8192
-_TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,8 +297,10 @@ class Adapter(Protocol):
     format, cheaply and without raising. ``read`` returns an :class:`AdapterOutput`; with
     ``errors="raise"`` it raises :class:`FormatError`/:class:`RegisterError` naming file, row,
     column and value at the first bad row, with ``errors="collect"`` it lists bad rows in
-    ``rejected`` and goes on. ``read`` accepts arbitrary ``**options``, among them
-    ``max_field_length`` and ``max_file_size``.
+    ``rejected`` and goes on. ``read`` takes ``**options``, among them ``max_field_length`` and
+    ``max_file_size``; an adapter declares the others in an ``options`` class attribute (a
+    frozenset of names), and :func:`load` refuses any other option before ``read`` is called
+    (see :func:`check_options`).
     """
 
     name: ClassVar[str]
@@ -335,6 +323,30 @@ _REQUIRED_ATTRS: tuple[tuple[str, type | None], ...] = (
     ("sniff", None),
     ("read", None),
 )
+
+
+def check_options(
+    format_name: str, known: Iterable[str] | None, options: Mapping[str, Any], file: str = ""
+) -> None:
+    """Raise :class:`FormatError` naming the unknown and the known options when ``options``
+    holds a name that is neither in ``known`` (what the adapter declares) nor one of
+    :data:`CORE_OPTIONS`. ``known=None`` (an adapter that declares no options) checks nothing:
+    that adapter checks its own."""
+    if known is not None:
+        refuse_unknown(format_name, frozenset(known) | CORE_OPTIONS, options, file)
+
+
+def refuse_unknown(
+    format_name: str, allowed: frozenset[str], options: Mapping[str, Any], file: str
+) -> None:
+    """The one unknown-option error (used by :func:`check_options` and the adapter kit)."""
+    unknown = set(options) - allowed
+    if unknown:
+        raise FormatError(
+            f"{format_name}: unknown option(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(allowed))}",
+            file=file,
+        )
 
 
 def _check_shape(name: str, cls: Any, distribution: str | None) -> None:
@@ -387,7 +399,7 @@ _KNOWN_PROVIDERS: dict[str, str] = {
 
 
 def _plugins_disabled() -> bool:
-    return os.environ.get(NO_PLUGINS_ENV, "").strip().lower() in _TRUTHY
+    return truthy(os.environ.get(NO_PLUGINS_ENV))
 
 
 def _discover() -> None:
@@ -546,14 +558,8 @@ def _safe_sniff(adapter: Adapter, source: Source) -> bool:
         return False
 
 
-def detect(source: Any) -> str:
-    """The name of the one adapter whose ``sniff`` accepts ``source``.
-
-    When several accept it, the one whose extensions match the file name wins; when none, or
-    several still, raises :class:`FormatError` listing the candidates. Adapters that cannot be
-    imported are skipped (noted in the message when nothing fits).
-    """
-    src = Source.of(source)
+def _sniffers(src: Source) -> tuple[list[tuple[str, Adapter]], list[str]]:
+    """The adapters whose ``sniff`` accepts ``src``, and the names that cannot be imported."""
     candidates: list[tuple[str, Adapter]] = []
     broken: list[str] = []
     for name in formats():
@@ -564,6 +570,62 @@ def detect(source: Any) -> str:
             continue
         if _safe_sniff(adapter, src):
             candidates.append((name, adapter))
+    return candidates, broken
+
+
+def _detect_or_none(path: Path) -> str | None:
+    """The adapter for ``path`` as :func:`detect` decides, or None when no adapter
+    recognises it (several fitting still raise: that is a question for the user)."""
+    if not _sniffers(Source.of(path))[0]:
+        return None
+    return detect(path)
+
+
+def _claimed(folder: Path, format: str | None) -> bool:
+    """Whether an adapter reads ``folder`` as one export (an Arbor or Wonde folder)."""
+    src = Source.of(folder)
+    if format is not None:
+        return _safe_sniff(get_adapter(format), src)
+    return bool(_sniffers(src)[0])
+
+
+def _expand(path: Path, format: str | None, named: bool) -> list[tuple[Path, bool]]:
+    """``(path, may be skipped)`` for each export under ``path``: a file or a folder an adapter
+    claims is one export; any other folder stands for its entries, recursively. Entries found
+    in a folder may be skipped when no adapter knows them; a file the caller named may not."""
+    from .exports import folder_entries
+
+    if not path.is_dir() or _claimed(path, format):
+        return [(path, not named)]
+    out: list[tuple[Path, bool]] = []
+    for entry in folder_entries(path):
+        out.extend(_expand(entry, format, named=False))
+    return out
+
+
+def _several(target: Any, format: str | None) -> list[tuple[Path, bool]] | None:
+    """The exports to read one by one when ``target`` is a list of paths or a folder that no
+    adapter reads as one export; None when it is one source."""
+    from .exports import is_several
+
+    if is_several(target):
+        return [item for p in target for item in _expand(Path(p), format, named=True)]
+    if not isinstance(target, str | os.PathLike) or not Path(target).is_dir():
+        return None
+    if _claimed(Path(target), format):
+        return None
+    return _expand(Path(target), format, named=True)
+
+
+def detect(source: Any) -> str:
+    """The name of the one adapter whose ``sniff`` accepts ``source``.
+
+    When several accept it, the one whose extensions match the file name wins; when none, or
+    several still, raises :class:`FormatError` listing the candidates. Adapters that cannot be
+    imported are skipped (noted in the message when nothing fits).
+    """
+    src = Source.of(source)
+    candidates, broken = _sniffers(src)
     if len(candidates) == 1:
         return candidates[0][0]
     if not candidates:
@@ -591,7 +653,7 @@ def _rejected_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS))
     # a rejected value is shown cut short: enough to find the cell, never a whole long field
     frame["value"] = pd.Series(
-        [v if v is None or not isinstance(v, str) else _shorten(v) for v in frame["value"]],
+        [v if v is None or not isinstance(v, str) else shorten(v) for v in frame["value"]],
         dtype=object,
     )
     frame["column"] = frame["column"].astype(object)
@@ -626,9 +688,32 @@ class LoadResult:
     source: str = ""
 
 
-def _shorten(value: Any, limit: int = 40) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def with_given_pupils(loaded: pd.DataFrame, given: pd.DataFrame | None) -> pd.DataFrame:
+    """The export's pupils table completed and overridden by a table the caller gives
+    (``load(..., pupils=table)``, the CLI's ``--pupils``): the caller's cells win, the export
+    fills the rest, and pupils in either are kept. Matched on (``school_id``, ``pupil_id``)
+    when both tables name schools, else on ``pupil_id``."""
+    if given is None:
+        return loaded
+    given = given.copy()
+    given.index = given.index.astype(str).rename("pupil_id")
+    if not len(loaded):
+        return given
+    base = loaded.copy()
+    base.index = base.index.astype(str).rename("pupil_id")
+    if "school_id" in base.columns and "school_id" in given.columns:
+        keyed = [
+            t.set_index("school_id", append=True).reorder_levels(["school_id", "pupil_id"])
+            for t in (given, base)
+        ]
+        if not any(t.index.has_duplicates for t in keyed):
+            merged = keyed[0].combine_first(keyed[1])
+            return merged.reset_index("school_id")
+    if given.index.has_duplicates or base.index.has_duplicates:
+        raise AttendanceError(
+            "pupils: a pupil_id appears more than once; give school_id in both tables"
+        )
+    return given.combine_first(base)
 
 
 @contextlib.contextmanager
@@ -714,7 +799,7 @@ class _Counter:
                     {
                         "row": row,
                         "column": column,
-                        "value": _shorten(value),
+                        "value": shorten(str(value)),
                         "reason": str(Reason.FIELD_TOO_LONG),
                     }
                 )
@@ -771,10 +856,13 @@ def load(
     """Read a register export with the adapter for its format.
 
     ``path_or_buffer`` is a path, ``bytes``, a binary file object, a folder or an iterable of
-    pages (for API adapters), or an API URL (``"wonde://SCHOOL_ID"``, ``"assembly://SCHOOL_ID"``)
-    that the adapter declaring that scheme fetches first (``token=`` or its environment
-    variable; see the adapter's README). ``format=None`` detects the format with each
-    adapter's ``sniff``
+    pages (for API adapters), a list of paths, or a folder of several exports (a trust's
+    folder: each file read on its own, formats may differ, one register; see
+    ``attendance_core.exports``), or an API URL (``"wonde://SCHOOL_ID"``,
+    ``"assembly://SCHOOL_ID"``) that the adapter declaring that scheme fetches first
+    (``token=`` or its environment variable; see the adapter's README). ``pupils=`` (a
+    pupils table) completes the export's own and bounds enrolments by its admission and
+    leaving dates. ``format=None`` detects the format with each adapter's ``sniff``
     (see :func:`detect`); name one of :func:`formats` to skip detection. ``errors="collect"``
     lists bad rows in ``rejected``; ``errors="raise"`` raises :class:`RegisterError` (or
     :class:`FormatError`) at the first bad row. Other ``options`` go to the adapter; the core
@@ -784,6 +872,24 @@ def load(
     """
     if errors not in ("collect", "raise"):
         raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
+    given_pupils = options.pop("pupils", None)
+    show_progress = bool(options.pop("progress", False))
+    several = _several(path_or_buffer, format)
+    if several is not None:  # a list of files, or a trust's folder of exports
+        from .exports import is_several, load_several
+
+        folder = None if is_several(path_or_buffer) else Path(path_or_buffer)
+        return load_several(
+            several,
+            load_one=load,
+            detect_one=_detect_or_none,
+            format=format,
+            errors=errors,
+            options=options,
+            name=folder.name if folder is not None else f"{len(several)} files",
+            pupils=given_pupils,
+            progress=show_progress,
+        )
     fetched = _fetch_url(path_or_buffer, format, options)
     if fetched is not None:  # "wonde://SCHOOL_ID": pages fetched by the adapter, then read
         format, pages = fetched
@@ -801,6 +907,7 @@ def load(
         )
     name = format if format is not None else detect(source)
     adapter = get_adapter(name)
+    check_options(name, getattr(adapter, "options", None), options, source.name)
     from_long = _from_long()
     guarded: list[dict[str, Any]] = []
     with _adapter_failures(name, source.name):
@@ -818,7 +925,8 @@ def load(
     register = from_long(
         counter,
         errors=errors,
-        pupils=lambda: output.pupils,  # final only once the marks are exhausted
+        # final only once the marks are exhausted
+        pupils=lambda: with_given_pupils(output.pupils, given_pupils),
         code_set=output.code_set,
         symbols=output.symbols or None,
         source=source.name,
@@ -833,11 +941,12 @@ def load(
     rejected = _rejected_frame(
         {str(k): v for k, v in rec.items()} for rec in rejected.to_dict("records")
     )
+    register = register.with_rejected(rejected)  # one table: the load's rows are the register's
     for text in output.warnings:
         warnings.warn(f"{source.name}: {text}", AttendanceWarning, stacklevel=2)
     return LoadResult(
         register=register,
-        pupils=output.pupils,
+        pupils=with_given_pupils(output.pupils, given_pupils),
         rejected=rejected,
         rows_read=counter.rows + len(adapter_rejected),
         warnings=tuple(output.warnings),

@@ -6,8 +6,9 @@ Compulsory School Age) Order 1998) from the first prescribed day — 31 December
 in which they turn 16 (both days included). The school year here runs 1 September to 31 August,
 so a pupil who turns 16 in July or August leaves in the June before the birthday.
 
-When the date of birth is unknown, the year group decides: Years 1 to 11 are of compulsory
-school age; nursery, Reception, Years 12 and 13 are not. When neither is known the answer is
+When the date of birth is unknown, the year group decides: Years 1 to 10 are of compulsory
+school age, Year 11 to the last Friday of June of its school year; nursery, Reception, Years 12
+and 13 are not. When neither is known the answer is
 ``None`` ("unknown"), and the recommendation engine lets age-gated rules fire with
 ``evidence["compulsory_school_age"] == "unknown"``.
 
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from .calendar import as_dates
 
 __all__ = [
     "compulsory_age_end",
@@ -116,24 +119,28 @@ def year_group_number(year_group: Any) -> int | None:
     return value if 0 <= value <= 14 else None
 
 
-def _year_group_compulsory(year_group: Any) -> bool | None:
+def _last_friday_of_june(on: dt.date) -> dt.date:
+    """The last Friday of June of the school year (1 September – 31 August) holding ``on``."""
+    year = on.year + (1 if on.month >= 9 else 0)
+    june_30 = dt.date(year, 6, 30)
+    return june_30 - dt.timedelta(days=(june_30.weekday() - 4) % 7)
+
+
+def _year_group_compulsory(year_group: Any, on: dt.date | None = None) -> bool | None:
+    """Y1–Y10 compulsory; Y11 to the last Friday of June of its school year (api.md); nursery,
+    Reception, Y12 and Y13 not; None when the label cannot be read."""
     number = year_group_number(year_group)
     if number is None:
         return None
+    if number == 11 and on is not None:
+        return on <= _last_friday_of_june(on)
     return 1 <= number <= 11
 
 
 def _as_date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime | pd.Timestamp):
-        return None if pd.isna(value) else value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return None
+    """A date of birth by the one date policy (:func:`~attendance_core.calendar.as_date`);
+    None when blank or missing."""
+    stamp = as_dates([value], "date_of_birth").iloc[0]
     return None if pd.isna(stamp) else stamp.date()
 
 
@@ -143,12 +150,13 @@ def compulsory_school_age(
     """Whether a pupil is of compulsory school age on ``on``; None when unknown.
 
     Decided from ``date_of_birth`` when it is a usable date, else from ``year_group``
-    (Y1–Y11 → True; nursery, Reception, Y12, Y13 → False), else None.
+    (Y1–Y10 → True; Y11 → True to the last Friday of June; nursery, Reception, Y12, Y13 →
+    False), else None.
     """
     dob = _as_date(date_of_birth)
     if dob is not None:
         return compulsory_age_start(dob) <= on <= compulsory_age_end(dob)
-    return _year_group_compulsory(year_group)
+    return _year_group_compulsory(year_group, on)
 
 
 def compulsory_school_age_of(
@@ -168,7 +176,7 @@ def compulsory_school_age_of(
     by_dob = np.full(n + 1, -1, dtype=np.int8)
     known_dob = np.zeros(n + 1, dtype=bool)
     if "date_of_birth" in pupils.columns:
-        dobs = pd.to_datetime(pupils["date_of_birth"], errors="coerce")
+        dobs = as_dates(pupils["date_of_birth"], "date_of_birth", ids=pupils.index)
         codes, uniques = pd.factorize(dobs, use_na_sentinel=True)
         decided = np.array(
             [compulsory_school_age(on, date_of_birth=u) for u in uniques] + [None], dtype=object
@@ -179,7 +187,7 @@ def compulsory_school_age_of(
     by_year = np.full(n + 1, -1, dtype=np.int8)
     if "year_group" in pupils.columns:
         codes, uniques = pd.factorize(pupils["year_group"].astype(object), use_na_sentinel=True)
-        decided_y = [_year_group_compulsory(u) for u in uniques] + [None]
+        decided_y = [_year_group_compulsory(u, on) for u in uniques] + [None]
         lut = np.array([-1 if d is None else int(d) for d in decided_y], dtype=np.int8)
         by_year[:n] = lut[codes]
     table = np.where(known_dob, by_dob, by_year)

@@ -44,6 +44,7 @@ __all__ = [
     "academic_year",
     "academic_year_start",
     "as_date",
+    "as_dates",
     "read_term_dates",
     "week_start",
 ]
@@ -180,6 +181,50 @@ def as_date(value: Any, name: str = "date") -> dt.date:
         except ValueError:
             pass
     raise AttendanceError(f"{name}: {text[:40]!r} is not a date; give it as YYYY-MM-DD")
+
+
+def _blank(value: Any) -> bool:
+    if value is None or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def as_dates(values: Any, name: str = "date", *, ids: Any = None) -> pd.Series:
+    """A column of dates (``datetime64[ns]``, blanks as ``NaT``) by :func:`as_date`'s policy.
+
+    For the date columns of a pupils table (``date_of_birth``, ``admission_date``,
+    ``leaving_date``): date objects, datetimes, ``datetime64`` and ISO text are dates; ``None``,
+    NaN and blank text are unknown; any other text raises
+    :class:`~attendance_core.AttendanceError` naming the column, how many cells and the first
+    pupil (``ids``, aligned with ``values``) — never the value, which may be a date of birth.
+    Each distinct value is decided once.
+    """
+    series = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series.astype("datetime64[ns]")
+    codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
+    decided: list[Any] = []
+    bad = np.zeros(len(uniques) + 1, dtype=bool)
+    for i, value in enumerate(uniques):
+        if _blank(value):
+            decided.append(pd.NaT)
+            continue
+        try:
+            decided.append(pd.Timestamp(as_date(value, name)))
+        except (AttendanceError, pd.errors.OutOfBoundsDatetime):
+            decided.append(pd.NaT)
+            bad[i] = True
+    wrong = bad[np.where(codes >= 0, codes, len(uniques))]
+    if wrong.any():
+        first = int(np.flatnonzero(wrong)[0])
+        who = "" if ids is None else f" (first: pupil {str(list(ids)[first])[:40]})"
+        raise AttendanceError(
+            f"{name}: {int(wrong.sum())} value(s) are not dates{who}; give them as YYYY-MM-DD"
+        )
+    lut = pd.DatetimeIndex([*decided, pd.NaT]).to_numpy(dtype="datetime64[ns]")
+    return pd.Series(lut[np.where(codes >= 0, codes, len(uniques))], index=series.index)
 
 
 @attrs.frozen(kw_only=True)

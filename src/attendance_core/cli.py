@@ -13,10 +13,10 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import re
 import sys
-import threading
-import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -26,30 +26,34 @@ import numpy as np
 import pandas as pd
 
 from . import _casebook_cli
+from .calendar import as_date
 from .errors import AttendanceError
 
-__all__ = ["main", "read_long_csv", "read_pupils_csv"]
+__all__ = ["main", "read_pupils_csv"]
 
 EXAMPLES = """\
 examples:
   attendance-core demo
   attendance-core demo --output demo-report.html
-  attendance-core classify marks.csv --scheme five-band --from 2024-09-01 --to 2025-07-31
+  attendance-core classify marks.csv --scheme five-band --from 2024-09-01 --until 2025-07-31
   attendance-core recommend marks.csv --pupils pupils.csv --as-of 2025-03-14 --to csv
   attendance-core report marks.csv --pupils pupils.csv --as-of 2025-03-14 --output report.html
   attendance-core report export.xml --format sims-xml --tsm tsm-pack/
+  attendance-core report exports/ --output trust.html      # a trust's folder of exports
   attendance-core formats
 
-Input is the long CSV layout (pupil_id, date, session, code, optional school_id) unless
---format names an installed adapter. A pupils CSV has a pupil_id column and any of school_id,
-name, year_group, date_of_birth, admission_date, leaving_date (ISO or DD/MM/YYYY dates) and
-Y/N flags cin, cp, cic, sen, ehcp, medical, fsm, youth_justice, ebsa, special_school.
+Input is read by ac.load: one file, several files or a folder (a trust's exports, formats
+detected from each file's content and mixed if need be) become one register; --format forces
+one adapter. Library notes are shown as `attendance-core: note: ...` (--quiet hides them).
+A pupils CSV has a pupil_id column and any of school_id, name, year_group, date_of_birth,
+admission_date, leaving_date (dates as YYYY-MM-DD, the one date policy) and Y/N flags cin, cp,
+cic, sen, ehcp, medical, fsm, youth_justice, ebsa, special_school.
 """
 
 CLASSIFY_EXAMPLES = """\
 examples:
   attendance-core classify marks.csv
-  attendance-core classify marks.csv --scheme five-band --from 2024-09-01 --to 2025-07-31
+  attendance-core classify marks.csv --scheme five-band --from 2024-09-01 --until 2025-07-31
   attendance-core classify marks.csv --to csv --output bands.csv
   attendance-core classify export.csv --format generic-csv --errors collect --rejected bad.csv
 """
@@ -60,6 +64,7 @@ examples:
   attendance-core recommend marks.csv --pupils pupils.csv --as-of 2025-03-14 --to csv \\
       --output steps.csv
   attendance-core recommend marks.csv --plans pupil-plans.xlsx --to json
+  attendance-core recommend marks.csv --pupils pupils.csv --history case-events.csv
 """
 
 REPORT_EXAMPLES = """\
@@ -76,6 +81,7 @@ DEMO_EXAMPLES = """\
 examples:
   attendance-core demo
   attendance-core demo --seed 3 --output demo-report.html
+  attendance-core demo --exports samples      # then: attendance-core report samples/trust ...
 """
 
 #: Tables that ``report --to csv|json`` can write.
@@ -98,65 +104,42 @@ FLAG_COLUMNS = (
 DATE_COLUMNS = ("date_of_birth", "admission_date", "leaving_date")
 _TRUE = frozenset({"y", "yes", "true", "t", "1"})
 _FALSE = frozenset({"n", "no", "false", "f", "0", ""})
-_UK_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?$")
 
 
 # ============================================================================ progress
 class Progress:
-    """A stage progress bar on stderr: drawn only on a terminal and not with ``--quiet``, and
-    only for work that has taken more than ``delay`` seconds (a timer draws the current stage
-    when it outlasts the delay)."""
+    """Stage progress on stderr (tqdm): shown only on a terminal and not with ``--quiet``, and
+    only for work that outlasts ``delay`` seconds (tqdm's own ``delay``)."""
 
     def __init__(
         self, total: int, *, enabled: bool, stream: IO[str] | None = None, delay: float = 0.5
     ) -> None:
-        self.total = max(total, 1)
-        self.stream = stream or sys.stderr
+        from tqdm import tqdm
+
         self.enabled = enabled
-        self.delay = delay
-        self.start = time.monotonic()
-        self.done = 0
-        self.label = ""
-        self.drawn = False
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
+        self._bar = tqdm(
+            total=max(total, 1),
+            file=stream or sys.stderr,
+            disable=not enabled,
+            delay=delay,
+            leave=False,
+            unit="stage",
+            bar_format="{bar:24}| {n_fmt}/{total_fmt} {desc}",
+            mininterval=0,  # a stage is long: draw every step, once the delay has passed
+            miniters=1,
+            dynamic_ncols=True,
+        )
 
     @classmethod
     def for_args(cls, args: argparse.Namespace, total: int) -> Progress:
         """A bar for a command: on only when stderr is a terminal and not ``--quiet``."""
-        tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
-        return cls(total, enabled=tty and not args.quiet)
+        return cls(total, enabled=_on_terminal() and not args.quiet)
 
     def step(self, label: str) -> None:
         """Start the next stage, named ``label``."""
-        if not self.enabled:
-            return
-        with self._lock:
-            self.done += 1
-            self.label = label
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            waited = time.monotonic() - self.start
-            if self.drawn or waited >= self.delay:
-                self._draw()
-            else:
-                self._timer = threading.Timer(self.delay - waited, self._draw_later)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def _draw_later(self) -> None:
-        with self._lock:
-            self._draw()
-
-    def _draw(self) -> None:
-        width = 24
-        filled = round(width * min(self.done - 1, self.total) / self.total)
-        bar = "█" * filled + "░" * (width - filled)
-        self.stream.write(f"\r\x1b[K[{bar}] {min(self.done, self.total)}/{self.total} {self.label}")
-        self.stream.flush()
-        self.drawn = True
+        if self.enabled:
+            self._bar.set_description_str(label, refresh=False)
+            self._bar.update(1)
 
     def __enter__(self) -> Progress:
         return self
@@ -167,12 +150,11 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            if self.enabled and self.drawn:
-                self.stream.write("\r\x1b[K")
-                self.stream.flush()
+        self._bar.close()
+
+
+def _on_terminal() -> bool:
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 # ============================================================================ parser
@@ -228,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=0, help="which demo school (default 0)")
     demo.add_argument("--output", type=Path, help="also write the HTML report to this file")
+    demo.add_argument(
+        "--exports",
+        type=Path,
+        metavar="FOLDER",
+        help="also write sample export files to try the other commands on (marks.csv, "
+        "marks.xlsx, marks.parquet, pupils.csv and trust/, a trust's folder of mixed formats)",
+    )
     _quiet(demo)
 
     cls = sub.add_parser(
@@ -244,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheme", default="dfe", help="dfe (default), five-band, or a scheme TOML file"
     )
     cls.add_argument("--from", dest="start", type=_date, help="first date, inclusive")
-    cls.add_argument("--to-date", "--until", dest="end", type=_date, help="last date, inclusive")
-    _output_options(cls, ("table", "csv", "json", "xlsx"), dates_too=True)
+    cls.add_argument("--until", "--to-date", dest="end", type=_date, help="last date, inclusive")
+    _output_options(cls, ("table", "csv", "json", "xlsx"))
 
     rec = sub.add_parser(
         "recommend",
@@ -264,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="a pupil action plan (CSV or XLSX) whose items answer steps; "
         "may be given more than once",
+    )
+    rec.add_argument(
+        "--history",
+        type=Path,
+        metavar="EVENTS.csv",
+        help="the case history (CSV with pupil_id, event, date and optional school_id, "
+        "parent_id, until, outcome, ...): what has already happened, e.g. notices issued",
     )
     rec.add_argument(
         "--policy", default="england-2024", help="policy id or TOML file (default england-2024)"
@@ -329,10 +325,17 @@ def _quiet(p: argparse.ArgumentParser) -> None:
 
 
 def _input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, help="the register export to read")
+    p.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="the register export(s) to read: a file, several files, or a folder (a trust's "
+        "exports become one register; formats are detected from each file's content)",
+    )
     p.add_argument(
         "--format",
-        help="adapter name (see `attendance-core formats`); default: the long CSV layout",
+        help="force one adapter (see `attendance-core formats`); default: detected by content",
     )
     p.add_argument(
         "--pupils",
@@ -342,9 +345,9 @@ def _input_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--errors",
-        choices=("raise", "collect"),
-        default="raise",
-        help="stop at the first bad row (default) or leave bad rows out",
+        choices=("collect", "raise"),
+        default="collect",
+        help="leave bad rows out and say how many (default, as ac.load) or stop at the first",
     )
     p.add_argument("--rejected", type=Path, help="write rejected rows to this CSV file")
     p.add_argument(
@@ -357,96 +360,29 @@ def _input_options(p: argparse.ArgumentParser) -> None:
     _quiet(p)
 
 
-def _output_options(
-    p: argparse.ArgumentParser, kinds: Sequence[str], *, dates_too: bool = False
-) -> None:
-    if dates_too:
-        # the issue asks for both `--from/--to DATE` and `--to csv|json|table`: one option
-        # takes either, told apart by its value (a format name or an ISO date)
-        def format_or_date(text: str) -> str | dt.date:
-            if text in kinds:
-                return text
-            try:
-                return dt.date.fromisoformat(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"expected one of {', '.join(kinds)} or a date YYYY-MM-DD (got {text!r})"
-                ) from None
-
-        p.add_argument(
-            "--to",
-            dest="to",
-            action="append",
-            type=format_or_date,
-            metavar="{" + ",".join(kinds) + "} | DATE",
-            help=f"output format ({', '.join(kinds)}; default {kinds[0]}) or the last date "
-            "of the period, inclusive (repeat to give both)",
-        )
-    else:
-        p.add_argument(
-            "--to",
-            dest="to",
-            choices=kinds,
-            default=kinds[0],
-            help=f"output format ({', '.join(kinds)}; default {kinds[0]})",
-        )
+def _output_options(p: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
+    p.add_argument(
+        "--to",
+        dest="to",
+        choices=kinds,
+        default=kinds[0],
+        help=f"output format ({', '.join(kinds)}; default {kinds[0]})",
+    )
     p.add_argument("--output", type=Path, help="write to this file instead of stdout")
 
 
-def _split_to(args: argparse.Namespace, default: str) -> None:
-    """Resolve a repeatable ``--to`` into ``args.to`` (format) and ``args.end`` (date)."""
-    values = args.to or []
-    formats = [v for v in values if isinstance(v, str)]
-    dates = [v for v in values if isinstance(v, dt.date)]
-    if len(formats) > 1 or len(dates) > 1 or (dates and args.end is not None):
-        raise AttendanceError("give at most one output format and one last date")
-    args.to = formats[0] if formats else default
-    if dates:
-        args.end = dates[0]
-
-
 # ============================================================================ input
-def read_long_csv(path: Path, errors: str = "raise", pupils: pd.DataFrame | None = None) -> Any:
-    """A register from a CSV in the long layout of the API contract (``row`` = file line)."""
-    from .register import Register
-
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
-    frame.index = pd.RangeIndex(2, len(frame) + 2)  # line 1 is the header
-    return Register.from_long(
-        frame,
-        errors=errors,  # type: ignore[arg-type]
-        source=path.name,
-        pupils=pupils,
-    )
-
-
 def _header(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
-
-
-def _parse_date(text: str) -> dt.date | None:
-    """An ISO (``2025-03-14``) or UK day-first (``14/03/2025``) date; None when blank."""
-    text = text.strip()
-    if not text:
-        return None
-    m = _ISO_DATE.match(text)
-    if m:
-        return dt.date(int(m[1]), int(m[2]), int(m[3]))
-    m = _UK_DATE.match(text)
-    if m:
-        return dt.date(int(m[3]), int(m[2]), int(m[1]))
-    raise ValueError(text)
 
 
 def read_pupils_csv(path: str | Path) -> pd.DataFrame:
     """A pupils table from a CSV file, indexed by ``pupil_id`` (as ``load().pupils``).
 
     Headers are matched ignoring case, spaces and hyphens. Dates (``date_of_birth``,
-    ``admission_date``, ``leaving_date``) may be ISO (``2025-03-14``) or UK day-first
-    (``14/03/2025``); blank is unknown. Flags (``cin``, ``cp``, ``cic``, ``sen``, ``ehcp``,
+    ``admission_date``, ``leaving_date``) are ISO (``2025-03-14``), the one date policy of
+    :func:`~attendance_core.calendar.as_date` (``14/03/2025`` could be read two ways, so it is
+    refused, never guessed); blank is unknown. Flags (``cin``, ``cp``, ``cic``, ``sen``, ``ehcp``,
     ``medical``, ``fsm``, ``youth_justice``, ``ebsa``, ``special_school``) are ``Y``/``N``,
     ``yes``/``no``, ``true``/``false`` or ``1``/``0``; blank is no. Other columns are kept as
     text. A bad cell raises :class:`~attendance_core.AttendanceError` naming the file, line and
@@ -472,11 +408,11 @@ def read_pupils_csv(path: str | Path) -> pd.DataFrame:
             parsed: list[dt.date | None] = []
             for line, text in zip(lines, values, strict=True):
                 try:
-                    parsed.append(_parse_date(text))
-                except ValueError:
-                    raise AttendanceError(
-                        f"{source.name}: line {line}, column {column}: not a date "
-                        "(YYYY-MM-DD or DD/MM/YYYY)"
+                    parsed.append(as_date(text, column) if text else None)
+                except AttendanceError:
+                    raise AttendanceError(  # never the value: it may be a date of birth
+                        f"{source.name}: line {line}, column {column}: not a date; "
+                        "give it as YYYY-MM-DD"
                     ) from None
             out[column] = pd.Series(parsed, index=out.index, dtype=object)
         elif column in FLAG_COLUMNS:
@@ -503,21 +439,17 @@ def read_pupils_csv(path: str | Path) -> pd.DataFrame:
     return out
 
 
-def _merge_pupils(loaded: pd.DataFrame | None, given: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The pupils table: the adapter's, completed and overridden by the pupils CSV."""
-    if given is None or loaded is None or not len(loaded):
-        return given if given is not None else loaded
-    base = loaded.copy()
-    base.index = base.index.astype(str)
-    return given.combine_first(base)
-
-
 def _load(
     args: argparse.Namespace, progress: Progress | None = None
 ) -> tuple[Any, pd.DataFrame | None]:
-    """The register and the pupils table named by the arguments."""
-    if not args.file.exists():
-        raise AttendanceError(f"{args.file}: no such file")
+    """The register and the pupils table named by the arguments, read by :func:`ac.load`
+    (the one loading path: detection by content, a list of files or a folder, the same
+    ``errors`` and the same rejected table), completed by the pupils CSV."""
+    from .adapters import load
+
+    for path in args.files:
+        if not path.exists():
+            raise AttendanceError(f"{path}: no such file")
     pupils: pd.DataFrame | None = None
     if getattr(args, "pupils", None) is not None:
         if not args.pupils.exists():
@@ -528,46 +460,65 @@ def _load(
         from .privacy import pseudonymise_key_file
 
         key = pseudonymise_key_file(args.pseudonymise_key_file)
+    target: Path | list[Path] = args.files[0] if len(args.files) == 1 else list(args.files)
     if progress is not None:
-        progress.step(f"reading {args.file.name}")
-    if args.format:
-        from .adapters import load
-
-        result = load(args.file, format=args.format, errors=args.errors)
-        if key is not None:
-            result = _pseudonymised(result, key)
-            pupils = None if pupils is None else _pseudonymised(pupils, key)
-        reg, rejected = result.register, result.rejected
-        pupils = _merge_pupils(result.pupils, pupils)
-    else:
-        reg = read_long_csv(args.file, args.errors, pupils=pupils)
-        if key is not None:  # after the build: the pupils' dates bound spans by the real ids
-            reg = _pseudonymised(reg, key)
-            pupils = None if pupils is None else _pseudonymised(pupils, key)
-        rejected = reg.rejected
+        progress.step(f"reading {_names(args.files)}")
+    result = load(
+        target,
+        format=args.format,
+        errors=args.errors,
+        pupils=pupils,
+        progress=progress is not None and progress.enabled,
+    )
+    if key is not None:  # after the build: the pupils' dates bound spans by the real ids
+        result = _pseudonymised(result, key)
+    reg, rejected = result.register, result.rejected
     if len(rejected):
         if args.rejected:
             from .reports import to_csv
 
             to_csv(rejected, args.rejected)
-        if not args.quiet:
-            print(
-                f"attendance-core: {len(rejected)} row(s) rejected"
-                + (
-                    f", listed in {args.rejected}"
-                    if args.rejected
-                    else " (use --rejected FILE to list them)"
-                ),
-                file=sys.stderr,
-            )
-    return reg, pupils
+        _note(
+            args,
+            f"{len(rejected)} row(s) rejected"
+            + (
+                f", listed in {args.rejected}"
+                if args.rejected
+                else " (use --rejected FILE to list them)"
+            ),
+        )
+    _check_dates(args, reg)
+    return reg, (result.pupils if len(result.pupils) or pupils is not None else None)
+
+
+def _names(paths: Sequence[Path]) -> str:
+    return paths[0].name if len(paths) == 1 else f"{len(paths)} files"
+
+
+def _check_dates(args: argparse.Namespace, reg: Any) -> None:
+    """``--as-of``, ``--from`` and ``--until`` must fall where the register has dates: a date
+    outside them would give an empty or stale report that looks like an answer."""
+    if not len(reg.dates):
+        return
+    first, last = reg.dates[0].astype(object), reg.dates[-1].astype(object)
+    where = f"the register runs from {first} to {last}"
+    as_of = getattr(args, "as_of", None)
+    if as_of is not None and not first <= as_of <= last:
+        raise AttendanceError(f"--as-of {as_of} is outside the register's dates: {where}")
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is not None and start > last:
+        raise AttendanceError(f"--from {start} is after the register's last date: {where}")
+    if end is not None and end < first:
+        raise AttendanceError(f"--until {end} is before the register's first date: {where}")
+    if start is not None and end is not None and start > end:
+        raise AttendanceError(f"--from {start} is after --until {end}")
 
 
 def _pseudonymised(obj: Any, key: bytes) -> Any:
+    """``obj`` with keyed pseudonyms for pupil ids and the personal columns left out."""
     from .privacy import PERSONAL_COLUMNS, pseudonymise
 
-    drop = [c for c in PERSONAL_COLUMNS if isinstance(obj, pd.DataFrame) and c in obj.columns]
-    return pseudonymise(obj, key, drop=drop) if drop else pseudonymise(obj, key)
+    return pseudonymise(obj, key, drop=PERSONAL_COLUMNS)
 
 
 # ============================================================================ output
@@ -656,15 +607,15 @@ def _emit(frame: pd.DataFrame, kind: str, output: Path | None) -> None:
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
+    """One line on stderr, ``attendance-core: note: …``, unless ``--quiet``."""
     if not args.quiet:
-        print(f"attendance-core: {text}", file=sys.stderr)
+        print(f"attendance-core: note: {' '.join(str(text).split())}", file=sys.stderr)
 
 
 # ============================================================================ commands
 def _cmd_classify(args: argparse.Namespace) -> int:
     from .measures import classify
 
-    _split_to(args, "table")
     with Progress.for_args(args, 2) as progress:
         reg, _ = _load(args, progress)
         progress.step("classifying")
@@ -693,6 +644,27 @@ def _read_plans(paths: Sequence[Path] | None) -> list[Any] | None:
     return plans
 
 
+def _read_history(path: Path | None) -> Any:
+    """The case history CSV as :class:`~attendance_core.CaseHistory` (row labels are the file's
+    line numbers, so an error names the line)."""
+    if path is None:
+        return None
+    from .history import CaseHistory
+
+    if not path.exists():
+        raise AttendanceError(f"{path}: no such file")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
+    table = table.replace("", None)
+    table.index = pd.RangeIndex(2, len(table) + 2)  # line 1 is the header
+    try:
+        return CaseHistory.from_table(table)
+    except AttendanceError as exc:
+        raise AttendanceError(f"{path.name}: {exc}") from None
+
+
 _STEP_TABLE_COLUMNS = ("school_id", "pupil_id", "stage", "action", "lead", "due")
 
 
@@ -702,11 +674,19 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     with Progress.for_args(args, 2) as progress:
         reg, pupils = _load(args, progress)
         plans = _read_plans(args.plans)
+        history = _read_history(args.history)
         progress.step("recommending")
-        if args.casebook:  # history read from the casebook, steps saved to it
-            steps = _casebook_cli.recommend_with_casebook(args, reg, pupils, plans)
+        if args.casebook:  # history read from the casebook (--history added to it), steps saved
+            steps = _casebook_cli.recommend_with_casebook(args, reg, pupils, plans, history)
         else:
-            steps = recommend(reg, pupils=pupils, plans=plans, as_of=args.as_of, policy=args.policy)
+            steps = recommend(
+                reg,
+                pupils=pupils,
+                plans=plans,
+                history=history,
+                as_of=args.as_of,
+                policy=args.policy,
+            )
     frame = steps_frame(steps)  # has the NextStep columns even with no steps
     frame["stage"] = [getattr(s, "name", s) for s in frame["stage"]]
     if args.to == "table":
@@ -757,7 +737,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     with Progress.for_args(args, stages) as progress:
         reg, pupils = _load(args, progress)
         if not reg.n_enrolments:
-            raise AttendanceError(f"{args.file.name}: no marks to report on")
+            raise AttendanceError(f"{_names(args.files)}: no marks to report on")
         as_of = resolve_as_of(reg, args.as_of)
         if args.to == "html" and args.output is not None:
             progress.step("writing the HTML report")
@@ -828,6 +808,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         out.write(need.to_string() + "\n")
     if args.output:
         _note(args, f"report written to {args.output}")
+    if args.exports:
+        written = demo.write_exports(args.exports)
+        _note(args, f"sample exports written to {args.exports}: " + ", ".join(sorted(written)))
     return 0
 
 
@@ -871,6 +854,20 @@ def most_in_need(
     return view
 
 
+def _warning_line(args: argparse.Namespace) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints ``attendance-core: note: …`` (once per message,
+    on one line) and nothing with ``--quiet``."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        text = " ".join(str(message).split())
+        if text not in seen:
+            seen.add(text)
+            _note(args, text)
+
+    return show
+
+
 class _UsageError(AttendanceError):
     """Bad combination of options."""
 
@@ -891,7 +888,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         handler = handlers.get(args.command) or args.handler  # the extras set their handler
-        return handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line(args)  # one clean line, never source code
+            code = handler(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            return code
+    except BrokenPipeError:
+        # `attendance-core … | head`: the reader has gone; end quietly as cat or grep would
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except AttendanceError as exc:
         message = " ".join(str(exc).split())
         print(f"attendance-core: {message}", file=sys.stderr)

@@ -174,12 +174,15 @@ def _recommend_part(
     plans: Any,
     as_of: Any,
     policy: Any,
+    *,
+    history: Any = None,
 ) -> tuple[list[Any], list[str | None]]:
     from .escalation import recommend as _recommend
 
     if as_of is None:
         return [], _schools(reg)
-    return _recommend(reg, pupils=pupils, plans=plans, as_of=as_of, policy=policy), _schools(reg)
+    steps = _recommend(reg, pupils=pupils, plans=plans, history=history, as_of=as_of, policy=policy)
+    return steps, _schools(reg)
 
 
 def recommend(
@@ -192,13 +195,15 @@ def recommend(
     code_set: Any = None,
     errors: Errors = "raise",
     symbols: Mapping[str, str] | None = None,
+    history: Any = None,
 ) -> list[Any]:
     """:func:`attendance_core.recommend` over a Dask DataFrame in the long layout.
 
     Each partition's register is built once on a worker; ``as_of`` defaults, as in process, to
     the latest date carrying a mark across all partitions (found from the built registers
     before any step is decided). ``pupils`` is passed to every partition both to bound
-    enrolment spans and to the policy. Steps come back ordered by school, pupil, stage order
+    enrolment spans and to the policy; ``history`` (a case history or its table) to every
+    partition too. Steps come back ordered by school, pupil, stage order
     and action, equal to ``ac.recommend`` on the whole data.
     """
     from .policy import resolve_policy
@@ -212,7 +217,11 @@ def recommend(
         for part in ddf.to_delayed()
     ]
     day = as_of if as_of is not None else delayed(_latest)([delayed(_last_date)(r) for r in regs])
-    tasks = [delayed(_recommend_part)(r, shared, plans, day, policy) for r in regs]
+    if history is not None:
+        from .history import as_history
+
+        history = delayed(as_history(history), pure=True)  # refused here, before any work
+    tasks = [delayed(_recommend_part)(r, shared, plans, day, policy, history=history) for r in regs]
     results = dask.compute(*tasks)
     _check_whole([schools for _, schools in results])
     steps = [s for part_steps, _ in results for s in part_steps]

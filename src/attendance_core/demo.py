@@ -13,15 +13,23 @@ absence. Nothing in it is real: names are drawn from short lists of common words
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["academic_year_days", "local_authority", "school", "school_days_2024_25"]
+__all__ = [
+    "academic_year_days",
+    "local_authority",
+    "school",
+    "school_days_2024_25",
+    "write_exports",
+]
 
-_UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 
 # 2024/25 term dates of a typical English LA (Mon-Fri inside each range are school days)
 _TERMS_2024_25 = [
@@ -96,13 +104,18 @@ def school_days_2024_25() -> list[dt.date]:
 
 
 def _upn(rng: np.random.Generator, la: int, school: int, n: int) -> list[str]:
-    """Valid-looking UPNs: check letter, LA number, school number, year, serial."""
+    """Unique, valid UPNs: check letter, LA number, school number, two-digit year of
+    allocation, serial. Each (year, serial) pair is drawn once, so no two pupils share a UPN
+    and a UPN-keyed export of the demo keeps every pupil apart."""
+    from .adapterkit import upn_check_letter
+
+    if n > 15_000:
+        raise ValueError(f"a demo school holds at most 15,000 pupils (asked for {n})")
+    picks: npt.NDArray[np.int64] = rng.choice(15_000, size=n, replace=False)
     out = []
-    serials: npt.NDArray[np.int64] = rng.choice(999, size=n, replace=n > 999)
-    for i in range(n):
-        body = f"{la:03d}{school:04d}{rng.integers(10, 25):02d}{(serials[i] + i) % 1000:03d}"
-        total = sum(int(ch) * w for ch, w in zip(body, range(2, 14), strict=True))
-        out.append(_UPN_LETTERS[total % 23] + body)
+    for k in picks:
+        rest = f"{la:03d}{school:04d}{10 + int(k) // 1000:02d}{int(k) % 1000:03d}"
+        out.append(upn_check_letter(rest) + rest)
     return out
 
 
@@ -121,32 +134,62 @@ def school(
     ``date_of_birth``, ``admission_date``, ``leaving_date`` and the boolean cohort flags. The same
     ``seed`` gives the same school, byte for byte.
     """
+    # the steps draw from one generator in a fixed order: the same seed, the same school
     rng = np.random.default_rng(seed)
     days = academic_year_days()
-    nd, n = len(days), n_pupils
-    ids = np.array([f"{school_id}-{i + 1:05d}" for i in range(n)], dtype=object)
+    ids = np.array([f"{school_id}-{i + 1:05d}" for i in range(n_pupils)], dtype=object)
+    cohort = _Cohort.draw(rng, n_pupils)
+    base, unauth_share = _propensity(rng, cohort.flags)
+    roll = _Roll.draw(rng, n_pupils, len(days))
+    codes = _marks(rng, days, cohort=cohort, roll=roll, base=base, unauth_share=unauth_share)
+    _special_cases(rng, codes, days=days, year=cohort.year, roll=roll, base=base)
+    long = _long_frame(codes, days, ids, school_id)
+    pupils = _pupils_frame(
+        rng, seed, ids=ids, school_id=school_id, days=days, cohort=cohort, roll=roll, names=names
+    )
+    return long, pupils
 
-    # who they are: Y7-Y11 and a smaller sixth form
-    years = np.array([7, 8, 9, 10, 11, 12, 13])
-    year = rng.choice(years, size=n, p=[0.17, 0.17, 0.17, 0.16, 0.16, 0.09, 0.08])
-    born_year = 2024 - year - 5
-    dob = [
-        dt.date(int(y), 9, 1) + dt.timedelta(days=int(o))
-        for y, o in zip(born_year, rng.integers(0, 365, size=n), strict=True)
-    ]
-    flags = {
-        "cin": rng.random(n) < 0.03,
-        "cp": rng.random(n) < 0.012,
-        "cic": rng.random(n) < 0.01,
-        "sen": rng.random(n) < 0.13,
-        "ehcp": rng.random(n) < 0.03,
-        "medical": rng.random(n) < 0.04,
-        "fsm": rng.random(n) < 0.24,
-        "youth_justice": rng.random(n) < 0.006,
-    }
-    flags["sen"] |= flags["ehcp"]
 
-    # absence propensity per pupil (share of days missed), heavier for flagged cohorts
+#: Year groups of the demo school: Y7-Y11 and a smaller sixth form.
+_YEARS = np.array([7, 8, 9, 10, 11, 12, 13])
+
+
+@attrs.frozen
+class _Cohort:
+    """Who the pupils are: year group, date of birth and cohort flags."""
+
+    year: npt.NDArray[np.int64]
+    dob: list[dt.date]
+    flags: dict[str, npt.NDArray[np.bool_]]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, n: int) -> _Cohort:
+        year = rng.choice(_YEARS, size=n, p=[0.17, 0.17, 0.17, 0.16, 0.16, 0.09, 0.08])
+        born_year = 2024 - year - 5
+        dob = [
+            dt.date(int(y), 9, 1) + dt.timedelta(days=int(o))
+            for y, o in zip(born_year, rng.integers(0, 365, size=n), strict=True)
+        ]
+        flags = {
+            "cin": rng.random(n) < 0.03,
+            "cp": rng.random(n) < 0.012,
+            "cic": rng.random(n) < 0.01,
+            "sen": rng.random(n) < 0.13,
+            "ehcp": rng.random(n) < 0.03,
+            "medical": rng.random(n) < 0.04,
+            "fsm": rng.random(n) < 0.24,
+            "youth_justice": rng.random(n) < 0.006,
+        }
+        flags["sen"] |= flags["ehcp"]
+        return cls(year=year, dob=dob, flags=flags)
+
+
+def _propensity(
+    rng: np.random.Generator, flags: dict[str, npt.NDArray[np.bool_]]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each pupil's absence propensity (share of days missed, heavier for flagged cohorts)
+    and the share of their absence that is unauthorised."""
+    n = len(flags["cin"])
     group = rng.random(n)
     base = np.where(
         group < 0.70,
@@ -171,22 +214,53 @@ def school(
     )
     base = np.clip(base * lift, 0, 0.97)
     unauth_share = np.clip(rng.beta(2, 5, n) + 0.4 * (base > 0.3), 0, 0.95)
+    return base, unauth_share
 
-    # enrolment: 3 % join during the year, 2 % leave
-    first_day = np.zeros(n, dtype=np.int64)
-    last_day = np.full(n, nd - 1, dtype=np.int64)
-    joiners = rng.random(n) < 0.03
-    first_day[joiners] = rng.integers(20, nd - 20, joiners.sum())
-    leavers = (rng.random(n) < 0.02) & ~joiners
-    last_day[leavers] = rng.integers(30, nd - 10, leavers.sum())
-    # term-time holiday: 4 % of pupils take a week of G
-    holiday_start = np.where(rng.random(n) < 0.04, rng.integers(5, nd - 10, n), -100)
 
+@attrs.frozen
+class _Roll:
+    """Enrolment: 3 % join during the year, 2 % leave; 4 % take a week of term-time holiday."""
+
+    first_day: npt.NDArray[np.int64]
+    last_day: npt.NDArray[np.int64]
+    joiners: npt.NDArray[np.bool_]
+    leavers: npt.NDArray[np.bool_]
+    holiday_start: npt.NDArray[np.int64]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, n: int, nd: int) -> _Roll:
+        first_day = np.zeros(n, dtype=np.int64)
+        last_day = np.full(n, nd - 1, dtype=np.int64)
+        joiners = rng.random(n) < 0.03
+        first_day[joiners] = rng.integers(20, nd - 20, joiners.sum())
+        leavers = (rng.random(n) < 0.02) & ~joiners
+        last_day[leavers] = rng.integers(30, nd - 10, leavers.sum())
+        holiday_start = np.where(rng.random(n) < 0.04, rng.integers(5, nd - 10, n), -100)
+        return cls(
+            first_day=first_day,
+            last_day=last_day,
+            joiners=joiners,
+            leavers=leavers,
+            holiday_start=holiday_start,
+        )
+
+
+def _marks(
+    rng: np.random.Generator,
+    days: list[dt.date],
+    *,
+    cohort: _Cohort,
+    roll: _Roll,
+    base: npt.NDArray[np.float64],
+    unauth_share: npt.NDArray[np.float64],
+) -> npt.NDArray[np.object_]:
+    """The codes, pupils × days × (AM, PM); None where a pupil is not on roll."""
+    n, nd = len(base), len(days)
     codes = np.empty((n, nd, 2), dtype=object)
     ill_run = np.zeros(n, dtype=np.int64)
     late_prone = rng.random(n) < 0.15
     for j, day in enumerate(days):
-        on_roll = (first_day <= j) & (j <= last_day)
+        on_roll = (roll.first_day <= j) & (j <= roll.last_day)
         am = np.full(n, "/", dtype=object)
         pm = np.full(n, "\\", dtype=object)
         if day in _INSET:
@@ -194,45 +268,86 @@ def school(
         elif day == _SNOW_DAY:
             am[:], pm[:] = "Y4", "Y4"
         else:
-            friday = 1.35 if day.weekday() == 4 else (1.1 if day.weekday() == 0 else 0.92)
-            winter = 1.45 if day.month in (12, 1, 2) else (0.8 if day.month in (6, 7) else 1.0)
-            # new absences start at a rate that spells then stretch to about ``base``
-            p_abs = np.clip(base * friday * winter / 2.5, 0, 0.98)
-            absent = rng.random(n) < p_abs
-            # illness comes in spells: yesterday's illness often continues
-            continuing = (ill_run > 0) & (rng.random(n) < 0.55)
-            ill_run = np.where(continuing, ill_run + 1, 0)
-            unauth = absent & ~continuing & (rng.random(n) < unauth_share)
-            ill = (absent & ~unauth) | continuing
-            ill_run[ill & (ill_run == 0)] = 1
-            code_ill = np.where(rng.random(n) < 0.9, "I", np.where(rng.random(n) < 0.5, "C", "R"))
-            code_un = np.where(rng.random(n) < 0.8, "O", "U")
-            # unexplained absence in the last fortnight is still N
-            if j >= nd - 8:
-                code_un = np.where(rng.random(n) < 0.6, "N", code_un)
-            am = np.where(ill, code_ill, np.where(unauth, code_un, am))
-            pm = np.where(
-                ill, code_ill, np.where(unauth, np.where(code_un == "U", "O", code_un), pm)
+            am, pm, ill_run = _school_day(
+                rng,
+                j,
+                day,
+                nd=nd,
+                am=am,
+                pm=pm,
+                ill_run=ill_run,
+                late_prone=late_prone,
+                base=base,
+                unauth_share=unauth_share,
             )
-            # appointments and lates are half days
-            appt = ~absent & (rng.random(n) < 0.006)
-            am = np.where(appt, "M", am)
-            late = ~absent & late_prone & (rng.random(n) < 0.08)
-            am = np.where(late & (am == "/"), "L", am)
-            hol = (j >= holiday_start) & (j < holiday_start + 5)
+            hol = (j >= roll.holiday_start) & (j < roll.holiday_start + 5)
             am = np.where(hol, "G", am)
             pm = np.where(hol, "G", pm)
             # educational visits, alternative provision and dual registration
             if j % 37 == 11:
-                trip = year == years[j % len(years)]
+                trip = cohort.year == _YEARS[j % len(_YEARS)]
                 am = np.where(trip & (am == "/"), "V", am)
                 pm = np.where(trip & (pm == "\\"), "V", pm)
-            sixth_free = (year >= 12) & (rng.random(n) < 0.15)
+            sixth_free = (cohort.year >= 12) & (rng.random(n) < 0.15)
             pm = np.where(sixth_free & (pm == "\\"), "X", pm)
         codes[:, j, 0] = np.where(on_roll, am, np.array(None, dtype=object))
         codes[:, j, 1] = np.where(on_roll, pm, np.array(None, dtype=object))
+    return codes
 
-    # a pupil in alternative provision two days a week, one dual registered
+
+def _school_day(
+    rng: np.random.Generator,
+    j: int,
+    day: dt.date,
+    *,
+    nd: int,
+    am: npt.NDArray[np.object_],
+    pm: npt.NDArray[np.object_],
+    ill_run: npt.NDArray[np.int64],
+    late_prone: npt.NDArray[np.bool_],
+    base: npt.NDArray[np.float64],
+    unauth_share: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_], npt.NDArray[np.int64]]:
+    """One ordinary school day's absences, illness spells, appointments and lates."""
+    n = len(base)
+    friday = 1.35 if day.weekday() == 4 else (1.1 if day.weekday() == 0 else 0.92)
+    winter = 1.45 if day.month in (12, 1, 2) else (0.8 if day.month in (6, 7) else 1.0)
+    # new absences start at a rate that spells then stretch to about ``base``
+    p_abs = np.clip(base * friday * winter / 2.5, 0, 0.98)
+    absent = rng.random(n) < p_abs
+    # illness comes in spells: yesterday's illness often continues
+    continuing = (ill_run > 0) & (rng.random(n) < 0.55)
+    ill_run = np.where(continuing, ill_run + 1, 0)
+    unauth = absent & ~continuing & (rng.random(n) < unauth_share)
+    ill = (absent & ~unauth) | continuing
+    ill_run[ill & (ill_run == 0)] = 1
+    code_ill = np.where(rng.random(n) < 0.9, "I", np.where(rng.random(n) < 0.5, "C", "R"))
+    code_un = np.where(rng.random(n) < 0.8, "O", "U")
+    # unexplained absence in the last fortnight is still N
+    if j >= nd - 8:
+        code_un = np.where(rng.random(n) < 0.6, "N", code_un)
+    am = np.where(ill, code_ill, np.where(unauth, code_un, am))
+    pm = np.where(ill, code_ill, np.where(unauth, np.where(code_un == "U", "O", code_un), pm))
+    # appointments and lates are half days
+    appt = ~absent & (rng.random(n) < 0.006)
+    am = np.where(appt, "M", am)
+    late = ~absent & late_prone & (rng.random(n) < 0.08)
+    am = np.where(late & (am == "/"), "L", am)
+    return am, pm, ill_run
+
+
+def _special_cases(
+    rng: np.random.Generator,
+    codes: npt.NDArray[np.object_],
+    *,
+    days: list[dt.date],
+    year: npt.NDArray[np.int64],
+    roll: _Roll,
+    base: npt.NDArray[np.float64],
+) -> None:
+    """A pupil in alternative provision two days a week, one dual registered, and a register
+    not taken (one form's PM on one day is missing)."""
+    n, nd = len(base), len(days)
     ap = int(np.argmax(base))
     for j, day in enumerate(days):
         if day.weekday() in (1, 3) and day not in _INSET and codes[ap, j, 0] is not None:
@@ -241,14 +356,20 @@ def school(
     for j, day in enumerate(days):
         if day.weekday() == 2 and day not in _INSET and codes[dual, j, 0] is not None:
             codes[dual, j, :] = "D"
-    # a register not taken: one form's PM on one day is missing; two stray blank marks
     miss_day = nd // 3
     form = (year == 9) & (rng.random(n) < 0.2)
-    codes[form & (first_day <= miss_day) & (last_day >= miss_day), miss_day, 1] = "-"
+    codes[form & (roll.first_day <= miss_day) & (roll.last_day >= miss_day), miss_day, 1] = "-"
 
+
+def _long_frame(
+    codes: npt.NDArray[np.object_],
+    days: list[dt.date],
+    ids: npt.NDArray[np.object_],
+    school_id: str,
+) -> pd.DataFrame:
     pupil_idx, day_idx, sess_idx = np.nonzero(codes != None)  # noqa: E711 — object array
     date_arr = np.array(days, dtype="datetime64[D]")
-    long = pd.DataFrame(
+    return pd.DataFrame(
         {
             "school_id": school_id,
             "pupil_id": ids[pupil_idx],
@@ -257,21 +378,35 @@ def school(
             "code": codes[pupil_idx, day_idx, sess_idx],
         }
     )
-    la = 881
+
+
+def _pupils_frame(
+    rng: np.random.Generator,
+    seed: int,
+    *,
+    ids: npt.NDArray[np.object_],
+    school_id: str,
+    days: list[dt.date],
+    cohort: _Cohort,
+    roll: _Roll,
+    names: bool,
+) -> pd.DataFrame:
+    n, la = len(ids), 881
     pupils = pd.DataFrame(
         {
             "school_id": school_id,
             "upn": _upn(rng, la, 4000 + seed % 1000, n),
-            "year_group": [f"Y{y}" for y in year],
-            "date_of_birth": pd.to_datetime(dob).date,
+            "year_group": [f"Y{y}" for y in cohort.year],
+            "date_of_birth": pd.to_datetime(cohort.dob).date,
             "admission_date": [
                 days[f] if jn else dt.date(2024 - (y - 7 if y < 12 else y - 12), 9, 1)
-                for f, jn, y in zip(first_day, joiners, year, strict=True)
+                for f, jn, y in zip(roll.first_day, roll.joiners, cohort.year, strict=True)
             ],
             "leaving_date": [
-                days[last] if lv else None for last, lv in zip(last_day, leavers, strict=True)
+                days[last] if lv else None
+                for last, lv in zip(roll.last_day, roll.leavers, strict=True)
             ],
-            **flags,
+            **cohort.flags,
         },
         index=pd.Index(ids, name="pupil_id"),
     )
@@ -286,7 +421,7 @@ def school(
                 )
             ],
         )
-    return long, pupils
+    return pupils
 
 
 def local_authority(
@@ -304,3 +439,46 @@ def local_authority(
             school_id=f"S{s + 1:04d}",
             names=False,
         )
+
+
+def write_exports(
+    folder: str | os.PathLike[str], *, n_pupils: int = 30, seed: int = 0
+) -> dict[str, Path]:
+    """Write the demo school as the sample export files the docs and tutorials read.
+
+    Into ``folder`` (created if needed): ``marks.csv`` (the long CSV layout, one row per pupil
+    and session, no school column), ``pupils.csv`` (the pupils table: UPN, year group, ISO
+    dates, Y/N flags; no names), ``marks.xlsx`` and ``marks.parquet`` (the same marks), and
+    ``trust/``, a trust's folder of three schools' exports in mixed formats (``north.csv``
+    names no school, so :func:`~attendance_core.load` takes ``north`` from the file name;
+    ``south.xlsx`` and ``east.parquet`` carry a ``school_id`` column). Returns the paths by
+    name (``"marks.csv"``, ``"trust"`` …). The same arguments write the same data.
+    """
+    out = Path(folder)
+    (out / "trust").mkdir(parents=True, exist_ok=True)
+    long, pupils = school(seed=seed, n_pupils=n_pupils, names=False)
+    marks = long.drop(columns="school_id").assign(date=long["date"].dt.strftime("%Y-%m-%d"))
+    paths = {name: out / name for name in ("marks.csv", "pupils.csv", "marks.xlsx")}
+    paths["marks.parquet"] = out / "marks.parquet"
+    marks.to_csv(paths["marks.csv"], index=False)
+    marks.to_excel(paths["marks.xlsx"], index=False, sheet_name="Marks")
+    marks.to_parquet(paths["marks.parquet"], index=False)
+    table = pupils.drop(columns="school_id")
+    for column in ("date_of_birth", "admission_date", "leaving_date"):
+        table[column] = [d.isoformat() if isinstance(d, dt.date) else "" for d in table[column]]
+    for column in [c for c in table.columns if pd.api.types.is_bool_dtype(table[c])]:
+        table[column] = table[column].map({True: "Y", False: "N"})
+    table.to_csv(paths["pupils.csv"])
+    schools = {"north": ("north.csv", 1), "south": ("south.xlsx", 2), "east": ("east.parquet", 3)}
+    for school_id, (name, offset) in schools.items():
+        one, _ = school(seed=seed + offset, n_pupils=n_pupils, school_id=school_id)
+        one = one.assign(date=one["date"].dt.strftime("%Y-%m-%d"))
+        target = out / "trust" / name
+        if name.endswith(".csv"):
+            one.drop(columns="school_id").to_csv(target, index=False)
+        elif name.endswith(".xlsx"):
+            one.to_excel(target, index=False, sheet_name="Marks")
+        else:
+            one.to_parquet(target, index=False)
+    paths["trust"] = out / "trust"
+    return paths

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .age import year_group_number
-from .calendar import academic_year_start
+from .calendar import academic_year_start, as_dates
 from .errors import AttendanceError
 from .measures import counts
 from .patterns import _truthy, pupil_column
@@ -199,7 +199,7 @@ def _ages(index: pd.Index, pupils: pd.DataFrame, on: dt.date) -> npt.NDArray[np.
     n = len(index)
     age = np.full(n, np.nan)
     if "date_of_birth" in pupils.columns:
-        dob = pd.to_datetime(pupil_column(index, pupils, "date_of_birth"), errors="coerce")
+        dob = as_dates(pupil_column(index, pupils, "date_of_birth"), "date_of_birth", ids=index)
         known = dob.notna().to_numpy()
         years = on.year - dob.dt.year
         before_birthday = (dob.dt.month > on.month) | (
@@ -483,23 +483,13 @@ def reconcile(
     )
     frame = pd.DataFrame(rows, index=index).drop(columns=["step"])
     frame.insert(0, "step", [lab[-1] for lab in labels])
+    # the figures of dfe_statistics, with the marks counted after the enrolments
     order = [
         "step",
         "explanation",
         "enrolments",
         "marks",
-        "possible",
-        "attended",
-        "authorised",
-        "unauthorised",
-        "absent",
-        "overall_absence_rate",
-        "authorised_absence_rate",
-        "unauthorised_absence_rate",
-        "persistent_absentees",
-        "persistent_absence_rate",
-        "severe_absentees",
-        "severe_absence_rate",
+        *(c for c in DFE_COLUMNS if c != "enrolments"),
         *(f"{k}_removed" for k in removed),
     ]
     frame = _typed(frame[order])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import string
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,32 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .age import compulsory_school_age_of
+from ._engine import (
+    EVIDENCE_ATTENDED,
+    EVIDENCE_HOLIDAY,
+    EVIDENCE_ILLNESS,
+    EVIDENCE_K,
+    EVIDENCE_MEDICAL,
+    EVIDENCE_THRESHOLD,
+    EVIDENCE_UNAUTHORISED,
+    EVIDENCE_UNEXPLAINED,
+    count_classes,
+    evidence_classes,
+)
+from .age import compulsory_age_end, compulsory_age_start, compulsory_school_age_of
 from .bands import BandScheme
-from .calendar import academic_year_start, as_date
-from .codes import Category
+from .calendar import (
+    academic_year_start,
+    as_date,
+    day64,
+    days_between,
+    last_days,
+    last_weeks,
+    school_weeks,
+    week_start,
+    week_window,
+)
+from .errors import AttendanceWarning
 from .policy import (
     FIGURES,
     FLAGS,
@@ -38,6 +61,7 @@ from .policy import (
     Compare,
     Condition,
     Flagged,
+    Framework,
     Policy,
     Rule,
     Stage,
@@ -61,11 +85,11 @@ SUPPORT_ACTIONS = frozenset(
     }
 )
 OPEN_STATUSES = frozenset({"NOT_STARTED", "OVERDUE", "PARTIAL", "ON_TRACK"})
-#: School days a COMPLETED item keeps answering its step.
-COMPLETED_SUPPRESSES_FOR = 30
+#: School days a COMPLETED item keeps answering its step (the policy's framework may change it).
+COMPLETED_SUPPRESSES_FOR = Framework().completed_suppresses_days
 #: School days after completion before the attendance comparison can say support did not work.
-SUPPORT_CHECK_MIN_DAYS = 15
-N_RESOLVE_DAYS = 5
+SUPPORT_CHECK_MIN_DAYS = Framework().support_check_min_days
+N_RESOLVE_DAYS = Framework().unexplained_resolve_days
 
 STEP_FIELDS = (
     "pupil_id",
@@ -77,11 +101,17 @@ STEP_FIELDS = (
     "rule",
     "reason",
     "evidence",
+    "note",
 )
 
-# classes of a mark for counting
-_NONE, _ATT, _G, _N, _OU, _I, _M, _AUTH, _UNAUTH = range(9)
-_K = 9
+# classes of a mark for counting: the counting engine's evidence classes, read from code tags
+_ATT, _G, _N, _OU = EVIDENCE_ATTENDED, EVIDENCE_HOLIDAY, EVIDENCE_UNEXPLAINED, EVIDENCE_THRESHOLD
+_I, _M, _UNAUTH = EVIDENCE_ILLNESS, EVIDENCE_MEDICAL, EVIDENCE_UNAUTHORISED
+_K = EVIDENCE_K
+#: classes counted toward the penalty-notice threshold (codes tagged holiday, unexplained or
+#: threshold among the unauthorised ones: G, N, O and U in the statutory sets)
+_THRESHOLD_CLASSES = (_G, _N, _OU)
+_IDENTITY = np.arange(256, dtype=np.uint8)
 _CHUNK_CELLS = 6_000_000
 _NAT = np.datetime64("NaT", "D")
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -93,7 +123,8 @@ class NextStep:
 
     ``due`` counts weekdays after ``as_of``; ``evidence`` maps figure names to the values
     behind the step (counts as ``int``, days as ``float`` with halves kept, dates as
-    ``datetime.date``, bands as band ids).
+    ``datetime.date``, bands as band ids). ``reason`` is one sentence a parent could read;
+    ``note`` is for staff (what a later step still waits for), None when there is nothing.
     """
 
     pupil_id: str
@@ -105,6 +136,7 @@ class NextStep:
     rule: str
     reason: str
     evidence: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    note: str | None = None
 
 
 _SCALARS = (str, int, float, bool, dt.date, np.integer, np.floating, np.bool_)
@@ -148,75 +180,52 @@ def steps_frame(steps: Iterable[NextStep]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------ figures
-def _class_lut(reg: Register) -> npt.NDArray[np.uint8]:
-    lut = np.zeros(256, dtype=np.uint8)
-    for i, (_, code, cat) in enumerate(reg.codes.entries):
-        if cat is None or not cat.possible:
-            continue
-        if cat.attendance:
-            lut[i] = _ATT
-        elif code == "G":
-            lut[i] = _G
-        elif code == "N":
-            lut[i] = _N
-        elif code in ("O", "U"):
-            lut[i] = _OU
-        elif cat is Category.UNAUTHORISED:
-            lut[i] = _UNAUTH
-        elif code == "I":
-            lut[i] = _I
-        elif code == "M":
-            lut[i] = _M
-        else:
-            lut[i] = _AUTH
-    return lut
-
-
 def _row_counts(cls: npt.NDArray[np.uint8], lo: int, hi: int) -> npt.NDArray[np.int64]:
-    """Counts of each class per row over columns ``lo:hi`` (rows × classes)."""
-    m = cls.shape[0]
-    if hi <= lo or m == 0:
-        return np.zeros((m, _K), dtype=np.int64)
-    block = cls[:, lo:hi]
-    flat = (np.arange(m, dtype=np.int64)[:, None] * _K + block).ravel()
-    return np.bincount(flat, minlength=m * _K).reshape(m, _K)
+    """Counts of each evidence class per row over columns ``lo:hi`` (rows × classes)."""
+    if hi <= lo:
+        return np.zeros((cls.shape[0], _K), dtype=np.int64)
+    return count_classes(cls[:, lo:hi], _IDENTITY, _K)
 
 
 def _ordinal(day: dt.date) -> int:
     return (day - dt.date(1970, 1, 1)).days
 
 
+def _date(ordinal: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=int(ordinal))
+
+
 @attrs.define(eq=False)
 class _SchoolDays:
-    """One school's calendar up to ``as_of`` as ordinal arrays (for windows and ages)."""
+    """One school's calendar up to ``as_of``: its school days and school weeks, read through
+    :mod:`~attendance_core.calendar`'s week helpers (ordinals in, ordinals out)."""
 
-    days: npt.NDArray[np.int64]  # ordinals of school days ≤ as_of, ascending
-    weeks: npt.NDArray[np.int64]  # ordinals of the Mondays of school weeks ≤ as_of's week
+    days: npt.NDArray[np.datetime64]  # school days ≤ as_of, ascending
+    weeks: npt.NDArray[np.datetime64]  # Mondays of the school weeks ≤ as_of
 
     def week_window_start(self, end: int, n: int) -> int:
-        """First Monday of the n-week window ending on ``end`` (calendar.week_window)."""
-        monday = end - (end + 3) % 7
-        before = self.weeks[self.weeks < monday]
-        earlier = before[max(0, len(before) - (n - 1)) :] if n > 1 else before[:0]
-        return int(earlier[0]) if len(earlier) else monday
+        """First day of the n-week window ending on ``end`` (:func:`calendar.week_window`:
+        the last ``n`` school weeks whose Monday is on or before ``end``)."""
+        window = week_window(self.weeks, _date(end), n)
+        first = window[0] if window is not None else week_start(_date(end))
+        return _ordinal(first)
 
     def weeks_up_to(self, end: int) -> int:
-        return int(np.count_nonzero(self.weeks <= end))
+        return len(last_weeks(self.weeks, _date(end), len(self.weeks)))
 
     def days_between(self, after: int, up_to: int) -> int:
         """School days strictly after ``after`` up to and including ``up_to``."""
-        lo = int(np.searchsorted(self.days, after, "right"))
-        hi = int(np.searchsorted(self.days, up_to, "right"))
-        return max(0, hi - lo)
+        return days_between(self.days, _date(after), _date(up_to))
 
     def days_before(self, before: int, n: int) -> tuple[int, int]:
         """The ``n`` school days strictly before ``before``, as (first, last) ordinals, or
         (0, -1) when there are none."""
-        hi = int(np.searchsorted(self.days, before, "left"))
-        lo = max(0, hi - n)
-        if hi <= lo:
+        chosen = last_days(self.days, _date(before - 1), n)
+        if not len(chosen):
             return 0, -1
-        return int(self.days[lo]), int(self.days[hi - 1])
+        return int((chosen[0] - _EPOCH).astype(np.int64)), int(
+            (chosen[-1] - _EPOCH).astype(np.int64)
+        )
 
 
 @attrs.define(eq=False)
@@ -227,16 +236,74 @@ class _Figures:
     runs: dict[str, npt.NDArray[Any]]
     n_dates: dict[int, list[dt.date]]
     in_scope: npt.NDArray[np.bool_]
+    date_lists: dict[str, dict[int, list[dt.date]]]
     flags: dict[str, npt.NDArray[np.bool_]]
     calendars: list[_SchoolDays]
     stop: int  # date index after the last date ≤ as_of
     lut: npt.NDArray[np.uint8]
     band_ids: tuple[str, ...]
+    mappings: dict[str, dict[int, dict[str, int]]] = attrs.field(factory=dict)
+
+
+def _age_bounds(
+    pupils: pd.DataFrame | None, positions: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per enrolment, the first and last day (ordinals) of compulsory school age from a known
+    date of birth; unbounded where it is unknown (the year group decides on ``as_of`` only)."""
+    n = len(positions)
+    lo = np.full(n, np.iinfo(np.int64).min // 4, dtype=np.int64)
+    hi = np.full(n, np.iinfo(np.int64).max // 4, dtype=np.int64)
+    if pupils is None or "date_of_birth" not in pupils.columns or not n:
+        return lo, hi
+    dobs = pd.to_datetime(pupils["date_of_birth"], errors="coerce")
+    codes, uniques = pd.factorize(dobs, use_na_sentinel=True)
+    starts = np.array([_ordinal(compulsory_age_start(u.date())) for u in uniques] + [0])
+    ends = np.array([_ordinal(compulsory_age_end(u.date())) for u in uniques] + [0])
+    code_of = np.append(codes, -1)[np.where(positions >= 0, positions, len(codes))]
+    known = code_of >= 0
+    lo[known] = starts[code_of[known]]
+    hi[known] = ends[code_of[known]]
+    return lo, hi
+
+
+def _restrict(
+    cls: npt.NDArray[np.uint8],
+    dord: npt.NDArray[np.int64],
+    lo: npt.NDArray[np.int64],
+    hi: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """``cls`` with the cells of days outside ``lo..hi`` (per row) set to class 0, and the rows
+    that changed; ``cls`` itself (no copy) when no row's bounds fall inside the dates."""
+    if not len(dord) or not len(lo):
+        return cls, np.zeros(0, dtype=np.int64)
+    need = np.flatnonzero((lo > dord[0]) | (hi < dord[-1]))
+    if not len(need):
+        return cls, need
+    out = cls.copy()
+    days = (dord[None, :] < lo[need, None]) | (dord[None, :] > hi[need, None])
+    sub = out[need]
+    sub[np.repeat(days, 2, axis=1)] = 0
+    out[need] = sub
+    return out, need
 
 
 def _compute(
-    reg: Register, pupils: pd.DataFrame | None, as_of: dt.date, scheme: BandScheme
+    reg: Register,
+    pupils: pd.DataFrame | None,
+    as_of: dt.date,
+    scheme: BandScheme,
+    *,
+    threshold_from: npt.NDArray[np.int64] | None = None,
+    framework: Framework | None = None,
 ) -> _Figures:
+    """Every enrolment figure of the policy vocabulary, for all enrolments at once.
+
+    The threshold, the runs of qualifying days and the illness count read only sessions on
+    which the pupil was of compulsory school age (when the date of birth is known); the
+    threshold also leaves out sessions on or before ``threshold_from - 1`` (the latest
+    penalty notice counted).
+    """
+    fw = framework or Framework()
     n = reg.n_enrolments
     dates = reg.dates
     stop = int(np.searchsorted(dates, np.datetime64(as_of, "D"), "right"))
@@ -244,14 +311,21 @@ def _compute(
     as_ord = _ordinal(as_of)
     ay_ord = _ordinal(academic_year_start(as_of))
     ay_lo = int(np.searchsorted(dord, ay_ord, "left"))
-    monday = as_ord - (as_ord + 3) % 7
-    lut = _class_lut(reg)
+    monday = _ordinal(week_start(as_of))
+    lut = evidence_classes(reg.codes)
+    after_close = reg.codes.of_tags("late_after_close") & (lut == _OU)
+    positions = _pupil_positions(reg, pupils)
+    age_lo, age_hi = _age_bounds(pupils, positions)
+    thr_lo = age_lo if threshold_from is None else np.maximum(age_lo, threshold_from)
 
     e: dict[str, npt.NDArray[Any]] = {
         name: np.zeros(n, dtype=np.int64)
         for name in (
             "unauthorised_sessions_10_weeks",
             "holiday_sessions_10_weeks",
+            "unexplained_sessions_10_weeks",
+            "late_after_close_sessions_10_weeks",
+            "absence_day_of_run",
             "n_sessions_today",
             "overdue_n_sessions",
             "unauthorised_sessions_10_days",
@@ -282,16 +356,19 @@ def _compute(
     n_dates: dict[int, list[dt.date]] = {}
     calendars: list[_SchoolDays] = []
     is_unauth = np.zeros(_K, dtype=bool)
-    is_unauth[[_G, _N, _OU]] = True
+    is_unauth[list(_THRESHOLD_CLASSES)] = True
+    is_absent = np.zeros(_K, dtype=bool)
+    is_absent[2:] = True
 
     for s, block in enumerate(reg.school_blocks()):
         ss = reg.school_sessions[s, : 2 * stop]
         sday = ss[0::2] | ss[1::2]
         sd_idx = np.flatnonzero(sday)
         sd_ord = dord[sd_idx]
-        week_of = dord - (dord + 3) % 7
-        weeks = np.unique(week_of[sday])
-        cal = _SchoolDays(days=sd_ord, weeks=weeks)
+        cal = _SchoolDays(
+            days=sd_ord.astype("datetime64[D]"),
+            weeks=school_weeks(sd_ord.astype("datetime64[D]")),
+        )
         calendars.append(cal)
         if block.stop <= block.start or stop == 0:
             continue
@@ -303,10 +380,11 @@ def _compute(
         ten_lo = (
             int(sd_idx[-10]) if len(sd_idx) >= 10 else (int(sd_idx[0]) if len(sd_idx) else stop)
         )
-        before = weeks[weeks < monday]
+        # the same weekday four school weeks earlier: the 4th school week before as_of's week
+        before = last_weeks(cal.weeks, week_start(as_of) - dt.timedelta(days=1), 4)
         cut = -1
-        if len(before) >= 4:
-            cut_ord = int(before[-4]) + (as_ord - monday)
+        if len(before) == 4:
+            cut_ord = int((before[0] - _EPOCH).astype(np.int64)) + (as_ord - monday)
             cut = int(np.searchsorted(dord, cut_ord, "right"))
             if cut <= ay_lo:
                 cut = -1
@@ -320,10 +398,20 @@ def _compute(
         for r0 in range(block.start, block.stop, step):
             r1 = min(block.stop, r0 + step)
             rows = slice(r0, r1)
-            cls = lut[reg.marks[r0:r1, : 2 * stop]]
-            c10 = _row_counts(cls, 2 * win10_lo, 2 * stop)
+            codes = reg.marks[r0:r1, : 2 * stop]
+            cls = lut[codes]
+            # sessions of compulsory school age (known date of birth) for the † figures; the
+            # threshold also drops sessions covered by the latest penalty notice counted
+            cls_age, aged = _restrict(cls, dord, age_lo[rows], age_hi[rows])
+            cls_thr = cls_age
+            if threshold_from is not None:
+                cls_thr, _ = _restrict(cls_age, dord, thr_lo[rows], age_hi[rows])
+            c10 = _row_counts(cls_thr, 2 * win10_lo, 2 * stop)
             e["unauthorised_sessions_10_weeks"][rows] = c10[:, is_unauth].sum(axis=1)
             e["holiday_sessions_10_weeks"][rows] = c10[:, _G]
+            e["unexplained_sessions_10_weeks"][rows] = c10[:, _N]
+            late_cells = after_close[codes[:, 2 * win10_lo :]] & (cls_thr[:, 2 * win10_lo :] > 0)
+            e["late_after_close_sessions_10_weeks"][rows] = np.count_nonzero(late_cells, axis=1)
             c10d = _row_counts(cls, 2 * ten_lo, 2 * stop)
             e["unauthorised_sessions_10_days"][rows] = c10d[:, [_G, _N, _OU, _UNAUTH]].sum(axis=1)
             c4 = _row_counts(cls, 2 * win4_lo, 2 * stop)
@@ -335,7 +423,10 @@ def _compute(
             possible = year[:, 1:].sum(axis=1)
             e["possible_sessions"][rows] = possible
             e["attended_sessions"][rows] = year[:, _ATT]
-            e["illness_sessions"][rows] = year[:, _I]
+            illness = year[:, _I].copy()
+            if len(aged):
+                illness[aged] = _row_counts(cls_age[aged], 2 * ay_lo, 2 * stop)[:, _I]
+            e["illness_sessions"][rows] = illness
             if cut >= 0:
                 e["possible_4_weeks_ago"][rows] = early[:, 1:].sum(axis=1)
                 e["attended_4_weeks_ago"][rows] = early[:, _ATT]
@@ -344,6 +435,28 @@ def _compute(
                 e["n_sessions_today"][rows] = (cls[:, 2 * today] == _N).astype(np.int64) + (
                     cls[:, 2 * today + 1] == _N
                 )
+                # which day in a row of absence today is: school days back from as_of on
+                # which every possible session is an absence (no possible session: neutral)
+                if nsd and sd_idx[-1] == today:
+                    am_d, pm_d = cls[:, 2 * sd_idx], cls[:, 2 * sd_idx + 1]
+                    poss_d = (am_d > 0) | (pm_d > 0)
+                    away = (
+                        poss_d & ((am_d == 0) | is_absent[am_d]) & ((pm_d == 0) | is_absent[pm_d])
+                    )
+                    breaks = poss_d & ~away
+                    last_break = np.where(
+                        breaks.any(axis=1), nsd - 1 - np.argmax(breaks[:, ::-1], axis=1), -1
+                    )
+                    counted = np.cumsum(away[:, ::-1], axis=1)[:, ::-1]  # from each day on
+                    start_col = last_break + 1
+                    run_len = np.where(
+                        start_col < nsd,
+                        counted[np.arange(r1 - r0), np.minimum(start_col, nsd - 1)],
+                        0,
+                    )
+                    e["absence_day_of_run"][rows] = np.where(
+                        e["n_sessions_today"][rows] > 0, np.maximum(run_len, 1), 0
+                    )
             # age of each N: school days strictly after its date, up to as_of
             nr, nc = np.nonzero(cls == _N)
             if len(nr):
@@ -351,7 +464,7 @@ def _compute(
                 oldest = np.full(r1 - r0, -1, dtype=np.int64)
                 np.maximum.at(oldest, nr, age)
                 e["oldest_n_age"][rows] = oldest
-                over = age > N_RESOLVE_DAYS
+                over = age > fw.unexplained_resolve_days
                 e["overdue_n_sessions"][rows] = np.bincount(nr[over], minlength=r1 - r0)
                 if over.any():
                     pairs = np.unique(nr[over].astype(np.int64) * stop + nc[over] // 2)
@@ -365,8 +478,8 @@ def _compute(
                         ]
             # runs of qualifying days on this school's school days
             if nsd:
-                am = cls[:, 2 * sd_idx]
-                pm = cls[:, 2 * sd_idx + 1]
+                am = cls_age[:, 2 * sd_idx]
+                pm = cls_age[:, 2 * sd_idx + 1]
                 poss = (am > 0).astype(np.int8) + (pm > 0)
                 qual_n = is_unauth[am].astype(np.int8) + is_unauth[pm]
                 qual = (poss > 0) & (qual_n == poss)
@@ -410,6 +523,10 @@ def _compute(
     e["days_missed"] = e["absent_sessions"] / 2.0
     e["unauthorised_days_10_weeks"] = e["unauthorised_sessions_10_weeks"] / 2.0
     e["illness_days"] = e["illness_sessions"] / 2.0
+    absent_year = e["absent_sessions"]
+    e["illness_share_of_absence"] = np.where(
+        absent_year > 0, e["illness_sessions"] / np.maximum(absent_year, 1), 0.0
+    )
     e["holiday_only"] = (e["unauthorised_sessions_10_weeks"] > 0) & (
         e["holiday_sessions_10_weeks"] == e["unauthorised_sessions_10_weeks"]
     )
@@ -423,7 +540,6 @@ def _compute(
     e["band_4_weeks_ago"] = np.where(e["has_4_weeks_ago"], scheme.assign(a4, p4), -1)
 
     # pupils table: cohort flags and compulsory school age
-    positions = _pupil_positions(reg, pupils)
     flags = {f: _flag_values(pupils, f, positions) for f in FLAGS}
     e["compulsory_school_age"] = compulsory_school_age_of(pupils, positions, as_of)
 
@@ -437,6 +553,7 @@ def _compute(
         runs=runs,
         n_dates=n_dates,
         in_scope=in_scope,
+        date_lists={"n_dates": n_dates},
         flags=flags,
         calendars=calendars,
         stop=stop,
@@ -548,87 +665,202 @@ def _plan_items(plans: Any) -> list[Any]:
     return [i for i in candidates if getattr(i, "pupil_id", None) and getattr(i, "action_id", None)]
 
 
+@attrs.frozen(kw_only=True)
+class _Item:
+    """A plan item or a history event, in the one shape the plan terms read.
+
+    A history event is the ``COMPLETED`` item answering the same step would be (api.md: they
+    "count alike"): ``completed_on`` is its date and ``due`` a notice to improve's ``until``.
+    Plan items carry no school; an event with a ``school_id`` answers only that enrolment.
+    """
+
+    id: str
+    pupil_id: str
+    action_id: str
+    status: str | None
+    completed_on: dt.date | None
+    due: dt.date | None
+    school_id: str | None = None
+    success_measure: str | None = None
+    from_history: bool = False
+
+
+def _as_items(plan_items: Iterable[Any]) -> list[_Item]:
+    out = []
+    for item in plan_items:
+        done = getattr(item, "completed_on", None)
+        due = getattr(item, "due", None)
+        out.append(
+            _Item(
+                id=f"item {item.id}",
+                pupil_id=_id_text(item.pupil_id),
+                action_id=str(item.action_id),
+                status=_status(item),
+                completed_on=None if done is None else as_date(done),
+                due=None if due is None else as_date(due),
+                success_measure=getattr(item, "success_measure", None),
+            )
+        )
+    return out
+
+
+class _Rows:
+    """Enrolment rows of a pupil, optionally at one school (history matching respects
+    ``school_id``: an event recorded at a school answers that school's enrolment only; an
+    event without a school answers every enrolment of the pupil)."""
+
+    def __init__(self, reg: Register) -> None:
+        self._reg = reg
+        self._groups: dict[Any, Any] | None = None
+        self._schools = None if reg.school_ids is None else reg.school_ids.astype(str)
+
+    def __call__(self, pupil_id: str, school_id: str | None = None) -> list[int]:
+        if self._groups is None:  # built on first use: most runs have no plans or history
+            n = self._reg.n_enrolments
+            ids = pd.Index(self._reg.pupil_ids.astype(str), dtype=object)
+            self._groups = (
+                dict(pd.Series(np.arange(n), index=ids).groupby(level=0).indices) if n else {}
+            )
+        rows = self._groups.get(_id_text(pupil_id))
+        if rows is None:
+            return []
+        if school_id is None or self._schools is None:
+            return [int(r) for r in rows]
+        wanted = _id_text(school_id)
+        return [int(r) for r in rows if self._schools[r] == wanted]
+
+
 @attrs.define(eq=False)
 class _PlanState:
     terms: dict[str, npt.NDArray[np.bool_]]
-    suppressed: dict[str, npt.NDArray[np.bool_]]  # action -> per enrolment
+    open: dict[str, npt.NDArray[np.bool_]]  # action -> per enrolment: an open item answers it
+    done: dict[str, list[tuple[int, int | None]]]  # action -> (enrolment, completed ordinal)
     notes: dict[tuple[int, str], str]  # (enrolment, term) -> what showed it
 
 
-def _plan_state(reg: Register, figs: _Figures, plans: Any, as_of: dt.date) -> _PlanState:
+def _improvement_period(
+    issued: dt.date, until: dt.date | None, fw: Framework
+) -> tuple[dt.date, bool]:
+    """The end of a notice to improve's improvement period and whether the recorded one lies
+    outside the framework's range (3 to 6 weeks): a missing ``until`` is the shortest period,
+    and a period never ends before the shortest has passed."""
+    shortest, longest = fw.improvement_period_weeks
+    floor = issued + dt.timedelta(weeks=shortest)
+    if until is None:
+        return floor, False
+    outside = not floor <= until <= issued + dt.timedelta(weeks=longest)
+    return max(until, floor), outside
+
+
+def _plan_state(
+    reg: Register,
+    figs: _Figures,
+    *,
+    items: Sequence[_Item],
+    as_of: dt.date,
+    fw: Framework,
+    rows_for: _Rows,
+) -> _PlanState:
     n = figs.n
     terms = {t: np.zeros(n, dtype=bool) for t in PLAN_TERMS}
-    suppressed: dict[str, npt.NDArray[np.bool_]] = {}
+    open_: dict[str, npt.NDArray[np.bool_]] = {}
+    done_: dict[str, list[tuple[int, int | None]]] = {}
     notes: dict[tuple[int, str], str] = {}
-    items = _plan_items(plans)
+    e = figs.enrolment
+    e["improvement_period_start"] = np.full(n, _NAT, dtype="datetime64[D]")
+    e["improvement_period_end"] = np.full(n, _NAT, dtype="datetime64[D]")
+    e["improvement_period_sessions"] = np.zeros(n, dtype=np.int64)
     if not items or n == 0:
-        return _PlanState(terms, suppressed, notes)
+        return _PlanState(terms, open_, done_, notes)
     as_ord = _ordinal(as_of)
-    rows_of = pd.Series(np.arange(n), index=pd.Index(reg.pupil_ids.astype(str), dtype=object))
-    groups = rows_of.groupby(level=0).indices
     checks: list[tuple[int, Any, int]] = []  # (row, item, completed ordinal)
+    latest_nti: dict[int, tuple[dt.date, dt.date, _Item]] = {}
     for item in items:
-        rows = groups.get(_id_text(item.pupil_id))
-        if rows is None:
+        rows = rows_for(item.pupil_id, item.school_id)
+        if not rows:
             continue
-        status = _status(item)
-        action = str(item.action_id)
-        done = getattr(item, "completed_on", None)
-        done_ord = None if done is None else _ordinal(as_date(done))
-        due = getattr(item, "due", None)
-        due_ord = None if due is None else _ordinal(as_date(due))
-        for row_no in rows:
-            row = int(row_no)
+        status = item.status
+        action = item.action_id
+        done_ord = None if item.completed_on is None else _ordinal(item.completed_on)
+        due_ord = None if item.due is None else _ordinal(item.due)
+        for row in rows:
             cal = figs.calendars[int(reg.school_index[row])]
-            # suppression of the step the item answers
-            hide = status in OPEN_STATUSES or (
-                status == "COMPLETED"
-                and (
-                    done_ord is None
-                    or (
-                        done_ord <= as_ord
-                        and cal.days_between(done_ord, as_ord) <= COMPLETED_SUPPRESSES_FOR
-                    )
-                    or done_ord > as_ord
-                )
-            )
-            if hide:
-                suppressed.setdefault(action, np.zeros(n, dtype=bool))[row] = True
+            if status in OPEN_STATUSES:
+                open_.setdefault(action, np.zeros(n, dtype=bool))[row] = True
+            elif status == "COMPLETED":
+                done_.setdefault(action, []).append((row, done_ord))
             if action in SUPPORT_ACTIONS:
                 terms["support_recorded"][row] = True
-                if status == "OVERDUE":
-                    terms["support_not_worked"][row] = True
-                    notes[(row, "support_not_worked")] = f"item {item.id} is overdue"
-                elif status == "COMPLETED" and done_ord is not None and done_ord <= as_ord:
+                # OVERDUE alone says nothing of the family: the delay may be the school's
+                if status == "COMPLETED" and done_ord is not None and done_ord <= as_ord:
                     checks.append((row, item, done_ord))
             if status != "COMPLETED":
                 continue
             if action == "consult_attendance_officer":
                 terms["consultation_recorded"][row] = True
-                notes[(row, "consultation_recorded")] = f"item {item.id}"
+                notes[(row, "consultation_recorded")] = item.id
             elif action == "agree_with_social_worker":
                 terms["social_worker_agreement_recorded"][row] = True
-                notes[(row, "social_worker_agreement_recorded")] = f"item {item.id}"
+                notes[(row, "social_worker_agreement_recorded")] = item.id
             elif action == "consider_penalty_notice":
                 terms["penalty_notice_recorded"][row] = True
-                notes[(row, "penalty_notice_recorded")] = f"item {item.id}"
+                notes[(row, "penalty_notice_recorded")] = item.id
             elif action == "notice_to_improve":
                 issued = done_ord if done_ord is not None else due_ord
-                window = cal.week_window_start(as_ord, 10)
+                window = cal.week_window_start(as_ord, fw.notice_to_improve_recent_weeks)
                 if issued is None or window <= issued <= as_ord:
                     terms["notice_to_improve_recent"][row] = True
-                if due_ord is not None and due_ord < as_ord:
-                    terms["notice_to_improve_period_passed"][row] = True
-                    notes[(row, "notice_to_improve_period_passed")] = (
-                        f"item {item.id}, improvement period ended {_words_date(due_ord)}"
-                    )
+                if item.completed_on is None or item.completed_on > as_of:
+                    continue
+                end, _ = _improvement_period(item.completed_on, item.due, fw)
+                known = latest_nti.get(row)
+                if known is None or item.completed_on >= known[0]:
+                    latest_nti[row] = (item.completed_on, end, item)
+    if latest_nti:
+        _improvement_checks(reg, figs, latest=latest_nti, as_of=as_of, terms=terms, notes=notes)
     if checks:
-        _support_checks(reg, figs=figs, checks=checks, as_of=as_of, terms=terms, notes=notes)
-    return _PlanState(terms, suppressed, notes)
+        _support_checks(reg, figs=figs, checks=checks, as_of=as_of, terms=terms, notes=notes, fw=fw)
+    return _PlanState(terms, open_, done_, notes)
 
 
-def _words_date(ordinal: int) -> str:
-    day = dt.date(1970, 1, 1) + dt.timedelta(days=ordinal)
+def _improvement_checks(
+    reg: Register,
+    figs: _Figures,
+    *,
+    latest: Mapping[int, tuple[dt.date, dt.date, _Item]],
+    as_of: dt.date,
+    terms: dict[str, npt.NDArray[np.bool_]],
+    notes: dict[tuple[int, str], str],
+) -> None:
+    """The latest notice to improve of each enrolment: its period, whether it has ended, and
+    the sessions coded G, N, O or U from the day after issue to the period's end."""
+    dord = (reg.dates[: figs.stop] - _EPOCH).astype(np.int64)
+    is_unauth = np.zeros(256, dtype=bool)
+    is_unauth[list(_THRESHOLD_CLASSES)] = True
+    e = figs.enrolment
+    for row, (issued, end, item) in latest.items():
+        e["improvement_period_start"][row] = np.datetime64(issued, "D")
+        e["improvement_period_end"][row] = np.datetime64(end, "D")
+        lo = int(np.searchsorted(dord, _ordinal(issued) + 1, "left"))
+        hi = int(np.searchsorted(dord, min(_ordinal(end), _ordinal(as_of)), "right"))
+        count = 0
+        if hi > lo:
+            count = int(np.count_nonzero(is_unauth[figs.lut[reg.marks[row, 2 * lo : 2 * hi]]]))
+        e["improvement_period_sessions"][row] = count
+        if end < as_of:
+            period = f"{item.id}, improvement period {_words_date(issued)} to {_words_date(end)}"
+            terms["notice_to_improve_period_passed"][row] = True
+            notes[(row, "notice_to_improve_period_passed")] = period
+            if count:
+                terms["notice_to_improve_not_improved"][row] = True
+                notes[(row, "notice_to_improve_not_improved")] = (
+                    f"{period}: {count} unauthorised session(s) in it"
+                )
+
+
+def _words_date(day: int | dt.date) -> str:
+    if not isinstance(day, dt.date):
+        day = _date(day)
     return f"{day.day} {day:%B %Y}"
 
 
@@ -640,6 +872,7 @@ def _support_checks(
     as_of: dt.date,
     terms: dict[str, npt.NDArray[np.bool_]],
     notes: dict[tuple[int, str], str],
+    fw: Framework,
 ) -> None:
     """Decide whether COMPLETED support worked, for all such items at once.
 
@@ -667,7 +900,7 @@ def _support_checks(
 
     cum_att = cumulative(cls == _ATT)
     cum_pos = cumulative(cls > 0)
-    cum_una = cumulative((cls == _G) | (cls == _N) | (cls == _OU) | (cls == _UNAUTH))
+    cum_una = cumulative(np.isin(cls, [*_THRESHOLD_CLASSES, _UNAUTH]))
 
     def window(k: int, first: int, last: int) -> tuple[int, int, int]:
         lo = int(np.searchsorted(dord, first, "left"))
@@ -703,28 +936,26 @@ def _support_checks(
                     enough = True
                 att, pos, una = window(int(k), start_ord, end_ord)
                 if enough and measure.kind == "no_unauthorised_absence" and una > 0:
-                    verdict = f"item {item.id}: {una} unauthorised sessions against its measure"
+                    verdict = f"{item.id}: {una} unauthorised sessions against its measure"
                 elif enough and measure.kind == "attendance" and pos > 0:
                     assert measure.percent is not None
                     lhs = att * 100 * measure.percent.denominator
                     rhs = measure.percent.numerator * pos
                     met = lhs > rhs if measure.comparison == ">" else lhs >= rhs
                     if not met:
-                        verdict = (
-                            f"item {item.id}: attendance {100 * att / pos:.1f}% below its measure"
-                        )
+                        verdict = f"{item.id}: attendance {_percent(att / pos)} below its measure"
         if verdict is None:
             days_after = cal.days_between(done_ord, as_ord)
-            if days_after >= SUPPORT_CHECK_MIN_DAYS:
+            if days_after >= fw.support_check_min_days:
                 a_att, a_pos, _ = window(int(k), done_ord + 1, as_ord)
                 first, last = cal.days_before(done_ord, days_after)
                 b_att, b_pos, _ = window(int(k), first, last)
                 # rate after <= rate before, on integers: a_att/a_pos <= b_att/b_pos
                 if a_pos > 0 and b_pos > 0 and a_att * b_pos <= b_att * a_pos:
                     verdict = (
-                        f"item {item.id}: attendance {100 * a_att / a_pos:.1f}% over "
+                        f"{item.id}: attendance {_percent(a_att / a_pos)} over "
                         f"{days_after} school days since, against "
-                        f"{100 * b_att / b_pos:.1f}% before"
+                        f"{_percent(b_att / b_pos)} before"
                     )
         if verdict is not None:
             terms["support_not_worked"][row] = True
@@ -800,7 +1031,9 @@ def _text(value: Any, kind: str, labels: Mapping[str, str]) -> str:
     if kind == "days":
         return f"{value:g}"
     if kind == "rate":
-        return f"{100 * value:.1f}%"
+        return _percent(value)
+    if kind == "ordinal":
+        return _ordinal_word(int(value))
     if kind == "band":
         return labels.get(value, str(value))
     if kind == "date":
@@ -817,6 +1050,25 @@ def _text(value: Any, kind: str, labels: Mapping[str, str]) -> str:
     return str(value)
 
 
+def _percent(rate: float) -> str:
+    """A rate as a percentage truncated to one decimal (94.97% is "94.9%"), so a figure shown
+    never contradicts the band decided on exact integers. A rate is a ratio of session counts
+    (denominators far below 10⁶), so one that is not a whole number of tenths of a percent is
+    at least 10⁻⁶ from one: the small nudge only keeps 0.95 stored as 0.94999… at 95.0%."""
+    tenths = math.floor(float(rate) * 1000 + 1e-7)
+    return f"{tenths // 10}.{tenths % 10}%"
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def _ordinal_word(k: int) -> str:
+    if 1 <= k <= len(_ORDINALS):
+        return _ORDINALS[k - 1]
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
 def _missing_text(rule: Rule, failed: list[tuple[str, bool]]) -> str:
     """'a notice to improve still needs X and Y' for the gates that failed."""
     needs = [PLAN_TERMS[t].missing for t, is_required in failed if is_required]
@@ -826,7 +1078,8 @@ def _missing_text(rule: Rule, failed: list[tuple[str, bool]]) -> str:
         parts.append(f"{rule.label} still needs " + _join(needs))
     if blocks:
         parts.append(f"{rule.label} is held back because " + _join(blocks))
-    return "; ".join(parts)
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
 
 
 def _join(words: Sequence[str]) -> str:
@@ -835,8 +1088,9 @@ def _join(words: Sequence[str]) -> str:
 
 #: The step each history event answers, as a COMPLETED plan item answering it would: the
 #: spec's rule that "a history event and a COMPLETED plan item answering the same step count
-#: alike". Events absent here (support_not_*, prosecution, education_supervision_order) are
-#: facts the rules read directly, not answers to a step.
+#: alike". Events absent here (support_not_*) are facts the rules read directly; a
+#: prosecution or an education supervision order answers the consideration of other legal
+#: action (and a prosecution, the duty to prosecute or withdraw the notices issued before it).
 HISTORY_ANSWERS: Mapping[str, str] = {
     "notice_to_improve": "notice_to_improve",
     "penalty_notice": "consider_penalty_notice",
@@ -844,51 +1098,142 @@ HISTORY_ANSWERS: Mapping[str, str] = {
     "la_notified_illness": "notify_la_illness_15_days",
     "attendance_officer_consulted": "consult_attendance_officer",
     "social_worker_agreed": "agree_with_social_worker",
+    "prosecution": "consider_other_legal_action",
+    "education_supervision_order": "consider_other_legal_action",
 }
 
-#: A notice to improve with no recorded end: the framework's shortest improvement period.
-_DEFAULT_IMPROVEMENT_DAYS = 21
 
-
-@attrs.frozen(kw_only=True)
-class _HistoryItem:
-    """A history event in the shape of the COMPLETED plan item that answers the same step."""
-
-    id: str
-    pupil_id: str
-    action_id: str
-    status: str
-    completed_on: dt.date
-    due: dt.date | None
-
-
-def _history_items(history: Any) -> tuple[list[_HistoryItem], set[str]]:
-    """Plan-item stand-ins for the history's events, and the pupils whose support is recorded
-    as not engaged or not worked."""
-    from .history import as_history
-
-    items: list[_HistoryItem] = []
-    not_worked: set[str] = set()
-    for k, event in enumerate(as_history(history).events):
-        if event.event in ("support_not_engaged", "support_not_worked"):
-            not_worked.add(event.pupil_id)
+def _history_items(history: Any) -> list[_Item]:
+    """Plan-item stand-ins for the history's events (COMPLETED on the event's date)."""
+    items: list[_Item] = []
+    for k, event in enumerate(history.events):
         action = HISTORY_ANSWERS.get(event.event)
         if action is None:
             continue
-        until = event.until
-        if event.event == "notice_to_improve" and until is None:
-            until = event.date + dt.timedelta(days=_DEFAULT_IMPROVEMENT_DAYS)
         items.append(
-            _HistoryItem(
+            _Item(
                 id=f"history event {k + 1} ({event.event} of {event.date.isoformat()})",
                 pupil_id=event.pupil_id,
+                school_id=event.school_id,
                 action_id=action,
                 status="COMPLETED",
                 completed_on=event.date,
-                due=until,
+                due=event.until,
+                from_history=True,
             )
         )
-    return items, not_worked
+    return items
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return dt.date(day.year - years, 3, 1)
+
+
+@attrs.define(eq=False)
+class _Penalties:
+    """What the history says of penalty notices, per enrolment."""
+
+    counted: npt.NDArray[np.int64]
+    latest: npt.NDArray[np.datetime64]
+    threshold_from: npt.NDArray[np.int64]
+    unpaid: npt.NDArray[np.int64]
+    unpaid_dates: dict[int, list[dt.date]]
+    notes: dict[tuple[int, str], str]
+    by_parent: dict[int, dict[str, int]]
+
+
+def _penalties(history: Any, rows_for: _Rows, n: int, as_of: dt.date, fw: Framework) -> _Penalties:
+    """Penalty notices counted toward the limit and unpaid ones (api.md, "Penalty notices
+    counted"; dfe-rules.md §4.2).
+
+    Counted: issued in the ``penalty_notice_years`` before ``as_of`` (and on or after the
+    framework's ``count_penalty_notices_from``), not withdrawn, to the same parent — a notice
+    with no ``parent_id`` counts for every parent, and the figure is the most for any one
+    parent. Unpaid: outcome ``unpaid``, or no outcome once the days to pay (beginning with
+    receipt, 2 working days after issue) have run out, with no prosecution recorded since.
+    """
+    counted = np.zeros(n, dtype=np.int64)
+    latest = np.full(n, _NAT, dtype="datetime64[D]")
+    threshold_from = np.full(n, np.iinfo(np.int64).min // 4, dtype=np.int64)
+    unpaid = np.zeros(n, dtype=np.int64)
+    unpaid_dates: dict[int, list[dt.date]] = {}
+    notes: dict[tuple[int, str], str] = {}
+    by_parent: dict[int, dict[str, int]] = {}
+    notices: dict[int, list[Any]] = {}
+    prosecuted: dict[int, list[dt.date]] = {}
+    for event in history.events:
+        if event.event not in ("penalty_notice", "prosecution"):
+            continue
+        for row in rows_for(event.pupil_id, event.school_id):
+            if event.event == "prosecution":
+                prosecuted.setdefault(row, []).append(event.date)
+            else:
+                notices.setdefault(row, []).append(event)
+    since = _years_before(as_of, fw.penalty_notice_years)
+    for row, events in notices.items():
+        issued = [e for e in events if e.date <= as_of]
+        chosen = [
+            e
+            for e in issued
+            if e.date > since
+            and e.outcome != "withdrawn"
+            and (fw.count_penalty_notices_from is None or e.date >= fw.count_penalty_notices_from)
+        ]
+        if chosen:
+            parents = sorted({e.parent_id for e in chosen if e.parent_id is not None})
+            each = {p: sum(e.parent_id in (p, None) for e in chosen) for p in parents}
+            by_parent[row] = each or {"(parent not recorded)": len(chosen)}
+            counted[row] = max(by_parent[row].values())
+            last = max(e.date for e in chosen)
+            latest[row] = np.datetime64(last, "D")
+            threshold_from[row] = _ordinal(last) + 1
+            notes[(row, "penalty_notice_limit_reached")] = (
+                f"{counted[row]} penalty notice(s) since {_words_date(since)}, the latest "
+                f"{_words_date(last)}"
+            )
+        owing = []
+        for e in issued:
+            if e.outcome in ("paid", "withdrawn"):
+                continue
+            receipt = pd.Timestamp(
+                np.busday_offset(day64(e.date), fw.penalty_notice_receipt_working_days, "forward")
+            ).date()
+            expired = as_of >= receipt + dt.timedelta(days=fw.penalty_notice_payment_days)
+            if (e.outcome == "unpaid" or expired) and not any(
+                d >= e.date for d in prosecuted.get(row, [])
+            ):
+                owing.append(e.date)
+        if owing:
+            unpaid[row] = len(owing)
+            unpaid_dates[row] = sorted(owing)
+            notes[(row, "penalty_notice_unpaid")] = "unpaid penalty notice(s) of " + _join(
+                [_words_date(d) for d in sorted(owing)]
+            )
+    return _Penalties(counted, latest, threshold_from, unpaid, unpaid_dates, notes, by_parent)
+
+
+def _check_improvement_periods(history: Any, items: Sequence[_Item], fw: Framework) -> None:
+    """Warn (AttendanceWarning) of each notice to improve whose recorded improvement period
+    lies outside the framework's 3 to 6 weeks; it is kept, and never ends before 3 weeks."""
+    shortest, longest = fw.improvement_period_weeks
+    for item in items:
+        if item.action_id != "notice_to_improve" or item.status != "COMPLETED":
+            continue
+        if item.completed_on is None or item.due is None:
+            continue
+        _, outside = _improvement_period(item.completed_on, item.due, fw)
+        if outside:
+            days = (item.due - item.completed_on).days
+            warnings.warn(
+                f"pupil {item.pupil_id}: notice to improve of {item.completed_on.isoformat()} "
+                f"has an improvement period of {days} days, outside {shortest} to {longest} "
+                f"weeks; kept, and not ended before {shortest} weeks",
+                AttendanceWarning,
+                stacklevel=4,
+            )
 
 
 def recommend(  # noqa: PLR0917 - the order api.md promises
@@ -905,32 +1250,129 @@ def recommend(  # noqa: PLR0917 - the order api.md promises
     ``year_group`` and the cohort flags ``cin``, ``cp``, ``cic``, ``sen``, ``ehcp``,
     ``medical``, ``fsm``, ``youth_justice``. ``plans`` is an :class:`~attendance_core.ActionPlan`,
     a list of plans, or of items; items answer steps by ``pupil_id`` and ``action_id``.
-    ``history`` is an :class:`~attendance_core.CaseHistory` or its table; an event counts as
-    the ``COMPLETED`` item answering the same step would.
-    ``as_of`` defaults to the latest date that carries a mark; marks after it are ignored.
-    ``policy`` is ``"england-2024"``, ``"county-five-band"``, a TOML path, a mapping or a
-    :class:`Policy`.
+    ``history`` is an :class:`~attendance_core.CaseHistory` or its table: the notices issued
+    (with their improvement periods, parents and outcomes), notifications made and support
+    recorded as not engaged or not worked; an event counts as the ``COMPLETED`` item
+    answering the same step would, and an event with a ``school_id`` answers that school's
+    enrolment only. ``as_of`` defaults to the latest date that carries a mark; marks after it
+    are ignored. ``policy`` is ``"england-2024"``, ``"county-five-band"``, a TOML path, a
+    mapping or a :class:`Policy`.
 
     Steps are ordered by school, pupil, stage order and action. Band conditions use the
     policy's scheme (five-band for the bundled ones) over the academic year of ``as_of`` to
-    date; every rule is evaluated per enrolment on that school's calendar.
+    date; every rule is evaluated per enrolment on that school's calendar. A notice to
+    improve whose improvement period is outside 3 to 6 weeks gives an
+    :class:`~attendance_core.AttendanceWarning`.
     """
     pol = resolve_policy(policy)
     if reg.n_enrolments == 0 or len(reg.dates) == 0:
         return []
     day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of, "as_of")
-    figs = _compute(reg, _pupil_table(pupils), day, pol.scheme)
-    extra, not_worked = _history_items(history)
-    if extra:
-        plans = [*_plan_items(plans), *extra]
-    state = _plan_state(reg, figs, plans, day)
-    if not_worked:
-        ids = reg.pupil_ids.astype(str)
-        for row in np.flatnonzero(np.isin(ids, sorted(not_worked))):
-            state.terms["support_not_worked"][int(row)] = True
-            state.terms["support_recorded"][int(row)] = True
-            state.notes.setdefault((int(row), "support_not_worked"), "recorded in the history")
+    figs, state = _decide(reg, pupils, plans=plans, history=history, day=day, pol=pol)
     return _steps(reg, figs, state, pol, day)
+
+
+def _decide(
+    reg: Register, pupils: Any, *, plans: Any, history: Any, day: dt.date, pol: Policy
+) -> tuple[_Figures, _PlanState]:
+    """The figures and plan terms of every enrolment, from the register, plans and history."""
+    from .history import as_history
+
+    fw = pol.framework
+    hist = as_history(history)
+    rows_for = _Rows(reg)
+    pen = _penalties(hist, rows_for, reg.n_enrolments, day, fw)
+    figs = _compute(
+        reg, _pupil_table(pupils), day, pol.scheme, threshold_from=pen.threshold_from, framework=fw
+    )
+    e = figs.enrolment
+    e["penalty_notices_3_years"] = pen.counted
+    e["rate"] = np.where(pen.counted == 0, "first", "second").astype(object)
+    e["latest_penalty_notice"] = pen.latest
+    e["unpaid_penalty_notices"] = pen.unpaid
+    figs.date_lists["unpaid_penalty_notice_dates"] = pen.unpaid_dates
+    figs.mappings["penalty_notices_by_parent"] = pen.by_parent
+    items = [*_as_items(_plan_items(plans)), *_history_items(hist)]
+    _check_improvement_periods(hist, items, fw)
+    state = _plan_state(reg, figs, items=items, as_of=day, fw=fw, rows_for=rows_for)
+    state.terms["penalty_notice_limit_reached"] = pen.counted >= fw.penalty_notice_limit
+    state.terms["penalty_notice_unpaid"] = pen.unpaid > 0
+    state.notes.update(
+        (k, v)
+        for k, v in pen.notes.items()
+        if k[1] != "penalty_notice_limit_reached" or state.terms[k[1]][k[0]]
+    )
+    for event in hist.events:
+        if event.event in ("support_not_engaged", "support_not_worked") and event.date <= day:
+            for row in rows_for(event.pupil_id, event.school_id):
+                state.terms["support_not_worked"][row] = True
+                state.terms["support_recorded"][row] = True
+                words = "not engaged with" if event.event == "support_not_engaged" else "not worked"
+                state.notes.setdefault(
+                    (row, "support_not_worked"),
+                    f"history: support {words}, recorded {_words_date(event.date)}",
+                )
+    return figs, state
+
+
+def _hidden(
+    rule: Rule,
+    figs: _Figures,
+    state: _PlanState,
+    *,
+    fw: Framework,
+    enrol: npt.NDArray[np.int64],
+    reg: Register,
+) -> npt.NDArray[np.bool_]:
+    """Where a rule's step is already answered: an open item, or a record of it (COMPLETED
+    item or history event) — for 30 school days, or for a once-only duty (``once``) for the
+    rest of the run or of the academic year in which it is dated."""
+    size = len(enrol)
+    hidden = np.zeros(size, dtype=bool)
+    opened = state.open.get(rule.action)
+    if opened is not None:
+        hidden |= opened[enrol]
+    records = state.done.get(rule.action)
+    if not records:
+        return hidden
+    as_ord = _ordinal(figs.as_of)
+    if rule.once is None:
+        answered = np.zeros(figs.n, dtype=bool)
+        for row, done_ord in records:
+            cal = figs.calendars[int(reg.school_index[row])]
+            if (
+                done_ord is None
+                or done_ord > as_ord
+                or cal.days_between(done_ord, as_ord) <= fw.completed_suppresses_days
+            ):
+                answered[row] = True
+        return hidden | answered[enrol]
+    dated: dict[int, list[int]] = {}
+    for row, done_ord in records:
+        when = as_ord if done_ord is None else done_ord
+        if when <= as_ord:
+            dated.setdefault(row, []).append(when)
+    if rule.once == "academic_year":
+        year_ord = _ordinal(academic_year_start(figs.as_of))
+        answered = np.zeros(figs.n, dtype=bool)
+        for row, whens in dated.items():
+            answered[row] = any(w >= year_ord for w in whens)
+        return hidden | answered[enrol]
+    # once per run: a record dated from the run's first day to before the next run's first
+    # day (a notification made the day the pupil came back still belongs to that run)
+    starts = (figs.runs["run_start"] - _EPOCH).astype(np.int64)
+    runs_enrol = figs.runs["enrolment"]
+    for i in range(size):
+        run_whens = dated.get(int(runs_enrol[i]))
+        if not run_whens:
+            continue
+        nxt = (
+            int(starts[i + 1])
+            if i + 1 < size and runs_enrol[i + 1] == runs_enrol[i]
+            else np.iinfo(np.int64).max
+        )
+        hidden[i] |= any(int(starts[i]) <= w < nxt for w in run_whens)
+    return hidden
 
 
 def _steps(
@@ -974,14 +1416,11 @@ def _steps(
                 if bad.any():
                     failures.append((gate.term, required, bad & mask))
                 ok &= ~bad
-        hidden = state.suppressed.get(rule.action)
-        if hidden is not None:
-            ok &= ~hidden[enrol]
+        hidden = _hidden(rule, figs, state, fw=pol.framework, enrol=enrol, reg=reg)
+        ok &= ~hidden
         fired[rule.id] = np.flatnonzero(ok)
         if rule.each == "enrolment" and failures:
-            held = mask & ~ok
-            if hidden is not None:
-                held &= ~hidden
+            held = mask & ~ok & ~hidden
             rows_held = np.flatnonzero(held)
             if len(rows_held):
                 per_row: dict[int, list[tuple[str, bool]]] = {}
@@ -1000,13 +1439,13 @@ def _steps(
         if not len(where):
             continue
         due = _weekdays_after(day, rule.due)
-        names = rule.figures
+        names = rule.shown
         fields = [f for _, f, _, _ in string.Formatter().parse(rule.reason) if f]
         enrol = figs.runs["enrolment"][where] if rule.each == "run" else where
         columns: dict[str, list[Any]] = {}
         for name in names:
             kind = FIGURES[name].kind
-            if kind == "dates":
+            if kind in ("dates", "mapping") or name in _LAZY_TEXT:
                 continue
             values = (
                 figs.runs[name][where]
@@ -1035,7 +1474,11 @@ def _steps(
             evidence: dict[str, Any] = {}
             for name in names:
                 if FIGURES[name].kind == "dates":
-                    evidence[name] = list(figs.n_dates.get(row, []))
+                    evidence[name] = list(figs.date_lists.get(name, {}).get(row, []))
+                elif FIGURES[name].kind == "mapping":
+                    evidence[name] = dict(figs.mappings.get(name, {}).get(row, {}))
+                elif name in _LAZY_TEXT:
+                    evidence[name] = _LAZY_TEXT[name](figs, row)
                 elif name == "compulsory_school_age":
                     continue
                 else:
@@ -1053,13 +1496,15 @@ def _steps(
                 evidence["plan"] = {t: state.notes[(row, t)] for t in met}
             reason = _fill(rule.reason, fields, evidence, labels)
             # the next withheld enforcement step that still needs something recorded (one
-            # held back only by an "unless" term, e.g. a recent notice, comes last)
+            # held back only by an "unless" term, e.g. a recent notice, comes last): staff
+            # procedure, so it goes to the note, never into the reason a parent reads
             held_back = [
                 (other, withheld[other][row])
                 for other in rule.explain_withheld
                 if row in withheld.get(other, {})
             ]
             held_back.sort(key=lambda h: not any(required for _, required in h[1]))
+            note = None
             if held_back:
                 other, missing = held_back[0]
                 target = pol.rule(other)
@@ -1068,7 +1513,7 @@ def _steps(
                     "action": target.action,
                     "missing": [t for t, _ in missing],
                 }
-                reason = reason.rstrip(". ") + "; " + _missing_text(target, missing) + "."
+                note = _missing_text(target, missing)
             school = None if school_ids is None else str(school_ids[row])
             steps.append(
                 NextStep(
@@ -1081,10 +1526,36 @@ def _steps(
                     rule=rule.id,
                     reason=reason,
                     evidence=evidence,
+                    note=note,
                 )
             )
     steps.sort(key=lambda s: (s.school_id or "", s.pupil_id, s.stage.order, s.action))
     return steps
+
+
+def _kinds_10_weeks(figs: _Figures, row: int) -> str:
+    """The 10-week window's threshold sessions by what their codes mean, for a parent."""
+    e = figs.enrolment
+    total = int(e["unauthorised_sessions_10_weeks"][row])
+    holiday = int(e["holiday_sessions_10_weeks"][row])
+    unknown = int(e["unexplained_sessions_10_weeks"][row])
+    late = int(e["late_after_close_sessions_10_weeks"][row])
+    other = total - holiday - unknown - late
+    parts = [
+        f"{k} {words}"
+        for k, words in (
+            (holiday, "for a holiday the school did not agree"),
+            (unknown, "whose reason is not yet known"),
+            (late, "arriving after the register closed"),
+            (other, "of other absence the school did not authorise"),
+        )
+        if k
+    ]
+    return _join(parts) if parts else "none"
+
+
+#: Text figures written from other figures, only for the steps that show them.
+_LAZY_TEXT: Mapping[str, Any] = {"unauthorised_kinds_10_weeks": _kinds_10_weeks}
 
 
 def _fill(
@@ -1110,26 +1581,34 @@ def step_figures(
     pupils: pd.DataFrame | None = None,
     as_of: Any = None,
     policy: str | Path | Mapping[str, Any] | Policy = "england-2024",
+    *,
+    plans: Any = None,
+    history: Any = None,
 ) -> pd.DataFrame:
     """The per-enrolment figures :func:`recommend` decides on, as a DataFrame.
 
     One row per enrolment (indexed like :func:`~attendance_core.classify`), one column per
     enrolment figure of the policy vocabulary (``n_dates`` as lists of dates) plus
-    ``longest_run_days`` (the longest run of qualifying days up to ``as_of``) and the cohort
-    flags. Useful to check why a step did or did not fire.
+    ``longest_run_days`` (the longest run of qualifying days up to ``as_of``), the cohort
+    flags and the plan terms (``plans`` and ``history`` as for :func:`recommend`). Useful to
+    check why a step did or did not fire.
     """
     pol = resolve_policy(policy)
     if as_of is None and not len(reg.dates):
         raise ValueError("the register has no marks: give as_of")
     day = as_date(reg.dates[-1]) if as_of is None else as_date(as_of)
-    figs = _compute(reg, _pupil_table(pupils), day, pol.scheme)
+    figs, state = _decide(reg, pupils, plans=plans, history=history, day=day, pol=pol)
     data: dict[str, Any] = {}
     ids = pol.scheme.band_ids
     for name, fig in FIGURES.items():
         if fig.axis != "enrolment":
             continue
-        if fig.kind == "dates":
-            data[name] = [figs.n_dates.get(i, []) for i in range(figs.n)]
+        if name in _LAZY_TEXT:
+            data[name] = [_LAZY_TEXT[name](figs, i) for i in range(figs.n)]
+        elif fig.kind == "dates":
+            data[name] = [figs.date_lists.get(name, {}).get(i, []) for i in range(figs.n)]
+        elif fig.kind == "mapping":
+            data[name] = [dict(figs.mappings.get(name, {}).get(i, {})) for i in range(figs.n)]
         elif fig.kind == "band":
             data[name] = pd.Categorical.from_codes(
                 figs.enrolment[name].astype(np.int64), categories=pd.Index(list(ids))
@@ -1146,5 +1625,7 @@ def step_figures(
     data["longest_run_days"] = longest
     for f in FLAGS:
         data[f] = figs.flags[f]
+    for term, values in state.terms.items():
+        data[term] = values
     data["in_scope"] = figs.in_scope
     return pd.DataFrame(data, index=reg.index())

@@ -9,12 +9,13 @@ disk. What is shared lives here:
   (:func:`resolve_token`); it travels only in the ``Authorization`` header and never appears in
   a message, a warning, an exception or a log line (URLs carry no token);
 * every request has a timeout; HTTP 429 and 5xx answers and transport failures are retried
-  with exponential backoff (``Retry-After`` honoured when given, capped), then a
+  with exponential backoff (``Retry-After`` honoured when given, else the service's own hint
+  in the answer's body, e.g. Assembly's ``data.period``; capped), then a
   :class:`~attendance_core.FormatError` names the endpoint and the last status;
 * other 4xx answers are a :class:`~attendance_core.FormatError` at once (401/403 say the token
   was refused, without showing it).
 
-httpx is needed (``pip install attendance-core[api]``; the Wonde and Assembly adapter
+httpx is needed (``pip install ".[api]"`` from a checkout; the Wonde and Assembly adapter
 distributions depend on it); it is imported only when a fetch starts.
 """
 
@@ -91,8 +92,9 @@ def split_url(url: str, scheme: str) -> str:
 class ApiClient:
     """GET JSON with retries, for one service and one token.
 
-    ``transport`` (an httpx transport) and ``sleep`` are for tests. The token is kept only
-    inside the httpx client's headers.
+    ``transport`` (an httpx transport) and ``sleep`` are for tests. ``wait_hint`` reads the
+    seconds to wait from a 429/5xx answer's parsed JSON body when it has no ``Retry-After``
+    header (None: use the backoff). The token is kept only inside the httpx client's headers.
     """
 
     def __init__(
@@ -105,12 +107,14 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         transport: Any = None,
         sleep: Callable[[float], None] = time.sleep,
+        wait_hint: Callable[[Any], float | None] | None = None,
     ) -> None:
         try:
             import httpx
         except ImportError:  # pragma: no cover - httpx is a dependency of the API adapters
             raise FormatError(
-                f"{service}: fetching needs httpx (pip install 'attendance-core[api]')"
+                f"{service}: fetching needs httpx (pip install httpx; from a checkout, "
+                "pip install '.[api]')"
             ) from None
         self._httpx = httpx
         self.service = service
@@ -118,6 +122,7 @@ class ApiClient:
         self.host = urlsplit(self.base_url).netloc
         self.policy = policy
         self._sleep = sleep
+        self._wait_hint = wait_hint
         self.requests = 0
         self._client = httpx.Client(
             headers={**(headers or {}), "Authorization": f"Bearer {token}"},
@@ -157,6 +162,13 @@ class ApiClient:
         wait = self.policy.backoff * (2**attempt)
         return float(min(wait * (1 + random.random() / 10), self.policy.max_wait))
 
+    def _hinted(self, response: Any) -> str | None:
+        try:
+            hint = self._wait_hint(response.json()) if self._wait_hint is not None else None
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return None
+        return None if hint is None else str(hint)
+
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
         """(parsed JSON body, response headers) of a GET, retried per the policy."""
         httpx = self._httpx
@@ -193,6 +205,8 @@ class ApiClient:
                     )
                 last = f"HTTP {status}"
                 retry_after = response.headers.get("Retry-After")
+                if retry_after is None and self._wait_hint is not None:
+                    retry_after = self._hinted(response)
             if attempt < self.policy.retries:
                 self._sleep(self._wait(attempt, retry_after))
         raise FormatError(

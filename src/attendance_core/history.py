@@ -22,7 +22,8 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from .errors import PolicyError, _shown
+from .calendar import as_date
+from .errors import AttendanceError, PolicyError, _shown
 
 __all__ = ["EVENTS", "OUTCOMES", "CaseEvent", "CaseHistory"]
 
@@ -72,27 +73,16 @@ def _missing(value: Any) -> bool:
 
 
 def _to_date(value: Any) -> Any:
-    """A date from a date, datetime, Timestamp, ``datetime64`` or ISO ``YYYY-MM-DD`` text.
-
-    Anything else is returned unchanged so the validator can refuse it by name.
-    """
+    """A date as :func:`~attendance_core.calendar.as_date` reads it (a date, datetime,
+    Timestamp, ``datetime64`` or ISO ``YYYY-MM-DD`` text; a day-first ``03/04/2025`` is
+    ambiguous and refused). Anything else is returned unchanged so the validator can refuse it
+    by name."""
     if _missing(value):
         return None
-    if isinstance(value, dt.datetime | pd.Timestamp):
-        return value.date()
-    if isinstance(value, dt.date):
+    try:
+        return as_date(value)
+    except AttendanceError:
         return value
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
-    if isinstance(value, str):
-        text = value.strip()
-        # only ISO: a day-first 03/04/2025 is ambiguous and would be read wrongly half the time
-        if len(text) >= 10 and text[4] == "-" and text[7] == "-":
-            try:
-                return dt.date.fromisoformat(text[:10])
-            except ValueError:
-                return value
-    return value
 
 
 def _to_text(value: Any) -> Any:

@@ -49,6 +49,8 @@ import pandas as pd
 from dateutil.easter import easter
 
 from . import _engine as engine
+from . import _pupils
+from ._values import truthy_array
 from .bands import BandScheme
 from .calendar import academic_year_start, as_date
 from .register import Register
@@ -195,43 +197,8 @@ OTHER_COHORTS: tuple[Cohort, ...] = (
 
 
 # ----------------------------------------------------------------------------- helpers
-def _truthy(values: pd.Series) -> npt.NDArray[np.bool_]:
-    """Booleans from a flag column: True, 1, "Y", "yes", "true" are true; NaN is false."""
-    if pd.api.types.is_bool_dtype(values.dtype) and not values.hasnans:
-        return values.to_numpy(dtype=bool)
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    truth = np.array(
-        [str(v).strip().lower() in {"true", "1", "1.0", "y", "yes", "t"} for v in uniques]
-        + [False],
-        dtype=bool,
-    )
-    out: npt.NDArray[np.bool_] = truth[codes]  # NaN (code -1) takes the last entry: False
-    return out
-
-
-def pupil_column(index: pd.Index, pupils: pd.DataFrame, column: str) -> pd.Series:
-    """The pupils-table ``column`` aligned to a result ``index`` (positional Series).
-
-    Joined on ``pupil_id``, and on ``school_id`` too when both the index and the pupils table
-    have it. Pupils missing from the table get NaN.
-    """
-    pupil_ids = pd.Index(index.get_level_values("pupil_id")).astype(str)
-    values = pupils[column]
-    if "school_id" in pupils.columns and "school_id" in (index.names or []):
-        keyed = pd.Series(
-            values.to_numpy(),
-            index=pd.MultiIndex.from_arrays(
-                [pupils["school_id"].astype(str), pupils.index.astype(str)]
-            ),
-        )
-        keyed = keyed[~keyed.index.duplicated()]
-        want = pd.MultiIndex.from_arrays(
-            [pd.Index(index.get_level_values("school_id")).astype(str), pupil_ids]
-        )
-        return pd.Series(keyed.reindex(want).to_numpy(), dtype=object)
-    values = values[~values.index.duplicated()]
-    values.index = values.index.astype(str)
-    return pd.Series(values.reindex(pupil_ids).to_numpy(), dtype=object)
+_truthy = truthy_array  # the one flag reader (dfe.py imports it under this name)
+pupil_column = _pupils.pupil_column  # the one join of pupils to enrolments (reports import it)
 
 
 def resolve_as_of(reg: Register, as_of: Any = None) -> dt.date:

@@ -57,6 +57,7 @@ from dateutil.parser import parserinfo
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MONTHLY, WEEKLY, rrule
 
+from ._values import decode_bytes, shorten
 from .calendar import academic_year
 from .errors import AttendanceWarning, PlanError
 
@@ -168,8 +169,7 @@ RAG_WORDS: Mapping[str, RAG] = {
 
 
 def _short(text: str, limit: int = 40) -> str:
-    shown = repr(text)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+    return shorten(repr(text), limit)
 
 
 # ----------------------------------------------------------------------------------- timeline
@@ -1123,13 +1123,10 @@ def _read_file(path: Path, sheet: str | int | None) -> tuple[list[list[Any]], li
         data = path.read_bytes()
     except OSError as exc:
         raise PlanError(f"{path.name}: cannot be read ({exc.strerror})") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-        warnings.warn(
-            f"{path.name}: not UTF-8, read as Windows-1252", AttendanceWarning, stacklevel=3
-        )
+    text, used = decode_bytes(data)
+    if used != "utf-8":
+        shown = "Windows-1252" if used == "cp1252" else "Latin-1"
+        warnings.warn(f"{path.name}: not UTF-8, read as {shown}", AttendanceWarning, stacklevel=3)
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count) if any(d in first for d in ",;\t") else ","
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
@@ -1218,66 +1215,20 @@ def _parse_grid(
             f"{_where(name)}: no header row found; expected headers such as {examples}".lstrip(": ")
         )
     if title is None:
-        for row in cells[:h]:
-            texts = [c for c in row if c]
-            if len(texts) == 1:
-                title = texts[0]
-                break
-    header_cells = cells[h]
-    columns: list[tuple[str, str | None]] = []
-    seen: dict[str, str] = {}
-    for header in header_cells:
-        field, approximate = _field_of(header)
-        shown = header or ""
-        if field is not None and field in seen:
-            raise PlanError(
-                f"{_where(name, row_no(h), shown)}: a second column for {field!r} "
-                f"(the first is {seen[field]!r})"
-            )
-        if field is not None:
-            seen[field] = shown
-            if approximate:
-                warnings.warn(
-                    f"{_where(name, row_no(h), shown)}: header read as {field!r}",
-                    AttendanceWarning,
-                    stacklevel=3,
-                )
-        columns.append((shown, field))
-    if "action" not in seen:
-        raise PlanError(
-            f"{_where(name, row_no(h))}: no action column; expected one of "
-            f"{', '.join(repr(a) for a in HEADER_ALIASES['action'])}"
-        )
-    # trailing columns with neither header nor content are not part of the layout
-    width = len(columns)
-    while (
-        width
-        and columns[width - 1][0] == ""
-        and not any(len(row) >= width and row[width - 1] for row in cells[h + 1 :])
-    ):
-        width -= 1
-    columns = columns[:width]
+        title = _grid_title(cells[:h])
+    columns = _grid_columns(cells, h, name=name, header_row=row_no(h))
     layout = _Layout(columns=tuple(columns))
     index = {field: j for j, (_, field) in enumerate(columns) if field is not None}
     ignored_warned: set[int] = set()
     items: list[ActionPlanItem] = []
     ids: dict[str, int] = {}
-    last_id = "0"
-    letter = 0
+    last_id, letter = "0", 0
     for r in range(h + 1, len(cells)):
         row = cells[r]
         if not any(row):
             continue
         number = row_no(r)
-        for j, (header, field) in enumerate(columns):
-            if field is None and j < len(row) and row[j] and j not in ignored_warned:
-                ignored_warned.add(j)
-                warnings.warn(
-                    f"{_where(name, number, header or f'#{j + 1}')}: column not read "
-                    "(unknown header); it is written back empty",
-                    AttendanceWarning,
-                    stacklevel=3,
-                )
+        _warn_unread_columns(row, columns, ignored_warned, _where(name, number))
 
         def get(field: str, row: list[str | None] = row) -> str | None:
             j = index.get(field)
@@ -1302,32 +1253,11 @@ def _parse_grid(
                 f"row {ids[item_id]}"
             )
         ids[item_id] = number
-        values: dict[str, Any] = {f: get(f) for f in _TEXT_FIELDS}
-        try:
-            values["status"] = RAG.parse(get("status"))
-        except ValueError:  # neither the cell nor its error is shown: it may hold anything
-            accepted = ", ".join(repr(m.label) for m in RAG)
-            where = _where(name, number, columns[index["status"]][0])
-            raise PlanError(f"{where}: not a RAG status; use one of {accepted}") from None
-        timeline = parse_timeline(values["timeline"], ref, quarters, quarter_year)
-        values["due"], values["recurrence"] = timeline.due, timeline.recurrence
-        due_text = get("due")
-        if due_text:
-            due = _strict_date(due_text)
-            if due is not None:
-                values["due"] = due
-            elif "timeline" in index:
-                raise PlanError(f"{_where(name, number, columns[index['due']][0])}: not a date")
-            else:  # a pupil plan's due cell written as a timeline ("End of March 2026")
-                read = parse_timeline(due_text, ref, quarters, quarter_year)
-                values.update(timeline=due_text, due=read.due, recurrence=read.recurrence)
-        done = get("completed_on")
-        if done:
-            values["completed_on"] = _strict_date(done)
-            if values["completed_on"] is None:
-                raise PlanError(
-                    f"{_where(name, number, columns[index['completed_on']][0])}: not a date"
-                )
+
+        def where(field: str, number: int = number) -> str:
+            return _where(name, number, columns[index[field]][0])
+
+        values = _item_values(get, index, where, ref=ref, quarters=quarters, year=quarter_year)
         if "area" not in index and "." in item_id:
             parent = next((i for i in items if i.id == item_id.split(".", 1)[0]), None)
             values["area"] = parent.action if parent else None
@@ -1342,6 +1272,109 @@ def _parse_grid(
             )
         items.append(ActionPlanItem(id=item_id, action=get("action") or "", **values))
     return ActionPlan(items=items, title=title, _layout=layout)
+
+
+def _grid_title(above: list[list[str | None]]) -> str | None:
+    """The plan's title: the first line above the header with exactly one filled cell."""
+    for row in above:
+        texts = [c for c in row if c]
+        if len(texts) == 1:
+            return texts[0]
+    return None
+
+
+def _grid_columns(
+    cells: list[list[str | None]], h: int, *, name: str | None, header_row: int
+) -> list[tuple[str, str | None]]:
+    """(header as written, field or None) of each column of the header row ``h``; trailing
+    columns with neither header nor content are not part of the layout."""
+    columns: list[tuple[str, str | None]] = []
+    seen: dict[str, str] = {}
+    for header in cells[h]:
+        field, approximate = _field_of(header)
+        shown = header or ""
+        if field is not None and field in seen:
+            raise PlanError(
+                f"{_where(name, header_row, shown)}: a second column for {field!r} "
+                f"(the first is {seen[field]!r})"
+            )
+        if field is not None:
+            seen[field] = shown
+            if approximate:
+                warnings.warn(
+                    f"{_where(name, header_row, shown)}: header read as {field!r}",
+                    AttendanceWarning,
+                    stacklevel=4,
+                )
+        columns.append((shown, field))
+    if "action" not in seen:
+        raise PlanError(
+            f"{_where(name, header_row)}: no action column; expected one of "
+            f"{', '.join(repr(a) for a in HEADER_ALIASES['action'])}"
+        )
+    width = len(columns)
+    while (
+        width
+        and columns[width - 1][0] == ""
+        and not any(len(row) >= width and row[width - 1] for row in cells[h + 1 :])
+    ):
+        width -= 1
+    return columns[:width]
+
+
+def _warn_unread_columns(
+    row: list[str | None],
+    columns: list[tuple[str, str | None]],
+    warned: set[int],
+    where: str,
+) -> None:
+    """Warn once per column that a filled cell under an unknown header is not read."""
+    for j, (header, field) in enumerate(columns):
+        if field is None and j < len(row) and row[j] and j not in warned:
+            warned.add(j)
+            warnings.warn(
+                f"{where}, column {header or f'#{j + 1}'!r}: column not read "
+                "(unknown header); it is written back empty",
+                AttendanceWarning,
+                stacklevel=4,
+            )
+
+
+def _item_values(
+    get: Callable[[str], str | None],
+    index: Mapping[str, int],
+    where: Callable[[str], str],
+    *,
+    ref: dt.date,
+    quarters: QuarterKind | None,
+    year: int | None,
+) -> dict[str, Any]:
+    """The fields of one plan row: text, RAG status, due date and recurrence (from the
+    timeline, or a due cell), completion date."""
+    values: dict[str, Any] = {f: get(f) for f in _TEXT_FIELDS}
+    try:
+        values["status"] = RAG.parse(get("status"))
+    except ValueError:  # neither the cell nor its error is shown: it may hold anything
+        accepted = ", ".join(repr(m.label) for m in RAG)
+        raise PlanError(f"{where('status')}: not a RAG status; use one of {accepted}") from None
+    timeline = parse_timeline(values["timeline"], ref, quarters, year)
+    values["due"], values["recurrence"] = timeline.due, timeline.recurrence
+    due_text = get("due")
+    if due_text:
+        due = _strict_date(due_text)
+        if due is not None:
+            values["due"] = due
+        elif "timeline" in index:
+            raise PlanError(f"{where('due')}: not a date")
+        else:  # a pupil plan's due cell written as a timeline ("End of March 2026")
+            read = parse_timeline(due_text, ref, quarters, year)
+            values.update(timeline=due_text, due=read.due, recurrence=read.recurrence)
+    done = get("completed_on")
+    if done:
+        values["completed_on"] = _strict_date(done)
+        if values["completed_on"] is None:
+            raise PlanError(f"{where('completed_on')}: not a date")
+    return values
 
 
 def _letters(n: int) -> str:

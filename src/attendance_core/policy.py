@@ -33,22 +33,31 @@ one ``[[rule]]`` table per rule::
 (:data:`PLAN_TERMS`, decided from the action plans passed to ``recommend``), each optionally
 followed by ``if <condition>``: ``"social_worker_agreement_recorded if flagged cin or cp or
 cic"``. When a rule's conditions hold but a gate does not, the rule is *withheld*; a rule that
-lists it in ``explain_withheld`` says in its reason what is still missing.
+lists it in ``explain_withheld`` says in its step's ``note`` (for staff) what is still missing.
 
 ``each = "run"`` evaluates a rule once per run of qualifying days (figures ``run_*``) instead of
-once per enrolment. ``reason`` is one plain-English sentence; ``{figure}`` placeholders are
-filled with the figure written for people (percentages, dates, days).
+once per enrolment. ``once = "run"`` or ``once = "academic_year"`` marks a duty done once: a
+record of it (history event or ``COMPLETED`` item) dated within the run, or within the academic
+year of ``as_of``, keeps it quiet for the rest of that run or year, instead of the usual 30
+school days. ``reason`` is one plain-English sentence a parent could read; ``{figure}``
+placeholders are filled with the figure written for people (percentages truncated to one
+decimal, dates, days). The step's evidence is its ``evidence`` list and its reason's figures.
+
+The national framework's numbers (improvement period of 3 to 6 weeks, two penalty notices in
+three years, 28 days to pay, …) are the policy's ``[framework]`` table (:class:`Framework`).
 
 Validation on load raises :class:`~attendance_core.errors.PolicyError` naming the file, the rule
 and the field. Enforcement rules (stage ``ENFORCE``) must be gated on compulsory school age,
 must require the social worker's agreement for a child with a social worker, and must either
-follow support (require ``support_not_worked``, ``notice_to_improve_period_passed`` or
-``penalty_notice_recorded``) or be the holiday route (``holiday_only`` in ``when``): support
-before sanction is checked when the policy is read, not left to the file's author.
+follow support (require one of :data:`SUPPORT_TERMS`) or be the holiday route
+(``holiday_only`` in ``when``): support before sanction is checked when the policy is read, not
+left to the file's author. A rule acting on a notice already issued (requiring
+``penalty_notice_unpaid``) is exempt: the LA must prosecute or withdraw whatever the pupil's age.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import operator
 import re
@@ -61,6 +70,7 @@ from typing import Any, Literal
 
 import attrs
 
+from . import _pupils
 from ._data import bundled
 from .bands import BandScheme, band_scheme
 from .errors import PolicyError, SchemeError
@@ -76,6 +86,7 @@ __all__ = [
     "Condition",
     "Figure",
     "Flagged",
+    "Framework",
     "PlanGate",
     "Policy",
     "Rule",
@@ -147,9 +158,22 @@ ROLES: tuple[str, ...] = (
 )
 
 #: Cohort flags a condition may name (boolean columns of the pupils table).
-FLAGS: tuple[str, ...] = ("cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_justice")
+FLAGS: tuple[str, ...] = _pupils.FLAGS
 
-FigureKind = Literal["count", "days", "rate", "bool", "band", "date", "dates", "age", "number"]
+FigureKind = Literal[
+    "count",
+    "days",
+    "rate",
+    "bool",
+    "band",
+    "date",
+    "dates",
+    "age",
+    "number",
+    "text",
+    "ordinal",
+    "mapping",
+]
 
 
 @attrs.frozen
@@ -237,6 +261,71 @@ FIGURES: Mapping[str, Figure] = _figures(
     ("run_end", "date", "last qualifying day of the run (up to as_of)"),
     ("run_tenth_day", "date", "the 10th qualifying day of the run (missing if shorter)"),
     ("run_ongoing", "bool", "the run has not been broken up to as_of"),
+    (
+        "unexplained_sessions_10_weeks",
+        "count",
+        "sessions coded N (reason not yet known) in the 10-week window",
+    ),
+    (
+        "late_after_close_sessions_10_weeks",
+        "count",
+        "sessions coded U (arrived after the register closed) in the 10-week window",
+    ),
+    (
+        "unauthorised_kinds_10_weeks",
+        "text",
+        "the 10-week window's threshold sessions by meaning (holiday not agreed, reason not yet "
+        "known, arrived after the register closed, other unauthorised absence)",
+    ),
+    (
+        "illness_share_of_absence",
+        "rate",
+        "illness sessions ÷ absent sessions, academic year to date (0 with no absence)",
+    ),
+    (
+        "absence_day_of_run",
+        "ordinal",
+        "which school day in a row of absence as_of is (1 on the first day; days with no "
+        "possible session neither count nor break the run)",
+    ),
+    (
+        "penalty_notices_3_years",
+        "count",
+        "penalty notices counted toward the limit: penalty_notice events issued in the three "
+        "years before as_of to the same parent (most for any one parent), not withdrawn",
+    ),
+    (
+        "rate",
+        "text",
+        "the rate of a new penalty notice: 'first', or 'second' (the higher rate, no reduced "
+        "rate) when one is counted",
+    ),
+    ("latest_penalty_notice", "date", "the date of the latest penalty notice counted"),
+    (
+        "penalty_notices_by_parent",
+        "mapping",
+        "penalty notices counted for each parent_id (a notice with none counts for every "
+        "parent; '(parent not recorded)' when no notice names one)",
+    ),
+    (
+        "unpaid_penalty_notices",
+        "count",
+        "penalty notices unpaid (outcome 'unpaid', or none 28 days after receipt) and neither "
+        "withdrawn nor followed by a prosecution",
+    ),
+    ("unpaid_penalty_notice_dates", "dates", "issue dates of those unpaid penalty notices"),
+    ("improvement_period_start", "date", "issue date of the latest notice to improve"),
+    (
+        "improvement_period_end",
+        "date",
+        "end of its improvement period (until; at least 3 weeks after issue)",
+    ),
+    (
+        "improvement_period_sessions",
+        "count",
+        "sessions coded G, N, O or U from the day after the notice to improve to the end of "
+        "its improvement period",
+    ),
 )
 
 
@@ -263,20 +352,22 @@ PLAN_TERMS: Mapping[str, PlanTerm] = {
         ),
         PlanTerm(
             "support_not_worked",
-            "a support item is OVERDUE, or COMPLETED and its success measure not met or "
-            "attendance since no better than before",
+            "a support_not_engaged or support_not_worked history event, or a COMPLETED support "
+            "item whose success measure is not met or whose attendance since is no better than "
+            "before (an OVERDUE item alone is not enough: the delay may be the school's)",
             "support to be offered and shown not to work or not to be taken up",
             "support has been offered and has not worked",
         ),
         PlanTerm(
             "consultation_recorded",
-            "a COMPLETED item answering consult_attendance_officer",
+            "an attendance_officer_consulted event or a COMPLETED item answering "
+            "consult_attendance_officer",
             "the consultation with the attendance officer to be recorded",
             "the consultation with the attendance officer is recorded",
         ),
         PlanTerm(
             "social_worker_agreement_recorded",
-            "a COMPLETED item answering agree_with_social_worker",
+            "a social_worker_agreed event or a COMPLETED item answering agree_with_social_worker",
             "the social worker's agreement to be recorded",
             "the social worker's agreement is recorded",
         ),
@@ -288,10 +379,31 @@ PLAN_TERMS: Mapping[str, PlanTerm] = {
         ),
         PlanTerm(
             "notice_to_improve_period_passed",
-            "a COMPLETED notice_to_improve item whose due date (the end of its "
-            "improvement period) is before as_of",
+            "the latest notice to improve (a notice_to_improve event, or a COMPLETED item with "
+            "its due date as until) has an improvement period ended before as_of (never "
+            "before 3 weeks after issue)",
             "a notice to improve whose improvement period has ended",
             "the improvement period of a notice to improve has ended",
+        ),
+        PlanTerm(
+            "notice_to_improve_not_improved",
+            "the latest notice to improve's improvement period has ended (never before 3 weeks "
+            "after issue) and the pupil had a session coded G, N, O or U during it",
+            "a notice to improve whose improvement period has ended without improvement",
+            "attendance did not improve during a notice to improve's improvement period",
+        ),
+        PlanTerm(
+            "penalty_notice_limit_reached",
+            "as many penalty notices counted as the framework allows (2 in three years)",
+            "the limit of penalty notices to have been reached",
+            "no further penalty notice can be issued within three years of the first",
+        ),
+        PlanTerm(
+            "penalty_notice_unpaid",
+            "a penalty notice is unpaid: outcome unpaid, or no outcome 28 days after its "
+            "receipt (2 working days after issue), and no prosecution recorded since",
+            "an unpaid penalty notice",
+            "a penalty notice is unpaid",
         ),
         PlanTerm(
             "penalty_notice_recorded",
@@ -303,7 +415,16 @@ PLAN_TERMS: Mapping[str, PlanTerm] = {
 }
 
 #: Plan terms that show support came before an enforcement rule.
-SUPPORT_TERMS = ("support_not_worked", "notice_to_improve_period_passed", "penalty_notice_recorded")
+SUPPORT_TERMS = (
+    "support_not_worked",
+    "notice_to_improve_period_passed",
+    "notice_to_improve_not_improved",
+    "penalty_notice_recorded",
+    "penalty_notice_limit_reached",
+)
+#: Plan terms of a notice already issued: a rule requiring one acts on that notice (the LA's
+#: duty to prosecute or withdraw an unpaid penalty notice), whatever the pupil's age now.
+ON_RECORD_TERMS = ("penalty_notice_unpaid",)
 SOCIAL_WORKER_FLAGS = frozenset({"cin", "cp", "cic"})
 
 
@@ -493,6 +614,15 @@ class Rule:
     each: Literal["enrolment", "run"] = "enrolment"
     explain_withheld: tuple[str, ...] = ()
     description: str = ""
+    once: Literal["run", "academic_year"] | None = None
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The figures the step shows: its ``evidence`` list and its reason's placeholders
+        (the figures a condition only reads are not shown, so a reason and its evidence can
+        cite a period's sessions and nothing earlier)."""
+        names = [*self.evidence, *_template_fields(self.reason)]
+        return tuple(dict.fromkeys(n for n in names if n in FIGURES))
 
     @property
     def figures(self) -> tuple[str, ...]:
@@ -524,13 +654,83 @@ _RULE_FIELDS = {
     "each",
     "explain_withheld",
     "description",
+    "once",
 }
-_POLICY_FIELDS = {"id", "title", "description", "scheme", "roles", "rule", "source"}
+_POLICY_FIELDS = {"id", "title", "description", "scheme", "roles", "rule", "source", "framework"}
 _ID = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
 
 def _template_fields(template: str) -> list[str]:
     return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+
+
+@attrs.frozen(kw_only=True)
+class Framework:
+    """The national framework's numbers a policy decides with (its ``[framework]`` table).
+
+    The defaults are the 2024 national framework for penalty notices (dfe-rules.md §4) and the
+    statutory guidance; an LA's policy file may change any of them.
+    """
+
+    #: shortest and longest improvement period of a notice to improve, in weeks: a notice
+    #: without ``until`` gets the shortest; one outside the range is kept with a warning, and
+    #: its period never ends before the shortest has passed
+    improvement_period_weeks: tuple[int, int] = (3, 6)
+    #: penalty notices per child and parent within ``penalty_notice_years``
+    penalty_notice_limit: int = 2
+    penalty_notice_years: int = 3
+    #: notices issued before this date do not count toward the limit (None: all count; the
+    #: framework's text on notices from before 19 August 2024 was not found, rulings.md 8)
+    count_penalty_notices_from: dt.date | None = None
+    #: days to pay, beginning with the day of receipt; receipt is taken as this many working
+    #: days after issue
+    penalty_notice_payment_days: int = 28
+    penalty_notice_receipt_working_days: int = 2
+    #: school days a COMPLETED plan item (or an answering history event) keeps its step quiet
+    completed_suppresses_days: int = 30
+    #: school days after completed support before attendance since can show it did not work
+    support_check_min_days: int = 15
+    #: school days within which an N must be resolved
+    unexplained_resolve_days: int = 5
+    #: school weeks (on the school's calendar) a notice to improve counts as recent
+    notice_to_improve_recent_weeks: int = 10
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str) -> Framework:
+        """Read the ``[framework]`` table; :class:`PolicyError` names the field."""
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise PolicyError(f"{origin}: field 'framework' must be a table")
+        known = {f.name for f in attrs.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise PolicyError(
+                f"{origin}: framework: unknown field(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            where = f"{origin}: framework: field {name!r}"
+            if name == "improvement_period_weeks":
+                if (
+                    not isinstance(value, list)
+                    or len(value) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                    or not 1 <= value[0] <= value[1]
+                ):
+                    raise PolicyError(f"{where}: must be [shortest, longest] weeks, e.g. [3, 6]")
+                values[name] = (value[0], value[1])
+            elif name == "count_penalty_notices_from":
+                day = value.date() if isinstance(value, dt.datetime) else value
+                if not isinstance(day, dt.date):
+                    raise PolicyError(f"{where}: must be a date such as 2024-08-19")
+                values[name] = day
+            else:
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise PolicyError(f"{where}: must be a whole number (got {value!r})")
+                values[name] = value
+        return cls(**values)
 
 
 @attrs.frozen(kw_only=True)
@@ -548,6 +748,7 @@ class Policy:
     rules: tuple[Rule, ...]
     roles: tuple[str, ...] = ROLES
     source: str = "<dict>"
+    framework: Framework = attrs.field(factory=Framework)
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id."""
@@ -595,7 +796,9 @@ class Policy:
                     raise PolicyError(
                         f"{origin}: rule {r.id!r}: field 'explain_withheld': no rule {other!r}"
                     )
+        framework = Framework.from_dict(data.get("framework"), origin)
         return cls(
+            framework=framework,
             id=pid.strip(),
             title=str(data.get("title", "")),
             description=str(data.get("description", "")),
@@ -687,9 +890,14 @@ def _rule(raw: Any, n: int, scheme: BandScheme, roles: tuple[str, ...], origin: 
     compulsory = raw.get("compulsory_age", False)
     if not isinstance(compulsory, bool):
         raise fail("compulsory_age", f"must be true or false (got {compulsory!r})")
+    once = raw.get("once")
+    if once not in (None, "run", "academic_year"):
+        raise fail("once", f"must be 'run' or 'academic_year' (got {once!r})")
     each = raw.get("each", "enrolment")
     if each not in ("enrolment", "run"):
         raise fail("each", f"must be 'enrolment' or 'run' (got {each!r})")
+    if once == "run" and each != "run":
+        raise fail("once", 'once = "run" needs each = "run" (the rule is decided per run)')
     evidence = raw.get("evidence", [])
     if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
         raise fail("evidence", "must be a list of figure names")
@@ -731,6 +939,7 @@ def _rule(raw: Any, n: int, scheme: BandScheme, roles: tuple[str, ...], origin: 
         each=each,
         explain_withheld=tuple(explain),
         description=description,
+        once=once,
     )
     for name in rule.figures:
         if FIGURES[name].axis == "run" and each != "run":
@@ -743,6 +952,8 @@ def _check_enforcement(rule: Rule, fail: Callable[[str, str], PolicyError]) -> N
     """Support before sanction, checked on the policy itself (domain.md §5)."""
     if rule.stage is not Stage.ENFORCE:
         return
+    if any(g.term in ON_RECORD_TERMS and g.condition is None for g in rule.requires):
+        return  # acts on a notice already issued (e.g. prosecute or withdraw an unpaid one)
     if not rule.compulsory_age:
         raise fail(
             "compulsory_age",

@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ._values import id_text as _id_text
 from .errors import AttendanceWarning, FormatError, RegisterError
 
 __all__ = [
@@ -151,17 +152,6 @@ def _is_missing(value: Any) -> bool:
     if isinstance(value, float | np.floating):
         return math.isnan(value)
     return isinstance(value, str) and not value.strip()
-
-
-def _id_text(value: Any) -> str:
-    """The id as the register keeps it: ``1234``, ``1234.0`` and ``" 1234 "`` are one id."""
-    if isinstance(value, bool | np.bool_):
-        return str(value)
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 @attrs.frozen

@@ -16,6 +16,7 @@ import datetime as dt
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 import attrs
@@ -23,7 +24,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .calendar import SchoolCalendar, as_date
+from ._pupils import positions, pupils_table
+from ._values import id_texts as _id_texts
+from .calendar import SchoolCalendar, as_date, as_dates
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
 from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
 
@@ -202,7 +205,9 @@ def _contiguous_start(labels: pd.Index) -> int | None:
 class Register:
     """Marks of one or more schools, one ``uint8`` code id per enrolment and session.
 
-    Build one with :meth:`from_long`. Attributes (read-only by convention):
+    Build one with :meth:`from_long`. A register is immutable, like the library's other models:
+    its attributes cannot be set or deleted and its arrays are read-only (``select``,
+    ``period`` and ``with_school_days`` give new registers). Attributes:
 
     ``marks``
         ``uint8`` array, enrolments × sessions; columns are ``2 * date_index + (0 AM | 1 PM)``.
@@ -231,29 +236,63 @@ class Register:
         rejected: pd.DataFrame | None = None,
         added_sessions: Mapping[Any, npt.NDArray[np.bool_]] | None = None,
     ) -> None:
-        self.marks = marks
-        self.dates = dates.astype("datetime64[D]")
-        self.pupil_ids = pupil_ids
-        self.school_ids = school_ids
-        self.span = span
-        self.codes = codes
-        self.rejected = _empty_rejected() if rejected is None else rejected
-        schools = np.array([""]) if school_ids is None else school_ids
-        # enrolments are sorted by school: each school's rows are one contiguous block
+        self.marks: npt.NDArray[np.uint8]
+        self.dates: npt.NDArray[np.datetime64]
+        self.pupil_ids: npt.NDArray[np.object_]
+        self.school_ids: npt.NDArray[np.object_] | None
+        self.span: npt.NDArray[np.int64]
+        self.codes: CodeTable
+        self.rejected: pd.DataFrame
         self.schools: npt.NDArray[np.object_]
         self.school_index: npt.NDArray[np.int64]
+        # school sessions from term-date files, by school id: a bool per column
+        self.added_sessions: Mapping[Any, npt.NDArray[np.bool_]]
+        self._school_sessions: npt.NDArray[np.bool_] | None
+        schools = np.array([""]) if school_ids is None else school_ids
+        # enrolments are sorted by school: each school's rows are one contiguous block
         uniq, first, inverse = np.unique(
             schools.astype(str), return_index=True, return_inverse=True
         )
         if school_ids is None:
-            self.schools = np.array([None], dtype=object)
-            self.school_index = np.zeros(len(pupil_ids), dtype=np.int64)
+            school_list = np.array([None], dtype=object)
+            school_index = np.zeros(len(pupil_ids), dtype=np.int64)
         else:
-            self.schools = np.asarray(school_ids[first] if len(first) else uniq, dtype=object)
-            self.school_index = inverse.astype(np.int64).reshape(-1)
-        self._school_sessions: npt.NDArray[np.bool_] | None = None
-        # school sessions from term-date files, by school id: a bool per column
-        self.added_sessions: dict[Any, npt.NDArray[np.bool_]] = dict(added_sessions or {})
+            school_list = np.asarray(school_ids[first] if len(first) else uniq, dtype=object)
+            school_index = inverse.astype(np.int64).reshape(-1)
+        sessions = {k: _read_only(v) for k, v in (added_sessions or {}).items()}
+        self.__dict__.update(
+            marks=_read_only(marks),
+            dates=_read_only(dates.astype("datetime64[D]")),
+            pupil_ids=_read_only(pupil_ids),
+            school_ids=None if school_ids is None else _read_only(school_ids),
+            span=_read_only(span),
+            codes=codes,
+            rejected=_empty_rejected() if rejected is None else rejected,
+            schools=_read_only(school_list),
+            school_index=_read_only(school_index),
+            added_sessions=MappingProxyType(sessions),
+            _school_sessions=None,
+        )
+
+    def with_rejected(self, rejected: pd.DataFrame) -> Register:
+        """The same register (its arrays shared, read-only) with ``rejected`` as its rejected
+        rows: :func:`~attendance_core.load` gives the register the load's whole table."""
+        other = object.__new__(Register)
+        other.__dict__.update(self.__dict__, rejected=rejected)
+        return other
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __delattr__(self, name: str) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt through __init__ (dask ships registers to workers): read-only again there
+        fields = ("marks", "dates", "pupil_ids", "school_ids", "span", "codes", "rejected")
+        state = {name: self.__dict__[name] for name in fields}
+        state["added_sessions"] = dict(self.added_sessions)
+        return (_rebuild, (state,))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -299,7 +338,9 @@ class Register:
         ]
         if callable(pupils):
             pupils = pupils()
-        return _assemble(encoded, table, errors=errors, pupils=pupils, source=source, names=names)
+        return _assemble(
+            encoded, table, errors=errors, pupils=pupils_table(pupils), source=source, names=names
+        )
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -347,8 +388,8 @@ class Register:
                 added = self.added_sessions.get(self.schools[s])
                 if added is not None:
                     out[s] |= added
-            self._school_sessions = out
-        return self._school_sessions
+            self.__dict__["_school_sessions"] = _read_only(out)  # a cache: derived once
+        return self.__dict__["_school_sessions"]  # type: ignore[no-any-return]
 
     def school_blocks(self) -> list[slice]:
         """The row slice of each school (enrolments are sorted by school)."""
@@ -498,23 +539,18 @@ class Register:
 
 
 # ---------------------------------------------------------------------------- encoding
+def _rebuild(state: dict[str, Any]) -> Register:
+    return Register(**state)
+
+
+def _read_only(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``array`` itself, no longer writeable (a register's arrays are never changed)."""
+    array.flags.writeable = False
+    return array
+
+
 def _day_ordinal(value: Any) -> int:
     return int((_to_day(value) - _EPOCH).astype(np.int64))
-
-
-def _id_text(value: Any) -> str:
-    """An identifier as text: ``1234.0`` read by a CSV parser becomes ``1234``."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _id_texts(values: Any) -> list[str]:
-    """:func:`_id_text` of every value (text values need only their spaces stripped)."""
-    out: list[str] = []
-    for v in values:
-        out.append(v.strip() if type(v) is str else _id_text(v))
-    return out
 
 
 def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
@@ -1203,18 +1239,8 @@ def _spans_from_pupils(
     """
     if "admission_date" not in pupils.columns and "leaving_date" not in pupils.columns:
         return span
-    table_p = pupils.copy()
-    table_p.index = table_p.index.map(_id_text)
-    if "school_id" in table_p.columns and school_arr is not None:
-        keys = pd.MultiIndex.from_arrays([table_p["school_id"].map(_id_text), table_p.index])
-        table_p.index = keys
-        want = pd.MultiIndex.from_arrays(
-            [pd.Index(school_arr.astype(str)), pd.Index(pupil_arr.astype(str))]
-        )
-    else:
-        want = pd.Index(pupil_arr.astype(str))
-    table_p = table_p[~table_p.index.duplicated(keep="first")]
-    found = table_p.reindex(want)
+    at = positions(pupil_arr, school_arr, pupils)
+    found = pupils.reset_index(drop=True).reindex(at)  # -1: no row, all NaN
     out = span.copy()
     # last school session of each enrolment's school
     lut = table.school_session
@@ -1227,17 +1253,17 @@ def _spans_from_pupils(
         cols = np.flatnonzero(lut[marks[rows]].any(axis=0))
         last_by_school[s] = int(col_ord[cols[-1]]) if len(cols) else int(col_ord[-1])
     if "admission_date" in found.columns:
-        adm = pd.to_datetime(found["admission_date"], errors="coerce")
+        adm = as_dates(found["admission_date"], "admission_date", ids=pupil_arr)
         has = adm.notna().to_numpy()
         out[has, 0] = 2 * date_ordinals(adm[has].to_numpy().astype("datetime64[D]"))
         if "leaving_date" not in found.columns:
             out[has, 1] = [last_by_school[s] for s in school_keys[has]]
     if "leaving_date" in found.columns:
-        leave = pd.to_datetime(found["leaving_date"], errors="coerce")
+        leave = as_dates(found["leaving_date"], "leaving_date", ids=pupil_arr)
         has_l = leave.notna().to_numpy()
         out[has_l, 1] = 2 * date_ordinals(leave[has_l].to_numpy().astype("datetime64[D]")) + 1
         if "admission_date" in found.columns:
-            open_end = pd.to_datetime(found["admission_date"], errors="coerce").notna().to_numpy()
+            open_end = adm.notna().to_numpy()
             open_end = open_end & ~has_l
             out[open_end, 1] = [last_by_school[s] for s in school_keys[open_end]]
     inverted = out[:, 0] > out[:, 1]

@@ -513,6 +513,12 @@ class TSMPack:
     ``successes``
         pupils whose band this term is better than last term's (with at least
         :data:`MIN_TERM_SESSIONS` possible sessions this term).
+    ``comparison``
+        each school against the benchmarks, academic year to ``as_of``, in the long layout:
+        ``school_id``, ``measure`` (overall, authorised, unauthorised, persistent and severe
+        absence rates), ``label``, ``source`` (``school``: every pupil and mark, as the library
+        counts; ``dfe_method``: as :func:`~attendance_core.dfe_statistics` counts; then each
+        benchmark's id), ``title`` and ``rate`` (a fraction; NaN where not published).
     """
 
     as_of: dt.date
@@ -522,6 +528,7 @@ class TSMPack:
     cohorts: pd.DataFrame = attrs.field(eq=False)
     severe: pd.DataFrame = attrs.field(eq=False)
     successes: pd.DataFrame = attrs.field(eq=False)
+    comparison: pd.DataFrame = attrs.field(eq=False, factory=lambda: _comparison_frame([]))
 
     @property
     def schools(self) -> list[str]:
@@ -535,6 +542,7 @@ class TSMPack:
             "cohorts": self.cohorts,
             "severe_absence": self.severe,
             "successes": self.successes,
+            "benchmarks": self.comparison,
         }
 
     def for_school(self, school_id: str) -> TSMPack:
@@ -553,6 +561,7 @@ class TSMPack:
             cohorts=pick(self.cohorts),
             severe=pick(self.severe),
             successes=pick(self.successes),
+            comparison=pick(self.comparison),
         )
 
 
@@ -562,13 +571,16 @@ def tsm_pack(
     as_of: Any = None,
     *,
     plans: Any = None,
+    benchmarks: Any = None,
 ) -> TSMPack:
     """The Targeting Support Meeting pack of every school in ``reg`` (five-band scheme).
 
     Periods: the academic year to ``as_of`` (as :func:`~attendance_core.recommend` sees it),
     this term to ``as_of`` and the whole of last term (terms as
     :func:`~attendance_core.patterns.term_of`). Severe-absence pupils carry their recommended
-    next steps (``plans`` as for recommend). Pupil names are never put in the pack; pupils
+    next steps (``plans`` as for recommend). Each school is set against the DfE-comparable
+    figures, the DfE's national figures and ``benchmarks`` (an LA's or a trust's file, as
+    :func:`~attendance_core.benchmarks` reads). Pupil names are never put in the pack; pupils
     appear by ``pupil_id`` and ``year_group``.
     """
     from .measures import classify
@@ -644,7 +656,67 @@ def tsm_pack(
         cohorts=cohorts,
         severe=severe,
         successes=successes,
+        comparison=_school_comparisons(reg, pupils, day, schools, benchmarks),
     )
+
+
+def _comparison_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    columns = ["school_id", "measure", "label", "source", "title", "rate"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["rate"] = frame["rate"].astype(np.float64)
+    return frame
+
+
+def _school_comparisons(
+    reg: Register,
+    pupils: pd.DataFrame | None,
+    day: dt.date,
+    schools: Sequence[Any],
+    benchmarks: Any,
+) -> pd.DataFrame:
+    """:attr:`TSMPack.comparison`: every school's figures beside the benchmarks."""
+    rows: list[dict[str, Any]] = []
+    for school in schools:
+        name = str(school)
+        if reg.school_ids is None:
+            one, their = reg, pupils
+        else:
+            one = reg.select(schools=[name])
+            their = (
+                pupils[pupils["school_id"].astype(str) == name]
+                if pupils is not None and "school_id" in pupils.columns
+                else pupils
+            )
+        values = _comparison_values(one, their, day, benchmarks)
+        sources = [
+            ("school", _OWN_TITLES[0], values["own"]),
+            ("dfe_method", _OWN_TITLES[1], values["dfe"] or {}),
+        ]
+        for i, (measure, label) in enumerate(_MEASURES):
+            for source, title, figures in sources:
+                rate = figures.get(measure, np.nan)
+                rows.append(
+                    {
+                        "school_id": name,
+                        "measure": measure,
+                        "label": label,
+                        "source": source,
+                        "title": title,
+                        "rate": float(rate),
+                    }
+                )
+            for bench in values["benchmarks"]:
+                rows.append(
+                    {
+                        "school_id": name,
+                        "measure": measure,
+                        "label": label,
+                        "source": bench["id"],
+                        "title": bench["title"],
+                        "rate": float(bench["values"][i]),
+                    }
+                )
+    return _comparison_frame(rows)
 
 
 def _pupil_values(index: pd.Index, pupils: pd.DataFrame | None, column: str) -> Any:
@@ -717,9 +789,10 @@ def write_tsm_pack(pack: TSMPack, folder: str | Path) -> list[Path]:
     """Write a pack as HTML, CSV and Excel; returns the files written, in order.
 
     ``folder/`` gets the all-schools tables (``bands.csv``, ``cohorts.csv``,
-    ``severe_absence.csv``, ``successes.csv`` and ``tsm_all_schools.xlsx``, one sheet each),
+    ``severe_absence.csv``, ``successes.csv``, ``benchmarks.csv`` and ``tsm_all_schools.xlsx``,
+    one sheet each),
     and one sub-folder per school (its id made safe for a file name) with ``tsm.html``,
-    ``tsm.xlsx`` and the same four CSV files. Every file is written atomically and every
+    ``tsm.xlsx`` and the same five CSV files. Every file is written atomically and every
     spreadsheet cell neutralised against formula injection.
     """
     root = Path(folder)
@@ -1039,7 +1112,58 @@ def _tsm_context(pack: TSMPack, school: str) -> dict[str, Any]:
         "severe": _records(pack.severe),
         "successes": _records(pack.successes),
         "labels": {b.id: b.label for b in scheme.bands},
+        "comparison": _comparison_table(pack.comparison),
     }
+
+
+def _school_comparison_rows(
+    reg: Register, pupils: pd.DataFrame | None, day: dt.date, benchmarks: Any
+) -> list[dict[str, Any]]:
+    """For a trust report: each school's own and DfE-method rates, measure by measure."""
+    if not reg.has_schools:
+        return []
+    frame = _school_comparisons(reg, pupils, day, sorted(str(s) for s in reg.schools), benchmarks)
+    mine = frame[frame["source"].isin(["school", "dfe_method"])]
+    rows = []
+    for school, part in mine.groupby("school_id", sort=True):
+        got = part.set_index(["measure", "source"])["rate"]
+        rows.append(
+            {
+                "school": str(school),
+                "cells": [
+                    _pct(got.get((measure, source), np.nan))
+                    for measure, _ in _MEASURES
+                    for source in ("school", "dfe_method")
+                ],
+            }
+        )
+    return rows
+
+
+#: The titles of the school's own columns in :attr:`TSMPack.comparison` (the rest are benchmarks).
+_OWN_TITLES = ("This school", "DfE method")
+
+
+def _comparison_table(frame: pd.DataFrame) -> dict[str, Any]:
+    """:attr:`TSMPack.comparison` of one school as printed: a column per source."""
+    titles = list(dict.fromkeys(frame["title"]))
+    rows = []
+    for label, part in frame.groupby("label", sort=False):
+        by_title = dict(zip(part["title"], part["rate"], strict=True))
+        rows.append(
+            {
+                "label": str(label),
+                "cells": [
+                    _pct(by_title[t])
+                    if not pd.isna(by_title.get(t, np.nan))
+                    else "–"
+                    if t in _OWN_TITLES
+                    else "not published"
+                    for t in titles
+                ],
+            }
+        )
+    return {"titles": titles, "rows": rows}
 
 
 def _need_rank(figures: pd.DataFrame, scheme: BandScheme) -> pd.DataFrame:
@@ -1056,25 +1180,9 @@ def _need_rank(figures: pd.DataFrame, scheme: BandScheme) -> pd.DataFrame:
     )
 
 
-def _report_context(
-    reg: Register,
-    *,
-    pupils: pd.DataFrame | None,
-    scheme: BandScheme,
-    day: dt.date,
-    top: int,
-    title: str | None,
-    generated_at: dt.datetime | None,
-    benchmarks: Any = None,
-) -> dict[str, Any]:
-    year_first = academic_year_start(day)
-    figures = pupil_patterns(reg, day, scheme=scheme)
-    summary = band_summary(figures)
-    weekly = weekly_attendance(reg, year_first, day)
-    profile = group_weekday_profile(reg, year_first, day)
-    cohorts = _cohort_rows(figures, pupils)
-    steps = next_steps(reg, pupils=pupils, as_of=day)
-
+def _headline_cards(figures: pd.DataFrame) -> list[dict[str, str]]:
+    """The headline cards of a page: attendance, the last 4 weeks, persistent and severe
+    absence and days missed, from :func:`~attendance_core.patterns.pupil_patterns` figures."""
     possible = int(figures["possible"].sum())
     attended = int(figures["attended"].sum())
     absent = figures["absent"].to_numpy(dtype=np.int64)
@@ -1112,6 +1220,43 @@ def _report_context(
             "note": f"by {_pupils(banded)} this academic year",
         },
     ]
+    return headline
+
+
+def _unbanded_note(figures: pd.DataFrame, scheme: BandScheme) -> str:
+    """The pupils a scheme's ``min_possible_sessions`` keeps out of the bands, as a sentence
+    ("" when the scheme has no minimum or no pupil falls short)."""
+    least = scheme.min_possible_sessions
+    poss = figures["possible"].to_numpy(dtype=np.int64)
+    n = int(((poss > 0) & (poss < least)).sum()) if least else 0
+    if not n:
+        return ""
+    verb = "is" if n == 1 else "are"
+    return (
+        f"{_pupils(n)} with fewer than {least} possible sessions {verb} counted apart, not banded."
+    )
+
+
+def _report_context(
+    reg: Register,
+    *,
+    pupils: pd.DataFrame | None,
+    scheme: BandScheme,
+    day: dt.date,
+    top: int,
+    title: str | None,
+    generated_at: dt.datetime | None,
+    benchmarks: Any = None,
+) -> dict[str, Any]:
+    year_first = academic_year_start(day)
+    figures = pupil_patterns(reg, day, scheme=scheme)
+    summary = band_summary(figures)
+    weekly = weekly_attendance(reg, year_first, day)
+    profile = group_weekday_profile(reg, year_first, day)
+    cohorts = _cohort_rows(figures, pupils)
+    steps = next_steps(reg, pupils=pupils, as_of=day)
+
+    headline = _headline_cards(figures)
 
     ranked = _need_rank(figures, scheme).head(top)
     by_pupil = _steps_by_enrolment(steps, ranked.index.get_level_values("pupil_id"))
@@ -1199,6 +1344,7 @@ def _report_context(
         "generated_at": generated_at,
         "headline": headline,
         "band_chart": _band_chart(summary, scheme),
+        "unbanded": _unbanded_note(figures, scheme),
         "trend_chart": _trend_chart(weekly),
         "heat_map": _heat_map(profile),
         "cohorts": cohorts,
@@ -1212,6 +1358,7 @@ def _report_context(
             for b in scheme.bands
         ],
         "comparison": _comparison(reg, pupils, day, benchmarks),
+        "school_comparison": _school_comparison_rows(reg, pupils, day, benchmarks),
         "year_groups": _year_group_rows(reg, pupils, day),
         "reasons": _reason_rows(reg, year_first, day),
         "year_on_year": _year_on_year_rows(reg, day),
@@ -1230,7 +1377,38 @@ _MEASURES = (
 def _comparison(
     reg: Register, pupils: pd.DataFrame | None, day: dt.date, extra: Any
 ) -> dict[str, Any]:
-    """The school's own figures, the DfE-comparable ones and the benchmarks, measure by measure."""
+    """The school's own figures, the DfE-comparable ones and the benchmarks, measure by measure,
+    as printed (:func:`_comparison_values` gives the numbers)."""
+    values = _comparison_values(reg, pupils, day, extra)
+    own, dfe, columns = values["own"], values["dfe"], values["benchmarks"]
+    rows = []
+    for i, (measure, label) in enumerate(_MEASURES):
+        rows.append(
+            {
+                "label": label,
+                "own": _pct(own.get(measure, np.nan)),
+                "dfe": _pct(dfe.get(measure, np.nan)) if dfe else "–",
+                "benchmarks": [
+                    _pct(c["values"][i]) if not pd.isna(c["values"][i]) else "not published"
+                    for c in columns
+                ],
+            }
+        )
+    return {
+        "year": values["year"],
+        "rows": rows,
+        "benchmarks": columns,
+        "note": values["note"],
+        "dfe_enrolments": int(dfe["enrolments"]) if dfe else None,
+    }
+
+
+def _comparison_values(
+    reg: Register, pupils: pd.DataFrame | None, day: dt.date, extra: Any
+) -> dict[str, Any]:
+    """The numbers behind :func:`_comparison`: ``own`` and ``dfe`` (measure → rate; ``dfe``
+    None when the DfE method cannot be applied, ``note`` says why), and ``benchmarks``, each
+    with its ``id``, ``title``, ``release`` and ``values`` in :data:`_MEASURES` order."""
     from .dfe import AcademicYear, dfe_statistics, reconcile
     from .dfe import benchmarks as load_benchmarks
     from .errors import AttendanceError
@@ -1280,31 +1458,13 @@ def _comparison(
             rec_b = part.loc[label]
             columns.append(
                 {
+                    "id": str(name),
                     "title": f"{rec_b['title']} {label}",
                     "release": rec_b.get("release") or "",
                     "values": [rec_b[m] for m, _ in _MEASURES],
                 }
             )
-    rows = []
-    for i, (measure, label) in enumerate(_MEASURES):
-        rows.append(
-            {
-                "label": label,
-                "own": _pct(own.get(measure, np.nan)),
-                "dfe": _pct(dfe.get(measure, np.nan)) if dfe else "–",
-                "benchmarks": [
-                    _pct(c["values"][i]) if not pd.isna(c["values"][i]) else "not published"
-                    for c in columns
-                ],
-            }
-        )
-    return {
-        "year": year.label,
-        "rows": rows,
-        "benchmarks": columns,
-        "note": note,
-        "dfe_enrolments": int(dfe["enrolments"]) if dfe else None,
-    }
+    return {"year": year.label, "own": own, "dfe": dfe, "benchmarks": columns, "note": note}
 
 
 def _year_group_rows(

@@ -25,10 +25,11 @@ the source, with the fixed columns and sorted; path and buffer give the same res
 source is a :class:`FormatError`; a truncated source is a :class:`FormatError` (structured
 formats such as XML/JSON) or a normal load with rows accepted or rejected (line formats), never
 another exception; random and mangled bytes never make ``sniff`` or ``read`` raise anything
-but :class:`AttendanceError`; ``errors="raise"`` on a sample with a bad row raises
-:class:`RegisterError` naming the row and the column; **no silent loss**: a file of another
-format (the kit's own :data:`FOREIGN_SAMPLES` -- an unrelated XML, JSON array, Wonde schools page,
-CSV -- and the ``foreign_sample`` fixture, e.g. another adapter's sample) is a
+but :class:`AttendanceError`; the adapter declares its ``options`` and an unknown option is the
+core's :class:`FormatError` naming it and the known ones; ``errors="raise"`` on a sample with a
+bad row raises :class:`RegisterError` naming the row and the column; **no silent loss**: a file
+of another format (the kit's own :data:`FOREIGN_SAMPLES` -- an unrelated XML, JSON array, Wonde
+schools page, CSV -- and the ``foreign_sample`` fixture, e.g. another adapter's sample) is a
 :class:`FormatError` or a load that warns or rejects, and a load that yields no marks and no
 totals from a non-empty file always carries a warning saying why.
 
@@ -54,12 +55,14 @@ __all__ = [
     "FOREIGN_SAMPLES",
     "AdapterConformance",
     "assert_load_invariants",
+    "assert_rejected_shape",
     "check_bad_row_raises",
     "check_conformance",
     "check_detection",
     "check_empty",
     "check_foreign",
     "check_load",
+    "check_options",
     "check_random_bytes",
     "check_truncated",
     "drain",
@@ -113,12 +116,38 @@ def drain(format_name: str, data: Any, *, errors: str = "collect", **options: An
     return rows + len(output.rejected)
 
 
+#: Reasons a row may have when it clashes with a row of another file (no source row then).
+_ACROSS_FILES = frozenset({"duplicate_row", "duplicate_session"})
+
+
+def assert_rejected_shape(rejected: pd.DataFrame, *, max_row: int | None = None) -> None:
+    """Assert the fixed shape of a rejected table: the columns ``row, column, value, reason``
+    (and ``file`` after a load of several files), rows sorted 1-based integers (within each
+    file), reasons non-empty ids. A row that clashes with another file's copy of the same
+    session has no source row (``None``) and a duplicate reason."""
+    several = list(rejected.columns) == [*REJECTED_COLUMNS, "file"]
+    assert several or list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
+    groups = rejected.groupby("file", sort=False, dropna=False) if several else [("", rejected)]
+    for _file, part in groups:
+        known = part[part["row"].notna()] if several else part
+        if several:
+            assert set(part.loc[part["row"].isna(), "reason"]) <= _ACROSS_FILES, part
+        rows = [int(r) for r in known["row"]]
+        assert rows == sorted(rows), "rejected must be sorted by row"
+        for row in rows:
+            assert row >= 1, f"rejected row {row} is not a 1-based source row number"
+            if max_row is not None:
+                assert row <= max_row, f"rejected row {row} is beyond the source ({max_row} rows)"
+    for reason in rejected["reason"]:
+        assert isinstance(reason, str), f"reason must be a string id: {reason!r}"
+        assert reason, "reason must not be empty"
+
+
 def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) -> None:
     """Assert the contract of a :class:`LoadResult`.
 
-    ``rows_read == len(register.to_long()) + len(rejected)``; ``rejected`` has exactly the
-    columns ``row, column, value, reason``, is sorted by row, and every row is an integer
-    ``>= 1`` (and ``<= max_row`` when given); ``pupils`` is indexed by ``pupil_id``, one row
+    ``rows_read == len(register.to_long()) + len(rejected)``; ``rejected`` has the shape
+    :func:`assert_rejected_shape` checks; ``pupils`` is indexed by ``pupil_id``, one row
     per pupil (per school and pupil when it has a ``school_id`` column).
     """
     accepted = len(result.register.to_long())
@@ -126,17 +155,7 @@ def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) ->
     assert result.rows_read == accepted + len(result.rejected), (
         f"rows_read {result.rows_read} != accepted {accepted} + rejected {len(result.rejected)}"
     )
-    rejected = result.rejected
-    assert list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
-    rows = [int(r) for r in rejected["row"]]
-    assert rows == sorted(rows), "rejected must be sorted by row"
-    for row in rows:
-        assert row >= 1, f"rejected row {row} is not a 1-based source row number"
-        if max_row is not None:
-            assert row <= max_row, f"rejected row {row} is beyond the source ({max_row} rows)"
-    for reason in rejected["reason"]:
-        assert isinstance(reason, str), f"reason must be a string id: {reason!r}"
-        assert reason, "reason must not be empty"
+    assert_rejected_shape(result.rejected, max_row=max_row)
     assert isinstance(result.pupils, pd.DataFrame)
     if len(result.pupils):
         assert result.pupils.index.name == "pupil_id", result.pupils.index.name
@@ -336,6 +355,19 @@ def check_bad_row_raises(format_name: str, bad_sample: Any) -> None:
     assert_load_invariants(collected)
 
 
+def check_options(format_name: str, sample: Any) -> None:
+    """The adapter declares its ``read`` options (a frozenset of names in ``options``), and
+    :func:`~attendance_core.load` refuses an unknown one with a :class:`FormatError` that
+    names it and lists the known options, before the adapter reads anything."""
+    declared = getattr(type(get_adapter(format_name)), "options", None)
+    assert isinstance(declared, frozenset), f"{format_name} declares no options frozenset"
+    assert all(isinstance(name, str) for name in declared)
+    with pytest.raises(FormatError, match="unknown option\\(s\\) no_such_option; known: ") as info:
+        load(sample, format=format_name, no_such_option=1)
+    for name in declared:
+        assert name in str(info.value), f"the error does not list the known option {name!r}"
+
+
 def check_conformance(
     format_name: str,
     sample_path: Any,
@@ -352,6 +384,7 @@ def check_conformance(
     result = check_load(format_name, sample_path, expect_rows=expect_rows, max_row=max_row)
     check_empty(format_name)
     check_foreign(format_name, foreign)
+    check_options(format_name, sample_path)
     check_truncated(format_name, sample_path, structured=structured)
     check_random_bytes(format_name, sample_path, examples=examples)
     if bad_sample is not None:
@@ -413,6 +446,10 @@ class AdapterConformance:
     def test_conformance_foreign(self, format: str, foreign_sample: Any) -> None:
         """A file of another format is refused or warned about, never loaded quietly."""
         check_foreign(format, foreign_sample)
+
+    def test_conformance_options(self, format: str, sample: Any) -> None:
+        """Declared options; an unknown one is the core's FormatError listing the known."""
+        check_options(format, sample)
 
     def test_conformance_truncated(self, format: str, sample: Any, structured: bool) -> None:
         """A truncated source never raises anything but AttendanceError."""

@@ -25,9 +25,9 @@ from typing import Any
 import pandas as pd
 
 import attendance_core as ac
-from attendance_core.adapters import REJECTED_COLUMNS, adapter_distributions, detect
+from attendance_core.adapters import adapter_distributions, detect
 from attendance_core.errors import AttendanceError
-from attendance_core.testing import drain
+from attendance_core.testing import assert_rejected_shape, drain
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = ROOT / "adapters"
@@ -302,12 +302,7 @@ def check_result(result: Any) -> None:
     assert result.rows_read == accepted + len(result.rejected), (
         f"rows_read {result.rows_read} != accepted {accepted} + rejected {len(result.rejected)}"
     )
-    rejected = result.rejected
-    assert list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
-    rows = [int(r) for r in rejected["row"]]
-    assert rows == sorted(rows), "rejected must be sorted by row"
-    assert all(row >= 1 for row in rows), "rejected rows must be 1-based source rows"
-    assert all(isinstance(r, str) and r for r in rejected["reason"]), "reasons must be ids"
+    assert_rejected_shape(result.rejected)
     pupils = result.pupils
     assert isinstance(pupils, pd.DataFrame)
     if len(pupils):

@@ -235,3 +235,66 @@ def test_fuzz_bytes_raise_only_attendance_errors(data: bytes) -> None:
     assert isinstance(get_adapter("edfi-json").sniff(Source.of(data)), bool)
     with contextlib.suppress(AttendanceError):
         drain("edfi-json", data)
+
+
+# --------------------------------------------------------------------- issue 16: real layouts
+SESSIONS = DATA / "sessions.json"
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
+def test_present_category_of_the_v52_descriptor_set() -> None:
+    events = _records(DISTRICT / "studentSchoolAttendanceEvents-1.json")[:1]
+    events[0]["attendanceEventCategoryDescriptor"] = (
+        "uri://ed-fi.org/AttendanceEventCategoryDescriptor#Present"
+    )
+    result = load(events, format="edfi-json")
+    assert not len(result.rejected)
+    assert grid(result.register.to_long()) == {("604822", "2024-09-03"): ("/", "\\")}
+
+
+def test_sessions_resource_fills_days_when_there_is_no_calendar() -> None:
+    events = [
+        *_records(DISTRICT / "studentSchoolAttendanceEvents-1.json"),
+        *_records(DISTRICT / "studentSchoolAttendanceEvents-2.json"),
+    ]
+    result = load(events, format="edfi-json", calendar=SESSIONS)
+    got = grid(result.register.to_long())
+    weekdays = [f"2024-09-{d:02d}" for d in (2, 3, 4, 5, 6, 9, 10, 11, 12, 13)]
+    assert sorted(d for p, d in got if p == "604824") == weekdays
+    assert got[("604822", "2024-09-03")] == ("C", "C")
+    assert any(
+        "instructional days taken from 1 Session(s) (2024-09-02..2024-09-13): 10 weekday(s), "
+        "the sessions declare 9" in w
+        for w in result.warnings
+    )
+    assert not any("no calendar:" in w for w in result.warnings)
+
+
+def test_calendar_short_of_the_session_total_is_flagged_but_used() -> None:
+    result = load(DISTRICT, calendar=SESSIONS)
+    assert grid(result.register.to_long()) == EXPECTED  # a full calendar is not replaced
+    assert any(
+        "fewer instructional days than the session(s) declare" in w
+        and "'2024-2025 Fall Semester' 4 of 9" in w
+        for w in result.warnings
+    )
+
+
+def test_calendar_dates_alone_warn_and_mark_nothing() -> None:
+    result = load(DISTRICT / "calendarDates.json")
+    assert len(result.register.to_long()) == 0
+    assert any(
+        "no attendance event records" in w and "5 calendar date(s)" in w for w in result.warnings
+    )
+
+
+def test_session_days_must_be_a_bool() -> None:
+    # the core wraps an adapter's option error in a FormatError; the cause names the option
+    with pytest.raises(FormatError) as caught:
+        load(EVENTS, session_days="no")
+    assert isinstance(caught.value.__cause__, TypeError)
+    assert "session_days must be True or False" in str(caught.value.__cause__)

@@ -199,3 +199,124 @@ def test_fuzz_event_fields(fields: list[tuple[str, str]]) -> None:
     except AttendanceError:
         return
     assert result.rows_read == len(result.register.to_long()) + len(result.rejected)
+
+
+# --------------------------------------------------------------------- issue 16: real layouts
+V52 = DATA / "v52"
+
+
+def _weekdays(first: str, last: str) -> list[str]:
+    days = pd.date_range(first, last, freq="D")
+    return [str(d.date()) for d in days if d.weekday() < 5]
+
+
+def test_v52_present_category_and_session_dates_fill_a_partial_calendar() -> None:
+    """The v5.2 sample's layout: sessions with begin/end dates for each school, a calendar that
+    lists two dates only; events carry the v5.2 'Present' category."""
+    result = load(V52)
+    long = result.register.to_long()
+    got = grid(long)
+    fall = _weekdays("2021-08-23", "2021-12-17")
+    assert len(fall) == 85
+    assert not len(result.rejected)
+    # every pupil has both sessions of every weekday of the fall session, and nothing else
+    for pupil in ("604822", "604823", "605001"):
+        assert sorted(d for p, d in got if p == pupil) == fall
+    assert got[("604822", "2021-08-31")] == ("C", "C")
+    assert got[("604822", "2021-09-14")] == ("L", "\\")
+    assert got[("604822", "2021-11-09")] == ("/", "\\")  # Present: no longer unknown_code
+    assert got[("605001", "2021-12-17")] == ("/", "\\")
+    assert got[("604823", "2021-10-06")] == ("/", "\\")  # Partial, half day: AM + filled PM
+    assert result.rows_read == len(long) == 3 * 85 * 2
+    warnings = "\n".join(result.warnings)
+    # the two-date calendar is flagged, and where the Session dates came from is said
+    assert (
+        "school 255901107: the calendar lists 2 date(s) between 2021-08-23 and 2021-12-17"
+        in warnings
+    )
+    assert "partial calendar" in warnings
+    assert "school 255901001: instructional days taken from 1 Session(s)" in warnings
+    assert "85 weekday(s), the sessions declare 81" in warnings
+
+
+def test_v52_session_days_off_keeps_only_listed_dates() -> None:
+    result = load(V52, session_days=False)
+    got = grid(result.register.to_long())
+    # 255901107 keeps its two listed days (plus its event day off the calendar)
+    assert sorted(d for p, d in got if p == "605001") == [
+        "2021-08-23",
+        "2021-09-01",
+        "2021-12-17",
+    ]
+    # 255901001 has no calendar dates: only its event days, and a warning says so
+    assert sorted(d for p, d in got if p == "604822") == ["2021-08-31", "2021-09-14", "2021-11-09"]
+    assert any("school(s) 255901001: no calendar dates or sessions" in w for w in result.warnings)
+    assert any("partial calendar" in w for w in result.warnings)
+
+
+def test_calendar_file_alone_warns_and_marks_nothing() -> None:
+    result = load(V52 / "EducationOrgCalendar.xml")
+    assert len(result.register.to_long()) == 0
+    assert result.rows_read == 0
+    assert any(
+        "no attendance event records" in w and "2 calendar date(s), 2 session(s)" in w
+        for w in result.warnings
+    )
+
+
+def test_v1_calendar_plain_calendar_event_and_holidays() -> None:
+    """Ed-Fi Core 1.0 calendar: CalendarEvent is the enumeration text, the school a
+    StateOrganizationId under EducationOrgReference."""
+    result = load(DATA / "v1")
+    got = grid(result.register.to_long())
+    assert got[("student123", "2012-12-17")] == ("/", "\\")
+    assert got[("student123", "2012-12-20")] == ("N", "N")
+    assert ("student123", "2012-12-24") not in got  # Holiday
+    assert sorted(d for p, d in got if p == "student123") == _weekdays("2012-12-17", "2012-12-21")
+    # student124's 21 December event was a section event (rejected): the day is not filled
+    assert ("student124", "2012-12-21") not in got
+    assert not any("partial" in w or "Session" in w for w in result.warnings)
+
+
+def _calendar(event_xml: str, ns: str = "http://ed-fi.org/0100") -> bytes:
+    dates = "".join(
+        f"<CalendarDate><Date>2012-12-{d}</Date>{event_xml}<EducationOrgReference>"
+        "<EducationalOrgIdentity><StateOrganizationId>school123</StateOrganizationId>"
+        "</EducationalOrgIdentity></EducationOrgReference></CalendarDate>"
+        for d in (17, 18, 19, 20, 21)
+    )
+    root = "InterchangeEducationOrgCalendar"
+    return f'<{root} xmlns="{ns}">{dates}</{root}>'.encode()
+
+
+def test_calendar_event_description_is_read(tmp_path: Path) -> None:
+    """A calendar event written out as a descriptor, whose Description is the standard
+    value while its CodeValue is local, still makes an instructional day."""
+    cal = tmp_path / "cal.xml"
+    cal.write_bytes(
+        _calendar(
+            "<CalendarEvent><CodeValue>ID</CodeValue>"
+            "<Description>Instructional day</Description></CalendarEvent>"
+        )
+    )
+    result = load(DATA / "v1" / "StudentAttendance.xml", calendar=cal)
+    got = grid(result.register.to_long())
+    assert got[("student123", "2012-12-17")] == ("/", "\\")
+    assert not any("no calendar event the adapter knows" in w for w in result.warnings)
+
+
+def test_unknown_calendar_events_are_warned_not_silently_dropped(tmp_path: Path) -> None:
+    cal = tmp_path / "cal.xml"
+    cal.write_bytes(_calendar("<CalendarEvent>School day</CalendarEvent>"))
+    result = load(DATA / "v1" / "StudentAttendance.xml", calendar=cal)
+    got = grid(result.register.to_long())
+    assert ("student123", "2012-12-17") not in got
+    assert any(
+        "5 calendar date(s)" in w and "School day" in w and "instructional_events" in w
+        for w in result.warnings
+    )
+    assert any("marks none of its 5 date(s) instructional" in w for w in result.warnings)
+    fixed = load(
+        DATA / "v1" / "StudentAttendance.xml", calendar=cal, instructional_events=("School day",)
+    )
+    assert grid(fixed.register.to_long())[("student123", "2012-12-17")] == ("/", "\\")

@@ -60,7 +60,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ..errors import AttendanceError
-from ..escalation import _DEFAULT_IMPROVEMENT_DAYS  # recommend's reading of a missing until
 from ..history import EVENTS, CaseEvent, CaseHistory, as_history
 from . import _schema as t
 
@@ -98,9 +97,6 @@ DONE_EVENTS: Final[Mapping[str, str]] = {
     "notice_to_improve": "notice_to_improve",
 }
 
-#: A notice to improve recorded by marking its step done runs for the framework's shortest
-#: improvement period (3 weeks) unless ``until`` is given.
-IMPROVEMENT_PERIOD: Final[dt.timedelta] = dt.timedelta(days=_DEFAULT_IMPROVEMENT_DAYS)
 
 _HEAD: Final[str] = "0001"
 _ROLES: Final[frozenset[str]] = frozenset({"school", "la"})
@@ -296,6 +292,8 @@ class Casebook:
     ``url`` is any SQLAlchemy URL (default ``sqlite:///cases.db``); the schema is created or
     migrated on open. ``key`` (bytes, text or a key file path) turns on pseudonymous mode.
     ``user`` names who acts, for the audit and the step lifecycle (default: the login name).
+    ``policy`` (default ``england-2024``) gives a notice to improve marked done its improvement
+    period and is the policy :meth:`recommend` uses unless told otherwise.
     """
 
     def __init__(
@@ -304,8 +302,12 @@ class Casebook:
         *,
         key: bytes | str | os.PathLike[str] | None = None,
         user: str | None = None,
+        policy: Any = "england-2024",
         echo: bool = False,
     ) -> None:
+        from ..policy import resolve_policy
+
+        self._policy = resolve_policy(policy)
         self._engine = _engine(url, echo)
         try:
             _migrate(self._engine)
@@ -323,6 +325,7 @@ class Casebook:
     def _view(cls, parent: Casebook, scope: _Scope) -> Casebook:
         view = cls.__new__(cls)
         view._engine = parent._engine
+        view._policy = parent._policy
         view._pseudo = parent._pseudo
         view._scope = scope
         return view
@@ -878,7 +881,8 @@ class Casebook:
 
         A step marked ``done`` records its history event where one exists
         (:data:`DONE_EVENTS`), dated ``on``; a notice to improve's improvement period runs to
-        ``until`` (default ``on`` + 3 weeks). Returns the event recorded, or None."""
+        ``until`` (default: the policy's shortest period after ``on``, 3 weeks in
+        ``england-2024``). Returns the event recorded, or None."""
         _check_status(status)
         day = dt.date.today() if on is None else _day(on, "on")
         end = None if until is None else _day(until, "until")
@@ -911,7 +915,8 @@ class Casebook:
             name = DONE_EVENTS.get(row.action) if status == "done" else None
             if name is not None:
                 if name == "notice_to_improve":
-                    end = end if end is not None else day + IMPROVEMENT_PERIOD
+                    weeks = self._policy.framework.improvement_period_weeks[0]
+                    end = end if end is not None else day + dt.timedelta(weeks=weeks)
                 else:
                     end = None
                 event = CaseEvent(
@@ -1030,7 +1035,7 @@ class Casebook:
         pupils: pd.DataFrame | None = None,
         plans: Any = None,
         as_of: Any = None,
-        policy: Any = "england-2024",
+        policy: Any = None,
         *,
         pseudonymised: bool = False,
     ) -> pd.DataFrame:
@@ -1063,7 +1068,7 @@ class Casebook:
         pupils: pd.DataFrame | None = None,
         plans: Any = None,
         as_of: Any = None,
-        policy: Any = "england-2024",
+        policy: Any = None,
         *,
         pseudonymised: bool = False,
     ) -> tuple[list[Any], list[str]]:
@@ -1103,7 +1108,7 @@ class Casebook:
             plans=[*stored, *given] or None,
             history=self.history(),
             as_of=day,
-            policy=policy,
+            policy=self._policy if policy is None else policy,
         )
         return steps, self._save_steps(steps, day, ids_given=True)
 

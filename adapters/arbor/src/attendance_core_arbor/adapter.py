@@ -34,11 +34,12 @@ from attendance_core.adapterkit import (
     RejectedRows,
     RowProblem,
     check_read_args,
+    decode_bytes,
     mark_row,
     marks_frame,
+    note_rows,
     package_toml,
     pupils_from_records,
-    row_list,
     upn_ok,
 )
 from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
@@ -127,15 +128,9 @@ def _decode(raw: bytes, name: str) -> tuple[Any, list[str]]:
     notes: list[str] = []
     if not raw.strip():
         raise FormatError("empty file: no JSON in it", file=name)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")
-            notes.append(f"{name} is not UTF-8; read as cp1252")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-            notes.append(f"{name} is not UTF-8; read as Latin-1")
+    text, used = decode_bytes(raw)
+    if used != "utf-8":
+        notes.append(f"{name} is not UTF-8; read as {'cp1252' if used == 'cp1252' else 'Latin-1'}")
     try:
         return json.loads(text), notes
     except json.JSONDecodeError as exc:
@@ -265,6 +260,7 @@ class ArborJsonAdapter:
     """
 
     name: ClassVar[str] = "arbor-json"
+    options: ClassVar[frozenset[str]] = OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
         "Arbor REST v2 attendance records (JSON listings, page folders or page dicts)"
@@ -553,21 +549,20 @@ class _Reader:
     def _summarise(
         self, redundant: list[int], lessons: list[int], inferred: list[int], corrected: list[str]
     ) -> None:
-        if redundant:
-            self.out.warnings.append(
-                f"{len(redundant)} superseded record(s) (isRedundant) skipped: rows "
-                f"{row_list(redundant)}"
-            )
-        if lessons:
-            self.out.warnings.append(
-                f"{len(lessons)} lesson-register record(s) skipped (register type neither "
-                f"morning nor afternoon): rows {row_list(lessons)}"
-            )
-        if inferred:
-            self.out.warnings.append(
-                f"{len(inferred)} record(s) without a resolvable register type: AM/PM inferred "
-                f"from the start time (before 12:00 = AM): rows {row_list(inferred)}"
-            )
+        notes = self.out.warnings
+        note_rows(notes, redundant, "{n} superseded record(s) (isRedundant) skipped: rows {rows}")
+        note_rows(
+            notes,
+            lessons,
+            "{n} lesson-register record(s) skipped (register type neither morning nor "
+            "afternoon): rows {rows}",
+        )
+        note_rows(
+            notes,
+            inferred,
+            "{n} record(s) without a resolvable register type: AM/PM inferred from the start "
+            "time (before 12:00 = AM): rows {rows}",
+        )
         if corrected:
             more = len(corrected) - _SHOWN
             self.out.warnings.append(

@@ -18,6 +18,8 @@ import pandas as pd
 from dateutil import tz
 
 from attendance_core.adapterkit import (
+    OPEN_END_DATES,
+    PUPIL_FIELDS,
     RejectedRows,
     choose_pupil_key,
     chunked,
@@ -25,40 +27,24 @@ from attendance_core.adapterkit import (
     has_any,
     key_pupils,
     mark_row,
-    open_end_set,
     package_toml,
     page_files,
     parse_date,
     read_json_source,
     sniff_page_objects,
     tail,
+    take_api_options,
     text_id,
     totals_frame,
     upn_ok,
 )
-from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
+from attendance_core.adapters import AdapterOutput, Source, check_options
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["FIELDS", "OPEN_END_DATES", "AssemblyJsonAdapter"]
 
-#: Leaving dates that mean "not left" besides null (the SQL Server smalldatetime maximum).
-OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
-#: Pupil key choices: ``auto`` = UPN when every student has one (scope ``students.upn``
-#: granted), else MIS id, else the Assembly id.
-PUPIL_KEYS = ("auto", "upn", "mis_id", "id")
 #: Reason id of an attendance record whose student is not in the student pages.
 UNKNOWN_PUPIL = Reason.UNKNOWN_PUPIL.value
-
-#: Student fields that become pupils columns (in this order, when any student has them).
-_PUPIL_FIELDS = (
-    "upn",
-    "name",
-    "year_group",
-    "date_of_birth",
-    "admission_date",
-    "leaving_date",
-    "mis_id",
-)
 _LONDON = tz.gettz("Europe/London")
 _OBJECT_LIST = re.compile(rb'"object"\s*:\s*"list"')
 _ASSEMBLY_RECORD = re.compile(
@@ -193,10 +179,21 @@ class AssemblyJsonAdapter:
     """
 
     name: ClassVar[str] = "assembly-json"
+    options: ClassVar[frozenset[str]] = frozenset({"pupil_key", "open_end_dates", "school_id"})
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
         "Assembly Platform API JSON (v1.1 arrays or v1.0 lists): AM/PM attendance and students"
     )
+
+    url_schemes: ClassVar[tuple[str, ...]] = ("assembly",)
+
+    def fetch(self, url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pages of ``assembly://SCHOOL_ID`` over HTTP (see
+        :mod:`attendance_core_assembly.fetch`); takes the fetch options (``token``,
+        ``base_url``, ``start_date``, ...) out of ``options``."""
+        from .fetch import fetch_school
+
+        return fetch_school(url, options)
 
     def sniff(self, source: Source) -> bool:
         """An Assembly page: a v1.0 ``{"object": "list", ...}`` wrapper, or a bare array of
@@ -219,14 +216,8 @@ class AssemblyJsonAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the pages; see the class docstring for the options."""
-        pupil_key = options.pop("pupil_key", "auto")
-        if pupil_key not in PUPIL_KEYS:
-            raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
-        open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
-        school_id = text_id(options.pop("school_id", None))
-        unknown = set(options) - CORE_OPTIONS
-        if unknown:
-            raise TypeError(f"assembly-json: unknown option(s) {sorted(unknown)}")
+        pupil_key, open_end, school_id = take_api_options(options)
+        check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []
         rejected: list[dict[str, Any]] = []
@@ -316,7 +307,7 @@ def _students(
 
     key = choose_pupil_key(records, pupil_key, warnings, hint=" (scope students.upn?)")
     return key_pupils(
-        records, key, warnings, fields=_PUPIL_FIELDS, id_column="assembly_id", school_id=school_id
+        records, key, warnings, fields=PUPIL_FIELDS, id_column="assembly_id", school_id=school_id
     )
 
 

@@ -22,6 +22,7 @@ import attrs
 import pandas as pd
 
 from attendance_core.adapterkit import (
+    PUPIL_FIELDS,
     RejectedRows,
     RowProblem,
     XmlDocument,
@@ -34,6 +35,7 @@ from attendance_core.adapterkit import (
     mark_row,
     marks_frame,
     merge_aliases,
+    note_rows,
     package_toml,
     parse_xml,
     pupils_from_records,
@@ -158,6 +160,7 @@ class CtfXmlAdapter:
     """
 
     name: ClassVar[str] = "ctf-xml"
+    options: ClassVar[frozenset[str]] = OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (
         "DfE Common Transfer File / School Census attendance totals (and marks strings)"
@@ -333,11 +336,11 @@ class _Reader:
             if self.header_school is not None:
                 row["school_id"] = self.header_school
             rows.append(row)
-        if no_upn:
-            self.out.warnings.append(
-                f"{len(no_upn)} pupil(s) without a UPN (lines {row_list(no_upn)}): their "
-                "attendance is rejected"
-            )
+        note_rows(
+            self.out.warnings,
+            no_upn,
+            "{n} pupil(s) without a UPN (lines {rows}): their attendance is rejected",
+        )
         if not pupils_seen:
             self.out.warnings.append(
                 "no pupil records (<Pupil> / <PupilOnRoll>) in the file: nothing loaded"
@@ -353,20 +356,12 @@ class _Reader:
                 f"{len(lines)} <{tag}> attendance block(s) not read (lines {row_list(lines)}); "
                 "add its name to the year_data or termly aliases to read it"
             )
-        if invalid:
-            self.out.warnings.append(
-                f"{len(invalid)} pupil(s) with an invalid UPN check letter (lines "
-                f"{row_list(invalid)}); kept as given"
-            )
-        columns = [
-            "pupil_id",
-            "upn",
-            "name",
-            "year_group",
-            "date_of_birth",
-            "admission_date",
-            "leaving_date",
-        ]
+        note_rows(
+            self.out.warnings,
+            invalid,
+            "{n} pupil(s) with an invalid UPN check letter (lines {rows}); kept as given",
+        )
+        columns = ["pupil_id", *(f for f in PUPIL_FIELDS if f != "mis_id")]
         if self.header_school is not None:
             columns.insert(1, "school_id")
         return pupils_from_records(rows, columns, text=("upn", "name", "year_group"))
@@ -405,16 +400,18 @@ class _Reader:
                 no_dates.append(line)
             reason_columns.update(k for k in row if k.startswith("reason_"))
             rows.append(row)
-        if mismatch:
-            self.out.warnings.append(
-                f"{len(mismatch)} block(s) whose SessionsAttended differs from possible - "
-                f"authorised - unauthorised (lines {row_list(mismatch)}); the difference is used"
-            )
-        if no_dates:
-            self.out.warnings.append(
-                f"{len(no_dates)} termly total(s) without term dates (lines {row_list(no_dates)}): "
-                "start and end left empty; see the period column"
-            )
+        note_rows(
+            self.out.warnings,
+            mismatch,
+            "{n} block(s) whose SessionsAttended differs from possible - authorised - "
+            "unauthorised (lines {rows}); the difference is used",
+        )
+        note_rows(
+            self.out.warnings,
+            no_dates,
+            "{n} termly total(s) without term dates (lines {rows}): start and end left empty; "
+            "see the period column",
+        )
         return totals_frame(
             rows,
             extra=["period", *sorted(reason_columns)],

@@ -22,7 +22,7 @@ from attendance_core.adapterkit import (
     package_toml,
     parse_date,
 )
-from attendance_core.adapters import CORE_OPTIONS, AdapterOutput
+from attendance_core.adapters import AdapterOutput, check_options
 from attendance_core.errors import Reason
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
@@ -41,8 +41,15 @@ def _table(name: str) -> dict[str, Any]:
 
 #: Category code value (lower-case) -> {"am": code, "pm": code} (``categories.toml``).
 CATEGORIES: Mapping[str, Mapping[str, str]] = _table("categories.toml")
+_CALENDAR = _table("calendar.toml")
 #: Calendar event code values that make an instructional day (``calendar.toml``).
-INSTRUCTIONAL_EVENTS: tuple[str, ...] = tuple(_table("calendar.toml")["instructional"])
+INSTRUCTIONAL_EVENTS: tuple[str, ...] = tuple(_CALENDAR["instructional"])
+#: Every calendar event value of the Ed-Fi standard (others are counted in a warning).
+KNOWN_EVENTS: frozenset[str] = frozenset(_CALENDAR["known"])
+#: Weekdays (Monday = 0) that are school days when they come from Session begin/end dates.
+SESSION_WEEKDAYS: frozenset[int] = frozenset(int(d) for d in _CALENDAR["session_weekdays"])
+#: A calendar listing fewer dates than this share of the weekdays in its span is partial.
+PARTIAL_BELOW: float = float(_CALENDAR["partial_below"])
 
 
 def norm(text: str) -> str:
@@ -93,6 +100,18 @@ class CalendarDay:
     school: str | None
     date: dt.date | None
     events: tuple[str, ...]
+
+
+@attrs.frozen
+class SessionSpan:
+    """A Session (term): its school, name, begin and end dates and declared day count."""
+
+    row: int
+    school: str | None
+    name: str | None
+    begin: dt.date | None
+    end: dt.date | None
+    total: int | None
 
 
 @attrs.frozen
@@ -176,6 +195,9 @@ class Build:
     instructional: frozenset[str]
     sink: RejectedRows
     warnings: list[str]
+    sessions: list[SessionSpan] = attrs.field(factory=list)
+    session_days: bool = True
+    file: str = ""
 
     @property
     def has_school(self) -> bool:
@@ -185,6 +207,26 @@ class Build:
     # ------------------------------------------------------------------------- marks
     def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """(source row, long row) for events, then for calendar-filled present sessions."""
+        if not self.events:
+            # no silent loss: a calendar or student file alone says nothing about attendance,
+            # and filling its days would claim every pupil was present
+            found = [
+                f"{len(items)} {what}"
+                for items, what in (
+                    (self.days, "calendar date(s)"),
+                    (self.sessions, "session(s)"),
+                    (self.students, "student(s)"),
+                    (self.enrolments, "school association(s)"),
+                )
+                if items
+            ]
+            self.warnings.append(
+                f"{self.file or 'the source'}: no attendance event records "
+                f"(StudentSchoolAttendanceEvent / studentSchoolAttendanceEvents)"
+                + (f"; read only {', '.join(found)}" if found else "")
+                + ": nothing to mark (no day is filled as present without events)"
+            )
+            return
         has_school = self.has_school
         valid: list[tuple[int, str | None, str, dt.date, tuple[str, str], bool]] = []
         taken: dict[tuple[str | None, str, dt.date], set[str]] = {}
@@ -292,15 +334,117 @@ class Build:
 
     # ------------------------------------------------------------------------- calendar
     def calendars(self, has_school: bool) -> dict[str | None, dict[dt.date, int]]:
-        """Instructional days (date -> calendar row) per school (None = any school)."""
-        out: dict[str | None, dict[dt.date, int]] = {}
+        """Instructional days (date -> source row) per school (None = any school).
+
+        From the calendar dates; for a school whose calendar lists no instructional day, or
+        is partial (see ``calendar.toml``), from its Sessions' begin/end dates (weekdays, less
+        the dates the calendar lists as not instructional) when ``session_days`` is on. Every
+        such decision is warned about.
+        """
+        listed: dict[str | None, dict[dt.date, tuple[int, bool]]] = {}
+        unknown: list[CalendarDay] = []
         for cd in self.days:
             if cd.date is None:
                 continue
-            if not any(norm(e) in self.instructional for e in cd.events):
+            codes = {norm(e) for e in cd.events}
+            instructional = bool(codes & self.instructional)
+            if not instructional and not codes & KNOWN_EVENTS:
+                unknown.append(cd)
+            entry = listed.setdefault(cd.school if has_school else None, {})
+            before = entry.get(cd.date)
+            entry[cd.date] = (
+                before[0] if before else cd.row,
+                instructional or bool(before and before[1]),
+            )
+        if unknown:
+            shown = ", ".join(sorted({e for cd in unknown for e in cd.events})[:5]) or "none"
+            self.warnings.append(
+                f"{len(unknown)} calendar date(s) (first at row {unknown[0].row}) carry no "
+                f"calendar event the adapter knows (events: {shown}): not school days; "
+                "pass instructional_events=(...) if they are"
+            )
+        spans: dict[str | None, list[SessionSpan]] = {}
+        for sp in self.sessions:
+            if sp.begin is not None and sp.end is not None and sp.begin <= sp.end:
+                spans.setdefault(sp.school if has_school else None, []).append(sp)
+        out: dict[str | None, dict[dt.date, int]] = {}
+        for key in sorted(set(listed) | set(spans), key=lambda k: k or ""):
+            dates = listed.get(key, {})
+            days = {d: row for d, (row, instr) in dates.items() if instr}
+            partial = self._partial(key, dates, days, spans.get(key, []))
+            if (partial or not days) and spans.get(key) and self.session_days:
+                out[key] = self._session_days(key, dates, days, spans[key])
+            elif days:
+                out[key] = days
+            elif dates:
+                self.warnings.append(
+                    f"{_label(key)}: the calendar marks none of its {len(dates)} date(s) "
+                    "instructional: no day is filled as present"
+                )
+        return out
+
+    def _partial(
+        self,
+        key: str | None,
+        dates: Mapping[dt.date, tuple[int, bool]],
+        days: Mapping[dt.date, int],
+        spans: list[SessionSpan],
+    ) -> bool:
+        """Whether the calendar of ``key`` is partial; warns about it and about sessions whose
+        declared instructional days the calendar does not reach."""
+        partial = False
+        if dates:
+            first, last = min(dates), max(dates)
+            weekdays = _weekdays(first, last)
+            if len(dates) < weekdays * PARTIAL_BELOW:
+                partial = True
+                self.warnings.append(
+                    f"{_label(key)}: the calendar lists {len(dates)} date(s) between {first} "
+                    f"and {last}, a span of {weekdays} weekdays: a partial calendar (days "
+                    "it does not list are not school days unless Session dates fill them)"
+                )
+        short = []
+        for sp in spans:
+            if sp.total is None or sp.begin is None or sp.end is None or not dates:
                 continue
-            key = cd.school if has_school else None
-            out.setdefault(key, {}).setdefault(cd.date, cd.row)
+            count = sum(1 for d in days if sp.begin <= d <= sp.end)
+            if count < sp.total:
+                short.append(f"'{sp.name}' {count} of {sp.total}")
+        if short and not partial:
+            self.warnings.append(
+                f"{_label(key)}: the calendar lists fewer instructional days than the "
+                f"session(s) declare (TotalInstructionalDays): {'; '.join(short[:5])}"
+            )
+        return partial
+
+    def _session_days(
+        self,
+        key: str | None,
+        dates: Mapping[dt.date, tuple[int, bool]],
+        days: Mapping[dt.date, int],
+        spans: list[SessionSpan],
+    ) -> dict[dt.date, int]:
+        """Weekdays of the sessions (less dates listed as not instructional) plus the listed
+        instructional days; the row of a derived day is its Session's row."""
+        out = dict(days)
+        for sp in spans:
+            if sp.begin is None or sp.end is None:
+                continue
+            day = sp.begin
+            while day <= sp.end:
+                if day.weekday() in SESSION_WEEKDAYS and day not in dates:
+                    out.setdefault(day, sp.row)
+                day += dt.timedelta(days=1)
+        declared = [sp.total for sp in spans if sp.total is not None]
+        first = min(sp.begin for sp in spans if sp.begin is not None)
+        last = max(sp.end for sp in spans if sp.end is not None)
+        self.warnings.append(
+            f"{_label(key)}: instructional days taken from {len(spans)} Session(s) "
+            f"({first}..{last}): {len(out)} weekday(s)"
+            + (f", the sessions declare {sum(declared)}" if declared else "")
+            + "; holidays the calendar does not list count as school days"
+            " (pass session_days=False to use only listed dates)"
+        )
         return out
 
     def _fill(
@@ -310,14 +454,15 @@ class Build:
         has_school: bool,
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         """Present marks for every known pupil on every instructional day without an event."""
-        if not self.days:
-            if self.events:
-                self.warnings.append(
-                    "no calendar: only days with an event are in the register, so days of plain "
-                    "attendance are missing and rates are not comparable; pass calendar=..."
-                )
+        if not self.days and not self.sessions:
+            self.warnings.append(
+                "no calendar: only days with an event are in the register, so days of plain "
+                "attendance are missing and rates are not comparable; pass calendar=..."
+            )
             return
         calendars = self.calendars(has_school)
+        if not calendars:
+            return
 
         def calendar_of(school: str | None) -> dict[dt.date, int] | None:
             return calendars.get(school) if school in calendars else calendars.get(None)
@@ -351,6 +496,14 @@ class Build:
                 unplaced += 1
         if unplaced:
             self.warnings.append(f"{unplaced} student(s) with no school: no days filled for them")
+        missing = sorted(
+            {s or "" for s, _ in pupils if s not in calendars and None not in calendars}
+        )
+        if missing:
+            self.warnings.append(
+                f"school(s) {', '.join(missing[:10])}: no calendar dates or sessions: only "
+                "their event days are in the register, so their rates are not comparable"
+            )
         for school, pupil in sorted(pupils, key=lambda sp: (sp[0] or "", sp[1])):
             calendar = calendar_of(school)
             if not calendar:
@@ -421,6 +574,23 @@ class Build:
         return frame.sort_index(kind="mergesort")
 
 
+#: The ``read`` options of both Ed-Fi adapters (besides ``errors`` and the core limits).
+EDFI_OPTIONS = frozenset(
+    {"calendar", "students", "descriptor_map", "instructional_events", "session_days"}
+)
+
+
+def _label(key: str | None) -> str:
+    return f"school {key}" if key else "the calendar"
+
+
+def _weekdays(first: dt.date, last: dt.date) -> int:
+    """School weekdays (``SESSION_WEEKDAYS``) from ``first`` to ``last``, both included."""
+    full, rest = divmod((last - first).days + 1, 7)
+    extra = sum(1 for n in range(rest) if (first.weekday() + n) % 7 in SESSION_WEEKDAYS)
+    return full * len(SESSION_WEEKDAYS) + extra
+
+
 @attrs.frozen(kw_only=True)
 class ReadOptions:
     """The ``read`` options both Ed-Fi adapters take (see their class docstrings)."""
@@ -429,21 +599,29 @@ class ReadOptions:
     students: Any
     mapper: Mapper
     instructional: frozenset[str]
+    session_days: bool = True
 
     @classmethod
     def take(cls, format_name: str, options: dict[str, Any]) -> ReadOptions:
         """Pop the Ed-Fi options from ``options``; anything left that the core does not
-        handle is a :class:`TypeError` naming the format."""
+        handle is a :class:`~attendance_core.FormatError` naming the format."""
+        check_options(format_name, EDFI_OPTIONS, options)
         calendar = options.pop("calendar", None)
         students = options.pop("students", None)
         mapper = Mapper.of(options.pop("descriptor_map", None))
         instructional = frozenset(
             norm(e) for e in options.pop("instructional_events", INSTRUCTIONAL_EVENTS)
         )
-        unknown = set(options) - CORE_OPTIONS
-        if unknown:
-            raise TypeError(f"{format_name}: unknown option(s) {sorted(unknown)}")
-        return cls(calendar=calendar, students=students, mapper=mapper, instructional=instructional)
+        session_days = options.pop("session_days", True)
+        if not isinstance(session_days, bool):
+            raise TypeError(f"{format_name}: session_days must be True or False")
+        return cls(
+            calendar=calendar,
+            students=students,
+            mapper=mapper,
+            instructional=instructional,
+            session_days=session_days,
+        )
 
 
 class Records:
@@ -455,6 +633,7 @@ class Records:
         self.days: list[CalendarDay] = []
         self.students: list[Student] = []
         self.enrolments: list[Enrolment] = []
+        self.sessions: list[SessionSpan] = []
         self.skipped = 0
 
 
@@ -480,6 +659,9 @@ def output(
         instructional=options.instructional,
         sink=RejectedRows(file, errors, rejected),
         warnings=warnings,
+        sessions=records.sessions,
+        session_days=options.session_days,
+        file=file,
     )
     names = ["pupil_id", "date", "session", "code"]
     if build.has_school:

@@ -23,12 +23,14 @@ from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError
 
 from ._model import (
+    EDFI_OPTIONS,
     CalendarDay,
     Columns,
     Enrolment,
     Event,
     ReadOptions,
     Records,
+    SessionSpan,
     Student,
     output,
     split_descriptor,
@@ -50,11 +52,14 @@ COLUMNS = Columns(
 
 
 def record_kind(record: Any) -> str | None:
-    """``event``, ``calendar_date``, ``enrolment``, ``student`` or None, from a record's keys."""
+    """``event``, ``calendar_date``, ``session``, ``enrolment``, ``student`` or None, from a
+    record's keys."""
     if not isinstance(record, Mapping):
         return None
     if "eventDate" in record:
         return "event"
+    if "sessionName" in record and "beginDate" in record:
+        return "session"
     if "calendarEvents" in record and "date" in record:
         return "calendar_date"
     if "entryDate" in record and "studentReference" in record:
@@ -92,7 +97,7 @@ class _Records(Records):
         first = next((record_kind(r) for r in doc if record_kind(r) is not None), None)
         if first is None and doc:
             raise FormatError(
-                "not Ed-Fi JSON: no attendance event, calendar date, student or "
+                "not Ed-Fi JSON: no attendance event, calendar date, session, student or "
                 "student-school association records",
                 file=name,
             )
@@ -147,6 +152,18 @@ class _Records(Records):
                     events=codes,
                 )
             )
+        elif kind == "session":
+            total = record.get("totalInstructionalDays")
+            self.sessions.append(
+                SessionSpan(
+                    row=len(self.sessions) + 1,
+                    school=text_id(get_path(record, "schoolReference.schoolId")),
+                    name=text_id(record.get("sessionName")),
+                    begin=_date(record.get("beginDate")),
+                    end=_date(record.get("endDate")),
+                    total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+                )
+            )
         elif kind == "enrolment":
             pupil = text_id(get_path(record, "studentReference.studentUniqueId"))
             if pupil is None:
@@ -195,8 +212,8 @@ class EdFiJsonAdapter:
     Options of :meth:`read`:
 
     ``calendar``
-        a file, folder, bytes or pages of ``calendarDates``: instructional days without an event
-        become present sessions for every pupil known to the school.
+        a file, folder, bytes or pages of ``calendarDates`` (and ``sessions``): instructional days
+        without an event become present sessions for every pupil known to the school.
     ``students``
         a file, folder, bytes or pages of ``students`` and/or ``studentSchoolAssociations``.
     ``descriptor_map``
@@ -205,9 +222,14 @@ class EdFiJsonAdapter:
     ``instructional_events``
         calendar event code values that make an instructional day (default
         ``("Instructional day", "Make-up day")``).
+    ``session_days``
+        ``True`` (default): a school whose calendar is missing or partial takes its school
+        days from its ``sessions`` (weekdays from ``beginDate`` to ``endDate``), warned;
+        ``False``: listed calendar dates only.
     """
 
     name: ClassVar[str] = "edfi-json"
+    options: ClassVar[frozenset[str]] = EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
         "Ed-Fi ODS/API JSON studentSchoolAttendanceEvents (with optional calendarDates/students)"

@@ -24,12 +24,14 @@ from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError
 
 from ._model import (
+    EDFI_OPTIONS,
     CalendarDay,
     Columns,
     Enrolment,
     Event,
     ReadOptions,
     Records,
+    SessionSpan,
     Student,
     output,
     split_descriptor,
@@ -44,6 +46,7 @@ RECORDS = {
     "StudentSchoolAttendanceEvent": "event",
     "AttendanceEvent": "event",  # Ed-Fi v1
     "CalendarDate": "calendar_date",
+    "Session": "session",
     "Student": "student",
     "StudentSchoolAssociation": "enrolment",
 }
@@ -264,9 +267,9 @@ class _Records(Records):
             )
         elif kind == "calendar_date":
             events = tuple(
-                split_descriptor(text)[1]
+                text
                 for child in _all(node, "CalendarEvent", "CalendarEventDescriptor")
-                if (text := _descriptor_text(child)) is not None
+                for text in _event_texts(child)
             )
             date_text = node.value("Date")
             self.days.append(
@@ -275,6 +278,20 @@ class _Records(Records):
                     school=node.value(*_SCHOOL_IDS),
                     date=parse_date(date_text) if date_text else None,
                     events=events,
+                )
+            )
+        elif kind == "session":
+            ref = node.find("SchoolReference", "EducationOrganizationReference") or node
+            total = node.value("TotalInstructionalDays")
+            begin, end = node.value("BeginDate"), node.value("EndDate")
+            self.sessions.append(
+                SessionSpan(
+                    row=node.line,
+                    school=ref.value(*_SCHOOL_IDS),
+                    name=node.value("SessionName"),
+                    begin=parse_date(begin) if begin else None,
+                    end=parse_date(end) if end else None,
+                    total=int(total) if total is not None and total.isdigit() else None,
                 )
             )
         elif kind == "student":
@@ -311,6 +328,22 @@ class _Records(Records):
             )
 
 
+def _event_texts(node: Node) -> tuple[str, ...]:
+    """The code values a calendar event element gives: its text (v1 ``Instructional day``,
+    v3+ descriptor URI), v2's ``CodeValue`` (``Namespace`` dropped), and any ``Description``,
+    ``ShortDescription`` or ``CalendarEventMap`` child (a v1/v2 descriptor written out in
+    full), so a local code value with a standard description is still recognised."""
+    out: list[str] = []
+    first = _descriptor_text(node)
+    if first is not None:
+        out.append(split_descriptor(first)[1])
+    for name in ("Description", "ShortDescription", "CalendarEventMap"):
+        text = node.value(name)
+        if text is not None and text not in out:
+            out.append(split_descriptor(text)[1])
+    return tuple(out)
+
+
 def _all(node: Node, *names: str) -> list[Node]:
     out: list[Node] = []
     for child in node.children:
@@ -326,12 +359,14 @@ class EdFiXmlAdapter:
 
     Options of :meth:`read`: ``calendar`` (an ``InterchangeEducationOrgCalendar`` file or a
     folder), ``students`` (``InterchangeStudentParent``/``InterchangeStudentEnrollment`` file or
-    folder), ``descriptor_map`` and ``instructional_events`` as for ``edfi-json``.
+    folder), ``descriptor_map``, ``instructional_events`` and ``session_days`` as for
+    ``edfi-json`` (``Session`` elements of the calendar interchange give the session dates).
     A mark's row is the line of its event element; calendar-filled present marks carry the line
     of the ``CalendarDate``.
     """
 
     name: ClassVar[str] = "edfi-xml"
+    options: ClassVar[frozenset[str]] = EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (
         "Ed-Fi XML InterchangeStudentAttendance (v1 http://ed-fi.org/0100 to v5), defusedxml"

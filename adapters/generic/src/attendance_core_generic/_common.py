@@ -17,7 +17,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from attendance_core.adapterkit import package_toml, shorten, upn_ok
+from attendance_core.adapterkit import (
+    PUPIL_DATE_COLUMNS,
+    PUPIL_FLAGS,
+    id_text,
+    package_toml,
+    shorten,
+    upn_ok,
+)
 from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, Source
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
@@ -28,9 +35,7 @@ HEADER_SEARCH = 30
 #: Columns that identify a pupil, by preference: the UPN first, then the MIS's own id.
 ID_COLUMNS = ("upn", "mis_id")
 #: Cohort flag columns of the pupils frame.
-FLAG_COLUMNS = ("cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_justice")
-#: Date columns of the pupils frame.
-PUPIL_DATE_COLUMNS = ("date_of_birth", "admission_date", "leaving_date")
+FLAG_COLUMNS = PUPIL_FLAGS
 #: Text columns of the pupils frame read as given.
 PUPIL_TEXT_COLUMNS = ("school_id", "upn", "mis_id", "name", "forename", "surname", "year_group")
 
@@ -568,7 +573,7 @@ def cell_text(value: object) -> str:
 
 def clean_id(value: str, column: str) -> str:
     """A pupil id as keys use it: trimmed; a UPN also upper-cased without inner spaces."""
-    text = value.strip()
+    text = id_text(value)
     if column == "upn":
         text = text.replace(" ", "").upper()
     return text

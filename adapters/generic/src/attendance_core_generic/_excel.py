@@ -56,6 +56,11 @@ def open_workbook(source: Source) -> Any:
         with zipfile.ZipFile(fh) as archive:
             if "xl/workbook.xml" not in archive.namelist():
                 raise FormatError("zip file is not an .xlsx workbook", file=source.name)
+        if source.path is not None:
+            # openpyxl's archive owns a file it opened by name (closing the workbook closes
+            # it); a file object handed to it would stay open after workbook.close()
+            fh.close()
+            return openpyxl.load_workbook(source.path, read_only=True, data_only=True)
         fh.seek(0)
         return openpyxl.load_workbook(fh, read_only=True, data_only=True)
     except AttendanceError:

@@ -47,7 +47,10 @@ from ._common import (
 from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
 from ._fastcsv import FastBody, coded_arrow_text, fast_encoding, skip_lines
 
-__all__ = ["GenericCsvAdapter", "GenericExcelAdapter", "GenericParquetAdapter"]
+__all__ = ["LONG_OPTIONS", "GenericCsvAdapter", "GenericExcelAdapter", "GenericParquetAdapter"]
+
+#: The ``read`` options of the long adapters (the Excel one adds ``sheet``).
+LONG_OPTIONS = frozenset({"chunksize", "aliases", "pupil_id", "code_set", "symbols"})
 
 #: Column id used in rejected rows for problems of a whole record (wrong field count).
 RECORD = "<record>"
@@ -256,6 +259,7 @@ class GenericCsvAdapter:
     """
 
     name: ClassVar[str] = "generic-csv"
+    options: ClassVar[frozenset[str]] = LONG_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".csv", ".txt", ".tsv")
     description: ClassVar[str] = (
         "long CSV export: pupil id (UPN/Adno), date, session (AM/PM) and mark per row"
@@ -574,6 +578,7 @@ class GenericParquetAdapter:
     """
 
     name: ClassVar[str] = "generic-parquet"
+    options: ClassVar[frozenset[str]] = LONG_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".parquet", ".pq")
     description: ClassVar[str] = "Parquet file with the long-layout columns"
 
@@ -664,6 +669,7 @@ class GenericExcelAdapter:
     """
 
     name: ClassVar[str] = "generic-excel"
+    options: ClassVar[frozenset[str]] = LONG_OPTIONS | {"sheet"}
     extensions: ClassVar[tuple[str, ...]] = (".xlsx", ".xlsm")
     description: ClassVar[str] = "long Excel workbook: pupil id, date, session and mark per row"
 

@@ -43,7 +43,7 @@ from ._common import (
     sniff_text,
 )
 from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
-from .long import RECORD, _choose_id, _output, unreadable
+from .long import LONG_OPTIONS, RECORD, _choose_id, _output, unreadable
 
 __all__ = ["WEEK_SESSIONS", "WideCsvAdapter", "WideExcelAdapter", "WideRows"]
 
@@ -52,6 +52,8 @@ WEEK_SESSIONS: tuple[tuple[int, str], ...] = tuple(
     (day, session) for day in range(5) for session in ("AM", "PM")
 )
 _BLANK = " "
+#: The ``read`` options of the wide adapters (the Excel one adds ``sheet``).
+WIDE_OPTIONS = LONG_OPTIONS | {"blank"}
 
 
 class WideRows:
@@ -265,6 +267,7 @@ class WideCsvAdapter:
     """
 
     name: ClassVar[str] = "wide-csv"
+    options: ClassVar[frozenset[str]] = WIDE_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".csv", ".txt", ".tsv")
     description: ClassVar[str] = (
         "wide CSV export: one row per pupil, a column per session or weekly 10-mark strings"
@@ -322,6 +325,7 @@ class WideExcelAdapter:
     """
 
     name: ClassVar[str] = "wide-excel"
+    options: ClassVar[frozenset[str]] = WIDE_OPTIONS | {"sheet"}
     extensions: ClassVar[tuple[str, ...]] = (".xlsx", ".xlsm")
     description: ClassVar[str] = "wide Excel workbook: session columns or weekly mark strings"
 

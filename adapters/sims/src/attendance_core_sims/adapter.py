@@ -33,10 +33,12 @@ from attendance_core.adapterkit import (
     RowProblem,
     XmlDocument,
     check_read_args,
+    iter_named,
     local_name,
     local_name_as_written,
     marks_frame,
     merge_aliases,
+    note_rows,
     package_toml,
     parse_xml,
     pupils_from_records,
@@ -171,15 +173,9 @@ def _text(element: Element, names: tuple[str, ...]) -> tuple[str | None, str | N
 
 
 def _iter(root: Element, names: tuple[str, ...]) -> Iterator[Element]:
-    """Every element at or below ``root`` named in ``names``, in document order, without
-    looking inside a match."""
-    stack = [root]
-    while stack:
-        element = stack.pop()
-        if _tag(element.tag) in names:
-            yield element
-            continue
-        stack.extend(reversed(list(element)))
+    """Every element at or below ``root`` named in ``names`` (names as :func:`_tag` gives
+    them), in document order, without looking inside a match."""
+    return iter_named(root, names, _tag)
 
 
 def _builtin_aliases() -> dict[str, Any]:
@@ -335,6 +331,7 @@ class SimsXmlAdapter:
     """
 
     name: ClassVar[str] = "sims-xml"
+    options: ClassVar[frozenset[str]] = OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (
         "SIMS-style XML session marks with local symbol mapping (layout inferred, aliases)"
@@ -615,16 +612,16 @@ class _Reader:
                     bad_dates.append(pupil.line)
                 record[column] = pd.Timestamp(value) if value else pd.NaT
             records.append(record)
-        if invalid_upn:
-            self.out.warnings.append(
-                f"{len(invalid_upn)} pupil(s) with an invalid UPN check letter "
-                f"(lines {row_list(invalid_upn)}); kept as given"
-            )
-        if bad_dates:
-            self.out.warnings.append(
-                f"{len(bad_dates)} pupil(s) with a date that is not a date "
-                f"(lines {row_list(bad_dates)}); left empty"
-            )
+        note_rows(
+            self.out.warnings,
+            invalid_upn,
+            "{n} pupil(s) with an invalid UPN check letter (lines {rows}); kept as given",
+        )
+        note_rows(
+            self.out.warnings,
+            bad_dates,
+            "{n} pupil(s) with a date that is not a date (lines {rows}); left empty",
+        )
         if duplicates and not self.report:  # a report repeats its pupil on every row
             self.out.warnings.append(
                 f"{len(duplicates)} pupil element(s) repeat an earlier pupil "
@@ -676,11 +673,12 @@ class _Reader:
                 f"{Reason.UNMAPPED_SYMBOL}: {sum(unmapped.values())} mark(s) use local symbols "
                 f"with no mapping to a statutory code ({shown}); rejected - pass symbols=<file>"
             )
-        if inferred:
-            self.out.warnings.append(
-                f"{len(inferred)} mark(s) with no session name: AM/PM inferred from the start "
-                f"time (before 12:00 = AM) at lines {row_list(inferred)}"
-            )
+        note_rows(
+            self.out.warnings,
+            inferred,
+            "{n} mark(s) with no session name: AM/PM inferred from the start time (before "
+            "12:00 = AM) at lines {rows}",
+        )
 
     def _pupil_refs(self) -> dict[str, _Pupil]:
         refs: dict[str, _Pupil] = {}

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from attendance_core.adapterkit import (
+    OPEN_END_DATES,
+    PUPIL_FIELDS,
     RejectedRows,
     choose_pupil_key,
     chunked,
@@ -21,7 +23,6 @@ from attendance_core.adapterkit import (
     has_any,
     key_pupils,
     mark_row,
-    open_end_set,
     package_toml,
     page_files,
     parse_date,
@@ -29,32 +30,18 @@ from attendance_core.adapterkit import (
     sequence_check,
     sniff_page_objects,
     tail,
+    take_api_options,
     text_id,
     unwrap,
     upn_ok,
 )
-from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
+from attendance_core.adapters import AdapterOutput, Source, check_options
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]
 
-#: Leaving dates that mean "not left" (besides null): the SQL Server smalldatetime maximum.
-OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
-#: Pupil key choices: ``auto`` = UPN when every student has one, else MIS id, else Wonde id.
-PUPIL_KEYS = ("auto", "upn", "mis_id", "id")
 #: Reason id of an attendance record whose student is not in the students pages.
 UNKNOWN_PUPIL = Reason.UNKNOWN_PUPIL.value
-
-#: Student fields that become pupils columns (in this order, when any student has them).
-_PUPIL_FIELDS = (
-    "upn",
-    "name",
-    "year_group",
-    "date_of_birth",
-    "admission_date",
-    "leaving_date",
-    "mis_id",
-)
 _WONDE_ID = re.compile(r"^[A-Z]\d{4,}$")
 _PAGINATION = re.compile(rb'"pagination"\s*:')
 _OBJECT_LIST = re.compile(rb'"object"\s*:\s*"list"')
@@ -210,6 +197,9 @@ class WondeJsonAdapter:
     """
 
     name: ClassVar[str] = "wonde-json"
+    options: ClassVar[frozenset[str]] = frozenset(
+        {"aliases", "codes", "pupil_key", "open_end_dates", "school_id"}
+    )
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
         "Wonde v1.0 JSON pages (data + meta.pagination): students and AM/PM session attendance"
@@ -254,14 +244,8 @@ class WondeJsonAdapter:
         """Read the pages; see the class docstring for the options."""
         aliases = _merge_aliases(options.pop("aliases", None))
         extra_codes = {str(k): str(v) for k, v in (options.pop("codes", None) or {}).items()}
-        pupil_key = options.pop("pupil_key", "auto")
-        if pupil_key not in PUPIL_KEYS:
-            raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
-        open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
-        school_id = text_id(options.pop("school_id", None))
-        unknown = set(options) - CORE_OPTIONS
-        if unknown:
-            raise TypeError(f"wonde-json: unknown option(s) {sorted(unknown)}")
+        pupil_key, open_end, school_id = take_api_options(options)
+        check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []
         rejected: list[dict[str, Any]] = []
@@ -341,7 +325,7 @@ class WondeJsonAdapter:
 
         key = choose_pupil_key(records, pupil_key, warnings)
         return key_pupils(
-            records, key, warnings, fields=_PUPIL_FIELDS, id_column="wonde_id", school_id=school_id
+            records, key, warnings, fields=PUPIL_FIELDS, id_column="wonde_id", school_id=school_id
         )
 
     # ---------------------------------------------------------------------------- marks

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from attendance_core import AdapterOutput, FormatError, Reason, RegisterError, Source
+from attendance_core.adapters import check_options
 
 __all__ = ["PsvAdapter"]
 
@@ -35,6 +36,7 @@ class PsvAdapter:
     """Read ``#REGISTER-PSV 1`` files: one mark per line, ``pupil_id|YYYYMMDD|AM/PM|code``."""
 
     name: ClassVar[str] = "register-psv"
+    options: ClassVar[frozenset[str]] = frozenset()  # no options of its own
     extensions: ClassVar[tuple[str, ...]] = (".psv",)
     description: ClassVar[str] = "pipe-separated register export (#REGISTER-PSV 1)"
 
@@ -45,11 +47,7 @@ class PsvAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file; marks are produced lazily, rejected rows collected as they go."""
-        if options:
-            raise FormatError(
-                f"register-psv takes no options (got {', '.join(sorted(options))})",
-                file=source.name,
-            )
+        check_options(self.name, self.options, options, source.name)  # load() checked too
         out = AdapterOutput(source_columns={column: column for column in HEADER})
         out.marks = self._marks(source, errors, out)
         return out

@@ -74,6 +74,8 @@ examples:
       --output letters.csv
   attendance-core report marks.csv --pupils pupils.csv --tsm tsm-pack/
   attendance-core report export.xml --format sims-xml --output report.html --tsm tsm-pack/
+  attendance-core report marks.csv --pupils pupils.csv --governors governors.html \\
+      --letters letters.html --letters-below 90
 """
 
 DEMO_EXAMPLES = """\
@@ -176,6 +178,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"not a percentage above 0 and at most 100: {text!r}")
     return value
 
 
@@ -301,6 +313,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FOLDER",
         help="write the Targeting Support Meeting pack (HTML, CSV, Excel) here",
+    )
+    rep.add_argument(
+        "--governors",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the governor summary: one printable page a school, no pupil named",
+    )
+    rep.add_argument(
+        "--letters",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the parent letters, one a printed page (see --letters-below)",
+    )
+    rep.add_argument(
+        "--letters-below",
+        type=_percent,
+        metavar="PERCENT",
+        help="letters only for pupils whose attendance is below this percentage (e.g. 90)",
     )
     _output_options(rep, ("html", "csv", "json", "xlsx"))
 
@@ -717,12 +747,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .patterns import resolve_as_of
     from .reports import html_report, tsm_pack, write_tsm_pack
 
-    if args.to == "html" and args.output is None and args.tsm is None:
+    extras = [args.tsm, args.governors, args.letters]
+    if args.to == "html" and args.output is None and all(e is None for e in extras):
         raise _UsageError(
-            "report: give --output FILE for the HTML report, --tsm FOLDER for "
-            "the meeting pack, or --to csv|json for a table"
+            "report: give --output FILE for the HTML report, --tsm FOLDER for the meeting "
+            "pack, --governors or --letters FILE, or --to csv|json for a table"
         )
-    stages = 1 + (args.tsm is not None) + (args.output is not None or args.to != "html")
+    stages = 1 + sum(e is not None for e in extras) + (args.output is not None or args.to != "html")
     with Progress.for_args(args, stages) as progress:
         reg, pupils = _load(args, progress)
         if not reg.n_enrolments:
@@ -745,12 +776,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if args.tsm is not None:
             progress.step("writing the Targeting Support Meeting pack")
             written = write_tsm_pack(tsm_pack(reg, pupils, as_of), args.tsm)
+        if args.governors is not None:
+            from .printed import governor_summary
+
+            progress.step("writing the governor summary")
+            governor_summary(reg, args.governors, pupils=pupils, as_of=as_of, scheme=args.scheme)
+        if args.letters is not None:
+            from .printed import parent_letters
+
+            progress.step("writing the parent letters")
+            below = None if args.letters_below is None else args.letters_below / 100
+            parent_letters(reg, args.letters, pupils=pupils, as_of=as_of, below=below)
     if args.to != "html":
         _emit(table, args.to, args.output)
     elif args.output is not None:
         _note(args, f"report written to {args.output}")
     if args.tsm is not None:
         _note(args, f"Targeting Support Meeting pack: {len(written)} file(s) in {args.tsm}")
+    for kind, path in (("governor summary", args.governors), ("parent letters", args.letters)):
+        if path is not None:
+            _note(args, f"{kind} written to {path}")
     return 0
 
 

@@ -34,6 +34,7 @@ from attendance_core.adapterkit import (
     RejectedRows,
     RowProblem,
     check_read_args,
+    json_text,
     mark_row,
     marks_frame,
     package_toml,
@@ -137,7 +138,7 @@ def _decode(raw: bytes, name: str) -> tuple[Any, list[str]]:
             text = raw.decode("latin-1")
             notes.append(f"{name} is not UTF-8; read as Latin-1")
     try:
-        return json.loads(text), notes
+        return json_text(text, name, notes), notes
     except json.JSONDecodeError as exc:
         raise FormatError(f"not valid JSON ({exc.msg})", file=name, row=exc.lineno) from None
     except (RecursionError, ValueError) as exc:

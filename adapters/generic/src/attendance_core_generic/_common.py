@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from attendance_core.adapterkit import package_toml, shorten, upn_ok
-from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, Source
+from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, RejectedStore, Source
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
 #: Rows per chunk the adapters yield; memory is bounded by one chunk.
@@ -585,7 +585,7 @@ class Problems:
     personal data) the value is kept out of the exception message.
     """
 
-    def __init__(self, *, file: str, errors: str, rejected: list[dict[str, Any]]) -> None:
+    def __init__(self, *, file: str, errors: str, rejected: RejectedStore) -> None:
         if errors not in ("collect", "raise"):
             raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
         self.file = file
@@ -622,9 +622,7 @@ class Problems:
                 reason=str(reason),
             )
         for row, column, value, reason, _message, _show in pending:
-            self.rejected.append(
-                {"row": row, "column": column, "value": shorten(value), "reason": str(reason)}
-            )
+            self.rejected.add(row, column, shorten(value), str(reason))
 
 
 def max_field_length(options: Mapping[str, Any]) -> int:

@@ -33,7 +33,7 @@ from attendance_core.adapterkit import (
     unwrap,
     upn_ok,
 )
-from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
+from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, RejectedStore, Source
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]
@@ -264,7 +264,7 @@ class WondeJsonAdapter:
             raise TypeError(f"wonde-json: unknown option(s) {sorted(unknown)}")
 
         warnings: list[str] = []
-        rejected: list[dict[str, Any]] = []
+        rejected = RejectedStore()
         sink = RejectedRows(source.name, errors, rejected)
         cat = _Catalogue(aliases, warnings)
         for name, doc in read_json_source(source, warnings):

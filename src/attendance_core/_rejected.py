@@ -276,6 +276,10 @@ class RejectedStore:
         self._reason = array("I", [self._reason[i] for i in idx])
         self._value = [self._value[i] for i in idx]
 
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        """The ``i``-th kept row as a dict (as a list of records would give it)."""
+        return list(self)[i]
+
     def __len__(self) -> int:
         return min(len(self._value), self.cap)
 

@@ -918,11 +918,12 @@ def _encode_chunk(
         for k in range(1, len(reason_codes)):
             at = bad[reason[bad] == k]
             column_k, why_k = reason_codes[k]
+            values = df[column_k].to_numpy(dtype=object)  # once, not a lookup a row
             rejected.add_many(
                 positions[at],
                 names.get(column_k, column_k),
                 why_k,
-                lambda i, at=at, column_k=column_k: _raw_value(df, int(at[i]), column_k),
+                lambda i, at=at, values=values: values[at[i]],
             )
     # date code and session in one small integer a row
     cell = dcodes.astype(np.min_scalar_type(-(2 * max(len(duniq), 1) + 2)))

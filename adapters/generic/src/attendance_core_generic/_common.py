@@ -578,6 +578,10 @@ def clean_id(value: str, column: str) -> str:
 # Problems: reject (collect) or raise
 
 
+#: Collected problems held before they are recorded in the rejected rows.
+_PENDING = 4096
+
+
 class Problems:
     """Collects rejected rows, or raises at the first one with ``errors="raise"``.
 
@@ -603,8 +607,11 @@ class Problems:
         *,
         show: bool = True,
     ) -> None:
-        """Note a bad row; it is raised or recorded at :meth:`flush`."""
+        """Note a bad row; it is raised or recorded at :meth:`flush` (collected rows are
+        recorded every few thousand, so a file of nothing but bad rows holds no more)."""
         self._pending.append((row, column, value, reason, message, show))
+        if self.errors == "collect" and len(self._pending) >= _PENDING:
+            self.flush()
 
     def flush(self) -> None:
         """Raise the earliest pending problem (raise mode) or record all of them."""

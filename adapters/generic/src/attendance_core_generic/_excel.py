@@ -47,9 +47,14 @@ EXCEL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def open_workbook(source: Source) -> Any:
-    """An openpyxl workbook (read-only, values only) over an .xlsx source, or FormatError."""
-    import openpyxl
+def open_workbook(source: Source, *, keep: int | None = None) -> Any:
+    """An openpyxl workbook (read-only, values only) over an .xlsx source, or FormatError.
+
+    Every XML part openpyxl reads (shared strings, workbook, styles and, later, the sheets)
+    comes through :class:`_Squeezed`: a whitespace run is cut to ``keep`` bytes (default
+    :data:`WHITESPACE_RUN`) as the part streams.
+    """
+    from openpyxl.reader.excel import ExcelReader
 
     if source.head(4) != b"PK\x03\x04":
         raise FormatError("not an .xlsx workbook (no zip signature)", file=source.name)
@@ -59,7 +64,10 @@ def open_workbook(source: Source) -> Any:
             if "xl/workbook.xml" not in archive.namelist():
                 raise FormatError("zip file is not an .xlsx workbook", file=source.name)
         fh.seek(0)
-        return openpyxl.load_workbook(fh, read_only=True, data_only=True)
+        reader = ExcelReader(fh, read_only=True, data_only=True)
+        reader.archive = _SqueezedArchive(reader.archive, WHITESPACE_RUN if keep is None else keep)
+        reader.read()
+        return reader.wb
     except AttendanceError:
         fh.close()
         raise
@@ -130,6 +138,30 @@ class _Squeezed(io.RawIOBase):
         super().close()
 
 
+class _SqueezedArchive:
+    """A zip archive whose XML parts open through :class:`_Squeezed` (other members, and
+    everything else a ``ZipFile`` does, pass through)."""
+
+    def __init__(self, archive: zipfile.ZipFile, keep: int) -> None:
+        self._archive = archive
+        self.keep = max(keep, 64)
+
+    def open(self, name: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        raw = self._archive.open(name, mode, *args, **kwargs)
+        text = getattr(name, "filename", name)
+        if mode == "r" and isinstance(text, str) and text.lower().endswith((".xml", ".rels")):
+            return io.BufferedReader(_Squeezed(raw, self.keep))
+        return raw
+
+    def read(self, name: Any, *args: Any) -> bytes:
+        with self.open(name) as fh:
+            data: bytes = fh.read()
+        return data
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._archive, attr)
+
+
 def _row_parser(sheet: Any, keep: int) -> tuple[Any, Any] | None:
     """openpyxl's own row parser over the sheet's XML (squeezed), or None when the sheet is
     not a read-only worksheet of a zip archive."""
@@ -140,6 +172,8 @@ def _row_parser(sheet: Any, keep: int) -> tuple[Any, Any] | None:
     if path is None or archive is None:
         return None
     book = sheet.parent
+    if isinstance(archive, _SqueezedArchive):
+        archive = archive._archive  # squeezed here, to this sheet's own limit
     src = io.BufferedReader(_Squeezed(archive.open(path), keep))
     parser = WorkSheetParser(
         src,
@@ -266,10 +300,12 @@ def open_sheet(
     accept: Callable[[Header], bool],
     *,
     wide: bool,
+    keep: int | None = None,
 ) -> tuple[Any, Any, Header, int]:
     """``(workbook, sheet, header, header row)`` of the sheet to read (see :func:`find_sheet`);
-    the workbook is closed again when no sheet can be used."""
-    workbook = open_workbook(source)
+    the workbook is closed again when no sheet can be used. ``keep``: as for
+    :func:`open_workbook` (``max_field_length + 1``)."""
+    workbook = open_workbook(source, keep=keep)
     try:
         sheet, header, header_row = find_sheet(
             workbook, table, wanted, source.name, accept, wide=wide

@@ -696,7 +696,12 @@ class GenericExcelAdapter:
         problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
         size = chunksize(options)
         workbook, sheet, header, header_row = open_sheet(
-            source, table, options.get("sheet"), is_long_header, wide=False
+            source,
+            table,
+            options.get("sheet"),
+            is_long_header,
+            wide=False,
+            keep=max_field_length(options) + 1,
         )
         out.warnings.extend(header.notes())
         note = sheet_note(workbook, sheet)

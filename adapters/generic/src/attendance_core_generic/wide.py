@@ -335,7 +335,12 @@ class WideExcelAdapter:
         if not source.head(1):
             raise FormatError("file is empty", file=source.name)
         workbook, sheet, header, header_row = open_sheet(
-            source, table, options.get("sheet"), is_wide_header, wide=True
+            source,
+            table,
+            options.get("sheet"),
+            is_wide_header,
+            wide=True,
+            keep=max_field_length(options) + 1,
         )
         out, rows = _start(source, header, table, options, errors)
         note = sheet_note(workbook, sheet)

@@ -492,3 +492,22 @@ def test_workbook_whitespace_bomb_in_shared_strings_is_streamed() -> None:
     result, top = peak(lambda: ac.load(data, format="generic-excel"))
     pd.testing.assert_frame_equal(result.register.to_long(), base.register.to_long())
     assert top < 16 * MiB, top
+
+
+def test_cli_counts_every_rejected_row_past_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command line reports the rows rejected, not only those listed."""
+    needs("generic-csv")
+    from attendance_core import adapters, cli
+
+    monkeypatch.setattr(adapters, "DEFAULT_MAX_REJECTED_ROWS", 5)
+    path = tmp_path / "marks.csv"
+    good = "".join(f"P1,2024-09-{d:02d},AM,/\n" for d in range(2, 7))
+    path.write_text("pupil_id,date,session,code\n" + good + "x\n" * 20, encoding="utf-8")
+    listed = tmp_path / "bad.csv"
+    args = ["classify", str(path), "--format", "generic-csv", "--errors", "collect"]
+    cli.main([*args, "--rejected", str(listed)])
+    err = capsys.readouterr().err
+    assert "20 row(s) rejected (the first 5 listed)" in err
+    assert len(pd.read_csv(listed)) == 5

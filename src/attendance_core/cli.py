@@ -548,8 +548,10 @@ def _load(
 
             to_csv(rejected, args.rejected)
         if not args.quiet:
+            total = sum(getattr(reg, "error_counts", {}).values()) or len(rejected)
+            cut = f" (the first {len(rejected)} listed)" if total > len(rejected) else ""
             print(
-                f"attendance-core: {len(rejected)} row(s) rejected"
+                f"attendance-core: {total} row(s) rejected{cut}"
                 + (
                     f", listed in {args.rejected}"
                     if args.rejected

@@ -375,6 +375,7 @@ def check_result(result: Any) -> None:
     assert sum(result.error_counts.values()) == total, (result.error_counts, total)
     assert result.rejected_truncated or len(result.rejected) == total
     assert result.register.rejected is result.rejected, "register.rejected is the load's table"
+    assert result.register.error_counts == dict(result.error_counts)
     rejected = result.rejected
     assert list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
     rows = [int(r) for r in rejected["row"]]

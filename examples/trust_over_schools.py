@@ -52,19 +52,19 @@ def load_trust(folder: Path) -> tuple[ac.Register, pd.DataFrame]:
         marks = load.register.to_long()
         marks["school_id"] = school_id
         frames.append(marks)
-        by_reason = load.rejected["reason"].value_counts()
+        by_reason = load.error_counts  # every rejected row, also past the listed cap
         report.append(
             {
                 "school_id": school_id,
                 "format": load.format,
                 "rows_read": load.rows_read,
                 "rows_kept": len(marks),
-                "rows_rejected": len(load.rejected),
+                "rows_rejected": load.rejected_count,
                 "reasons": ", ".join(f"{r} x{n}" for r, n in by_reason.items()) or "-",
             }
         )
         # the invariant every adapter keeps: nothing is dropped silently
-        assert load.rows_read == len(marks) + len(load.rejected)
+        assert load.rows_read == len(marks) + load.rejected_count
     if not frames:
         raise SystemExit(f"no export files in {folder}")
     register = ac.Register.from_long(pd.concat(frames, ignore_index=True))

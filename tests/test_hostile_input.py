@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import attendance_core as ac
 from attendance_core._rejected import RejectedStore
@@ -524,3 +526,41 @@ def test_cli_counts_every_rejected_row_past_the_cap(
     err = capsys.readouterr().err
     assert "20 row(s) rejected (the first 5 listed)" in err
     assert len(pd.read_csv(listed)) == 5
+
+
+@given(
+    parts=st.lists(
+        st.one_of(
+            st.sampled_from([b"<a>", b"</a>", b"x", b"\n\t", b"\r\n"]),
+            st.integers(0, 300).map(lambda n: b" " * n),
+        ),
+        max_size=40,
+    ),
+    keep=st.sampled_from([64, 100, 257]),
+    reads=st.lists(st.integers(1, 500), min_size=1, max_size=20),
+)
+def test_whitespace_squeeze_is_the_same_whatever_the_block_boundaries(
+    parts: list[bytes], keep: int, reads: list[int]
+) -> None:
+    """The streaming cut equals cutting every whitespace run of the whole text to ``keep``
+    bytes, however the underlying reads split it."""
+    pytest.importorskip("openpyxl")
+    from attendance_core_generic._excel import _Squeezed
+
+    data = b"".join(parts)
+
+    class Reads:
+        def __init__(self) -> None:
+            self.buf = io.BytesIO(data)
+            self.i = 0
+
+        def read(self, n: int) -> bytes:
+            self.i += 1
+            return self.buf.read(reads[self.i % len(reads)])
+
+        def close(self) -> None:
+            pass
+
+    out = io.BufferedReader(_Squeezed(Reads(), keep)).read()
+    expected = re.sub(rb"[ \t\r\n]{%d,}" % (keep + 1), lambda m: m.group()[:keep], data)
+    assert out == expected

@@ -101,6 +101,7 @@ class _Squeezed(io.RawIOBase):
         self._run = 0  # whitespace at the end of what was read so far
         self._pattern = re.compile(b"[ \t\r\n]{%d,}" % (keep + 1))
         self._pending = b""
+        self._at = 0  # how much of _pending was handed out
 
     def readable(self) -> bool:
         return True
@@ -123,14 +124,14 @@ class _Squeezed(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        while not self._pending:
+        while self._at >= len(self._pending):
             block = self._raw.read(1 << 16)
             if not block:
                 return 0
-            self._pending = self._squeeze(block)
-        n = min(len(view), len(self._pending))
-        view[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+            self._pending, self._at = self._squeeze(block), 0
+        n = min(len(view), len(self._pending) - self._at)
+        view[:n] = self._pending[self._at : self._at + n]
+        self._at += n
         return n
 
     def close(self) -> None:

@@ -505,9 +505,11 @@ def _load(
             from .reports import to_csv
 
             to_csv(rejected, args.rejected)
+        total = sum(getattr(reg, "error_counts", {}).values()) or len(rejected)
+        cut = f" (the first {len(rejected)} listed)" if total > len(rejected) else ""
         _note(
             args,
-            f"{len(rejected)} row(s) rejected"
+            f"{total} row(s) rejected{cut}"
             + (
                 f", listed in {args.rejected}"
                 if args.rejected

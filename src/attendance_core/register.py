@@ -25,6 +25,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from ._pupils import positions, pupils_table
+from ._rejected import RejectedStore, shown_value
+from ._rejected import empty_rejected as _empty_rejected
 from ._values import id_texts as _id_texts
 from .calendar import SchoolCalendar, as_date, as_dates
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
@@ -38,14 +40,10 @@ NO_MARK = 0
 MISSING = 1
 
 SESSIONS = ("AM", "PM")
-REJECTED_COLUMNS = ["row", "column", "value", "reason"]
+REJECTED_COLUMNS = ["row", "column", "value", "reason"]  # as _rejected.REJECTED_COLUMNS
 _REQUIRED = ("pupil_id", "date", "session", "code")
 _EPOCH = np.datetime64("1970-01-01", "D")
 _CATEGORY_ORDER = tuple(Category)
-
-
-def _empty_rejected() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=object) for c in REJECTED_COLUMNS})
 
 
 @attrs.frozen
@@ -174,7 +172,6 @@ class _Encoded:
     school_uniques: list[str]
     pupil_uniques: list[str]
     day_uniques: npt.NDArray[np.int64]  # date ordinal of each date code (bad: -(2**62))
-    rejected: list[dict[str, Any]]
     has_school: bool | None  # None: chunk had no school_id column
     complete: bool = False  # every row accepted (so every unique date is used and valid)
 
@@ -221,7 +218,13 @@ class Register:
     ``codes``
         the :class:`CodeTable` of the ids.
     ``rejected``
-        rows left out, with ``row``, ``column``, ``value``, ``reason``.
+        rows left out, with ``row``, ``column``, ``value``, ``reason``, sorted by row: at
+        most ``max_rejected_rows`` of them (the first by row number; see
+        :data:`~attendance_core._rejected.DEFAULT_MAX_REJECTED_ROWS`).
+    ``error_counts``
+        every rejected row counted by reason id (also those past the cap); for a register
+        from :func:`~attendance_core.load`, ``rejected`` and ``error_counts`` are the load's
+        (the adapter's rejected rows too).
     """
 
     def __init__(
@@ -235,6 +238,7 @@ class Register:
         codes: CodeTable,
         rejected: pd.DataFrame | None = None,
         added_sessions: Mapping[Any, npt.NDArray[np.bool_]] | None = None,
+        error_counts: Mapping[str, int] | None = None,
     ) -> None:
         self.marks: npt.NDArray[np.uint8]
         self.dates: npt.NDArray[np.datetime64]
@@ -243,6 +247,11 @@ class Register:
         self.span: npt.NDArray[np.int64]
         self.codes: CodeTable
         self.rejected: pd.DataFrame
+        self.error_counts: Mapping[str, int]
+        table = _empty_rejected() if rejected is None else rejected
+        if error_counts is None:
+            reasons: Any = table["reason"] if "reason" in table.columns else []
+            error_counts = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
         self.schools: npt.NDArray[np.object_]
         self.school_index: npt.NDArray[np.int64]
         # school sessions from term-date files, by school id: a bool per column
@@ -267,18 +276,29 @@ class Register:
             school_ids=None if school_ids is None else _read_only(school_ids),
             span=_read_only(span),
             codes=codes,
-            rejected=_empty_rejected() if rejected is None else rejected,
+            rejected=table,
+            error_counts=MappingProxyType(dict(sorted(error_counts.items()))),
             schools=_read_only(school_list),
             school_index=_read_only(school_index),
             added_sessions=MappingProxyType(sessions),
             _school_sessions=None,
         )
 
-    def with_rejected(self, rejected: pd.DataFrame) -> Register:
+    def with_rejected(
+        self, rejected: pd.DataFrame, error_counts: Mapping[str, int] | None = None
+    ) -> Register:
         """The same register (its arrays shared, read-only) with ``rejected`` as its rejected
-        rows: :func:`~attendance_core.load` gives the register the load's whole table."""
+        rows and ``error_counts`` (default: counted from ``rejected``) as their counts by
+        reason: :func:`~attendance_core.load` gives the register the load's whole table."""
+        if error_counts is None:
+            reasons: Any = rejected["reason"] if "reason" in rejected.columns else []
+            error_counts = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
         other = object.__new__(Register)
-        other.__dict__.update(self.__dict__, rejected=rejected)
+        other.__dict__.update(
+            self.__dict__,
+            rejected=rejected,
+            error_counts=MappingProxyType(dict(sorted(error_counts.items()))),
+        )
         return other
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -291,6 +311,7 @@ class Register:
         # rebuilt through __init__ (dask ships registers to workers): read-only again there
         fields = ("marks", "dates", "pupil_ids", "school_ids", "span", "codes", "rejected")
         state = {name: self.__dict__[name] for name in fields}
+        state["error_counts"] = dict(self.error_counts)
         state["added_sessions"] = dict(self.added_sessions)
         return (_rebuild, (state,))
 
@@ -332,14 +353,21 @@ class Register:
         table = CodeTable.build(sets)
         chunks = [data] if isinstance(data, pd.DataFrame) else data
         names = dict(source_columns or {})
+        store = RejectedStore()
         encoded = [
-            _encode_chunk(chunk, table, errors=errors, source=source, names=names)
+            _encode_checked(chunk, table, errors=errors, source=source, names=names, rejected=store)
             for chunk in chunks
         ]
         if callable(pupils):
             pupils = pupils()
         return _assemble(
-            encoded, table, errors=errors, pupils=pupils_table(pupils), source=source, names=names
+            encoded,
+            table,
+            errors=errors,
+            pupils=pupils_table(pupils),
+            source=source,
+            names=names,
+            rejected=store,
         )
 
     # ------------------------------------------------------------------ basic facts
@@ -470,6 +498,7 @@ class Register:
             span=span,
             codes=self.codes,
             rejected=self.rejected,
+            error_counts=self.error_counts,
             added_sessions={k: v[cols] for k, v in self.added_sessions.items()},
         )
 
@@ -506,6 +535,7 @@ class Register:
             span=self.span,
             codes=self.codes,
             rejected=self.rejected,
+            error_counts=self.error_counts,
             added_sessions=added,
         )
 
@@ -689,6 +719,75 @@ def _changes(values: pd.Series) -> npt.NDArray[np.intp] | None:
     return np.concatenate([first, np.flatnonzero(differ) + 1])
 
 
+def _encode_checked(
+    df: pd.DataFrame,
+    table: CodeTable,
+    *,
+    errors: str,
+    source: str | None,
+    names: Mapping[str, str],
+    rejected: RejectedStore,
+) -> _Encoded:
+    """:func:`_encode_chunk` after the checks of the frame's shape: a required column given
+    twice is a :class:`RegisterError`, and a cell that cannot be a value (a list, a dict: not
+    hashable) rejects its row as ``bad_value`` instead of breaking the encoding."""
+    if not isinstance(df, pd.DataFrame):
+        raise RegisterError(f"expected a pandas DataFrame (got {type(df).__name__})", file=source)
+    for column in (*_REQUIRED, "school_id"):
+        times = int((df.columns == column).sum())
+        if times > 1:
+            raise RegisterError(
+                f"column {column!r} appears {times} times; the long layout needs it once",
+                file=source,
+                column=names.get(column, column),
+            )
+    try:
+        return _encode_chunk(
+            df, table, errors=errors, source=source, names=names, rejected=rejected
+        )
+    except TypeError:  # unhashable cells; found one column at a time only now
+        cleaned, bad = _unhashable_cells(df)
+        if not bad:
+            raise
+        return _encode_chunk(
+            cleaned,
+            table,
+            errors=errors,
+            source=source,
+            names=names,
+            rejected=rejected,
+            bad_cells=bad,
+        )
+
+
+def _unhashable_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, npt.NDArray[np.bool_]]]:
+    """The frame with every unhashable cell of the long columns replaced by its text (cut
+    short), and which cells those were, by column."""
+    bad: dict[str, npt.NDArray[np.bool_]] = {}
+    out = df
+    for column in (*_REQUIRED, "school_id"):
+        if column not in df.columns or df[column].dtype != object:
+            continue
+        values = df[column].to_numpy(dtype=object)
+        mask = np.fromiter((not _hashable(v) for v in values), dtype=bool, count=len(values))
+        if mask.any():
+            if out is df:
+                out = df.copy()
+            fixed = values.copy()
+            fixed[mask] = [shown_value(v) for v in values[mask]]
+            out[column] = pd.Series(fixed, index=df.index, dtype=object)
+            bad[column] = mask
+    return out, bad
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _encode_chunk(
     df: pd.DataFrame,
     table: CodeTable,
@@ -696,9 +795,9 @@ def _encode_chunk(
     errors: str,
     source: str | None,
     names: Mapping[str, str],
+    rejected: RejectedStore,
+    bad_cells: Mapping[str, npt.NDArray[np.bool_]] | None = None,
 ) -> _Encoded:
-    if not isinstance(df, pd.DataFrame):
-        raise RegisterError(f"expected a pandas DataFrame (got {type(df).__name__})", file=source)
     missing_cols = [c for c in _REQUIRED if c not in df.columns]
     if missing_cols:
         raise RegisterError(
@@ -710,6 +809,11 @@ def _encode_chunk(
     labels = df.index
     reason: npt.NDArray[np.int8] | None = None  # 0 = ok, else index into reason_codes
     reason_codes: list[tuple[str, str]] = [("", "")]
+    for column, cells in (bad_cells or {}).items():  # cells that cannot be values come first
+        if reason is None:
+            reason = np.zeros(n, dtype=np.int8)
+        reason_codes.append((column, Reason.BAD_VALUE.value))
+        reason[cells & (reason == 0)] = len(reason_codes) - 1
 
     def flag(
         codes: npt.NDArray[np.intp],
@@ -849,7 +953,6 @@ def _encode_chunk(
         unknown = np.array([False, True, False])  # by (code_id == 255); no missing value
         flag((code_id == 255).astype(np.intp), unknown, "code", Reason.UNKNOWN_CODE)
 
-    rejected: list[dict[str, Any]] = []
     bad = np.zeros(0, dtype=np.intp) if reason is None else np.flatnonzero(reason)
     if len(bad):
         assert reason is not None
@@ -865,15 +968,15 @@ def _encode_chunk(
                 value=_raw_value(df, i, column),
                 reason=why,
             )
-        for b in bad:
-            column_k, why_k = reason_codes[reason[b]]
-            rejected.append(
-                {
-                    "row": positions[b],
-                    "column": names.get(column_k, column_k),
-                    "value": _raw_value(df, int(b), column_k),
-                    "reason": why_k,
-                }
+        for k in range(1, len(reason_codes)):
+            at = bad[reason[bad] == k]
+            column_k, why_k = reason_codes[k]
+            values = df[column_k].to_numpy(dtype=object)  # once, not a lookup a row
+            rejected.add_many(
+                positions[at],
+                names.get(column_k, column_k),
+                why_k,
+                lambda i, at=at, values=values: values[at[i]],
             )
     # date code and session in one small integer a row
     cell = dcodes.astype(np.min_scalar_type(-(2 * max(len(duniq), 1) + 2)))
@@ -904,7 +1007,6 @@ def _encode_chunk(
             school_uniques=school_uniques,
             pupil_uniques=pupil_uniques,
             day_uniques=dord,
-            rejected=rejected,
             has_school=has_school,
         )
     return _Encoded(
@@ -920,7 +1022,6 @@ def _encode_chunk(
         school_uniques=school_uniques,
         pupil_uniques=pupil_uniques,
         day_uniques=dord,
-        rejected=rejected,
         has_school=has_school,
         complete=True,
     )
@@ -979,6 +1080,7 @@ def _assemble(
     pupils: pd.DataFrame | None,
     source: str | None,
     names: Mapping[str, str],
+    rejected: RejectedStore,
 ) -> Register:
     flags = {c.has_school for c in chunks if c.has_school is not None and c.n}
     if len(flags) > 1:
@@ -990,7 +1092,6 @@ def _assemble(
     with_school = flags == {True}
     school_maps, schools = _remap([c.school_uniques for c in chunks])
     pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
-    rejected = [r for c in chunks for r in c.rejected]
     if not with_school:
         schools = [""]
     n = sum(c.n for c in chunks)
@@ -1095,11 +1196,11 @@ def _assemble(
             conflicting = frame["i"].to_numpy()[distinct > 1]
             same = frame[distinct == 1]
             repeats = same["i"].to_numpy()[same.duplicated("lin", keep="first").to_numpy()]
-            dup_rows = [(int(i), Reason.DUPLICATE_SESSION) for i in conflicting]
-            dup_rows += [(int(i), Reason.DUPLICATE_ROW) for i in repeats]
-            dup_rows.sort(key=lambda t: t[0])
-            if dup_rows and errors == "raise":
-                i, why = dup_rows[0]
+            if (len(conflicting) or len(repeats)) and errors == "raise":
+                first_c = int(conflicting.min()) if len(conflicting) else n
+                first_r = int(repeats.min()) if len(repeats) else n
+                i = min(first_c, first_r)
+                why = Reason.DUPLICATE_SESSION if i == first_c else Reason.DUPLICATE_ROW
                 raise RegisterError(
                     REASON_TEXT[why],
                     file=source,
@@ -1109,15 +1210,16 @@ def _assemble(
                 )
             conflicted = conflicting.astype(np.int64)
             symbols = table.symbols
-            for i, why in dup_rows:
-                keep[i] = False
-                rejected.append(
-                    {
-                        "row": row[i],
-                        "column": names.get("code", "code"),
-                        "value": symbols[code[i]],
-                        "reason": why.value,
-                    }
+            for rows_i, why in (
+                (np.sort(conflicting), Reason.DUPLICATE_SESSION),
+                (np.sort(repeats), Reason.DUPLICATE_ROW),
+            ):
+                keep[rows_i] = False
+                rejected.add_many(
+                    row[rows_i],
+                    names.get("code", "code"),
+                    why.value,
+                    lambda j, rows_i=rows_i: symbols[code[rows_i[j]]],
                 )
         del owner, order
 
@@ -1172,9 +1274,6 @@ def _assemble(
             dates=dates,
             table=table,
         )
-    rej = pd.DataFrame(rejected, columns=REJECTED_COLUMNS) if rejected else _empty_rejected()
-    if len(rej):
-        rej = rej.iloc[_row_order(rej["row"])].reset_index(drop=True)
     return Register(
         marks=marks,
         dates=dates,
@@ -1182,15 +1281,9 @@ def _assemble(
         school_ids=school_arr,
         span=span,
         codes=table,
-        rejected=rej,
+        rejected=rejected.frame(),
+        error_counts=rejected.error_counts,
     )
-
-
-def _row_order(rows: pd.Series) -> npt.NDArray[np.int64]:
-    try:
-        return np.argsort(rows.to_numpy(), kind="stable").astype(np.int64)
-    except TypeError:
-        return np.argsort(rows.astype(str).to_numpy(), kind="stable").astype(np.int64)
 
 
 def _spans(

@@ -207,7 +207,76 @@ def shuffle_lines(data: bytes, rng: random.Random) -> bytes:
     return b"\n".join(head + body)
 
 
+_JSON_STRING = re.compile(rb'"[^"\\]{0,40}"')
+_JSON_KEY = re.compile(rb'"([A-Za-z_]{1,40})"\s*:')
+
+
+def json_claims(data: bytes, rng: random.Random) -> bytes:
+    """Issue 19's JSON tricks: a lone surrogate escape in a string, a key given twice, a
+    huge integer count, or an absurd ``total_pages``. Other text: a lone surrogate escape."""
+    choice = rng.randrange(4)
+    if choice == 0 or _kind(data) != "json":
+        spots = list(_JSON_STRING.finditer(data)) or list(re.finditer(rb"\w+", data))
+        if not spots:
+            return b'"\\ud800"' + data
+        m = rng.choice(spots)
+        return data[: m.start()] + b'"\\ud800"' + data[m.end() :]
+    if choice == 1:
+        keys = list(_JSON_KEY.finditer(data))
+        if keys:
+            m = rng.choice(keys)
+            return data[: m.start()] + m.group(0) + b'"X",' + data[m.start() :]
+    numbers = list(re.finditer(rb":\s*(\d+(?:\.\d+)?)", data))
+    if choice == 2 and numbers:
+        m = rng.choice(numbers)
+        return data[: m.start(1)] + b"1" + b"0" * 50 + data[m.end(1) :]
+    return data.replace(b'"total_pages":', b'"total_pages": 1000000000, "_was":', 1)
+
+
+def sheet_claims(data: bytes, rng: random.Random) -> bytes:
+    """Issue 19's workbook tricks, inside an .xlsx: a ``<dimension>`` claiming the whole grid
+    or one cell, a whitespace bomb between rows, or a ``<row r>`` repeated or going back.
+    Not a workbook: lines repeated at the end (rows seen twice)."""
+    import io
+    import zipfile
+
+    if not data.startswith(b"PK\x03\x04"):
+        lines = data.splitlines(keepends=True)
+        return data + b"".join(rng.sample(lines, min(len(lines), 3)))
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = z.namelist()
+            parts = {n: z.read(n) for n in names}
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return data
+    sheets = [n for n in names if n.startswith("xl/worksheets/")]
+    if not sheets:
+        return data
+    target = rng.choice(sheets)
+    xml = parts[target]
+    choice = rng.randrange(4)
+    if choice == 0:
+        ref = rng.choice([b"A1:XFD1048576", b"A1", b"A1:B2"])
+        xml = re.sub(rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="' + ref + b'"/>', xml)
+    elif choice == 1:
+        xml = xml.replace(b"</row>", b"</row>" + b" \n" * rng.choice([10**5, 10**6]), 1)
+    else:
+        numbers = [int(m) for m in re.findall(rb'<row r="(\d+)"', xml)]
+        if len(numbers) >= 2:
+            old = rng.choice(numbers[1:])
+            new = rng.randint(1, old)
+            xml = xml.replace(b'<row r="%d"' % old, b'<row r="%d"' % new, 1)
+    parts[target] = xml
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as w:
+        for n in names:
+            w.writestr(n, parts[n])
+    return out.getvalue()
+
+
 MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
+    "json_claims": json_claims,
+    "sheet_claims": sheet_claims,
     "truncate": truncate,
     "flip_bytes": flip_bytes,
     "wrong_encoding": wrong_encoding,
@@ -299,9 +368,14 @@ def check_result(result: Any) -> None:
     """
     accepted = len(result.register.to_long())
     assert isinstance(result.rows_read, int), "rows_read must be an int"
-    assert result.rows_read == accepted + len(result.rejected), (
-        f"rows_read {result.rows_read} != accepted {accepted} + rejected {len(result.rejected)}"
+    total = result.rejected_count
+    assert result.rows_read == accepted + total, (
+        f"rows_read {result.rows_read} != accepted {accepted} + rejected {total}"
     )
+    assert sum(result.error_counts.values()) == total, (result.error_counts, total)
+    assert result.rejected_truncated or len(result.rejected) == total
+    assert result.register.rejected is result.rejected, "register.rejected is the load's table"
+    assert result.register.error_counts == dict(result.error_counts)
     assert_rejected_shape(result.rejected)
     pupils = result.pupils
     assert isinstance(pupils, pd.DataFrame)

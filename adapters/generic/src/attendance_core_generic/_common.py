@@ -25,7 +25,7 @@ from attendance_core.adapterkit import (
     shorten,
     upn_ok,
 )
-from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, Source
+from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, RejectedStore, Source
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
 #: Rows per chunk the adapters yield; memory is bounded by one chunk.
@@ -583,6 +583,10 @@ def clean_id(value: str, column: str) -> str:
 # Problems: reject (collect) or raise
 
 
+#: Collected problems held before they are recorded in the rejected rows.
+_PENDING = 4096
+
+
 class Problems:
     """Collects rejected rows, or raises at the first one with ``errors="raise"``.
 
@@ -590,7 +594,7 @@ class Problems:
     personal data) the value is kept out of the exception message.
     """
 
-    def __init__(self, *, file: str, errors: str, rejected: list[dict[str, Any]]) -> None:
+    def __init__(self, *, file: str, errors: str, rejected: RejectedStore) -> None:
         if errors not in ("collect", "raise"):
             raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
         self.file = file
@@ -608,8 +612,11 @@ class Problems:
         *,
         show: bool = True,
     ) -> None:
-        """Note a bad row; it is raised or recorded at :meth:`flush`."""
+        """Note a bad row; it is raised or recorded at :meth:`flush` (collected rows are
+        recorded every few thousand, so a file of nothing but bad rows holds no more)."""
         self._pending.append((row, column, value, reason, message, show))
+        if self.errors == "collect" and len(self._pending) >= _PENDING:
+            self.flush()
 
     def flush(self) -> None:
         """Raise the earliest pending problem (raise mode) or record all of them."""
@@ -627,9 +634,7 @@ class Problems:
                 reason=str(reason),
             )
         for row, column, value, reason, _message, _show in pending:
-            self.rejected.append(
-                {"row": row, "column": column, "value": shorten(value), "reason": str(reason)}
-            )
+            self.rejected.add(row, column, shorten(value), str(reason))
 
 
 def max_field_length(options: Mapping[str, Any]) -> int:

@@ -630,12 +630,28 @@ class GenericParquetAdapter:
             try:
                 for batch in parquet.iter_batches(batch_size=size, columns=wanted_names):
                     n = batch.num_rows
-                    columns = {c: _coded_arrow(batch.column(i)) for i, c in enumerate(needed)}
                     lines = np.arange(start, start + n, dtype=np.int64)
                     start += n
+                    not_text = np.zeros(n, dtype=bool)
+                    arrays = []
+                    for i, name in enumerate(wanted_names):
+                        array, bad = _valid_text(batch.column(i))
+                        arrays.append(array)
+                        if bad is not None:  # one bad value rejects its row, not the file
+                            for line in lines[bad & ~not_text]:
+                                problems.add(
+                                    int(line),
+                                    name,
+                                    None,
+                                    Reason.BAD_VALUE,
+                                    "text that is not valid UTF-8",
+                                )
+                            not_text |= bad
+                    columns = {c: _coded_arrow(arrays[i]) for i, c in enumerate(needed)}
                     blank = np.ones(n, dtype=bool)
                     for codes, uniques in columns.values():
                         blank &= _flags(not v.strip() for v in uniques)[codes]
+                    blank |= not_text
                     if blank.any():
                         keep = ~blank
                         lines = lines[keep]
@@ -686,7 +702,12 @@ class GenericExcelAdapter:
         problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
         size = chunksize(options)
         workbook, sheet, header, header_row = open_sheet(
-            source, table, options.get("sheet"), is_long_header, wide=False
+            source,
+            table,
+            options.get("sheet"),
+            is_long_header,
+            wide=False,
+            keep=max_field_length(options) + 1,
         )
         out.warnings.extend(header.notes())
         note = sheet_note(workbook, sheet)
@@ -708,10 +729,24 @@ class GenericExcelAdapter:
         def marks() -> Iterator[pd.DataFrame]:
             lines: list[int] = []
             columns: list[list[str]] = [[] for _ in needed]
+
+            def disorder(number: int, values: Sequence[object]) -> None:
+                problems.add(
+                    number,
+                    RECORD,
+                    f"row {number}",
+                    Reason.BAD_RECORD,
+                    f"sheet row number {number} repeats or goes back (<row r> out of order)",
+                )
+
+            passed = False  # the header is behind: every row that follows is data
+            limit = max_field_length(options)
             with reading(workbook, source.name):
-                for number, values in sheet_rows(sheet):
-                    if number <= header_row:
-                        continue
+                for number, values in sheet_rows(sheet, disorder=disorder, keep=limit + 1):
+                    if not passed:
+                        passed = number >= header_row
+                        if number <= header_row:
+                            continue
                     texts = [cell_text(v) for v in values]
                     if not "".join(texts).strip():
                         continue  # an empty row is not a row
@@ -746,6 +781,41 @@ class GenericExcelAdapter:
 
         out.marks = marks()
         return out
+
+
+def _valid_text(array: Any) -> tuple[Any, npt.NDArray[np.bool_] | None]:
+    """``(array, None)`` when the column holds valid data, else for a text column whose bytes
+    are not all UTF-8: the column with those cells emptied, and which cells they were."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        array.validate(full=True)
+        return array, None
+    except pa.ArrowInvalid:
+        pass
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_string(array.type):
+        binary = pa.binary()
+    elif pa.types.is_large_string(array.type):
+        binary = pa.large_binary()
+    else:
+        return array, None  # not a text problem: reading it raises as before
+    raw = array.view(binary)
+    bad = np.fromiter(
+        (v is not None and not _is_utf8(v) for v in raw.to_pylist()), dtype=bool, count=len(raw)
+    )
+    cleaned = pc.if_else(pa.array(bad), pa.scalar(None, binary), raw).cast(array.type)
+    return cleaned, bad
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _cells(array: Any) -> list[Any]:

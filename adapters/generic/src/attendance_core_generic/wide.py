@@ -339,7 +339,12 @@ class WideExcelAdapter:
         if not source.head(1):
             raise FormatError("file is empty", file=source.name)
         workbook, sheet, header, header_row = open_sheet(
-            source, table, options.get("sheet"), is_wide_header, wide=True
+            source,
+            table,
+            options.get("sheet"),
+            is_wide_header,
+            wide=True,
+            keep=max_field_length(options) + 1,
         )
         out, rows = _start(source, header, table, options, errors)
         note = sheet_note(workbook, sheet)
@@ -347,9 +352,16 @@ class WideExcelAdapter:
             out.warnings.append(note)
 
         def records() -> Iterator[tuple[int, Sequence[object]]]:
-            for number, values in sheet_rows(sheet):
-                if number > header_row:
-                    yield number, values
+            # every row after the header in the sheet is data, whatever its <row r> says: a
+            # repeated or backward row number is kept under that number, never dropped
+            passed = False
+            keep = max_field_length(options) + 1
+            for number, values in sheet_rows(sheet, keep=keep):
+                if not passed:
+                    passed = number >= header_row
+                    if number <= header_row:
+                        continue
+                yield number, values
 
         def marks() -> Iterator[pd.DataFrame]:
             with reading(workbook, source.name):

@@ -510,6 +510,13 @@ class MeasureCheck:
     unauthorised: int
     reason: str
 
+    @classmethod
+    def undecided(cls, start: dt.date, end: dt.date, reason: str) -> MeasureCheck:
+        """The check when the register cannot decide: ``met`` None, no counts."""
+        return cls(
+            met=None, start=start, end=end, possible=0, attended=0, unauthorised=0, reason=reason
+        )
+
 
 def _percent_text(attended: int, possible: int) -> str:
     # shown to one decimal for reading only; the decision is made on the integers
@@ -541,15 +548,7 @@ def evaluate_success_measure(
     if end > as_of:
         return None
     if not any(str(p) == pupil_id for p in register.pupil_ids):
-        return MeasureCheck(
-            met=None,
-            start=end,
-            end=end,
-            possible=0,
-            attended=0,
-            unauthorised=0,
-            reason=f"pupil {pupil_id} is not in the register",
-        )
+        return MeasureCheck.undecided(end, end, f"pupil {pupil_id} is not in the register")
     school = school_id if school_id is not None else _pupil_school(register, pupil_id)
     if measure.weeks:
         calendar = register.calendar(school if register.has_schools else None)
@@ -557,14 +556,10 @@ def evaluate_success_measure(
         held = int((weeks <= np.datetime64(end, "D")).sum())
         start = calendar.week_window(end, measure.weeks)[0]
         if held < measure.weeks:
-            return MeasureCheck(
-                met=None,
-                start=start,
-                end=end,
-                possible=0,
-                attended=0,
-                unauthorised=0,
-                reason=f"only {held} school weeks of marks up to {_fmt(end)}, "
+            return MeasureCheck.undecided(
+                start,
+                end,
+                f"only {held} school weeks of marks up to {_fmt(end)}, "
                 f"fewer than the {measure.weeks} the measure needs",
             )
     else:
@@ -572,14 +567,8 @@ def evaluate_success_measure(
     table = classify(register, start=start, end=end)
     key: Any = (school, pupil_id) if isinstance(table.index, pd.MultiIndex) else pupil_id
     if key not in table.index:
-        return MeasureCheck(
-            met=None,
-            start=start,
-            end=end,
-            possible=0,
-            attended=0,
-            unauthorised=0,
-            reason=f"pupil {pupil_id} has no marks from {_fmt(start)} to {_fmt(end)}",
+        return MeasureCheck.undecided(
+            start, end, f"pupil {pupil_id} has no marks from {_fmt(start)} to {_fmt(end)}"
         )
     row = table.loc[key]
     possible, attended = int(row["possible"]), int(row["attended"])

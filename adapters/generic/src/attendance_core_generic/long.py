@@ -78,6 +78,18 @@ def _output(options: Mapping[str, Any]) -> AdapterOutput:
     )
 
 
+def _begin(
+    source: Source, options: Mapping[str, Any], errors: str
+) -> tuple[AliasTable, AdapterOutput, Problems]:
+    """The start of every long ``read``: the header aliases with the caller's ``aliases``, an
+    empty source refused, the output and its collector of rejected rows."""
+    table = alias_table().extended(options.get("aliases"))
+    if not source.head(1):
+        raise FormatError("file is empty", file=source.name)
+    out = _output(options)
+    return table, out, Problems(file=source.name, errors=errors, rejected=out.rejected)
+
+
 def unreadable(problems: Problems, line: int, error: str | None) -> None:
     """Reject a CSV record the csv module could not read (too long a field, bad quoting)."""
     reason = Reason.FIELD_TOO_LONG if "field limit" in (error or "") else None
@@ -271,13 +283,9 @@ class GenericCsvAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
-        table = alias_table().extended(options.get("aliases"))
-        out = _output(options)
-        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+        table, out, problems = _begin(source, options, errors)
         size = chunksize(options)
         limit = max_field_length(options)
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
         found = sniff_csv(head_text(source), table, is_long_header)
         if found is None:
             raise FormatError(
@@ -591,13 +599,9 @@ class GenericParquetAdapter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = alias_table().extended(options.get("aliases"))
-        out = _output(options)
-        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+        table, out, problems = _begin(source, options, errors)
         size = chunksize(options)
         limit = max_field_length(options)
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
         fh = source.open()
         try:
             parquet = pq.ParquetFile(fh)
@@ -695,11 +699,7 @@ class GenericExcelAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the workbook (see the class docstring for options)."""
-        table = alias_table().extended(options.get("aliases"))
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
-        out = _output(options)
-        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+        table, out, problems = _begin(source, options, errors)
         size = chunksize(options)
         workbook, sheet, header, header_row = open_sheet(
             source,

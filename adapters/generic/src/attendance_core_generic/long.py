@@ -78,14 +78,20 @@ def _output(options: Mapping[str, Any]) -> AdapterOutput:
     )
 
 
+def aliases_for(source: Source, options: Mapping[str, Any]) -> AliasTable:
+    """The header aliases with the caller's ``aliases`` option; an empty source is refused."""
+    table = alias_table().extended(options.get("aliases"))
+    if not source.head(1):
+        raise FormatError("file is empty", file=source.name)
+    return table
+
+
 def _begin(
     source: Source, options: Mapping[str, Any], errors: str
 ) -> tuple[AliasTable, AdapterOutput, Problems]:
     """The start of every long ``read``: the header aliases with the caller's ``aliases``, an
     empty source refused, the output and its collector of rejected rows."""
-    table = alias_table().extended(options.get("aliases"))
-    if not source.head(1):
-        raise FormatError("file is empty", file=source.name)
+    table = aliases_for(source, options)
     out = _output(options)
     return table, out, Problems(file=source.name, errors=errors, rejected=out.rejected)
 

@@ -29,7 +29,6 @@ from ._common import (
     Header,
     Problems,
     Pupils,
-    alias_table,
     cell_text,
     chunksize,
     clean_id,
@@ -43,7 +42,7 @@ from ._common import (
     sniff_text,
 )
 from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
-from .long import LONG_OPTIONS, RECORD, _choose_id, _output, unreadable
+from .long import LONG_OPTIONS, RECORD, _choose_id, _output, aliases_for, unreadable
 
 __all__ = ["WEEK_SESSIONS", "WideCsvAdapter", "WideExcelAdapter", "WideRows"]
 
@@ -279,9 +278,7 @@ class WideCsvAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
-        table = alias_table().extended(options.get("aliases"))
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
+        table = aliases_for(source, options)
         found = sniff_csv(head_text(source), table, is_wide_header, wide=True, strict=True)
         if found is None:
             raise FormatError(
@@ -335,9 +332,7 @@ class WideExcelAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the workbook (see the class docstring for options)."""
-        table = alias_table().extended(options.get("aliases"))
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
+        table = aliases_for(source, options)
         workbook, sheet, header, header_row = open_sheet(
             source,
             table,

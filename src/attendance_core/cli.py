@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AttendanceError
+from .io import terminal_text
 
 __all__ = ["main", "read_long_csv", "read_pupils_csv"]
 
@@ -133,7 +134,7 @@ class Progress:
             return
         with self._lock:
             self.done += 1
-            self.label = label
+            self.label = terminal_text(label)
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -177,7 +178,7 @@ class Progress:
 # ============================================================================ parser
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"attendance-core: {message}\n")
+        self.exit(2, terminal_text(f"attendance-core: {message}\n"))
 
 
 def _date(text: str) -> dt.date:
@@ -549,11 +550,13 @@ def _load(
             to_csv(rejected, args.rejected)
         if not args.quiet:
             print(
-                f"attendance-core: {len(rejected)} row(s) rejected"
-                + (
-                    f", listed in {args.rejected}"
-                    if args.rejected
-                    else " (use --rejected FILE to list them)"
+                terminal_text(
+                    f"attendance-core: {len(rejected)} row(s) rejected"
+                    + (
+                        f", listed in {args.rejected}"
+                        if args.rejected
+                        else " (use --rejected FILE to list them)"
+                    )
                 ),
                 file=sys.stderr,
             )
@@ -649,12 +652,12 @@ def _emit(frame: pd.DataFrame, kind: str, output: Path | None) -> None:
 
         write_text_atomic(output, text)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(terminal_text(text))
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
-        print(f"attendance-core: {text}", file=sys.stderr)
+        print(terminal_text(f"attendance-core: {text}"), file=sys.stderr)
 
 
 # ============================================================================ commands
@@ -786,7 +789,7 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     if not names:
         _note(args, "no adapters installed (reinstall attendance-core: pip install .)")
     for name in names:
-        print(name)
+        print(terminal_text(name))
     return 0
 
 
@@ -810,7 +813,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             from .reports import html_report
 
             html_report(reg, args.output, pupils=pupils)
-    out = sys.stdout
+    out = _TerminalOut(sys.stdout)
     out.write(
         f"Demo school: {reg.n_enrolments} pupils, {len(reg.dates)} dates "
         f"({reg.dates[0]} to {reg.dates[-1]}), five-band scheme\n\n"
@@ -865,6 +868,16 @@ def most_in_need(
     return view
 
 
+class _TerminalOut:
+    """A stream whose text is escaped for a terminal (:func:`~attendance_core.io.terminal_text`)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self.stream.write(terminal_text(text)))
+
+
 class _UsageError(AttendanceError):
     """Bad combination of options."""
 
@@ -887,11 +900,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except AttendanceError as exc:
         message = " ".join(str(exc).split())
-        print(f"attendance-core: {message}", file=sys.stderr)
+        print(terminal_text(f"attendance-core: {message}"), file=sys.stderr)
         return 2
     except OSError as exc:
         where = exc.filename or ""
-        print(f"attendance-core: {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(terminal_text(f"attendance-core: {where}: {exc.strerror or exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("attendance-core: interrupted", file=sys.stderr)

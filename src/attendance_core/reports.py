@@ -189,8 +189,9 @@ def to_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path
 
     Text cells starting with ``=``, ``+``, ``-``, ``@`` (also behind a prefix of spaces or
     control characters), a tab or a carriage return are neutralised with a leading
-    apostrophe (:func:`attendance_core.io.neutralise`), so opening the file runs nothing; the file is
-    written atomically (UTF-8 with a byte-order mark, which Excel needs to read it as UTF-8).
+    apostrophe (:func:`attendance_core.io.neutralise`), so opening the file runs nothing;
+    the file is written atomically (UTF-8 with a byte-order mark, which Excel needs to read it
+    as UTF-8).
     """
     from .io import atomic_open, neutralise_frame
 

@@ -121,6 +121,8 @@ def school(
     ``date_of_birth``, ``admission_date``, ``leaving_date`` and the boolean cohort flags. The same
     ``seed`` gives the same school, byte for byte.
     """
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a whole number from 0 (got {seed!r})")
     rng = np.random.default_rng(seed)
     days = academic_year_days()
     nd, n = len(days), n_pupils

@@ -182,10 +182,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _date(text: str) -> dt.date:
+    from .calendar import as_date  # the one date parser: ISO, within the register's bounds
+
     try:
-        return dt.date.fromisoformat(text)
+        return as_date(text)
+    except AttendanceError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("date: ")) from None
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number from 0: {text[:40]!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -226,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=DEMO_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--seed", type=int, default=0, help="which demo school (default 0)")
+    demo.add_argument("--seed", type=_whole, default=0, help="which demo school (default 0)")
     demo.add_argument("--output", type=Path, help="also write the HTML report to this file")
     _quiet(demo)
 
@@ -364,12 +376,11 @@ def _output_options(
         def format_or_date(text: str) -> str | dt.date:
             if text in kinds:
                 return text
-            try:
-                return dt.date.fromisoformat(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"expected one of {', '.join(kinds)} or a date YYYY-MM-DD (got {text!r})"
-                ) from None
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+                return _date(text)  # a date, held to the register's bounds
+            raise argparse.ArgumentTypeError(
+                f"expected one of {', '.join(kinds)} or a date YYYY-MM-DD (got {text[:40]!r})"
+            )
 
         p.add_argument(
             "--to",
@@ -482,9 +493,9 @@ def read_pupils_csv(path: str | Path) -> pd.DataFrame:
             bad = ~(low.isin(_TRUE) | low.isin(_FALSE)).to_numpy()
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise AttendanceError(
-                    f"{source.name}: line {lines[i]}, column {column}, value "
-                    f"{values.iloc[i][:20]!r}: not a flag (Y/N, yes/no, true/false, 1/0)"
+                raise AttendanceError(  # the cell is not quoted: it may be a name
+                    f"{source.name}: line {lines[i]}, column {column}: not a flag "
+                    "(Y/N, yes/no, true/false, 1/0)"
                 )
             out[column] = low.isin(_TRUE).to_numpy(dtype=bool)
         else:
@@ -566,8 +577,9 @@ def _load(
 def _pseudonymised(obj: Any, key: bytes) -> Any:
     from .privacy import PERSONAL_COLUMNS, pseudonymise
 
-    drop = [c for c in PERSONAL_COLUMNS if isinstance(obj, pd.DataFrame) and c in obj.columns]
-    return pseudonymise(obj, key, drop=drop) if drop else pseudonymise(obj, key)
+    # every table, the adapter's pupils table in a load result too, loses names, UPNs, dates
+    # of birth and raw MIS ids
+    return pseudonymise(obj, key, drop=PERSONAL_COLUMNS)
 
 
 # ============================================================================ output
@@ -868,6 +880,22 @@ def most_in_need(
     return view
 
 
+def _shown_error(exc: AttendanceError, args: argparse.Namespace) -> AttendanceError:
+    """``exc`` as it may be shown: with ``--pseudonymise-key-file``, an id it quotes (a row
+    refused by ``--errors raise``) is shown as its pseudonym."""
+    from .errors import RegisterError
+
+    key_file = getattr(args, "pseudonymise_key_file", None)
+    if key_file is None or not isinstance(exc, RegisterError):
+        return exc
+    from .privacy import pseudonymise_error, pseudonymise_key_file
+
+    try:
+        return pseudonymise_error(exc, pseudonymise_key_file(key_file))
+    except AttendanceError as other:  # the key file itself is at fault
+        return other
+
+
 class _TerminalOut:
     """A stream whose text is escaped for a terminal (:func:`~attendance_core.io.terminal_text`)."""
 
@@ -899,7 +927,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except AttendanceError as exc:
-        message = " ".join(str(exc).split())
+        message = " ".join(str(_shown_error(exc, args)).split())
         print(terminal_text(f"attendance-core: {message}"), file=sys.stderr)
         return 2
     except OSError as exc:

@@ -173,3 +173,14 @@ def test_cli_table_output_escapes_ids(tmp_path: Path, capsys: pytest.CaptureFixt
     bad = tmp_path / "bad\x1b[2J.csv"
     assert main(["classify", str(bad)]) == 2
     assert "\x1b" not in capsys.readouterr().err
+
+
+def test_html_report_escapes_control_characters(tmp_path: Path) -> None:
+    long, _ = demo.school(seed=0, n_pupils=12, names=False)
+    evil = "\x1b]0;retitled\x07"
+    long = long.assign(pupil_id=long["pupil_id"].where(long["pupil_id"] != "DEMO-00001", evil))
+    reg = ac.Register.from_long(long)
+    path = reports.html_report(reg, tmp_path / "r.html")
+    text = Path(path).read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b]0;retitled\\x07" in text  # shown, as a visible escape

@@ -1009,12 +1009,25 @@ def _heat_map(profile: pd.DataFrame) -> dict[str, Any] | None:
 
 
 # ============================================================================ HTML
+def _html_text(value: Any) -> Any:
+    """A value as the HTML report shows it: control characters HTML cannot hold (an ``ESC``
+    in a pupil id) as visible escapes, as in ``.xlsx``; markup already made safe is kept."""
+    from markupsafe import Markup
+
+    from .io import excel_text
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return excel_text(value)
+    return value
+
+
 def _environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("attendance_core", "templates"),
         autoescape=True,
+        finalize=_html_text,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

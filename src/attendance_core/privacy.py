@@ -84,8 +84,8 @@ MIN_KEY_FILE_BYTES = 16
 MAX_KEY_FILE_BYTES = 4096
 #: Hex digits of the HMAC kept in a pseudonym by default (64 bits).
 DEFAULT_LENGTH = 16
-#: Columns of the pupils table that identify a child directly: names, UPNs, dates of birth
-#: and each adapter's raw MIS ids; ``drop=`` removes them.
+#: Columns of the pupils table that identify a child directly (names, UPNs, dates of birth
+#: and each adapter's raw MIS ids); ``drop=`` removes them.
 PERSONAL_COLUMNS: tuple[str, ...] = (
     "name",
     "upn",

@@ -184,3 +184,21 @@ def test_html_report_escapes_control_characters(tmp_path: Path) -> None:
     text = Path(path).read_text(encoding="utf-8")
     assert "\x1b" not in text and "\x07" not in text
     assert "\\x1b]0;retitled\\x07" in text  # shown, as a visible escape
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="needs O_TMPFILE (Linux)")
+def test_file_system_that_cannot_link_falls_back_to_a_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "private.csv"
+    target.write_text("old")
+    target.chmod(0o600)
+
+    def no_link(*_a: object, **_k: object) -> None:
+        raise PermissionError("this file system cannot link")
+
+    monkeypatch.setattr(acio.os, "link", no_link)
+    acio.write_text_atomic(target, "new")
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["private.csv"]

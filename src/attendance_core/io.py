@@ -146,6 +146,9 @@ def _publish(fd: int, target: Path) -> None:
                 os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder, follow_symlinks=True)
             except FileExistsError:
                 continue
+            except OSError:  # a file system that cannot link it: copy it to a named file
+                _publish_copy(fd, target)
+                return
             break
         else:
             raise FileExistsError(f"{target.name}: no free temporary file name beside it")
@@ -157,6 +160,22 @@ def _publish(fd: int, target: Path) -> None:
             raise
     finally:
         os.close(folder)
+
+
+def _publish_copy(fd: int, target: Path) -> None:
+    """:func:`_publish` where the nameless file cannot be linked: its bytes copied to a
+    named temporary file with the same mode, then renamed over ``target``."""
+    tmp_path = _create_temp(target, os.fstat(fd).st_mode & 0o7777)
+    try:
+        with open(f"/proc/self/fd/{fd}", "rb") as source, tmp_path.open("wb") as out:
+            while block := source.read(1 << 20):
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
 
 
 @contextlib.contextmanager

@@ -265,13 +265,18 @@ def atomic_workbook(path: str | os.PathLike[str]) -> Iterator[io.BytesIO]:
         zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as out,
     ):
         for member in source.infolist():
-            data = source.read(member)
-            if member.filename == "docProps/core.xml":
-                data = _CORE_TIME.sub(rb"\g<1>" + _CORE_FIXED + rb"\g<2>", data)
             info = zipfile.ZipInfo(member.filename, date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o600 << 16
-            out.writestr(info, data)
+            if member.filename == "docProps/core.xml":
+                data = _CORE_TIME.sub(rb"\g<1>" + _CORE_FIXED + rb"\g<2>", source.read(member))
+                out.writestr(info, data)
+                continue
+            # a sheet is copied block by block: never a second copy of it in memory
+            info.file_size = member.file_size  # zip64 only where the size needs it
+            with source.open(member) as part, out.open(info, "w") as copy:
+                while block := part.read(1 << 20):
+                    copy.write(block)
 
 
 def _ignorable(char: str) -> bool:

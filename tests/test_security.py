@@ -893,3 +893,8 @@ def test_school_folder_names_cannot_leave_the_output_folder(school_id: str) -> N
     assert "/" not in slug and "\\" not in slug and "\x00" not in slug
     root = Path("/srv/out")
     assert (root / slug).resolve().parent == root.resolve()
+
+
+@given(st.text())
+def test_unneutralise_undoes_neutralise(value: str) -> None:
+    assert acio.unneutralise(acio.neutralise(value)) == value

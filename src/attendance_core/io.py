@@ -61,6 +61,7 @@ __all__ = [
     "neutralise",
     "neutralise_frame",
     "terminal_text",
+    "unneutralise",
     "write_bytes_atomic",
     "write_text_atomic",
 ]
@@ -320,6 +321,28 @@ def neutralise(value: Any) -> Any:
             parts[0] = "'" + parts[0]
         return "".join(parts)
     return "'" + value if quote or _runs_formula(value) else value
+
+
+def unneutralise(value: Any) -> Any:
+    """The value :func:`neutralise` was given, from what it returned: the apostrophe it put
+    before a line is removed (other apostrophes stay); anything else comes back unchanged.
+
+    >>> unneutralise(neutralise("x\n=1")), unneutralise("'Ab")
+    ('x\n=1', "'Ab")
+    """
+    if not isinstance(value, str) or "'" not in value:
+        return value
+    parts = _LINE_BREAK.split(value)
+    for i in range(0, len(parts), 2):
+        part = parts[i]
+        if not part.startswith("'"):
+            continue
+        rest = part[1:]
+        first = i == 0 and (rest[:1] == "\t" or (not rest and parts[1:2] == ["\r"]))
+        if first or _runs_formula(rest):
+            parts[i] = rest
+    candidate = "".join(parts)
+    return candidate if neutralise(candidate) == value else value
 
 
 # C0 controls but tab, line feed and carriage return; DEL; C1 controls: what XML 1.0 forbids

@@ -59,7 +59,7 @@ from dateutil.rrule import FR, MONTHLY, WEEKLY, rrule
 
 from .calendar import academic_year
 from .errors import AttendanceWarning, PlanError
-from .io import neutralise
+from .io import neutralise, unneutralise
 
 if TYPE_CHECKING:
     from .register import Register
@@ -1097,8 +1097,7 @@ def _cell_text(value: Any) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value)
-    if text.startswith("'") and neutralise(text[1:]) == text:
-        text = text[1:]
+    text = unneutralise(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()  # as .xlsx stores them
     return text or None
 

@@ -327,8 +327,8 @@ def unneutralise(value: Any) -> Any:
     """The value :func:`neutralise` was given, from what it returned: the apostrophe it put
     before a line is removed (other apostrophes stay); anything else comes back unchanged.
 
-    >>> unneutralise(neutralise("x\n=1")), unneutralise("'Ab")
-    ('x\n=1', "'Ab")
+    >>> unneutralise(neutralise(" =1")), unneutralise("'Ab")
+    (' =1', "'Ab")
     """
     if not isinstance(value, str) or "'" not in value:
         return value

@@ -38,6 +38,7 @@ never personal data.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import json
 import math
@@ -568,7 +569,10 @@ def parse_date(value: Any, *, local_tz: Any = None) -> dt.date | None:
                 stamp = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
             except ValueError:
                 return None
-            return stamp.astimezone(local_tz).date()
+            try:
+                return stamp.astimezone(local_tz).date()
+            except (OverflowError, ValueError):  # 9999-12-31T23:00Z: out of every bound anyway
+                return day
         return day
     m = _UK_DATE.match(value)
     if m:
@@ -654,7 +658,9 @@ def chunked(
         frame = pd.DataFrame.from_records(records, columns=columns)
         frame.index = pd.Index(labels, dtype="int64", name="row")
         if "date" in frame:
-            frame["date"] = pd.to_datetime(frame["date"])
+            # a date no Timestamp holds stays a date: the register rejects its row
+            with contextlib.suppress(pd.errors.OutOfBoundsDatetime, OverflowError):
+                frame["date"] = pd.to_datetime(frame["date"])
         return frame
 
     for label, record in rows:

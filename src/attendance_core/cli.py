@@ -27,6 +27,7 @@ import pandas as pd
 
 from .calendar import as_date
 from .errors import AttendanceError
+from .io import terminal_text
 
 __all__ = ["main", "read_pupils_csv"]
 
@@ -139,7 +140,7 @@ class Progress:
     def step(self, label: str) -> None:
         """Start the next stage, named ``label``."""
         if self.enabled:
-            self._bar.set_description_str(label, refresh=False)
+            self._bar.set_description_str(terminal_text(label), refresh=False)
             self._bar.update(1)
 
     def __enter__(self) -> Progress:
@@ -161,14 +162,26 @@ def _on_terminal() -> bool:
 # ============================================================================ parser
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"attendance-core: {message}\n")
+        self.exit(2, terminal_text(f"attendance-core: {message}\n"))
 
 
 def _date(text: str) -> dt.date:
+    from .calendar import as_date  # the one date parser: ISO, within the register's bounds
+
     try:
-        return dt.date.fromisoformat(text)
+        return as_date(text)
+    except AttendanceError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("date: ")) from None
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number from 0: {text[:40]!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -219,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=DEMO_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--seed", type=int, default=0, help="which demo school (default 0)")
+    demo.add_argument("--seed", type=_whole, default=0, help="which demo school (default 0)")
     demo.add_argument("--output", type=Path, help="also write the HTML report to this file")
     demo.add_argument(
         "--exports",
@@ -447,9 +460,9 @@ def read_pupils_csv(path: str | Path) -> pd.DataFrame:
             bad = ~(low.isin(_TRUE) | low.isin(_FALSE)).to_numpy()
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise AttendanceError(
-                    f"{source.name}: line {lines[i]}, column {column}, value "
-                    f"{values.iloc[i][:20]!r}: not a flag (Y/N, yes/no, true/false, 1/0)"
+                raise AttendanceError(  # the cell is not quoted: it may be a name
+                    f"{source.name}: line {lines[i]}, column {column}: not a flag "
+                    "(Y/N, yes/no, true/false, 1/0)"
                 )
             out[column] = low.isin(_TRUE).to_numpy(dtype=bool)
         else:
@@ -547,6 +560,8 @@ def _pseudonymised(obj: Any, key: bytes) -> Any:
     """``obj`` with keyed pseudonyms for pupil ids and the personal columns left out."""
     from .privacy import PERSONAL_COLUMNS, pseudonymise
 
+    # every table, the adapter's pupils table in a load result too, loses names, UPNs, dates
+    # of birth and raw MIS ids
     return pseudonymise(obj, key, drop=PERSONAL_COLUMNS)
 
 
@@ -632,13 +647,14 @@ def _emit(frame: pd.DataFrame, kind: str, output: Path | None) -> None:
 
         write_text_atomic(output, text)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(terminal_text(text))
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
     """One line on stderr, ``attendance-core: note: …``, unless ``--quiet``."""
     if not args.quiet:
-        print(f"attendance-core: note: {' '.join(str(text).split())}", file=sys.stderr)
+        line = f"attendance-core: note: {' '.join(str(text).split())}"
+        print(terminal_text(line), file=sys.stderr)
 
 
 # ============================================================================ commands
@@ -808,7 +824,7 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     if not names:
         _note(args, "no adapters installed (reinstall attendance-core: pip install .)")
     for name in names:
-        print(name)
+        print(terminal_text(name))
     return 0
 
 
@@ -832,7 +848,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             from .reports import html_report
 
             html_report(reg, args.output, pupils=pupils)
-    out = sys.stdout
+    out = _TerminalOut(sys.stdout)
     out.write(
         f"Demo school: {reg.n_enrolments} pupils, {len(reg.dates)} dates "
         f"({reg.dates[0]} to {reg.dates[-1]}), five-band scheme\n\n"
@@ -904,6 +920,32 @@ def _warning_line(args: argparse.Namespace) -> Callable[..., None]:
     return show
 
 
+def _shown_error(exc: AttendanceError, args: argparse.Namespace) -> AttendanceError:
+    """``exc`` as it may be shown: with ``--pseudonymise-key-file``, an id it quotes (a row
+    refused by ``--errors raise``) is shown as its pseudonym."""
+    from .errors import RegisterError
+
+    key_file = getattr(args, "pseudonymise_key_file", None)
+    if key_file is None or not isinstance(exc, RegisterError):
+        return exc
+    from .privacy import pseudonymise_error, pseudonymise_key_file
+
+    try:
+        return pseudonymise_error(exc, pseudonymise_key_file(key_file))
+    except AttendanceError as other:  # the key file itself is at fault
+        return other
+
+
+class _TerminalOut:
+    """A stream whose text is escaped for a terminal (:func:`~attendance_core.io.terminal_text`)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self.stream.write(terminal_text(text)))
+
+
 class _UsageError(AttendanceError):
     """Bad combination of options."""
 
@@ -934,12 +976,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except AttendanceError as exc:
-        message = " ".join(str(exc).split())
-        print(f"attendance-core: {message}", file=sys.stderr)
+        message = " ".join(str(_shown_error(exc, args)).split())
+        print(terminal_text(f"attendance-core: {message}"), file=sys.stderr)
         return 2
     except OSError as exc:
         where = exc.filename or ""
-        print(f"attendance-core: {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(terminal_text(f"attendance-core: {where}: {exc.strerror or exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("attendance-core: interrupted", file=sys.stderr)

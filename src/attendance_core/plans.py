@@ -60,6 +60,7 @@ from dateutil.rrule import FR, MONTHLY, WEEKLY, rrule
 from ._values import decode_bytes, shorten
 from .calendar import academic_year
 from .errors import AttendanceWarning, PlanError
+from .io import neutralise, unneutralise
 
 if TYPE_CHECKING:
     from .register import Register
@@ -931,38 +932,35 @@ class ActionPlan:
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_table` (title row first when there is one) as UTF-8 CSV with a BOM,
-        safe to open in Excel: a cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
-        return gets a leading single quote, which :meth:`from_table` removes again."""
-        with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+        atomically, safe to open in Excel: a cell that a spreadsheet would run as a formula
+        (see :func:`attendance_core.io.neutralise`) gets a leading single quote, which
+        :meth:`from_table` removes again."""
+        from .io import atomic_open
+
+        with atomic_open(path, "w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             for row in self._rows_out():
-                writer.writerow([_excel_safe(cell) for cell in row])
+                writer.writerow([neutralise(cell) for cell in row])
 
     def to_excel(self, path: str | os.PathLike[str]) -> None:
-        """Write :meth:`to_table` (title row first when there is one) to an ``.xlsx`` file; every
-        cell is written as text, never as a formula. Needs openpyxl (extra ``excel``)."""
+        """Write :meth:`to_table` (title row first when there is one) to an ``.xlsx`` file,
+        atomically and byte-identical for an identical plan; every cell is written as text,
+        never as a formula, and a control character ``.xlsx`` cannot hold is written as a
+        visible escape (``\\x07``). Needs openpyxl (extra ``excel``)."""
         openpyxl = _openpyxl()
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        from .io import atomic_workbook, excel_text
 
-        rows = self._rows_out()
-        for r, row in enumerate(rows, start=1):
-            for c, cell in enumerate(row):
-                if ILLEGAL_CHARACTERS_RE.search(cell):
-                    header = rows[1 if self.title else 0][c] if r > 1 else None
-                    raise PlanError(
-                        f"{_where(Path(path).name, r, header)}: a control character cannot be "
-                        "written to .xlsx"
-                    )
         workbook = openpyxl.Workbook()
         sheet = workbook.active
         sheet.title = "Action plan"
-        for row in rows:
-            sheet.append([cell if cell != "" else None for cell in row])
+        for row in self._rows_out():
+            sheet.append([excel_text(cell) if cell != "" else None for cell in row])
         for cells in sheet.iter_rows():
             for cell in cells:
                 if isinstance(cell.value, str):
                     cell.data_type = "s"
-        workbook.save(path)
+        with atomic_workbook(path) as buffer:
+            workbook.save(buffer)
 
     # ------------------------------------------------------------------------------- review
     def review(
@@ -1073,14 +1071,6 @@ def _openpyxl() -> Any:
     return openpyxl
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _excel_safe(cell: str) -> str:
-    """A cell as written to CSV: prefixed with a quote when a spreadsheet would run it."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
-
-
 def _cell_text(value: Any) -> str | None:
     """A cell as text: None for blank (None, NaN, NA, empty, spaces), dates as ISO, whole
     floats without ".0", line endings as ``\\n``; a quote protecting a formula character is
@@ -1096,8 +1086,7 @@ def _cell_text(value: Any) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value)
-    if len(text) >= 2 and text[0] == "'" and text[1] in "=+-@\t\r":
-        text = text[1:]
+    text = unneutralise(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()  # as .xlsx stores them
     return text or None
 

@@ -28,7 +28,7 @@ from ._pupils import positions, pupils_table
 from ._rejected import RejectedStore, shown_value
 from ._rejected import empty_rejected as _empty_rejected
 from ._values import id_texts as _id_texts
-from .calendar import SchoolCalendar, as_date, as_dates
+from .calendar import SchoolCalendar, as_date, as_dates, in_bounds, stray_days
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
 from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
 
@@ -600,7 +600,9 @@ def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
             elif isinstance(v, np.datetime64):
                 if np.isnat(v):
                     continue
-                d = pd.Timestamp(v).date()
+                d = v.astype("datetime64[D]").item()  # an int beyond year 9999
+                if not isinstance(d, dt.date):
+                    continue
             elif isinstance(v, str):
                 text = v.strip()
                 if len(text) < 10 or text[4] != "-" or text[7] != "-":
@@ -902,7 +904,12 @@ def _encode_chunk(
     sblank = np.array([t == "" for t in snorm] + [False])
     flag(scodes, sblank, "session", Reason.MISSING_VALUE)
 
-    # now the value checks, in column order
+    # now the value checks, in column order; a date outside the bounds of every date
+    # (calendar.FIRST_DATE to LAST_DATE) has a reason of its own and is never used
+    far = (dord != -(2**62)) & ~in_bounds(dord)
+    if far.any():
+        flag(dcodes, np.append(far, False), "date", Reason.DATE_OUT_OF_RANGE)
+        dord = np.where(far, -(2**62), dord)
     flag(dcodes, np.append(dord == -(2**62), False), "date", Reason.BAD_DATE)
     sidx = np.array(
         [SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1], dtype=np.int8
@@ -1072,6 +1079,98 @@ def _dense_rank(
     return np.asarray(uniques, dtype=np.int64)[order], ranks[codes]
 
 
+def _chunk_days(c: _Encoded) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(school code, date ordinal) of every accepted row of a chunk."""
+    school = (
+        np.zeros(c.n, dtype=np.int64)
+        if c.school is None
+        else np.repeat(c.school.astype(np.int64), c.run_length)
+    )
+    return school, c.day_uniques[c.cell >> 1]
+
+
+def _without_rows(c: _Encoded, drop: npt.NDArray[np.bool_]) -> _Encoded:
+    """The chunk without the accepted rows where ``drop`` is set."""
+    good = ~drop
+    run_of_row = np.repeat(np.arange(len(c.run_length)), c.run_length)
+    kept = np.bincount(run_of_row[good], minlength=len(c.run_length))
+    live = kept > 0
+    return _Encoded(
+        n=int(good.sum()),
+        row=pd.Index(c.labels()[good]),
+        row_start=0,
+        row_skip=np.zeros(0, dtype=np.intp),
+        run_length=kept[live],
+        school=None if c.school is None else c.school[live],
+        pupil=c.pupil[live],
+        cell=c.cell[good],
+        code=c.code[good],
+        school_uniques=c.school_uniques,
+        pupil_uniques=c.pupil_uniques,
+        day_uniques=c.day_uniques,
+        has_school=c.has_school,
+    )
+
+
+def _reject_stray_dates(
+    chunks: list[_Encoded], *, errors: str, source: str | None, names: Mapping[str, str]
+) -> tuple[list[_Encoded], list[dict[str, Any]]]:
+    """Chunks without the rows dated on a stray day of their school
+    (:func:`~attendance_core.calendar.stray_days`), and those rows as rejected records
+    (reason ``stray_date``). Costs one pass over each chunk's dates; nothing is copied when
+    no school has a stray day."""
+    days_of: dict[str, set[int]] = {}
+    for c in chunks:
+        if not c.n:
+            continue
+        school, day = _chunk_days(c)
+        width = len(c.day_uniques) + 1
+        seen = np.flatnonzero(np.bincount(school * width + (c.cell >> 1), minlength=1))
+        texts = c.school_uniques or [""]
+        for k in seen:
+            days_of.setdefault(texts[k // width], set()).add(int(c.day_uniques[k % width]))
+    stray = {
+        s: set(stray_days(np.fromiter(d, dtype=np.int64, count=len(d))).tolist())
+        for s, d in days_of.items()
+    }
+    stray = {s: d for s, d in stray.items() if d}
+    if not stray:
+        return chunks, []
+    out: list[_Encoded] = []
+    records: list[dict[str, Any]] = []
+    column = names.get("date", "date")
+    for c in chunks:
+        if not c.n:
+            out.append(c)
+            continue
+        school, day = _chunk_days(c)
+        texts = c.school_uniques or [""]
+        drop = np.zeros(c.n, dtype=bool)
+        for code, text in enumerate(texts):
+            if text in stray:
+                drop |= (school == code) & np.isin(day, list(stray[text]))
+        if not drop.any():
+            out.append(c)
+            continue
+        labels = c.labels()[drop]
+        iso = (day[drop].astype("datetime64[D]")).astype(str)
+        if errors == "raise":
+            raise RegisterError(
+                REASON_TEXT[Reason.STRAY_DATE],
+                file=source,
+                row=labels[0],
+                column=column,
+                value=str(iso[0]),
+                reason=Reason.STRAY_DATE.value,
+            )
+        records += [
+            {"row": r, "column": column, "value": str(v), "reason": Reason.STRAY_DATE.value}
+            for r, v in zip(labels, iso, strict=True)
+        ]
+        out.append(_without_rows(c, drop))
+    return out, records
+
+
 def _assemble(
     chunks: list[_Encoded],
     table: CodeTable,
@@ -1082,6 +1181,7 @@ def _assemble(
     names: Mapping[str, str],
     rejected: RejectedStore,
 ) -> Register:
+    chunks, strays = _reject_stray_dates(chunks, errors=errors, source=source, names=names)
     flags = {c.has_school for c in chunks if c.has_school is not None and c.n}
     if len(flags) > 1:
         raise RegisterError(
@@ -1092,6 +1192,7 @@ def _assemble(
     with_school = flags == {True}
     school_maps, schools = _remap([c.school_uniques for c in chunks])
     pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
+    rejected.extend(strays)  # the rows dated on a stray day of their school
     if not with_school:
         schools = [""]
     n = sum(c.n for c in chunks)

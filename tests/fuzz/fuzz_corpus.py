@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 
 import attendance_core as ac
-from attendance_core.adapters import adapter_distributions, detect
+from attendance_core import calendar
+from attendance_core.adapters import REJECTED_COLUMNS, adapter_distributions, detect
 from attendance_core.errors import AttendanceError
 from attendance_core.testing import assert_rejected_shape, drain
 
@@ -274,9 +275,32 @@ def sheet_claims(data: bytes, rng: random.Random) -> bytes:
     return out.getvalue()
 
 
+_ISO_DAY = re.compile(rb"(?<!\d)(19|20)\d\d-[01]\d-[0-3]\d(?!\d)")
+_UK_DAY = re.compile(rb"(?<!\d)[0-3]\d/[01]\d/(19|20)\d\d(?!\d)")
+_FAR_DAYS = ((b"0001-01-01", b"01/01/0001"), (b"9999-12-31", b"31/12/9999"))
+_STRAY_DAYS = ((b"2052-06-18", b"18/06/2052"), (b"1990-01-01", b"01/01/1990"))
+
+
+def far_dates(
+    data: bytes, rng: random.Random, *, day: str | None = None, share: float | None = None
+) -> bytes:
+    """Some dates replaced by ones no register holds (0001-01-01, 9999-12-31) or far from every
+    other (2052-06-18): rejected as ``date_out_of_range`` / ``stray_date``, never a crash.
+    ``day`` (ISO) and ``share`` (of the dates replaced) are random unless given."""
+    pairs = _FAR_DAYS + _STRAY_DAYS
+    iso, uk = rng.choice(pairs) if day is None else next(p for p in pairs if p[0] == day.encode())
+    share = rng.choice((0.01, 0.2, 1.0)) if share is None else share
+
+    def swap(new: bytes) -> Callable[[re.Match[bytes]], bytes]:
+        return lambda m: new if rng.random() < share else m.group(0)
+
+    return _UK_DAY.sub(swap(uk), _ISO_DAY.sub(swap(iso), data))
+
+
 MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "json_claims": json_claims,
     "sheet_claims": sheet_claims,
+    "far_dates": far_dates,
     "truncate": truncate,
     "flip_bytes": flip_bytes,
     "wrong_encoding": wrong_encoding,
@@ -377,6 +401,16 @@ def check_result(result: Any) -> None:
     assert result.register.rejected is result.rejected, "register.rejected is the load's table"
     assert result.register.error_counts == dict(result.error_counts)
     assert_rejected_shape(result.rejected)
+    dates = result.register.dates
+    if len(dates):  # the bounds of every date (calendar.FIRST_DATE to LAST_DATE)
+        assert calendar.to_date(dates[0]) >= calendar.FIRST_DATE, dates[0]
+        assert calendar.to_date(dates[-1]) <= calendar.LAST_DATE, dates[-1]
+    rejected = result.rejected
+    assert list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
+    rows = [int(r) for r in rejected["row"]]
+    assert rows == sorted(rows), "rejected must be sorted by row"
+    assert all(row >= 1 for row in rows), "rejected rows must be 1-based source rows"
+    assert all(isinstance(r, str) and r for r in rejected["reason"]), "reasons must be ids"
     pupils = result.pupils
     assert isinstance(pupils, pd.DataFrame)
     if len(pupils):

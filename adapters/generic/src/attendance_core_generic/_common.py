@@ -26,6 +26,7 @@ from attendance_core.adapterkit import (
     upn_ok,
 )
 from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, RejectedStore, Source
+from attendance_core.calendar import FIRST_DATE, LAST_DATE
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
 #: Rows per chunk the adapters yield; memory is bounded by one chunk.
@@ -272,7 +273,7 @@ _MONTHS = {
     )
     for name in names
 }
-_MIN_YEAR, _MAX_YEAR = 1900, 2199
+_MIN_YEAR, _MAX_YEAR = dt.MINYEAR, dt.MAXYEAR  # any date; the bounds are checked after
 
 
 def _valid(year: int, month: int, day: int) -> dt.date | None:
@@ -340,6 +341,8 @@ class DateParser:
         first, why = self._read(text)
         if first is None:
             return None, why
+        if not FIRST_DATE <= first <= LAST_DATE:  # 0001-01-01, 9999-12-31: a placeholder
+            return None, Reason.DATE_OUT_OF_RANGE
         if weekday is not None and first.weekday() != weekday:
             return None, Reason.AMBIGUOUS_DATE
         return first.isoformat(), None

@@ -874,6 +874,8 @@ def _encode_chunk(
             has_school = True
             school = codes_s
             school_uniques = texts
+    elif "school_id" in df.columns:  # no rows, but the column says schools are named
+        has_school = True
 
     # pupil_id
     pcodes, puniq = _factorize(df["pupil_id"], starts)
@@ -1190,6 +1192,8 @@ def _assemble(
             column=names.get("school_id", "school_id"),
         )
     with_school = flags == {True}
+    if not any(c.n for c in chunks):  # nothing accepted: a school_id column still names schools
+        with_school = any(c.has_school is not None for c in chunks)
     school_maps, schools = _remap([c.school_uniques for c in chunks])
     pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
     rejected.extend(strays)  # the rows dated on a stray day of their school

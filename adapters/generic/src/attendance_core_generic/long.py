@@ -656,7 +656,11 @@ class GenericParquetAdapter:
                     start += n
                     blank = np.ones(n, dtype=bool)
                     for codes, uniques in columns.values():
-                        blank &= _flags(not v.strip() for v in uniques)[codes]
+                        empty = _flags(not v.strip() for v in uniques)
+                        if not empty.any():  # a column without a blank: no row is all blank
+                            blank = np.zeros(n, dtype=bool)
+                            break
+                        blank &= empty[codes]
                     if blank.any():
                         keep = ~blank
                         lines = lines[keep]
@@ -815,6 +819,8 @@ def _coded_arrow(array: Any) -> Coded:
         return coded([cell_text(v) for v in _cells(array)])
     dictionary = encoded.dictionary
     texts = [cell_text(v) for v in _cells(dictionary)]
-    texts.append("")  # the null entry
-    indices = pc.fill_null(encoded.indices, len(dictionary)).to_numpy(zero_copy_only=False)
-    return indices.astype(np.intp, copy=False), texts
+    indices = encoded.indices
+    if indices.null_count:
+        texts.append("")  # the null entry
+        indices = pc.fill_null(indices, len(dictionary))
+    return indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False), texts

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import attendance_core as ac
+from attendance_core import _engine as engine
 from attendance_core.register import Register
 
 
@@ -215,3 +216,56 @@ def test_load_parquet_equals_csv() -> None:
             options = {} if chunksize is None else {"chunksize": chunksize}
             result = ac.load(buffer.getvalue(), format="generic-parquet", **options)
             assert_same_register(result.register, from_csv)
+
+
+# -------------------------------------------------------------------------------- counting
+
+
+def _trust() -> Register:
+    frames = [
+        ac.demo.school(seed=s, n_pupils=70, school_id=f"S{s}", names=False)[0] for s in range(3)
+    ]
+    return Register.from_long(pd.concat(frames, ignore_index=True))
+
+
+@pytest.mark.parametrize("period", [(None, None), ("2024-10-01", "2025-02-14")])
+def test_classify_on_threads_equals_classify_in_order(
+    period: tuple[str | None, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of rows counted on several threads give the counts of one thread."""
+    monkeypatch.setattr(engine, "CHUNK_BYTES", 1 << 14)  # a few rows a block: many blocks
+    reg = _trust()
+    start, end = period
+    monkeypatch.setenv(engine.THREADS_ENV, "1")
+    in_order = ac.classify(reg, start=start, end=end)
+    monkeypatch.setenv(engine.THREADS_ENV, "4")
+    assert engine.threads() == 4
+    on_threads = ac.classify(reg, start=start, end=end)
+    pd.testing.assert_frame_equal(in_order, on_threads)
+    assert len(in_order) == 210 and in_order["possible"].sum() > 0
+
+
+def test_each_block_raises_a_blocks_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(engine.THREADS_ENV, "3")
+    done: list[int] = []
+
+    def work(start: int) -> None:
+        if start == 20:
+            raise ValueError("block 20")
+        done.append(start)
+
+    with pytest.raises(ValueError, match="block 20"):
+        engine.each_block(work, range(0, 50, 10))
+
+
+def test_whole_register_index_is_shared_but_not_its_name() -> None:
+    reg = _trust()
+    first = reg.index()
+    first.names = ["a", "b"]
+    again = reg.index(np.arange(reg.n_enrolments))
+    assert list(again.names) == ["school_id", "pupil_id"]
+    assert again.equals(reg.index(np.arange(reg.n_enrolments)[::-1])[::-1])
+    # a boolean mask is a selection, never "every enrolment"
+    mask = np.zeros(reg.n_enrolments, dtype=bool)
+    mask[1] = True
+    assert len(reg.index(mask)) == 1

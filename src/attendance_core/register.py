@@ -252,6 +252,7 @@ class Register:
             self.schools = np.asarray(school_ids[first] if len(first) else uniq, dtype=object)
             self.school_index = inverse.astype(np.int64).reshape(-1)
         self._school_sessions: npt.NDArray[np.bool_] | None = None
+        self._whole_index: pd.Index | None = None
         # school sessions from term-date files, by school id: a bool per column
         self.added_sessions: dict[Any, npt.NDArray[np.bool_]] = dict(added_sessions or {})
 
@@ -381,7 +382,21 @@ class Register:
     def index(self, rows: npt.NDArray[Any] | slice | None = None) -> pd.Index:
         """The result index of these enrolments: ``pupil_id``, or (``school_id``,
         ``pupil_id``) when the register holds two or more schools."""
-        sel = slice(None) if rows is None else rows
+        whole = rows is None or (
+            not isinstance(rows, slice)
+            and np.asarray(rows).dtype.kind in "iu"
+            and len(rows) == self.n_enrolments
+            and np.array_equal(rows, np.arange(self.n_enrolments))
+        )
+        if not whole:
+            return self._index(slice(None) if rows is None else rows)
+        # every enrolment in order (classify without a period): built once per register, and
+        # each caller gets its own copy (an index's name can be set in place)
+        if self._whole_index is None:
+            self._whole_index = self._index(slice(None))
+        return self._whole_index.copy()
+
+    def _index(self, sel: npt.NDArray[Any] | slice) -> pd.Index:
         pupils = self.pupil_ids[sel]
         if self.has_schools:
             assert self.school_ids is not None

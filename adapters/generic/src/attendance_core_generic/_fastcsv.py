@@ -37,9 +37,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-#: Bytes read per block (about 500,000 lines of a typical long export): big enough that
+#: Bytes read per block (about 200,000 lines of a typical long export): big enough that
 #: pyarrow spreads each block over the cores, small enough that memory stays bounded.
-BLOCK_BYTES = 1 << 25
+BLOCK_BYTES = 1 << 23
 
 #: The encodings :func:`~._common.detect_encoding` names that the fast path reads (their line
 #: breaks and delimiters are single bytes), and the codec a block is decoded with.

@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {k: v for k, v in every.items() if not args.only or k in args.only}
     import attendance_core as ac
 
-    wide_marks = wide_files(folder)
+    wide_marks = (
+        wide_files(folder) if any("wide" in k for k in chosen) else {"wide_xlsx": 0, "wide_csv": 0}
+    )
     data_marks = len(pd.read_parquet(folder / "marks.parquet", columns=["code"]))
     loaded = ac.load(folder / "marks.parquet").register
     reference = ac.classify(loaded)

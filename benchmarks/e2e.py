@@ -3,9 +3,10 @@
 Every contender is one fresh process that reads the same file (the generic long CSV or the
 Parquet file of a size written by ``generate.py``), computes every pupil's counts and band, and
 writes them to a CSV file. Rounds are interleaved (every contender once a round), medians of
-wall and CPU time are reported with each process's peak resident memory (``ru_maxrss`` from
-GNU ``time``, which starts it: a child forked from this process would inherit its size), and every output is compared pupil for
-pupil with the library's ``classify``. DuckDB and Polars run with their defaults (all cores).
+wall and CPU time are reported with each process's peak resident memory (from GNU ``time``,
+which starts it: a child forked from this process would inherit its size), and every output
+is compared pupil for pupil with the library's ``classify``. DuckDB and Polars run with their
+defaults (all cores).
 Usage::
 
     python benchmarks/e2e.py 10k --rounds 5

@@ -269,3 +269,52 @@ def test_whole_register_index_is_shared_but_not_its_name() -> None:
     mask = np.zeros(reg.n_enrolments, dtype=bool)
     mask[1] = True
     assert len(reg.index(mask)) == 1
+
+
+class _ChunkAdapter:
+    """Yields one given chunk (text or categorical), for the core's field-length guard."""
+
+    name = "test-fast-chunk"
+    extensions = (".chunk",)
+    description = "one chunk given by the test"
+    chunk: pd.DataFrame = pd.DataFrame()
+
+    def sniff(self, source: Any) -> bool:
+        return False
+
+    def read(self, source: Any, *, errors: str = "collect", **options: Any) -> Any:
+        from attendance_core.adapters import AdapterOutput
+
+        return AdapterOutput(marks=[type(self).chunk])
+
+
+@pytest.mark.parametrize("errors", ["collect", "raise"])
+def test_length_guard_on_categorical_equals_text(errors: str) -> None:
+    rows = pd.DataFrame(
+        {
+            "pupil_id": ["P1", "P2" * 30, "P3", "P1"],
+            "date": ["2024-09-02"] * 4,
+            "session": ["AM", "AM", "AM", "PM"],
+            "code": ["/", "/", "/" * 50, "\\"],
+        },
+        index=pd.Index([2, 3, 4, 5], dtype="int64"),
+    )
+    from attendance_core.adapters import register_adapter, unregister_adapter
+
+    register_adapter(_ChunkAdapter.name, _ChunkAdapter, replace=True)
+    try:
+        seen = []
+        for chunk in (rows, _categorical(rows)):
+            _ChunkAdapter.chunk = chunk
+            try:
+                result = ac.load(
+                    b"x", format=_ChunkAdapter.name, errors=errors, max_field_length=20
+                )
+                seen.append((_records(result.rejected), result.register.n_enrolments))
+            except ac.RegisterError as exc:
+                seen.append((str(exc), exc.row))
+    finally:
+        unregister_adapter(_ChunkAdapter.name)
+    assert seen[0] == seen[1]
+    if errors == "collect":
+        assert [r[0] for r in seen[0][0]] == ["3", "4"]

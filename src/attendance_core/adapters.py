@@ -818,11 +818,16 @@ class _Counter:
             values = chunk[column]
             if values.dtype.kind in "biufcmM":
                 continue
-            try:
-                lengths = values.str.len()  # vectorised for text columns
-            except AttributeError:  # not text: lengths of the odd strings only
-                lengths = _text_lengths(values)
-            over = (lengths > self._limit).fillna(False).astype(bool)
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                # measured once per category; rows share their category's length
+                per_category = _text_lengths(pd.Series(values.cat.categories.to_numpy()))
+                over_category = np.append(per_category.to_numpy() > self._limit, False)
+                if not over_category.any():
+                    continue
+                codes = values.cat.codes.to_numpy()
+                over = pd.Series(over_category[codes], index=chunk.index)
+            else:
+                over = _over(values, self._limit)
             for row in chunk.index[over & ~too_long]:
                 value = chunk.at[row, column]
                 if self._errors == "raise":
@@ -837,6 +842,15 @@ class _Counter:
                 self._rejected.add(row, column, shorten(str(value)), Reason.FIELD_TOO_LONG)
             too_long |= over
         return chunk[~too_long] if too_long.any() else chunk
+
+
+def _over(values: pd.Series, limit: int) -> pd.Series:
+    """Whether each value of a column of text (or of mixed objects) is over ``limit``."""
+    try:
+        lengths = values.str.len()  # vectorised for text columns
+    except AttributeError:  # not text: lengths of the odd strings only
+        lengths = _text_lengths(values)
+    return (lengths > limit).fillna(False).astype(bool)
 
 
 def _text_lengths(values: pd.Series) -> pd.Series:

@@ -257,6 +257,7 @@ class Register:
         # school sessions from term-date files, by school id: a bool per column
         self.added_sessions: Mapping[Any, npt.NDArray[np.bool_]]
         self._school_sessions: npt.NDArray[np.bool_] | None
+        self._whole_index: pd.Index | None
         schools = np.array([""]) if school_ids is None else school_ids
         # enrolments are sorted by school: each school's rows are one contiguous block
         uniq, first, inverse = np.unique(
@@ -282,6 +283,7 @@ class Register:
             school_index=_read_only(school_index),
             added_sessions=MappingProxyType(sessions),
             _school_sessions=None,
+            _whole_index=None,
         )
 
     def with_rejected(
@@ -450,7 +452,22 @@ class Register:
     def index(self, rows: npt.NDArray[Any] | slice | None = None) -> pd.Index:
         """The result index of these enrolments: ``pupil_id``, or (``school_id``,
         ``pupil_id``) when the register holds two or more schools."""
-        sel = slice(None) if rows is None else rows
+        whole = rows is None or (
+            not isinstance(rows, slice)
+            and np.asarray(rows).dtype.kind in "iu"
+            and len(rows) == self.n_enrolments
+            and np.array_equal(rows, np.arange(self.n_enrolments))
+        )
+        if not whole:
+            return self._index(slice(None) if rows is None else rows)
+        # every enrolment in order (classify without a period): built once per register, and
+        # each caller gets its own copy (an index's name can be set in place)
+        if self.__dict__.get("_whole_index") is None:
+            self.__dict__["_whole_index"] = self._index(slice(None))  # a cache: derived once
+        whole_index: pd.Index = self.__dict__["_whole_index"]
+        return whole_index.copy()
+
+    def _index(self, sel: npt.NDArray[Any] | slice) -> pd.Index:
         pupils = self.pupil_ids[sel]
         if self.has_schools:
             assert self.school_ids is not None
@@ -631,12 +648,38 @@ def _factorize(
     its first rows instead of hashed whole; rows with other values are factorised apart, their
     values following in order of first appearance, as pandas would order them.
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return _categorical_factors(values, starts)
     if starts is not None and len(starts) < len(values):
         return pd.factorize(values.iloc[starts], use_na_sentinel=True)
     few = _few_values(values)
     if few is not None:
         return few
     return pd.factorize(values, use_na_sentinel=True)
+
+
+def _categorical_factors(
+    values: pd.Series, starts: npt.NDArray[np.intp] | None = None
+) -> tuple[npt.NDArray[np.intp], list[Any]]:
+    """A categorical column as ``(codes, uniques)`` straight from its codes and categories.
+
+    Adapters hand columns over dictionary-encoded, so nothing is hashed per row. The uniques
+    are the categories the rows use (unused ones are left out, as :func:`pd.factorize` leaves
+    them out), in category order; ``-1`` marks a missing value as ``pd.factorize`` does.
+    """
+    codes = values.cat.codes.to_numpy()
+    if starts is not None and len(starts) < len(codes):
+        codes = codes[starts]
+    categories = values.cat.categories
+    used = np.zeros(len(categories) + 1, dtype=bool)
+    used[codes] = True  # a missing value (-1) marks the extra last slot
+    used = used[:-1]
+    out = codes.astype(np.intp)
+    if not used.all():
+        renumber = np.append(np.cumsum(used) - 1, -1).astype(np.intp)
+        out = renumber[out]  # -1 stays -1 (the appended slot)
+        categories = categories[used]
+    return out, categories.tolist()
 
 
 def _arrow_of(values: pd.Series) -> Any | None:
@@ -688,13 +731,27 @@ def _run_starts(values: pd.Series) -> npt.NDArray[np.intp] | None:
     long runs and only the first value of each run needs hashing.
     """
     n = len(values)
-    if n <= 2 * _RUN_SAMPLE or isinstance(values.dtype, pd.CategoricalDtype):
+    if n <= 2 * _RUN_SAMPLE:
         return None
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        if len(_code_changes(codes[:_RUN_SAMPLE])) >= _RUN_SAMPLE // 8:
+            return None
+        runs = _code_changes(codes)
+        return runs if len(runs) < n // 4 else None
     head = _changes(values.iloc[:_RUN_SAMPLE])
     if head is None or len(head) >= _RUN_SAMPLE // 8:
         return None
     starts = _changes(values)
     return starts if starts is not None and len(starts) < n // 4 else None
+
+
+def _code_changes(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
+    """:func:`_changes` of a categorical column, on its codes (``-1``, missing, starts a run)."""
+    differ = codes[1:] != codes[:-1]
+    missing = codes < 0
+    differ |= missing[1:] | missing[:-1]
+    return np.concatenate([np.zeros(1, dtype=np.intp), np.flatnonzero(differ) + 1])
 
 
 def _changes(values: pd.Series) -> npt.NDArray[np.intp] | None:

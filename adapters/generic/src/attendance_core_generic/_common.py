@@ -31,6 +31,10 @@ from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterErr
 
 #: Rows per chunk the adapters yield; memory is bounded by one chunk.
 DEFAULT_CHUNKSIZE = 50_000
+#: Rows per chunk where the rows come from Arrow (Parquet, the fast CSV blocks) and the chunk's
+#: columns are codes into a few distinct values (a few bytes a row): fewer, bigger chunks keep
+#: the per-chunk costs small beside the per-row ones.
+ARROW_CHUNKSIZE = 1_000_000
 #: How many leading lines/rows are searched for the header row (title lines come first).
 HEADER_SEARCH = 30
 #: Columns that identify a pupil, by preference: the UPN first, then the MIS's own id.
@@ -645,9 +649,9 @@ def max_field_length(options: Mapping[str, Any]) -> int:
     return int(options.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH))
 
 
-def chunksize(options: Mapping[str, Any]) -> int:
-    """The ``chunksize`` option (rows per yielded chunk)."""
-    size = int(options.get("chunksize", DEFAULT_CHUNKSIZE))
+def chunksize(options: Mapping[str, Any], default: int = DEFAULT_CHUNKSIZE) -> int:
+    """The ``chunksize`` option (rows per yielded chunk), ``default`` when not given."""
+    size = int(options.get("chunksize", default))
     if size < 1:
         raise ValueError(f"chunksize must be at least 1 (got {size})")
     return size

@@ -26,6 +26,7 @@ from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError, Reason
 
 from ._common import (
+    ARROW_CHUNKSIZE,
     AliasTable,
     DateParser,
     Header,
@@ -244,9 +245,16 @@ def _first_rows(codes: list[npt.NDArray[np.intp]], sizes: list[int]) -> npt.NDAr
             return np.arange(n, dtype=np.intp)
         key += column.astype(np.int64) * radix
         radix *= max(size, 1)
-    first = np.unique(key, return_index=True)[1]
-    first.sort()
-    return first.astype(np.intp, copy=False)
+    if not n:
+        return np.zeros(0, dtype=np.intp)
+    # rows come in runs of one pupil: only the first row of each run can be a first row
+    starts = np.concatenate([[0], np.flatnonzero(key[1:] != key[:-1]) + 1]).astype(np.intp)
+    # numbered in order of first appearance, a key is new where the running maximum grows
+    numbered = pd.factorize(key[starts])[0]
+    peak = np.maximum.accumulate(numbered)
+    new = np.ones(len(starts), dtype=bool)
+    new[1:] = peak[1:] > peak[:-1]
+    return starts[new]
 
 
 def coded(values: Sequence[str]) -> Coded:
@@ -256,10 +264,22 @@ def coded(values: Sequence[str]) -> Coded:
 
 
 def _take(texts: list[str], codes: npt.NDArray[np.intp]) -> Any:
-    """The texts of ``codes`` as a pandas string array (the dtype a list of str gets)."""
+    """The texts of ``codes`` as a categorical column, each distinct text one category.
+
+    The core reads a categorical through its codes and categories, so no text is made or
+    hashed per row between the reader and the register.
+    """
     if not len(codes):
         return []  # an empty list, as before: object dtype
-    return pd.array(texts, dtype="str").take(codes)
+    place: dict[str, int] = {}
+    renumber = np.fromiter(
+        (place.setdefault(t, len(place)) for t in texts), dtype=np.intp, count=len(texts)
+    )
+    return pd.Categorical.from_codes(
+        renumber[codes] if len(place) < len(texts) else codes,
+        categories=pd.Index(list(place), dtype="str"),
+        validate=False,
+    )
 
 
 def _flags(values: Iterable[bool]) -> npt.NDArray[np.bool_]:
@@ -269,7 +289,8 @@ def _flags(values: Iterable[bool]) -> npt.NDArray[np.bool_]:
 class GenericCsvAdapter:
     """Long CSV exports (SIMS/Bromcom/Arbor reports): one row per pupil and session.
 
-    Options: ``chunksize`` (rows per chunk, default 50 000), ``aliases`` (extra
+    Options: ``chunksize`` (rows per chunk; default 50 000 read by the csv module, 1 000 000
+    from the blocks pyarrow reads), ``aliases`` (extra
     ``{column id: header}`` entries), ``pupil_id`` (``"upn"`` or ``"mis_id"`` to choose the key;
     default the UPN when there is a UPN column), ``code_set``, ``symbols`` (local display symbol
     → statutory code), ``max_field_length``. Source rows are 1-based line numbers (the line a
@@ -291,6 +312,7 @@ class GenericCsvAdapter:
         """Read the file (see the class docstring for options)."""
         table, out, problems = _begin(source, options, errors)
         size = chunksize(options)
+        arrow_size = chunksize(options, ARROW_CHUNKSIZE)
         limit = max_field_length(options)
         found = sniff_csv(head_text(source), table, is_long_header)
         if found is None:
@@ -381,11 +403,11 @@ class GenericCsvAdapter:
             if fast is not None:
                 header_body.close()
                 for proven in fast.blocks():
-                    for at in range(0, len(proven.lines), size):
+                    for at in range(0, len(proven.lines), arrow_size):
                         yield rows.chunk(
-                            proven.lines[at : at + size],
+                            proven.lines[at : at + arrow_size],
                             {
-                                c: coded_arrow_text(a.slice(at, size))
+                                c: coded_arrow_text(a.slice(at, arrow_size))
                                 for c, a in zip(needed, proven.columns, strict=True)
                             },
                         )
@@ -586,7 +608,8 @@ def _closed(fields: list[str]) -> bool:
 class GenericParquetAdapter:
     """Parquet files with the columns of the long layout (same header aliases as CSV).
 
-    Read batch by batch (``chunksize`` rows, default 50 000) through pyarrow, so memory is
+    Read batch by batch (``chunksize`` rows, default 1 000 000) through pyarrow, text columns
+    as dictionary arrays (a few bytes a row), so memory is
     bounded by one batch. Date columns may be typed (date/timestamp) or text. Source rows are
     1-based record numbers.
     """
@@ -606,12 +629,12 @@ class GenericParquetAdapter:
         import pyarrow.parquet as pq
 
         table, out, problems = _begin(source, options, errors)
-        size = chunksize(options)
+        size = chunksize(options, ARROW_CHUNKSIZE)
         limit = max_field_length(options)
         fh = source.open()
         try:
-            parquet = pq.ParquetFile(fh)
-            names = list(parquet.schema_arrow.names)
+            names = list(pq.ParquetFile(fh).schema_arrow.names)
+            fh.seek(0)
         except (pa.ArrowException, OSError, ValueError, IndexError, TypeError) as exc:
             fh.close()
             raise FormatError(
@@ -638,6 +661,9 @@ class GenericParquetAdapter:
         def marks() -> Iterator[pd.DataFrame]:
             start = 1
             try:
+                # text columns come dictionary-encoded, as Parquet stores them: decoded once
+                # per distinct value, never per row
+                parquet = _dictionary_file(fh, wanted_names)
                 for batch in parquet.iter_batches(batch_size=size, columns=wanted_names):
                     n = batch.num_rows
                     lines = np.arange(start, start + n, dtype=np.int64)
@@ -660,8 +686,12 @@ class GenericParquetAdapter:
                     columns = {c: _coded_arrow(arrays[i]) for i, c in enumerate(needed)}
                     blank = np.ones(n, dtype=bool)
                     for codes, uniques in columns.values():
-                        blank &= _flags(not v.strip() for v in uniques)[codes]
-                    blank |= not_text
+                        empty = _flags(not v.strip() for v in uniques)
+                        if not empty.any():  # a column without a blank: no row is all blank
+                            blank = np.zeros(n, dtype=bool)
+                            break
+                        blank &= empty[codes]
+                    blank |= not_text  # rejected above as bad_value
                     if blank.any():
                         keep = ~blank
                         lines = lines[keep]
@@ -824,6 +854,19 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+def _dictionary_file(fh: BinaryIO, columns: Sequence[str]) -> Any:
+    """The Parquet file with its text (and binary) ``columns`` read as dictionary arrays."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.ParquetFile(fh).schema_arrow
+    fh.seek(0)
+    textual = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary)
+    wanted = set(columns)
+    text = [f.name for f in schema if f.name in wanted and any(t(f.type) for t in textual)]
+    return pq.ParquetFile(fh, read_dictionary=text or None)
+
+
 def _cells(array: Any) -> list[Any]:
     """The Python values of an Arrow column; one out-of-range value spoils only its own row.
 
@@ -858,6 +901,8 @@ def _coded_arrow(array: Any) -> Coded:
         return coded([cell_text(v) for v in _cells(array)])
     dictionary = encoded.dictionary
     texts = [cell_text(v) for v in _cells(dictionary)]
-    texts.append("")  # the null entry
-    indices = pc.fill_null(encoded.indices, len(dictionary)).to_numpy(zero_copy_only=False)
-    return indices.astype(np.intp, copy=False), texts
+    indices = encoded.indices
+    if indices.null_count:
+        texts.append("")  # the null entry
+        indices = pc.fill_null(indices, len(dictionary))
+    return indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False), texts

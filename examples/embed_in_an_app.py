@@ -56,12 +56,12 @@ def summarise(
     }
     worst = scheme_bands(scheme)[-1]
     needing_action = sorted(str(p) for p in table.index[table["band"] == worst])
-    rejected: Mapping[str, int] = load.rejected["reason"].value_counts().to_dict()
+    rejected: Mapping[str, int] = load.error_counts  # every rejected row, counted by reason
     return {
         "ok": True,
         "format": load.format,
         "rows_read": int(load.rows_read),
-        "rows_rejected": len(load.rejected),
+        "rows_rejected": load.rejected_count,
         "rejected_by_reason": {str(k): int(v) for k, v in sorted(rejected.items())},
         "warnings": list(load.warnings),
         "pupils": len(table),

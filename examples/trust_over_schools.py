@@ -50,12 +50,14 @@ def load_trust(folder: Path) -> tuple[ac.Register, pd.DataFrame]:
     # past bad rows, listing each in load.rejected with the file it came from
     load = ac.load(folder)
     # the invariant every adapter keeps: nothing is dropped silently
-    assert load.rows_read == len(load.register.to_long()) + len(load.rejected)
+    assert load.rows_read == len(load.register.to_long()) + load.rejected_count
     kept = load.register.to_long().groupby("school_id").size().rename("rows_kept")
     report = kept.to_frame()
-    if len(load.rejected):
+    if load.rejected_count:
+        # every rejected row is counted by reason, even past the listed cap
+        print("Rejected rows, by reason:", dict(load.error_counts))
         reasons = load.rejected.groupby("file")["reason"].value_counts()
-        print("Rejected rows, by file and reason\n")
+        print("Listed rejected rows, by file and reason\n")
         print(reasons.to_string(), "\n")
     return load.register, report
 

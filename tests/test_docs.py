@@ -63,10 +63,7 @@ def test_api_reference_includes_the_generated_rest() -> None:
 
 # Pages allowed plain ``python`` blocks, each with the reason. Keep this list empty: it names
 # debts, and the test below fails once a listed page no longer needs its entry.
-PYTHON_BLOCKS_ALLOWED = {
-    # needs a Dask cluster and Parquet files; its owner is converting it to doctests
-    "how-to/dask.md",
-}
+PYTHON_BLOCKS_ALLOWED: set[str] = set()
 
 
 def test_python_is_only_written_as_doctests() -> None:

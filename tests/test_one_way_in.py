@@ -208,3 +208,41 @@ def test_cli_recommend_reads_a_case_history(exports: dict[str, Path], tmp_path: 
     assert refused.returncode == 2
     assert refused.stderr.startswith("attendance-core: bad.csv: ")
     assert "no_such_event" in refused.stderr and "2" in refused.stderr
+
+
+def test_cli_report_writes_the_governor_summary_and_letters(
+    exports: dict[str, Path], tmp_path: Path
+) -> None:
+    governors, letters = tmp_path / "governors.html", tmp_path / "letters.html"
+    done = run(
+        [
+            "report",
+            str(exports["marks.csv"]),
+            "--pupils",
+            str(exports["pupils.csv"]),
+            "--governors",
+            str(governors),
+            "--letters",
+            str(letters),
+            "--letters-below",
+            "90",
+        ]
+    )
+    assert done.returncode == 0, done.stderr
+    load = ac.load(exports["marks.csv"], pupils=read_pupils_csv(exports["pupils.csv"]))
+    want_g, want_l = tmp_path / "g.html", tmp_path / "l.html"
+    as_of = load.register.dates[-1].astype(object)
+    ac.governor_summary(load.register, want_g, pupils=load.pupils, as_of=as_of)
+    ac.parent_letters(load.register, want_l, pupils=load.pupils, as_of=as_of, below=0.9)
+    strip = lambda p: "\n".join(  # noqa: E731 - the time of writing differs, nothing else
+        line
+        for line in p.read_text(encoding="utf-8").splitlines()
+        if "generated" not in line.lower()
+    )
+    assert strip(governors) == strip(want_g)
+    assert strip(letters) == strip(want_l)
+    bad = run(
+        ["report", str(exports["marks.csv"]), "--letters", str(letters), "--letters-below", "900"]
+    )
+    assert bad.returncode == 2
+    assert "percentage" in bad.stderr and "Traceback" not in bad.stderr

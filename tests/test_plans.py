@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pandas as pd
@@ -645,10 +646,44 @@ def test_excel_cells_are_never_formulas(tmp_path: Path) -> None:
     assert ActionPlan.from_table(tmp_path / "x.xlsx").items == plan.items
 
 
-def test_excel_refuses_control_characters(tmp_path: Path) -> None:
-    plan = ActionPlan(items=[ActionPlanItem(id="1", action="bell\x07")])
-    with pytest.raises(PlanError, match=r"x\.xlsx, row 2, column 'Action': a control character"):
-        plan.to_excel(tmp_path / "x.xlsx")
+def test_excel_escapes_control_characters(tmp_path: Path) -> None:
+    # issue 19: a character .xlsx cannot hold is written as a visible escape, not refused
+    plan = ActionPlan(items=[ActionPlanItem(id="1", action="bell\x07\x1b[2J")])
+    plan.to_excel(tmp_path / "x.xlsx")
+    again = ActionPlan.from_table(tmp_path / "x.xlsx")
+    assert again.items[0].action == "bell\\x07\\x1b[2J"
+
+
+def test_plan_writers_are_atomic_and_reproducible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 19: a failure half-way used to leave a 0-byte plan
+    plan = ActionPlan(items=[ActionPlanItem(id="1", action="Call home", due=dt.date(2025, 1, 6))])
+    for name in ("plan.csv", "plan.xlsx"):
+        target = tmp_path / name
+        target.write_bytes(b"previous")
+
+        def boom(*_a: Any, **_k: Any) -> None:
+            raise RuntimeError("half-way")
+
+        with monkeypatch.context() as m:
+            m.setattr(ActionPlan, "_rows_out", boom)
+            with pytest.raises(RuntimeError):
+                (plan.to_csv if name.endswith("csv") else plan.to_excel)(target)
+        assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.csv", "plan.xlsx"]
+    first, second = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    plan.to_excel(first)
+    plan.to_excel(second)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_plan_csv_neutralises_formula_behind_control_characters(tmp_path: Path) -> None:
+    plan = ActionPlan(items=[ActionPlanItem(id="1", action="\x00 =HYPERLINK(1)")])
+    plan.to_csv(tmp_path / "p.csv")
+    text = (tmp_path / "p.csv").read_text(encoding="utf-8-sig")
+    assert "'\x00 =HYPERLINK(1)" in text
+    assert ActionPlan.from_table(tmp_path / "p.csv").items[0].action == "\x00 =HYPERLINK(1)"
 
 
 def test_excel_source_with_numbers_and_dates(tmp_path: Path) -> None:
@@ -796,11 +831,12 @@ def test_round_trip_property_xlsx(
             plan = ActionPlan.from_table(df, reference_date=REF)
         except PlanError:
             return
-        try:
-            plan.to_excel(path)
-        except PlanError:  # a control character: .xlsx cannot hold it
-            return
+        plan.to_excel(path)
         again = ActionPlan.from_table(path, reference_date=REF)
+    from attendance_core.io import excel_text
+
+    if any(excel_text(c) != c for row in plan._rows_out() for c in row):
+        return  # a control character .xlsx cannot hold came back escaped
     assert again.items == plan.items
 
 

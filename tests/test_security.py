@@ -395,16 +395,40 @@ def test_neutralise_each_formula_start(value: str) -> None:
         assert not line.startswith(("=", "+", "-", "@", "\t", "\r"))
 
 
+def _hides_formula(line: str) -> bool:
+    """A formula start after any run of spaces and control/format characters (issue 19: a
+    leading NUL hid ``=HYPERLINK(...)`` from a first-character check)."""
+    import unicodedata
+
+    rest = line
+    while rest and (rest[0].isspace() or unicodedata.category(rest[0]).startswith("C")):
+        rest = rest[1:]
+    return rest.startswith(("=", "+", "-", "@"))
+
+
 @given(st.text())
 def test_neutralise_property(value: str) -> None:
     out = acio.neutralise(value)
     starts = ("=", "+", "-", "@", "\t", "\r")
-    # no line of the result starts a formula, and removing the added apostrophes gives the value
+    # no line of the result starts a formula, even behind a prefix of controls or spaces,
+    # and removing the added apostrophes gives the value
     for line in re.split(r"[\r\n]", out):
         assert not line.startswith(starts)
+        assert not _hides_formula(line)
     if not re.search(r"[\r\n]", value):
-        assert out == ("'" + value if value.startswith(starts) else value)
+        dangerous = value.startswith(starts) or _hides_formula(value)
+        assert out == ("'" + value if dangerous else value)
     assert out.replace("'", "") == value.replace("'", "")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["\x00=HYPERLINK(1)", " =1", "\x00\x01\x1f@SUM(A1)", "\u200b+1", "\ufeff-2+3", "x\n\x00=1"],
+)
+def test_neutralise_formula_behind_control_characters(value: str) -> None:
+    out = acio.neutralise(value)
+    for line in re.split(r"[\r\n]", out):
+        assert not _hides_formula(line), out
 
 
 def test_neutralise_leaves_non_text_alone() -> None:
@@ -863,3 +887,8 @@ def test_school_folder_names_cannot_leave_the_output_folder(school_id: str) -> N
     assert "/" not in slug and "\\" not in slug and "\x00" not in slug
     root = Path("/srv/out")
     assert (root / slug).resolve().parent == root.resolve()
+
+
+@given(st.text())
+def test_unneutralise_undoes_neutralise(value: str) -> None:
+    assert acio.unneutralise(acio.neutralise(value)) == value

@@ -71,7 +71,7 @@ def test_decode_bytes(data: bytes, text: str, used: str) -> None:
 
 def test_core_modules_use_the_one_helper() -> None:
     """No module keeps its own copy: they import the one in ``_values``."""
-    assert register._id_text is _values.id_text
+    assert register._id_texts is _values.id_texts
     assert privacy._id_text is _values.id_text
     assert patterns._truthy is _values.truthy_array
     assert adapterkit.decode_bytes is _values.decode_bytes

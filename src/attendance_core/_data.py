@@ -6,6 +6,7 @@ import functools
 import tomllib
 from collections.abc import Callable, Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 
@@ -35,3 +36,33 @@ def bundled(folder: str, build: Callable[[Mapping[str, Any], str], T]) -> dict[s
     """
     objects = (build(data, name) for name, data in _tables(folder))
     return {obj.id: obj for obj in objects}
+
+
+M = TypeVar("M")
+
+
+def resolve(
+    ref: Any,
+    *,
+    model: type[M],
+    known: Mapping[str, M],
+    from_toml: Callable[[Path], M],
+    from_dict: Callable[[Mapping[str, Any]], M] | None = None,
+    error: Callable[[str], Exception],
+    what: str,
+    listed: str = "known",
+    hint: str = "",
+) -> M:
+    """The one resolver of a code set, band scheme or policy reference: the object itself, a
+    mapping (when ``from_dict`` is given), a bundled id, or the path of a ``.toml`` file.
+    Anything else raises ``error`` with a message that lists the known ids."""
+    if isinstance(ref, model):
+        return ref
+    if from_dict is not None and isinstance(ref, Mapping):
+        return from_dict(ref)
+    if isinstance(ref, str) and ref in known:
+        return known[ref]
+    path = Path(ref)
+    if path.suffix == ".toml" and path.exists():
+        return from_toml(path)
+    raise error(f"unknown {what} {str(ref)!r}; {listed}: {', '.join(sorted(known))}{hint}")

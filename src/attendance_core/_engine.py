@@ -20,7 +20,9 @@ of a school's calendar. This module holds the three parts once:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -189,3 +191,37 @@ def week_periods(reg: Register, as_of: dt.date, n: int, skip: int = 0) -> list[P
         weeks_period(school_weeks(school_days(reg, s)), as_of, n, skip)
         for s in range(len(reg.schools))
     ]
+
+
+#: Environment variable giving the threads a count may use (``1``: one, in order); default one
+#: per core the process may run on.
+THREADS_ENV = "ATTENDANCE_CORE_THREADS"
+
+
+def threads() -> int:
+    """Threads a count may use: :data:`THREADS_ENV`, else the cores this process may use."""
+    given = os.environ.get(THREADS_ENV, "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def each_block(work: Callable[[int], None], starts: Iterable[int]) -> None:
+    """``work(start)`` for every block start: on one thread a core when there are several
+    blocks and cores (numpy's gathers and sums release the GIL), in order otherwise.
+
+    Each call must write only its own block's results, so the outcome is the same either way;
+    an exception of any block is raised here.
+    """
+    blocks = list(starts)
+    n = min(threads(), len(blocks))
+    if n < 2:
+        for start in blocks:
+            work(start)
+        return
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="attendance-count") as pool:
+        for _ in pool.map(work, blocks):
+            pass

@@ -38,6 +38,7 @@ never personal data.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import json
 import math
@@ -55,6 +56,7 @@ import pandas as pd
 from defusedxml import DefusedXmlException
 
 from attendance_core import _pupils, _values
+from attendance_core._rejected import RejectedStore
 from attendance_core._values import decode_bytes, id_text, truthy
 from attendance_core.adapters import refuse_unknown
 from attendance_core.errors import FormatError, RegisterError
@@ -84,6 +86,7 @@ __all__ = [
     "id_text",
     "is_page_iterable",
     "iter_named",
+    "json_text",
     "key_pupils",
     "local_name",
     "local_name_as_written",
@@ -171,14 +174,18 @@ _SKIPPED = ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!", b">"))
 class RejectedRows:
     """Where rejected rows go: collected into ``rejected`` or raised at the first one.
 
-    ``rejected`` is usually ``AdapterOutput.rejected``; each record is
+    ``rejected`` is usually ``AdapterOutput.rejected`` (a
+    :class:`~attendance_core.adapters.RejectedStore`, which keeps rows as compact columns up to
+    its cap and counts every one by reason; a plain list still works); each record is
     ``{"row", "column", "value", "reason"}`` with ``row`` the 1-based source row (line or
     record number) and ``reason`` a :class:`~attendance_core.Reason` id or a
     format-specific one. With ``errors="raise"`` the first rejected row raises
     :class:`~attendance_core.RegisterError` instead.
     """
 
-    def __init__(self, file: str, errors: str, rejected: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, file: str, errors: str, rejected: RejectedStore | list[dict[str, Any]]
+    ) -> None:
         if errors not in ("raise", "collect"):
             raise ValueError(f"errors must be 'raise' or 'collect' (got {errors!r})")
         self.file = file
@@ -192,7 +199,7 @@ class RejectedRows:
             raise RegisterError(
                 text, file=self.file, row=row, column=column, value=shown, reason=reason
             )
-        self.rejected.append({"row": row, "column": column, "value": shown, "reason": reason})
+        _put(self.rejected, row, column, shown, reason)
 
     def record(self, row: int, problem: RowProblem, *, limit: int | None = None) -> None:
         """Record (or raise) the row a :class:`RowProblem` was raised for; its value is kept as
@@ -207,9 +214,16 @@ class RejectedRows:
                 value=value,
                 reason=problem.reason,
             ) from None
-        self.rejected.append(
-            {"row": row, "column": problem.column, "value": value, "reason": str(problem.reason)}
-        )
+        _put(self.rejected, row, problem.column, value, str(problem.reason))
+
+
+def _put(
+    rejected: RejectedStore | list[dict[str, Any]], row: int, column: str, value: Any, reason: str
+) -> None:
+    if isinstance(rejected, RejectedStore):
+        rejected.add(row, column, value, reason)
+    else:
+        rejected.append({"row": row, "column": column, "value": value, "reason": reason})
 
 
 class RowProblem(Exception):
@@ -319,13 +333,109 @@ def parse_json(data: bytes, name: str, warnings: list[str]) -> Any:
         raise FormatError("empty file: no JSON document", file=name)
     text = decode_text(data, name, warnings)
     try:
-        return json.loads(text)
+        return json_text(text, name, warnings)
     except json.JSONDecodeError as exc:
         raise FormatError(
             f"not valid JSON ({exc.msg}, column {exc.colno})", file=name, row=exc.lineno
         ) from None
     except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
         raise FormatError(f"not usable JSON ({type(exc).__name__})", file=name) from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _KeyRepeats:
+    """``object_pairs_hook`` of :func:`json_text`: builds each object as ``json`` does and
+    counts the objects that give a key twice."""
+
+    def __init__(self) -> None:
+        self.objects = 0
+        self.conflicting = 0
+        self.first: str | None = None
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            self.objects += 1
+            seen: dict[str, Any] = {}
+            for key, value in pairs:
+                if key in seen:
+                    if self.first is None:
+                        self.first = key
+                    if seen[key] != value:
+                        self.conflicting += 1
+                        break
+                seen[key] = value
+        return obj
+
+
+def json_text(text: str, name: str, warnings: list[str]) -> Any:
+    """``json.loads(text)`` that hides nothing: an object giving a key twice keeps the last
+    value, as every JSON reader does, with a warning counting such objects (and those whose
+    repeats differ); a lone UTF-16 surrogate escape (``"\\ud800"``), which no UTF-8 text can
+    hold, is kept as the six characters of its escape, with a warning. Raises what
+    ``json.loads`` raises."""
+    repeats = _KeyRepeats()
+    doc = json.loads(text, object_pairs_hook=repeats)
+    if repeats.objects:
+        differ = f", {repeats.conflicting} with different values" if repeats.conflicting else ""
+        warnings.append(
+            f"{name}: {repeats.objects} object(s) give a key twice (first: "
+            f"{shorten(repeats.first)!r}{differ}); the last value of each is used"
+        )
+    if _SURROGATE_ESCAPE.search(text):
+        doc, fixed = _escape_surrogates(doc)
+        if fixed:
+            warnings.append(
+                f"{name}: {fixed} string(s) hold a lone surrogate escape (such as \\ud800), "
+                "not a character; kept as the escape's text"
+            )
+    return doc
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _escape_surrogates(doc: Any) -> tuple[Any, int]:
+    """``doc`` with every string (keys too) that holds a lone surrogate written as its escape
+    text, and how many were; walks the document without recursion."""
+    fixed = 0
+
+    def fix(value: Any) -> Any:
+        nonlocal fixed
+        if isinstance(value, str) and _has_surrogate(value):
+            fixed += 1
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+
+    root: list[Any] = [doc]
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, list | dict):
+                    stack.append(item)
+                else:
+                    node[i] = fix(item)
+        else:
+            for key in list(node):
+                value = node[key]
+                new_key = fix(key)
+                if new_key is not key:
+                    del node[key]
+                if isinstance(value, list | dict):
+                    stack.append(value)
+                    node[new_key] = value
+                else:
+                    node[new_key] = fix(value)
+    return root[0], fixed
 
 
 def read_json_source(source: Any, warnings: list[str]) -> list[tuple[str, Any]]:
@@ -459,7 +569,10 @@ def parse_date(value: Any, *, local_tz: Any = None) -> dt.date | None:
                 stamp = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
             except ValueError:
                 return None
-            return stamp.astimezone(local_tz).date()
+            try:
+                return stamp.astimezone(local_tz).date()
+            except (OverflowError, ValueError):  # 9999-12-31T23:00Z: out of every bound anyway
+                return day
         return day
     m = _UK_DATE.match(value)
     if m:
@@ -545,7 +658,9 @@ def chunked(
         frame = pd.DataFrame.from_records(records, columns=columns)
         frame.index = pd.Index(labels, dtype="int64", name="row")
         if "date" in frame:
-            frame["date"] = pd.to_datetime(frame["date"])
+            # a date no Timestamp holds stays a date: the register rejects its row
+            with contextlib.suppress(pd.errors.OutOfBoundsDatetime, OverflowError):
+                frame["date"] = pd.to_datetime(frame["date"])
         return frame
 
     for label, record in rows:

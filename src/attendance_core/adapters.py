@@ -51,6 +51,13 @@ import numpy as np
 import pandas as pd
 
 from . import _pupils
+from ._rejected import (
+    DEFAULT_MAX_REJECTED_ROWS,
+    REJECTED_COLUMNS,
+    RejectedStore,
+    capped,
+    rejected_total,
+)
 from ._values import shorten, truthy
 from .errors import AttendanceError, AttendanceWarning, FormatError, Reason, RegisterError
 
@@ -58,6 +65,7 @@ __all__ = [
     "CORE_OPTIONS",
     "DEFAULT_MAX_FIELD_LENGTH",
     "DEFAULT_MAX_FILE_SIZE",
+    "DEFAULT_MAX_REJECTED_ROWS",
     "ENTRY_POINT_GROUP",
     "LONG_COLUMNS",
     "NO_PLUGINS_ENV",
@@ -66,6 +74,7 @@ __all__ = [
     "Adapter",
     "AdapterOutput",
     "LoadResult",
+    "RejectedStore",
     "Source",
     "adapter_distributions",
     "check_options",
@@ -92,8 +101,6 @@ CORE_OPTIONS = frozenset({"max_file_size", "max_field_length"})
 LONG_COLUMNS: tuple[str, ...] = ("pupil_id", "date", "session", "code", "school_id")
 #: Columns the pupils frame may carry (indexed by ``pupil_id``), as in api.md ``load.pupils``.
 PUPIL_COLUMNS: tuple[str, ...] = _pupils.COLUMNS
-#: Columns of every rejected-rows frame.
-REJECTED_COLUMNS: tuple[str, ...] = ("row", "column", "value", "reason")
 
 _HEAD_DEFAULT = 8192
 
@@ -168,12 +175,15 @@ class Source:
     _start: int = attrs.field(default=0, alias="start")
 
     @classmethod
-    def of(cls, obj: Any, *, name: str | None = None) -> Source:
+    def of(cls, obj: Any, *, name: str | None = None, max_size: int | None = None) -> Source:
         """A source for ``obj``: a path (``str``/``PathLike``), ``bytes``, a binary file object,
         a text buffer (encoded as UTF-8), a folder, or an iterable of page dicts.
 
-        A non-seekable stream is read into memory once so that it can be sniffed and re-read.
-        Raises :class:`FormatError` for a path that does not exist.
+        A non-seekable stream (and a text buffer) is read into memory once so that it can be
+        sniffed and re-read; with ``max_size`` it is read a block at a time and refused with a
+        :class:`FormatError` as soon as it passes ``max_size`` bytes, so a stream larger than
+        the limit never sits in memory whole. Raises :class:`FormatError` for a path that does
+        not exist.
         """
         if isinstance(obj, Source):
             return obj
@@ -185,11 +195,13 @@ class Source:
         if isinstance(obj, bytes | bytearray | memoryview):
             return cls(name=name or "<buffer>", obj=bytes(obj))
         if isinstance(obj, io.TextIOBase):
-            return cls(name=name or _stream_name(obj), obj=obj.read().encode("utf-8"))
+            shown = name or _stream_name(obj)
+            return cls(name=shown, obj=_read_limited(obj, max_size, shown, text=True))
         if _is_binary_file(obj):
             seekable = bool(getattr(obj, "seekable", lambda: False)())
             if not seekable:
-                return cls(name=name or _stream_name(obj), obj=bytes(obj.read()))
+                shown = name or _stream_name(obj)
+                return cls(name=shown, obj=_read_limited(obj, max_size, shown))
             return cls(name=name or _stream_name(obj), obj=obj, start=int(obj.tell()))
         if isinstance(obj, Iterable):  # pages (a Mapping is one page)
             return cls(name=name or "<pages>", obj=obj)
@@ -253,6 +265,32 @@ class Source:
         raise FormatError("is not a byte stream", file=self.name)
 
 
+_BLOCK = 1 << 20
+
+
+def _read_limited(obj: Any, limit: int | None, name: str, *, text: bool = False) -> bytes:
+    """The whole of a stream as bytes (text encoded as UTF-8), read a block at a time and
+    refused as soon as it passes ``limit`` bytes."""
+    if limit is None:
+        data = obj.read()
+        return data.encode("utf-8", "surrogatepass") if text else bytes(data)
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        block = obj.read(_BLOCK)
+        if not block:
+            break
+        raw = block.encode("utf-8", "surrogatepass") if text else bytes(block)
+        total += len(raw)
+        if total > limit:
+            raise FormatError(
+                f"stream is over the limit of {limit} bytes (raise max_file_size to read it)",
+                file=name,
+            )
+        parts.append(raw)
+    return b"".join(parts)
+
+
 def _stream_name(obj: Any) -> str:
     raw = getattr(obj, "name", None)
     if isinstance(raw, str) and raw and not raw.startswith("<"):
@@ -274,14 +312,15 @@ class AdapterOutput:
 
     ``marks`` is an iterable of DataFrame chunks in the long layout (``pupil_id``, ``date``,
     ``session``, ``code``, optional ``school_id``), each indexed by the 1-based source row
-    number; codes are given as the source writes them. ``rejected`` collects
-    ``{row, column, value, reason}`` dicts while marks are iterated; ``pupils``, ``rejected``,
+    number; codes are given as the source writes them. ``rejected`` (a
+    :class:`RejectedStore`: compact columns, capped, counted by reason) collects
+    ``{row, column, value, reason}`` records while marks are iterated; ``pupils``, ``rejected``,
     ``totals`` and ``warnings`` are final once ``marks`` is exhausted.
     """
 
     marks: Iterable[pd.DataFrame] = attrs.field(factory=list)
     pupils: pd.DataFrame = attrs.field(factory=_empty_pupils)
-    rejected: list[dict[str, Any]] = attrs.field(factory=list)
+    rejected: RejectedStore = attrs.field(factory=RejectedStore)
     warnings: list[str] = attrs.field(factory=list)
     totals: pd.DataFrame | None = None
     code_set: str | None = None
@@ -648,34 +687,20 @@ def detect(source: Any) -> str:
 # Loading
 
 
-def _rejected_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    records = [{col: row.get(col) for col in REJECTED_COLUMNS} for row in rows]
-    frame = pd.DataFrame.from_records(records, columns=list(REJECTED_COLUMNS))
-    # a rejected value is shown cut short: enough to find the cell, never a whole long field
-    frame["value"] = pd.Series(
-        [v if v is None or not isinstance(v, str) else shorten(v) for v in frame["value"]],
-        dtype=object,
-    )
-    frame["column"] = frame["column"].astype(object)
-    frame["reason"] = frame["reason"].astype(object)
-    if len(frame):
-        frame = frame.sort_values("row", kind="mergesort", key=_row_key).reset_index(drop=True)
-    return frame
-
-
-def _row_key(series: pd.Series) -> pd.Series:
-    return pd.to_numeric(series, errors="coerce")
-
-
 @attrs.frozen(kw_only=True, eq=False)
 class LoadResult:
     """The outcome of :func:`load`.
 
     ``register`` holds the accepted marks, ``pupils`` the pupil attributes the format carries,
     ``rejected`` every row left out (``row``, ``column``, ``value``, ``reason``; ``row`` is the
-    1-based source row number), sorted by row. ``rows_read`` counts the source rows seen, so
-    ``rows_read == len(register.to_long()) + len(rejected)``. ``totals`` holds period totals of
-    summary formats; ``format`` is the adapter name; ``warnings`` notes accepted oddities.
+    1-based source row number), sorted by row -- the same table as ``register.rejected``.
+    ``error_counts`` counts the rejected rows by reason id and ``rejected_count`` is their
+    number. ``rows_read`` counts the source rows seen, so
+    ``rows_read == len(register.to_long()) + rejected_count``, and ``rejected_count ==
+    len(rejected)`` unless more than ``max_rejected_rows`` rows were rejected: then
+    ``rejected`` lists the first ``max_rejected_rows`` by row number, ``error_counts`` still
+    counts every one, and a warning says so. ``totals`` holds period totals of summary
+    formats; ``format`` is the adapter name; ``warnings`` notes accepted oddities.
     """
 
     register: Any
@@ -686,6 +711,20 @@ class LoadResult:
     totals: pd.DataFrame | None = None
     format: str = ""
     source: str = ""
+    error_counts: Mapping[str, int] = attrs.field(factory=dict)
+    rejected_count: int = -1
+
+    def __attrs_post_init__(self) -> None:
+        if self.rejected_count < 0:  # built by hand: the table is the whole story
+            object.__setattr__(self, "rejected_count", len(self.rejected))
+        if not self.error_counts and len(self.rejected):
+            counts = self.rejected["reason"].astype(str).value_counts()
+            object.__setattr__(self, "error_counts", {str(k): int(v) for k, v in counts.items()})
+
+    @property
+    def rejected_truncated(self) -> bool:
+        """Whether more rows were rejected than ``rejected`` lists (the cap was reached)."""
+        return self.rejected_count > len(self.rejected)
 
 
 def with_given_pupils(loaded: pd.DataFrame, given: pd.DataFrame | None) -> pd.DataFrame:
@@ -742,7 +781,7 @@ class _Counter:
         limit: int,
         errors: str,
         file: str,
-        rejected: list[dict[str, Any]],
+        rejected: RejectedStore,
         adapter: str = "",
         on_done: Callable[[], None] | None = None,
     ) -> None:
@@ -779,11 +818,16 @@ class _Counter:
             values = chunk[column]
             if values.dtype.kind in "biufcmM":
                 continue
-            try:
-                lengths = values.str.len()  # vectorised for text columns
-            except AttributeError:  # not text: lengths of the odd strings only
-                lengths = _text_lengths(values)
-            over = (lengths > self._limit).fillna(False).astype(bool)
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                # measured once per category; rows share their category's length
+                per_category = _text_lengths(pd.Series(values.cat.categories.to_numpy()))
+                over_category = np.append(per_category.to_numpy() > self._limit, False)
+                if not over_category.any():
+                    continue
+                codes = values.cat.codes.to_numpy()
+                over = pd.Series(over_category[codes], index=chunk.index)
+            else:
+                over = _over(values, self._limit)
             for row in chunk.index[over & ~too_long]:
                 value = chunk.at[row, column]
                 if self._errors == "raise":
@@ -795,16 +839,18 @@ class _Counter:
                         column=column,
                         reason=Reason.FIELD_TOO_LONG,
                     )
-                self._rejected.append(
-                    {
-                        "row": row,
-                        "column": column,
-                        "value": shorten(str(value)),
-                        "reason": str(Reason.FIELD_TOO_LONG),
-                    }
-                )
+                self._rejected.add(row, column, shorten(str(value)), Reason.FIELD_TOO_LONG)
             too_long |= over
         return chunk[~too_long] if too_long.any() else chunk
+
+
+def _over(values: pd.Series, limit: int) -> pd.Series:
+    """Whether each value of a column of text (or of mixed objects) is over ``limit``."""
+    try:
+        lengths = values.str.len()  # vectorised for text columns
+    except AttributeError:  # not text: lengths of the odd strings only
+        lengths = _text_lengths(values)
+    return (lengths > limit).fillna(False).astype(bool)
 
 
 def _text_lengths(values: pd.Series) -> pd.Series:
@@ -867,18 +913,20 @@ def load(
     lists bad rows in ``rejected``; ``errors="raise"`` raises :class:`RegisterError` (or
     :class:`FormatError`) at the first bad row. Other ``options`` go to the adapter; the core
     ones are ``max_file_size`` (bytes) and ``max_field_length`` (characters).
+    ``max_rejected_rows`` (default :data:`DEFAULT_MAX_REJECTED_ROWS`) caps the rows listed in
+    ``rejected``; it is not passed to the adapter.
 
-    Invariant: ``rows_read == len(result.register.to_long()) + len(result.rejected)``.
+    Invariant: ``rows_read == len(result.register.to_long()) + result.rejected_count``, and
+    ``rejected_count == len(result.rejected)`` while the cap is not reached.
     """
     if errors not in ("collect", "raise"):
         raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
-    given_pupils = options.pop("pupils", None)
-    show_progress = bool(options.pop("progress", False))
     several = _several(path_or_buffer, format)
     if several is not None:  # a list of files, or a trust's folder of exports
         from .exports import is_several, load_several
 
         folder = None if is_several(path_or_buffer) else Path(path_or_buffer)
+        given = options.pop("pupils", None)
         return load_several(
             several,
             load_one=load,
@@ -887,17 +935,29 @@ def load(
             errors=errors,
             options=options,
             name=folder.name if folder is not None else f"{len(several)} files",
-            pupils=given_pupils,
-            progress=show_progress,
+            pupils=given,
+            progress=bool(options.pop("progress", False)),
         )
+    options.pop("progress", None)  # one source: nothing to count
+    max_rejected = int(options.pop("max_rejected_rows", DEFAULT_MAX_REJECTED_ROWS))
+    if max_rejected < 0:
+        raise ValueError(f"max_rejected_rows must be at least 0 (got {max_rejected})")
+    with capped(max_rejected):
+        return _load(path_or_buffer, format, errors, max_rejected, options)
+
+
+def _load(
+    path_or_buffer: Any, format: str | None, errors: str, cap: int, options: dict[str, Any]
+) -> LoadResult:
+    given_pupils = options.pop("pupils", None)
+    max_file_size = int(options.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
+    max_field_length = int(options.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH))
     fetched = _fetch_url(path_or_buffer, format, options)
     if fetched is not None:  # "wonde://SCHOOL_ID": pages fetched by the adapter, then read
         format, pages = fetched
         source = Source.of(pages, name=path_or_buffer)
     else:
-        source = Source.of(path_or_buffer)
-    max_file_size = int(options.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
-    max_field_length = int(options.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH))
+        source = Source.of(path_or_buffer, max_size=max_file_size)
     size = source.size()
     if size is not None and size > max_file_size:
         raise FormatError(
@@ -909,7 +969,7 @@ def load(
     adapter = get_adapter(name)
     check_options(name, getattr(adapter, "options", None), options, source.name)
     from_long = _from_long()
-    guarded: list[dict[str, Any]] = []
+    guarded = RejectedStore(cap)
     with _adapter_failures(name, source.name):
         output = adapter.read(source, errors=errors, **options)
     if not isinstance(output, AdapterOutput):
@@ -932,25 +992,36 @@ def load(
         source=source.name,
         source_columns=output.source_columns or None,
     )
-    adapter_rejected = list(output.rejected)
+    # one table of every rejected row: the adapter's, the length guard's and the register's
+    adapter_rejected = output.rejected
+    store = RejectedStore(cap)
+    with _adapter_failures(name, source.name):
+        store.extend(adapter_rejected)  # a third-party adapter may still hand a list of dicts
+    store.merge(guarded)
     core_rejected = getattr(register, "rejected", None)
-    frames = [_rejected_frame(adapter_rejected + guarded)]
     if isinstance(core_rejected, pd.DataFrame) and len(core_rejected):
-        frames.append(core_rejected.loc[:, list(REJECTED_COLUMNS)].astype(object))
-    rejected = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    rejected = _rejected_frame(
-        {str(k): v for k, v in rec.items()} for rec in rejected.to_dict("records")
-    )
-    register = register.with_rejected(rejected)  # one table: the load's rows are the register's
-    for text in output.warnings:
-        warnings.warn(f"{source.name}: {text}", AttendanceWarning, stacklevel=2)
+        store.absorb(core_rejected, getattr(register, "error_counts", None))
+    rejected = store.frame()
+    notes = list(output.warnings)
+    if store.dropped:
+        counts = ", ".join(f"{why} {count}" for why, count in store.error_counts.items())
+        notes.append(
+            f"{store.total} rows rejected: the first {len(store)} by row number are listed "
+            f"(max_rejected_rows={cap}); every one is counted in error_counts ({counts})"
+        )
+    # one table: the register reports the load's rejected rows and their counts
+    register = register.with_rejected(rejected, store.error_counts)
+    for text in notes:
+        warnings.warn(f"{source.name}: {text}", AttendanceWarning, stacklevel=3)
     return LoadResult(
         register=register,
         pupils=with_given_pupils(output.pupils, given_pupils),
         rejected=rejected,
-        rows_read=counter.rows + len(adapter_rejected),
-        warnings=tuple(output.warnings),
+        rows_read=counter.rows + rejected_total(adapter_rejected),
+        warnings=tuple(notes),
         totals=output.totals,
         format=name,
         source=source.name,
+        error_counts=store.error_counts,
+        rejected_count=store.total,
     )

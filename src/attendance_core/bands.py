@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._data import bundled
+from ._data import bundled, resolve
 from .errors import SchemeError
 
 __all__ = ["Band", "BandScheme", "band_scheme", "band_schemes", "days_missed"]
@@ -243,17 +243,15 @@ def band_schemes() -> dict[str, BandScheme]:
 
 def band_scheme(ref: str | Path | Mapping[str, Any] | BandScheme) -> BandScheme:
     """Resolve a scheme from its id, a TOML path, a dict, or a :class:`BandScheme`."""
-    if isinstance(ref, BandScheme):
-        return ref
-    if isinstance(ref, Mapping):
-        return BandScheme.from_dict(ref)
-    schemes = band_schemes()
-    if isinstance(ref, str) and ref in schemes:
-        return schemes[ref]
-    path = Path(ref)
-    if path.suffix == ".toml" and path.exists():
-        return BandScheme.from_toml(path)
-    raise SchemeError(f"unknown band scheme {str(ref)!r}; known: {', '.join(sorted(schemes))}")
+    return resolve(
+        ref,
+        model=BandScheme,
+        known=band_schemes(),
+        from_dict=BandScheme.from_dict,
+        from_toml=BandScheme.from_toml,
+        error=SchemeError,
+        what="band scheme",
+    )
 
 
 def days_missed(attendance_rate: float, days: int = 190) -> float:

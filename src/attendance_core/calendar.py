@@ -40,12 +40,18 @@ class _Marks(Protocol):
 
 __all__ = [
     "EMPTY",
+    "FIRST_DATE",
+    "LAST_DATE",
+    "STRAY_GAP_DAYS",
+    "STRAY_RATIO",
     "SchoolCalendar",
     "academic_year",
     "academic_year_start",
     "as_date",
     "as_dates",
+    "in_bounds",
     "read_term_dates",
+    "stray_days",
     "week_start",
 ]
 
@@ -161,26 +167,88 @@ def week_start(day: dt.date) -> dt.date:
 # attendance officer and 3 January to pandas, so an ambiguous string is refused, never guessed.
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
 
+#: The first date a register, or any date argument, may hold. Electronic registers in England
+#: began in the 1990s; 0001-01-01 is the "no date" of .NET-based MIS exports, never a school day.
+FIRST_DATE = dt.date(1990, 1, 1)
+#: The last date a register, or any date argument, may hold (9999-12-31 is the "open end"
+#: placeholder of the same exports).
+LAST_DATE = dt.date(2099, 12, 31)
+#: A mark dated more than this many days from every other mark date of its school...
+STRAY_GAP_DAYS = 183
+#: ...in a run of dates holding fewer than one in this many of the dates of the school's
+#: largest run is a stray (``2052-06-18`` typed in a 2024/25 export): see :func:`stray_days`.
+STRAY_RATIO = 10
+
 
 def as_date(value: Any, name: str = "date") -> dt.date:
     """A calendar date from a date, datetime, Timestamp, ``datetime64`` or ISO text.
 
-    Any other text (``01/03/2025``) raises :class:`~attendance_core.AttendanceError` naming the
-    argument ``name``: the one date policy of every date argument of the API and the CLI.
+    Any other text (``01/03/2025``), and any date before :data:`FIRST_DATE` or after
+    :data:`LAST_DATE` (``0001-01-01``, ``9999-12-31``), raises
+    :class:`~attendance_core.AttendanceError` naming the argument ``name``: the one date
+    policy of every date argument of the API and the CLI, and the bounds a register's marks
+    are held to.
     """
+    day = _parse_date(value)
+    if day is None:
+        text = str(value).strip()
+        raise AttendanceError(f"{name}: {text[:40]!r} is not a date; give it as YYYY-MM-DD")
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise AttendanceError(
+            f"{name}: {day.isoformat()} is outside the dates a register can hold "
+            f"({FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()})"
+        )
+    return day
+
+
+def _parse_date(value: Any) -> dt.date | None:
     if isinstance(value, dt.datetime | pd.Timestamp):
-        return value.date()
+        return None if value is pd.NaT else value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
+        if np.isnat(value):
+            return None
+        day = value.astype("datetime64[D]").item()  # a date, or an int beyond year 9999
+        return day if isinstance(day, dt.date) else None
     text = str(value).strip()
     if _ISO_DATE.fullmatch(text):
         try:
             return dt.date.fromisoformat(text[:10])
         except ValueError:
             pass
-    raise AttendanceError(f"{name}: {text[:40]!r} is not a date; give it as YYYY-MM-DD")
+    return None
+
+
+def in_bounds(ordinals: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Which date ordinals (days since 1970-01-01) lie from :data:`FIRST_DATE` to
+    :data:`LAST_DATE`."""
+    lo = (FIRST_DATE - dt.date(1970, 1, 1)).days
+    hi = (LAST_DATE - dt.date(1970, 1, 1)).days
+    result: npt.NDArray[np.bool_] = (ordinals >= lo) & (ordinals <= hi)
+    return result
+
+
+def stray_days(days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The strays among one school's distinct mark dates (ordinals, any order).
+
+    The dates are cut into runs wherever two successive dates are more than
+    :data:`STRAY_GAP_DAYS` apart (no holiday is that long). A run with fewer than one
+    :data:`STRAY_RATIO`-th of the dates of the school's largest run is a stray: a date
+    mistyped into another year (``2052-06-18`` among the 190 school days of 2024/25), not a
+    register. Two full years of data a year apart are both kept; so is every date of a small
+    register (ten dates or fewer are never outnumbered ten to one).
+    """
+    uniq = np.unique(days)
+    if len(uniq) < STRAY_RATIO + 1:
+        return uniq[:0]
+    cuts = np.flatnonzero(np.diff(uniq) > STRAY_GAP_DAYS) + 1
+    if not len(cuts):
+        return uniq[:0]
+    runs = np.split(uniq, cuts)
+    largest = max(len(r) for r in runs)
+    strays = [r for r in runs if len(r) * STRAY_RATIO < largest]
+    return np.concatenate(strays) if strays else uniq[:0]
 
 
 def _blank(value: Any) -> bool:

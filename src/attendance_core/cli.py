@@ -28,6 +28,7 @@ import pandas as pd
 from . import _casebook_cli
 from .calendar import as_date
 from .errors import AttendanceError
+from .io import terminal_text
 
 __all__ = ["main", "read_pupils_csv"]
 
@@ -75,6 +76,8 @@ examples:
       --output letters.csv
   attendance-core report marks.csv --pupils pupils.csv --tsm tsm-pack/
   attendance-core report export.xml --format sims-xml --output report.html --tsm tsm-pack/
+  attendance-core report marks.csv --pupils pupils.csv --governors governors.html \\
+      --letters letters.html --letters-below 90
 """
 
 DEMO_EXAMPLES = """\
@@ -138,7 +141,7 @@ class Progress:
     def step(self, label: str) -> None:
         """Start the next stage, named ``label``."""
         if self.enabled:
-            self._bar.set_description_str(label, refresh=False)
+            self._bar.set_description_str(terminal_text(label), refresh=False)
             self._bar.update(1)
 
     def __enter__(self) -> Progress:
@@ -160,14 +163,26 @@ def _on_terminal() -> bool:
 # ============================================================================ parser
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"attendance-core: {message}\n")
+        self.exit(2, terminal_text(f"attendance-core: {message}\n"))
 
 
 def _date(text: str) -> dt.date:
+    from .calendar import as_date  # the one date parser: ISO, within the register's bounds
+
     try:
-        return dt.date.fromisoformat(text)
+        return as_date(text)
+    except AttendanceError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("date: ")) from None
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number from 0: {text[:40]!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -177,6 +192,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"not a percentage above 0 and at most 100: {text!r}")
     return value
 
 
@@ -208,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=DEMO_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--seed", type=int, default=0, help="which demo school (default 0)")
+    demo.add_argument("--seed", type=_whole, default=0, help="which demo school (default 0)")
     demo.add_argument("--output", type=Path, help="also write the HTML report to this file")
     demo.add_argument(
         "--exports",
@@ -303,6 +328,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FOLDER",
         help="write the Targeting Support Meeting pack (HTML, CSV, Excel) here",
+    )
+    rep.add_argument(
+        "--governors",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the governor summary: one printable page a school, no pupil named",
+    )
+    rep.add_argument(
+        "--letters",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the parent letters, one a printed page (see --letters-below)",
+    )
+    rep.add_argument(
+        "--letters-below",
+        type=_percent,
+        metavar="PERCENT",
+        help="letters only for pupils whose attendance is below this percentage (e.g. 90)",
     )
     _output_options(rep, ("html", "csv", "json", "xlsx"))
 
@@ -420,9 +463,9 @@ def read_pupils_csv(path: str | Path) -> pd.DataFrame:
             bad = ~(low.isin(_TRUE) | low.isin(_FALSE)).to_numpy()
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise AttendanceError(
-                    f"{source.name}: line {lines[i]}, column {column}, value "
-                    f"{values.iloc[i][:20]!r}: not a flag (Y/N, yes/no, true/false, 1/0)"
+                raise AttendanceError(  # the cell is not quoted: it may be a name
+                    f"{source.name}: line {lines[i]}, column {column}: not a flag "
+                    "(Y/N, yes/no, true/false, 1/0)"
                 )
             out[column] = low.isin(_TRUE).to_numpy(dtype=bool)
         else:
@@ -478,9 +521,11 @@ def _load(
             from .reports import to_csv
 
             to_csv(rejected, args.rejected)
+        total = sum(getattr(reg, "error_counts", {}).values()) or len(rejected)
+        cut = f" (the first {len(rejected)} listed)" if total > len(rejected) else ""
         _note(
             args,
-            f"{len(rejected)} row(s) rejected"
+            f"{total} row(s) rejected{cut}"
             + (
                 f", listed in {args.rejected}"
                 if args.rejected
@@ -518,6 +563,8 @@ def _pseudonymised(obj: Any, key: bytes) -> Any:
     """``obj`` with keyed pseudonyms for pupil ids and the personal columns left out."""
     from .privacy import PERSONAL_COLUMNS, pseudonymise
 
+    # every table, the adapter's pupils table in a load result too, loses names, UPNs, dates
+    # of birth and raw MIS ids
     return pseudonymise(obj, key, drop=PERSONAL_COLUMNS)
 
 
@@ -603,13 +650,14 @@ def _emit(frame: pd.DataFrame, kind: str, output: Path | None) -> None:
 
         write_text_atomic(output, text)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(terminal_text(text))
 
 
 def _note(args: argparse.Namespace, text: str) -> None:
     """One line on stderr, ``attendance-core: note: …``, unless ``--quiet``."""
     if not args.quiet:
-        print(f"attendance-core: note: {' '.join(str(text).split())}", file=sys.stderr)
+        line = f"attendance-core: note: {' '.join(str(text).split())}"
+        print(terminal_text(line), file=sys.stderr)
 
 
 # ============================================================================ commands
@@ -728,12 +776,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .patterns import resolve_as_of
     from .reports import html_report, tsm_pack, write_tsm_pack
 
-    if args.to == "html" and args.output is None and args.tsm is None:
+    extras = [args.tsm, args.governors, args.letters]
+    if args.to == "html" and args.output is None and all(e is None for e in extras):
         raise _UsageError(
-            "report: give --output FILE for the HTML report, --tsm FOLDER for "
-            "the meeting pack, or --to csv|json for a table"
+            "report: give --output FILE for the HTML report, --tsm FOLDER for the meeting "
+            "pack, --governors or --letters FILE, or --to csv|json for a table"
         )
-    stages = 1 + (args.tsm is not None) + (args.output is not None or args.to != "html")
+    stages = 1 + sum(e is not None for e in extras) + (args.output is not None or args.to != "html")
     with Progress.for_args(args, stages) as progress:
         reg, pupils = _load(args, progress)
         if not reg.n_enrolments:
@@ -756,12 +805,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if args.tsm is not None:
             progress.step("writing the Targeting Support Meeting pack")
             written = write_tsm_pack(tsm_pack(reg, pupils, as_of), args.tsm)
+        if args.governors is not None:
+            from .printed import governor_summary
+
+            progress.step("writing the governor summary")
+            governor_summary(reg, args.governors, pupils=pupils, as_of=as_of, scheme=args.scheme)
+        if args.letters is not None:
+            from .printed import parent_letters
+
+            progress.step("writing the parent letters")
+            below = None if args.letters_below is None else args.letters_below / 100
+            parent_letters(reg, args.letters, pupils=pupils, as_of=as_of, below=below)
     if args.to != "html":
         _emit(table, args.to, args.output)
     elif args.output is not None:
         _note(args, f"report written to {args.output}")
     if args.tsm is not None:
         _note(args, f"Targeting Support Meeting pack: {len(written)} file(s) in {args.tsm}")
+    for kind, path in (("governor summary", args.governors), ("parent letters", args.letters)):
+        if path is not None:
+            _note(args, f"{kind} written to {path}")
     return 0
 
 
@@ -772,7 +835,7 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     if not names:
         _note(args, "no adapters installed (reinstall attendance-core: pip install .)")
     for name in names:
-        print(name)
+        print(terminal_text(name))
     return 0
 
 
@@ -796,7 +859,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             from .reports import html_report
 
             html_report(reg, args.output, pupils=pupils)
-    out = sys.stdout
+    out = _TerminalOut(sys.stdout)
     out.write(
         f"Demo school: {reg.n_enrolments} pupils, {len(reg.dates)} dates "
         f"({reg.dates[0]} to {reg.dates[-1]}), five-band scheme\n\n"
@@ -868,6 +931,32 @@ def _warning_line(args: argparse.Namespace) -> Callable[..., None]:
     return show
 
 
+def _shown_error(exc: AttendanceError, args: argparse.Namespace) -> AttendanceError:
+    """``exc`` as it may be shown: with ``--pseudonymise-key-file``, an id it quotes (a row
+    refused by ``--errors raise``) is shown as its pseudonym."""
+    from .errors import RegisterError
+
+    key_file = getattr(args, "pseudonymise_key_file", None)
+    if key_file is None or not isinstance(exc, RegisterError):
+        return exc
+    from .privacy import pseudonymise_error, pseudonymise_key_file
+
+    try:
+        return pseudonymise_error(exc, pseudonymise_key_file(key_file))
+    except AttendanceError as other:  # the key file itself is at fault
+        return other
+
+
+class _TerminalOut:
+    """A stream whose text is escaped for a terminal (:func:`~attendance_core.io.terminal_text`)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self.stream.write(terminal_text(text)))
+
+
 class _UsageError(AttendanceError):
     """Bad combination of options."""
 
@@ -899,12 +988,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except AttendanceError as exc:
-        message = " ".join(str(exc).split())
-        print(f"attendance-core: {message}", file=sys.stderr)
+        message = " ".join(str(_shown_error(exc, args)).split())
+        print(terminal_text(f"attendance-core: {message}"), file=sys.stderr)
         return 2
     except OSError as exc:
         where = exc.filename or ""
-        print(f"attendance-core: {where}: {exc.strerror or exc}", file=sys.stderr)
+        print(terminal_text(f"attendance-core: {where}: {exc.strerror or exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("attendance-core: interrupted", file=sys.stderr)

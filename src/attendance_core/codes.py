@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from ._data import bundled
+from ._data import bundled, resolve
 from .errors import CodeSetError
 
 __all__ = [
@@ -340,15 +340,14 @@ def code_sets() -> dict[str, CodeSet]:
 
 def code_set(ref: str | Path | CodeSet) -> CodeSet:
     """Resolve a code set from its id, a TOML path, or a :class:`CodeSet`."""
-    if isinstance(ref, CodeSet):
-        return ref
-    sets = _builtin()
-    if isinstance(ref, str) and ref in sets:
-        return sets[ref]
-    path = Path(ref)
-    if path.suffix == ".toml" and path.exists():
-        return load_code_set(path)
-    raise CodeSetError(f"unknown code set {str(ref)!r}; known: {', '.join(sorted(sets))}")
+    return resolve(
+        ref,
+        model=CodeSet,
+        known=_builtin(),
+        from_toml=load_code_set,
+        error=CodeSetError,
+        what="code set",
+    )
 
 
 CodeSetRef = str | Path | CodeSet

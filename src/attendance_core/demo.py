@@ -135,6 +135,8 @@ def school(
     ``seed`` gives the same school, byte for byte.
     """
     # the steps draw from one generator in a fixed order: the same seed, the same school
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a whole number from 0 (got {seed!r})")
     rng = np.random.default_rng(seed)
     days = academic_year_days()
     ids = np.array([f"{school_id}-{i + 1:05d}" for i in range(n_pupils)], dtype=object)

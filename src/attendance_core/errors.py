@@ -20,6 +20,8 @@ class Reason(StrEnum):
 
     MISSING_VALUE = "missing_value"
     BAD_DATE = "bad_date"
+    DATE_OUT_OF_RANGE = "date_out_of_range"
+    STRAY_DATE = "stray_date"
     AMBIGUOUS_DATE = "ambiguous_date"
     BAD_SESSION = "bad_session"
     UNKNOWN_CODE = "unknown_code"
@@ -37,6 +39,8 @@ class Reason(StrEnum):
 REASON_TEXT: dict[str, str] = {
     Reason.MISSING_VALUE: "no value",
     Reason.BAD_DATE: "not a date",
+    Reason.DATE_OUT_OF_RANGE: "date outside 1990-01-01 to 2099-12-31, the dates a register holds",
+    Reason.STRAY_DATE: "date far from every other date of its school (a mistyped year?)",
     Reason.AMBIGUOUS_DATE: "ambiguous date",
     Reason.BAD_SESSION: "session must be AM or PM",
     Reason.UNKNOWN_CODE: "unknown attendance code",
@@ -59,8 +63,8 @@ class AttendanceError(Exception):
 class RegisterError(AttendanceError, ValueError):
     """A register row (or the register as a whole) cannot be used.
 
-    Carries ``file``, ``row``, ``column``, ``value`` and ``reason`` as attributes; the message
-    renders them in that order on one line.
+    Carries ``message`` (the text alone), ``file``, ``row``, ``column``, ``value`` and
+    ``reason`` as attributes; the message renders them in that order on one line.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class RegisterError(AttendanceError, ValueError):
         value: Any = None,
         reason: str | None = None,
     ) -> None:
+        self.message = message
         self.file = file
         self.row = row
         self.column = column

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,7 +159,11 @@ def load_several(
         if rejected
         else pd.DataFrame({c: pd.Series([], dtype=object) for c in (*REJECTED_COLUMNS, "file")})
     )
-    register = register.with_rejected(table)
+    counts: Counter[str] = Counter()
+    for _, result in results:
+        counts.update(result.error_counts)
+    counts.update(str(r) for r in across["reason"])
+    register = register.with_rejected(table, dict(counts))
     for text in notes:
         warnings.warn(f"{name}: {text}", AttendanceWarning, stacklevel=3)
     formats = sorted({result.format for _, result in results})
@@ -171,6 +176,8 @@ def load_several(
         totals=pd.concat(totals, ignore_index=True) if totals else None,
         format=",".join(formats),
         source=name,
+        error_counts=dict(sorted(counts.items())),
+        rejected_count=sum(r.rejected_count for _, r in results) + len(across),
     )
 
 

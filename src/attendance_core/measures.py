@@ -106,7 +106,9 @@ def counts(reg: Register, start: Any = None, end: Any = None) -> pd.DataFrame:
     mask = np.uint64(width)
     contiguous = rows[-1] - rows[0] + 1 == len(rows)
     step = engine.chunk_rows(ncols, bytes_per_cell=8)  # the packed gather is uint64
-    for r0 in range(0, len(rows), step):
+
+    def count_block(r0: int) -> None:
+        """Count the rows ``r0 .. r0 + step`` of ``rows`` into ``out`` and ``unmarked``."""
         sel = rows[r0 : r0 + step]
         m = len(sel)
         block = (
@@ -136,6 +138,10 @@ def counts(reg: Register, start: Any = None, end: Any = None) -> pd.DataFrame:
             gap &= school_sessions[school[part]]
             gaps[part] = np.count_nonzero(gap, axis=1)
         unmarked[r0 : r0 + m] = gaps
+
+    # blocks of rows write to their own rows of ``out``: on several cores for big registers
+    # (numpy's gathers and sums release the GIL), in order otherwise; the counts are the same
+    engine.each_block(count_block, range(0, len(rows), step))
     return _frame(reg, rows, out, unmarked)
 
 

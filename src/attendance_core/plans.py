@@ -60,6 +60,7 @@ from dateutil.rrule import FR, MONTHLY, WEEKLY, rrule
 from ._values import decode_bytes, shorten
 from .calendar import academic_year
 from .errors import AttendanceWarning, PlanError
+from .io import neutralise, unneutralise
 
 if TYPE_CHECKING:
     from .register import Register
@@ -510,6 +511,13 @@ class MeasureCheck:
     unauthorised: int
     reason: str
 
+    @classmethod
+    def undecided(cls, start: dt.date, end: dt.date, reason: str) -> MeasureCheck:
+        """The check when the register cannot decide: ``met`` None, no counts."""
+        return cls(
+            met=None, start=start, end=end, possible=0, attended=0, unauthorised=0, reason=reason
+        )
+
 
 def _percent_text(attended: int, possible: int) -> str:
     # shown to one decimal for reading only; the decision is made on the integers
@@ -541,15 +549,7 @@ def evaluate_success_measure(
     if end > as_of:
         return None
     if not any(str(p) == pupil_id for p in register.pupil_ids):
-        return MeasureCheck(
-            met=None,
-            start=end,
-            end=end,
-            possible=0,
-            attended=0,
-            unauthorised=0,
-            reason=f"pupil {pupil_id} is not in the register",
-        )
+        return MeasureCheck.undecided(end, end, f"pupil {pupil_id} is not in the register")
     school = school_id if school_id is not None else _pupil_school(register, pupil_id)
     if measure.weeks:
         calendar = register.calendar(school if register.has_schools else None)
@@ -557,14 +557,10 @@ def evaluate_success_measure(
         held = int((weeks <= np.datetime64(end, "D")).sum())
         start = calendar.week_window(end, measure.weeks)[0]
         if held < measure.weeks:
-            return MeasureCheck(
-                met=None,
-                start=start,
-                end=end,
-                possible=0,
-                attended=0,
-                unauthorised=0,
-                reason=f"only {held} school weeks of marks up to {_fmt(end)}, "
+            return MeasureCheck.undecided(
+                start,
+                end,
+                f"only {held} school weeks of marks up to {_fmt(end)}, "
                 f"fewer than the {measure.weeks} the measure needs",
             )
     else:
@@ -572,14 +568,8 @@ def evaluate_success_measure(
     table = classify(register, start=start, end=end)
     key: Any = (school, pupil_id) if isinstance(table.index, pd.MultiIndex) else pupil_id
     if key not in table.index:
-        return MeasureCheck(
-            met=None,
-            start=start,
-            end=end,
-            possible=0,
-            attended=0,
-            unauthorised=0,
-            reason=f"pupil {pupil_id} has no marks from {_fmt(start)} to {_fmt(end)}",
+        return MeasureCheck.undecided(
+            start, end, f"pupil {pupil_id} has no marks from {_fmt(start)} to {_fmt(end)}"
         )
     row = table.loc[key]
     possible, attended = int(row["possible"]), int(row["attended"])
@@ -942,38 +932,35 @@ class ActionPlan:
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_table` (title row first when there is one) as UTF-8 CSV with a BOM,
-        safe to open in Excel: a cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
-        return gets a leading single quote, which :meth:`from_table` removes again."""
-        with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+        atomically, safe to open in Excel: a cell that a spreadsheet would run as a formula
+        (see :func:`attendance_core.io.neutralise`) gets a leading single quote, which
+        :meth:`from_table` removes again."""
+        from .io import atomic_open
+
+        with atomic_open(path, "w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             for row in self._rows_out():
-                writer.writerow([_excel_safe(cell) for cell in row])
+                writer.writerow([neutralise(cell) for cell in row])
 
     def to_excel(self, path: str | os.PathLike[str]) -> None:
-        """Write :meth:`to_table` (title row first when there is one) to an ``.xlsx`` file; every
-        cell is written as text, never as a formula. Needs openpyxl (extra ``excel``)."""
+        """Write :meth:`to_table` (title row first when there is one) to an ``.xlsx`` file,
+        atomically and byte-identical for an identical plan; every cell is written as text,
+        never as a formula, and a control character ``.xlsx`` cannot hold is written as a
+        visible escape (``\\x07``). Needs openpyxl (extra ``excel``)."""
         openpyxl = _openpyxl()
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        from .io import atomic_workbook, excel_text
 
-        rows = self._rows_out()
-        for r, row in enumerate(rows, start=1):
-            for c, cell in enumerate(row):
-                if ILLEGAL_CHARACTERS_RE.search(cell):
-                    header = rows[1 if self.title else 0][c] if r > 1 else None
-                    raise PlanError(
-                        f"{_where(Path(path).name, r, header)}: a control character cannot be "
-                        "written to .xlsx"
-                    )
         workbook = openpyxl.Workbook()
         sheet = workbook.active
         sheet.title = "Action plan"
-        for row in rows:
-            sheet.append([cell if cell != "" else None for cell in row])
+        for row in self._rows_out():
+            sheet.append([excel_text(cell) if cell != "" else None for cell in row])
         for cells in sheet.iter_rows():
             for cell in cells:
                 if isinstance(cell.value, str):
                     cell.data_type = "s"
-        workbook.save(path)
+        with atomic_workbook(path) as buffer:
+            workbook.save(buffer)
 
     # ------------------------------------------------------------------------------- review
     def review(
@@ -1084,14 +1071,6 @@ def _openpyxl() -> Any:
     return openpyxl
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _excel_safe(cell: str) -> str:
-    """A cell as written to CSV: prefixed with a quote when a spreadsheet would run it."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
-
-
 def _cell_text(value: Any) -> str | None:
     """A cell as text: None for blank (None, NaN, NA, empty, spaces), dates as ISO, whole
     floats without ".0", line endings as ``\\n``; a quote protecting a formula character is
@@ -1107,8 +1086,7 @@ def _cell_text(value: Any) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value)
-    if len(text) >= 2 and text[0] == "'" and text[1] in "=+-@\t\r":
-        text = text[1:]
+    text = unneutralise(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()  # as .xlsx stores them
     return text or None
 

@@ -71,7 +71,7 @@ from typing import Any, Literal
 import attrs
 
 from . import _pupils
-from ._data import bundled
+from ._data import bundled, resolve
 from .bands import BandScheme, band_scheme
 from .errors import PolicyError, SchemeError
 
@@ -1016,19 +1016,16 @@ def policies() -> dict[str, Policy]:
 
 def resolve_policy(ref: str | Path | Mapping[str, Any] | Policy) -> Policy:
     """A policy from a bundled id, a TOML path, a mapping or a :class:`Policy`."""
-    if isinstance(ref, Policy):
-        return ref
-    if isinstance(ref, Mapping):
-        return Policy.from_dict(ref)
-    bundled = policies()
-    if isinstance(ref, str) and ref in bundled:
-        return bundled[ref]
-    path = Path(ref)
-    if path.suffix == ".toml" and path.exists():
-        return load_policy(path)
-    raise PolicyError(
-        f"unknown policy {str(ref)!r}; bundled: {', '.join(sorted(bundled))}, "
-        "or give the path of a .toml file"
+    return resolve(
+        ref,
+        model=Policy,
+        known=policies(),
+        from_dict=Policy.from_dict,
+        from_toml=load_policy,
+        error=PolicyError,
+        what="policy",
+        listed="bundled",
+        hint=", or give the path of a .toml file",
     )
 
 

@@ -18,16 +18,29 @@ Key handling
     (:class:`os.PathLike`, read with :func:`pseudonymise_key_file`). A key file holds the key
     and nothing else; surrounding whitespace such as the final newline is not part of the
     key, so ``pseudonymise(df, Path("k"))`` equals
-    ``pseudonymise(df, Path("k").read_text().strip())``. Key files must hold at least
-    :data:`MIN_KEY_FILE_BYTES` bytes (a short key can be guessed) and at most
-    :data:`MAX_KEY_FILE_BYTES` (a bigger file is not a key: it is probably the register
-    itself, passed by mistake). The key never appears in a message, a warning or a ``repr``.
+    ``pseudonymise(df, Path("k").read_text().strip())``. Every key, however passed, holds at
+    least :data:`MIN_KEY_FILE_BYTES` bytes (a short key can be guessed); key files hold at
+    most :data:`MAX_KEY_FILE_BYTES` (a bigger file is not a key: it is probably the register
+    itself, passed by mistake) and must be regular files (a FIFO or a device is refused at
+    once, never waited on). A ``str`` that names a file or folder, or looks like a path
+    (``"keys/pseudonym.key"``), is refused rather than taken as the key: pass
+    ``Path(...)`` to read a key file. The key never appears in a message, a warning or a
+    ``repr``.
 
 What is not hidden
-    Only the id columns named by ``column`` change. Names, dates of birth, UPNs kept in other
-    columns, and rare combinations (a pupil in a tiny year group with a flag) can still
-    identify a child: drop such columns before sharing (``drop=PERSONAL_COLUMNS``), and see
-    SECURITY.md. School ids (URNs) are public and are kept.
+    Only the id columns named by ``column`` change. Names, dates of birth, UPNs and the MIS's
+    own ids (``mis_id``, ``wonde_id``, ``assembly_id``...) kept in other columns, and rare
+    combinations (a pupil in a tiny year group with a flag) can still identify a child: drop
+    such columns before sharing (``drop=PERSONAL_COLUMNS``), and see SECURITY.md. School ids
+    (URNs) are public and are kept.
+
+Rejected rows
+    In a pseudonymised ``rejected`` table, the value of every row whose column holds an id
+    (``pupil_id``, a source header such as ``UPN``, ``Adno``, ``studentId``, ``Name``:
+    :func:`identifying_column`), whose reason is ``unknown_pupil``, or that equals a known
+    id of the register or the pupils table, is replaced by its pseudonym.
+    :func:`pseudonymise_error` does the same to the value of a
+    :class:`~attendance_core.RegisterError` raised by ``errors="raise"``.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ import hmac
 import inspect
 import math
 import os
+import re
 import secrets
 import stat
 import warnings
@@ -59,7 +73,9 @@ __all__ = [
     "PERSONAL_COLUMNS",
     "Pseudonymiser",
     "generate_key",
+    "identifying_column",
     "pseudonymise",
+    "pseudonymise_error",
     "pseudonymise_key_file",
 ]
 
@@ -69,8 +85,29 @@ MIN_KEY_FILE_BYTES = 16
 MAX_KEY_FILE_BYTES = 4096
 #: Hex digits of the HMAC kept in a pseudonym by default (64 bits).
 DEFAULT_LENGTH = 16
-#: Columns of the pupils table that identify a child directly; ``drop=`` removes them.
-PERSONAL_COLUMNS: tuple[str, ...] = ("name", "upn", "date_of_birth", "forename", "surname")
+#: Columns of the pupils table that identify a child directly (names, UPNs, dates of birth
+#: and each adapter's raw MIS ids); ``drop=`` removes them.
+PERSONAL_COLUMNS: tuple[str, ...] = (
+    "name",
+    "upn",
+    "date_of_birth",
+    "forename",
+    "surname",
+    "mis_id",
+    "wonde_id",
+    "assembly_id",
+    "upn_temporary",
+)
+# words of a source header that make its values identifying (``studentId``, ``Adno``,
+# ``Legal Surname``, ``DOB``)
+_ID_WORDS = frozenset(
+    {"id", "upn", "upi", "uln", "adno", "name", "forename", "surname", "firstname", "lastname"}
+    | {"dob", "birth", "mis", "wonde", "assembly", "admission", "learner", "person", "student"}
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+# a str key that is probably a path: a separator, or a short file extension at the end
+_PATHLIKE = re.compile(r"[/\\]|\.[A-Za-z]{1,4}$")
 
 # bumped if the derivation ever changes, so that old and new pseudonyms never collide silently
 _CONTEXT = b"attendance-core pseudonym v1\x00"
@@ -91,12 +128,29 @@ def _key_bytes(key: bytes | bytearray | str | os.PathLike[str]) -> bytes:
     if isinstance(key, bytes | bytearray):
         raw = bytes(key)
     elif isinstance(key, str):
+        if _PATHLIKE.search(key) or _names_a_file(key):
+            raise ValueError(
+                "the pseudonymisation key looks like a file name, not a key; pass "
+                "pathlib.Path(...) to read the key from a key file"
+            )
         raw = key.encode("utf-8")
     else:
         raise TypeError(f"key must be bytes, str or a key file path (got {type(key).__name__})")
     if not raw:
         raise ValueError("the pseudonymisation key is empty")
+    if len(raw) < MIN_KEY_FILE_BYTES:
+        raise ValueError(
+            f"the pseudonymisation key holds {len(raw)} bytes, fewer than the "
+            f"{MIN_KEY_FILE_BYTES} needed; make one with privacy.generate_key()"
+        )
     return raw
+
+
+def _names_a_file(text: str) -> bool:
+    try:
+        return len(text) < 4096 and os.path.lexists(text)
+    except (OSError, ValueError):  # a NUL in the text: not a path
+        return False
 
 
 def pseudonymise_key_file(path: str | os.PathLike[str]) -> bytes:
@@ -110,7 +164,11 @@ def pseudonymise_key_file(path: str | os.PathLike[str]) -> bytes:
     target = Path(path)
     name = target.name or str(target)
     try:
-        with target.open("rb") as handle:
+        # non-blocking, so that a FIFO (or a device) is refused at once instead of waited on
+        fd = os.open(
+            target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        )
+        with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise FormatError("key file is not a regular file", file=name)
@@ -268,14 +326,62 @@ def _frame(
     return out
 
 
-def _rejected(rejected: Any, columns: Sequence[str], p: Pseudonymiser) -> Any:
-    """Rejected rows with the value of an id column pseudonymised (row numbers are kept)."""
+def identifying_column(column: Any) -> bool:
+    """Whether a column (a core name or a source header) holds ids or names, whose values a
+    pseudonymised rejected table or message must not show: ``pupil_id``, ``UPN``, ``Adno``,
+    ``studentId``, ``Legal Surname``, ``DOB``, ``@id``..."""
+    if not isinstance(column, str):
+        return False
+    words = _WORD_SPLIT.split(_CAMEL.sub("_", column).lower())
+    return any(w in _ID_WORDS for w in words)
+
+
+def _known_ids(*tables: Any) -> set[str]:
+    """The ids of a register and pupils table, and the values of their identifying columns."""
+    from .register import Register
+
+    known: set[str] = set()
+    for table in tables:
+        if isinstance(table, Register):
+            known.update(_id_text(v) for v in table.pupil_ids)
+        elif isinstance(table, pd.DataFrame):
+            for i, level in enumerate(table.index.names):
+                if identifying_column(level):
+                    known.update(_id_text(v) for v in table.index.get_level_values(i))
+            for column in table.columns:
+                if identifying_column(column) or column in PERSONAL_COLUMNS:
+                    values = table[column].dropna()
+                    known.update(_id_text(v) for v in values if not isinstance(v, bool))
+    known.discard("")
+    return known
+
+
+def _hide(column: Any, value: Any, reason: Any, columns: Sequence[str], known: set[str]) -> bool:
+    if _is_missing(value):
+        return False
+    if column in columns or identifying_column(column) or reason == "unknown_pupil":
+        return True
+    return _id_text(value) in known
+
+
+def _rejected(
+    rejected: Any, columns: Sequence[str], p: Pseudonymiser, known: set[str] | None = None
+) -> Any:
+    """Rejected rows with every identifying value pseudonymised (row numbers are kept)."""
     if not isinstance(rejected, pd.DataFrame) or not len(rejected):
         return rejected
     if "column" not in rejected.columns or "value" not in rejected.columns:
         return rejected
     out = rejected.copy()
-    hit = out["column"].isin(list(columns)).to_numpy(dtype=bool)
+    reasons = out["reason"] if "reason" in out.columns else pd.Series(None, index=out.index)
+    found = known or set()
+    hit = np.array(
+        [
+            _hide(c, v, r, columns, found)
+            for c, v, r in zip(out["column"], out["value"], reasons, strict=True)
+        ],
+        dtype=bool,
+    )
     if hit.any():
         values = np.array(out["value"].astype(object).to_numpy(), dtype=object, copy=True)
         values[hit] = p.values(values[hit])
@@ -296,7 +402,7 @@ def _register(reg: Any, columns: Sequence[str], p: Pseudonymiser, drop: Sequence
         "pupil_ids": new_ids[order],
         "school_ids": None if reg.school_ids is None else reg.school_ids[order],
         "span": reg.span[order],
-        "rejected": _rejected(reg.rejected, columns, p),
+        "rejected": _rejected(reg.rejected, columns, p, _known_ids(reg)),
     }
     kwargs: dict[str, Any] = {}
     for name, param in inspect.signature(Register.__init__).parameters.items():
@@ -330,16 +436,36 @@ def _pseudonymise_any(
     if attrs.has(type(obj)) and isinstance(getattr(obj, "register", None), Register):
         # a LoadResult: every table in it that carries the id
         updates: dict[str, Any] = {}
+        known = _known_ids(obj.register, getattr(obj, "pupils", None))
         for field in attrs.fields(type(obj)):
             value = getattr(obj, field.name)
             if field.name == "rejected":
-                updates[field.name] = _rejected(value, columns, p)
+                updates[field.name] = _rejected(value, columns, p, known)
             elif isinstance(value, Register | pd.DataFrame):
                 updates[field.name] = _pseudonymise_any(value, columns, p, drop, strict=False)
         return attrs.evolve(obj, **updates)
     raise TypeError(
         "pseudonymise takes a DataFrame, Series, Index, Register, load() result or one id "
         f"(got {type(obj).__name__})"
+    )
+
+
+def pseudonymise_error(
+    error: RegisterError, key: bytes | str | os.PathLike[str], *, length: int = DEFAULT_LENGTH
+) -> RegisterError:
+    """``error`` as it may be shown beside pseudonymised outputs: a new exception of the same
+    type whose value is the pseudonym of an identifying value (see
+    :func:`identifying_column`); file, row, column and reason are kept."""
+    value = error.value
+    if _hide(error.column, value, error.reason, ("pupil_id",), set()):
+        value = Pseudonymiser(key, length=length)(value)
+    return type(error)(
+        error.message,
+        file=error.file,
+        row=error.row,
+        column=error.column,
+        value=value,
+        reason=error.reason,
     )
 
 

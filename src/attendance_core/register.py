@@ -25,8 +25,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from ._pupils import positions, pupils_table
+from ._rejected import RejectedStore, shown_value
+from ._rejected import empty_rejected as _empty_rejected
 from ._values import id_texts as _id_texts
-from .calendar import SchoolCalendar, as_date, as_dates
+from .calendar import SchoolCalendar, as_date, as_dates, in_bounds, stray_days
 from .codes import MISSING_MARK, TAGS, Category, CodeSet, CodeSetRef, normalise_code, sets_by_date
 from .errors import REASON_TEXT, AttendanceWarning, CodeSetError, Reason, RegisterError
 
@@ -38,14 +40,10 @@ NO_MARK = 0
 MISSING = 1
 
 SESSIONS = ("AM", "PM")
-REJECTED_COLUMNS = ["row", "column", "value", "reason"]
+REJECTED_COLUMNS = ["row", "column", "value", "reason"]  # as _rejected.REJECTED_COLUMNS
 _REQUIRED = ("pupil_id", "date", "session", "code")
 _EPOCH = np.datetime64("1970-01-01", "D")
 _CATEGORY_ORDER = tuple(Category)
-
-
-def _empty_rejected() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=object) for c in REJECTED_COLUMNS})
 
 
 @attrs.frozen
@@ -174,7 +172,6 @@ class _Encoded:
     school_uniques: list[str]
     pupil_uniques: list[str]
     day_uniques: npt.NDArray[np.int64]  # date ordinal of each date code (bad: -(2**62))
-    rejected: list[dict[str, Any]]
     has_school: bool | None  # None: chunk had no school_id column
     complete: bool = False  # every row accepted (so every unique date is used and valid)
 
@@ -221,7 +218,13 @@ class Register:
     ``codes``
         the :class:`CodeTable` of the ids.
     ``rejected``
-        rows left out, with ``row``, ``column``, ``value``, ``reason``.
+        rows left out, with ``row``, ``column``, ``value``, ``reason``, sorted by row: at
+        most ``max_rejected_rows`` of them (the first by row number; see
+        :data:`~attendance_core._rejected.DEFAULT_MAX_REJECTED_ROWS`).
+    ``error_counts``
+        every rejected row counted by reason id (also those past the cap); for a register
+        from :func:`~attendance_core.load`, ``rejected`` and ``error_counts`` are the load's
+        (the adapter's rejected rows too).
     """
 
     def __init__(
@@ -235,6 +238,7 @@ class Register:
         codes: CodeTable,
         rejected: pd.DataFrame | None = None,
         added_sessions: Mapping[Any, npt.NDArray[np.bool_]] | None = None,
+        error_counts: Mapping[str, int] | None = None,
     ) -> None:
         self.marks: npt.NDArray[np.uint8]
         self.dates: npt.NDArray[np.datetime64]
@@ -243,11 +247,17 @@ class Register:
         self.span: npt.NDArray[np.int64]
         self.codes: CodeTable
         self.rejected: pd.DataFrame
+        self.error_counts: Mapping[str, int]
+        table = _empty_rejected() if rejected is None else rejected
+        if error_counts is None:
+            reasons: Any = table["reason"] if "reason" in table.columns else []
+            error_counts = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
         self.schools: npt.NDArray[np.object_]
         self.school_index: npt.NDArray[np.int64]
         # school sessions from term-date files, by school id: a bool per column
         self.added_sessions: Mapping[Any, npt.NDArray[np.bool_]]
         self._school_sessions: npt.NDArray[np.bool_] | None
+        self._whole_index: pd.Index | None
         schools = np.array([""]) if school_ids is None else school_ids
         # enrolments are sorted by school: each school's rows are one contiguous block
         uniq, first, inverse = np.unique(
@@ -267,18 +277,30 @@ class Register:
             school_ids=None if school_ids is None else _read_only(school_ids),
             span=_read_only(span),
             codes=codes,
-            rejected=_empty_rejected() if rejected is None else rejected,
+            rejected=table,
+            error_counts=MappingProxyType(dict(sorted(error_counts.items()))),
             schools=_read_only(school_list),
             school_index=_read_only(school_index),
             added_sessions=MappingProxyType(sessions),
             _school_sessions=None,
+            _whole_index=None,
         )
 
-    def with_rejected(self, rejected: pd.DataFrame) -> Register:
+    def with_rejected(
+        self, rejected: pd.DataFrame, error_counts: Mapping[str, int] | None = None
+    ) -> Register:
         """The same register (its arrays shared, read-only) with ``rejected`` as its rejected
-        rows: :func:`~attendance_core.load` gives the register the load's whole table."""
+        rows and ``error_counts`` (default: counted from ``rejected``) as their counts by
+        reason: :func:`~attendance_core.load` gives the register the load's whole table."""
+        if error_counts is None:
+            reasons: Any = rejected["reason"] if "reason" in rejected.columns else []
+            error_counts = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
         other = object.__new__(Register)
-        other.__dict__.update(self.__dict__, rejected=rejected)
+        other.__dict__.update(
+            self.__dict__,
+            rejected=rejected,
+            error_counts=MappingProxyType(dict(sorted(error_counts.items()))),
+        )
         return other
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -291,6 +313,7 @@ class Register:
         # rebuilt through __init__ (dask ships registers to workers): read-only again there
         fields = ("marks", "dates", "pupil_ids", "school_ids", "span", "codes", "rejected")
         state = {name: self.__dict__[name] for name in fields}
+        state["error_counts"] = dict(self.error_counts)
         state["added_sessions"] = dict(self.added_sessions)
         return (_rebuild, (state,))
 
@@ -332,14 +355,21 @@ class Register:
         table = CodeTable.build(sets)
         chunks = [data] if isinstance(data, pd.DataFrame) else data
         names = dict(source_columns or {})
+        store = RejectedStore()
         encoded = [
-            _encode_chunk(chunk, table, errors=errors, source=source, names=names)
+            _encode_checked(chunk, table, errors=errors, source=source, names=names, rejected=store)
             for chunk in chunks
         ]
         if callable(pupils):
             pupils = pupils()
         return _assemble(
-            encoded, table, errors=errors, pupils=pupils_table(pupils), source=source, names=names
+            encoded,
+            table,
+            errors=errors,
+            pupils=pupils_table(pupils),
+            source=source,
+            names=names,
+            rejected=store,
         )
 
     # ------------------------------------------------------------------ basic facts
@@ -422,7 +452,22 @@ class Register:
     def index(self, rows: npt.NDArray[Any] | slice | None = None) -> pd.Index:
         """The result index of these enrolments: ``pupil_id``, or (``school_id``,
         ``pupil_id``) when the register holds two or more schools."""
-        sel = slice(None) if rows is None else rows
+        whole = rows is None or (
+            not isinstance(rows, slice)
+            and np.asarray(rows).dtype.kind in "iu"
+            and len(rows) == self.n_enrolments
+            and np.array_equal(rows, np.arange(self.n_enrolments))
+        )
+        if not whole:
+            return self._index(slice(None) if rows is None else rows)
+        # every enrolment in order (classify without a period): built once per register, and
+        # each caller gets its own copy (an index's name can be set in place)
+        if self.__dict__.get("_whole_index") is None:
+            self.__dict__["_whole_index"] = self._index(slice(None))  # a cache: derived once
+        whole_index: pd.Index = self.__dict__["_whole_index"]
+        return whole_index.copy()
+
+    def _index(self, sel: npt.NDArray[Any] | slice) -> pd.Index:
         pupils = self.pupil_ids[sel]
         if self.has_schools:
             assert self.school_ids is not None
@@ -470,6 +515,7 @@ class Register:
             span=span,
             codes=self.codes,
             rejected=self.rejected,
+            error_counts=self.error_counts,
             added_sessions={k: v[cols] for k, v in self.added_sessions.items()},
         )
 
@@ -506,6 +552,7 @@ class Register:
             span=self.span,
             codes=self.codes,
             rejected=self.rejected,
+            error_counts=self.error_counts,
             added_sessions=added,
         )
 
@@ -570,7 +617,9 @@ def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
             elif isinstance(v, np.datetime64):
                 if np.isnat(v):
                     continue
-                d = pd.Timestamp(v).date()
+                d = v.astype("datetime64[D]").item()  # an int beyond year 9999
+                if not isinstance(d, dt.date):
+                    continue
             elif isinstance(v, str):
                 text = v.strip()
                 if len(text) < 10 or text[4] != "-" or text[7] != "-":
@@ -599,12 +648,38 @@ def _factorize(
     its first rows instead of hashed whole; rows with other values are factorised apart, their
     values following in order of first appearance, as pandas would order them.
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return _categorical_factors(values, starts)
     if starts is not None and len(starts) < len(values):
         return pd.factorize(values.iloc[starts], use_na_sentinel=True)
     few = _few_values(values)
     if few is not None:
         return few
     return pd.factorize(values, use_na_sentinel=True)
+
+
+def _categorical_factors(
+    values: pd.Series, starts: npt.NDArray[np.intp] | None = None
+) -> tuple[npt.NDArray[np.intp], list[Any]]:
+    """A categorical column as ``(codes, uniques)`` straight from its codes and categories.
+
+    Adapters hand columns over dictionary-encoded, so nothing is hashed per row. The uniques
+    are the categories the rows use (unused ones are left out, as :func:`pd.factorize` leaves
+    them out), in category order; ``-1`` marks a missing value as ``pd.factorize`` does.
+    """
+    codes = values.cat.codes.to_numpy()
+    if starts is not None and len(starts) < len(codes):
+        codes = codes[starts]
+    categories = values.cat.categories
+    used = np.zeros(len(categories) + 1, dtype=bool)
+    used[codes] = True  # a missing value (-1) marks the extra last slot
+    used = used[:-1]
+    out = codes.astype(np.intp)
+    if not used.all():
+        renumber = np.append(np.cumsum(used) - 1, -1).astype(np.intp)
+        out = renumber[out]  # -1 stays -1 (the appended slot)
+        categories = categories[used]
+    return out, categories.tolist()
 
 
 def _arrow_of(values: pd.Series) -> Any | None:
@@ -656,13 +731,27 @@ def _run_starts(values: pd.Series) -> npt.NDArray[np.intp] | None:
     long runs and only the first value of each run needs hashing.
     """
     n = len(values)
-    if n <= 2 * _RUN_SAMPLE or isinstance(values.dtype, pd.CategoricalDtype):
+    if n <= 2 * _RUN_SAMPLE:
         return None
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        if len(_code_changes(codes[:_RUN_SAMPLE])) >= _RUN_SAMPLE // 8:
+            return None
+        runs = _code_changes(codes)
+        return runs if len(runs) < n // 4 else None
     head = _changes(values.iloc[:_RUN_SAMPLE])
     if head is None or len(head) >= _RUN_SAMPLE // 8:
         return None
     starts = _changes(values)
     return starts if starts is not None and len(starts) < n // 4 else None
+
+
+def _code_changes(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.intp]:
+    """:func:`_changes` of a categorical column, on its codes (``-1``, missing, starts a run)."""
+    differ = codes[1:] != codes[:-1]
+    missing = codes < 0
+    differ |= missing[1:] | missing[:-1]
+    return np.concatenate([np.zeros(1, dtype=np.intp), np.flatnonzero(differ) + 1])
 
 
 def _changes(values: pd.Series) -> npt.NDArray[np.intp] | None:
@@ -689,6 +778,75 @@ def _changes(values: pd.Series) -> npt.NDArray[np.intp] | None:
     return np.concatenate([first, np.flatnonzero(differ) + 1])
 
 
+def _encode_checked(
+    df: pd.DataFrame,
+    table: CodeTable,
+    *,
+    errors: str,
+    source: str | None,
+    names: Mapping[str, str],
+    rejected: RejectedStore,
+) -> _Encoded:
+    """:func:`_encode_chunk` after the checks of the frame's shape: a required column given
+    twice is a :class:`RegisterError`, and a cell that cannot be a value (a list, a dict: not
+    hashable) rejects its row as ``bad_value`` instead of breaking the encoding."""
+    if not isinstance(df, pd.DataFrame):
+        raise RegisterError(f"expected a pandas DataFrame (got {type(df).__name__})", file=source)
+    for column in (*_REQUIRED, "school_id"):
+        times = int((df.columns == column).sum())
+        if times > 1:
+            raise RegisterError(
+                f"column {column!r} appears {times} times; the long layout needs it once",
+                file=source,
+                column=names.get(column, column),
+            )
+    try:
+        return _encode_chunk(
+            df, table, errors=errors, source=source, names=names, rejected=rejected
+        )
+    except TypeError:  # unhashable cells; found one column at a time only now
+        cleaned, bad = _unhashable_cells(df)
+        if not bad:
+            raise
+        return _encode_chunk(
+            cleaned,
+            table,
+            errors=errors,
+            source=source,
+            names=names,
+            rejected=rejected,
+            bad_cells=bad,
+        )
+
+
+def _unhashable_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, npt.NDArray[np.bool_]]]:
+    """The frame with every unhashable cell of the long columns replaced by its text (cut
+    short), and which cells those were, by column."""
+    bad: dict[str, npt.NDArray[np.bool_]] = {}
+    out = df
+    for column in (*_REQUIRED, "school_id"):
+        if column not in df.columns or df[column].dtype != object:
+            continue
+        values = df[column].to_numpy(dtype=object)
+        mask = np.fromiter((not _hashable(v) for v in values), dtype=bool, count=len(values))
+        if mask.any():
+            if out is df:
+                out = df.copy()
+            fixed = values.copy()
+            fixed[mask] = [shown_value(v) for v in values[mask]]
+            out[column] = pd.Series(fixed, index=df.index, dtype=object)
+            bad[column] = mask
+    return out, bad
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _encode_chunk(
     df: pd.DataFrame,
     table: CodeTable,
@@ -696,9 +854,9 @@ def _encode_chunk(
     errors: str,
     source: str | None,
     names: Mapping[str, str],
+    rejected: RejectedStore,
+    bad_cells: Mapping[str, npt.NDArray[np.bool_]] | None = None,
 ) -> _Encoded:
-    if not isinstance(df, pd.DataFrame):
-        raise RegisterError(f"expected a pandas DataFrame (got {type(df).__name__})", file=source)
     missing_cols = [c for c in _REQUIRED if c not in df.columns]
     if missing_cols:
         raise RegisterError(
@@ -710,6 +868,11 @@ def _encode_chunk(
     labels = df.index
     reason: npt.NDArray[np.int8] | None = None  # 0 = ok, else index into reason_codes
     reason_codes: list[tuple[str, str]] = [("", "")]
+    for column, cells in (bad_cells or {}).items():  # cells that cannot be values come first
+        if reason is None:
+            reason = np.zeros(n, dtype=np.int8)
+        reason_codes.append((column, Reason.BAD_VALUE.value))
+        reason[cells & (reason == 0)] = len(reason_codes) - 1
 
     def flag(
         codes: npt.NDArray[np.intp],
@@ -768,6 +931,8 @@ def _encode_chunk(
             has_school = True
             school = codes_s
             school_uniques = texts
+    elif "school_id" in df.columns:  # no rows, but the column says schools are named
+        has_school = True
 
     # pupil_id
     pcodes, puniq = _factorize(df["pupil_id"], starts)
@@ -798,7 +963,12 @@ def _encode_chunk(
     sblank = np.array([t == "" for t in snorm] + [False])
     flag(scodes, sblank, "session", Reason.MISSING_VALUE)
 
-    # now the value checks, in column order
+    # now the value checks, in column order; a date outside the bounds of every date
+    # (calendar.FIRST_DATE to LAST_DATE) has a reason of its own and is never used
+    far = (dord != -(2**62)) & ~in_bounds(dord)
+    if far.any():
+        flag(dcodes, np.append(far, False), "date", Reason.DATE_OUT_OF_RANGE)
+        dord = np.where(far, -(2**62), dord)
     flag(dcodes, np.append(dord == -(2**62), False), "date", Reason.BAD_DATE)
     sidx = np.array(
         [SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1], dtype=np.int8
@@ -849,7 +1019,6 @@ def _encode_chunk(
         unknown = np.array([False, True, False])  # by (code_id == 255); no missing value
         flag((code_id == 255).astype(np.intp), unknown, "code", Reason.UNKNOWN_CODE)
 
-    rejected: list[dict[str, Any]] = []
     bad = np.zeros(0, dtype=np.intp) if reason is None else np.flatnonzero(reason)
     if len(bad):
         assert reason is not None
@@ -865,15 +1034,15 @@ def _encode_chunk(
                 value=_raw_value(df, i, column),
                 reason=why,
             )
-        for b in bad:
-            column_k, why_k = reason_codes[reason[b]]
-            rejected.append(
-                {
-                    "row": positions[b],
-                    "column": names.get(column_k, column_k),
-                    "value": _raw_value(df, int(b), column_k),
-                    "reason": why_k,
-                }
+        for k in range(1, len(reason_codes)):
+            at = bad[reason[bad] == k]
+            column_k, why_k = reason_codes[k]
+            values = df[column_k].to_numpy(dtype=object)  # once, not a lookup a row
+            rejected.add_many(
+                positions[at],
+                names.get(column_k, column_k),
+                why_k,
+                lambda i, at=at, values=values: values[at[i]],
             )
     # date code and session in one small integer a row
     cell = dcodes.astype(np.min_scalar_type(-(2 * max(len(duniq), 1) + 2)))
@@ -904,7 +1073,6 @@ def _encode_chunk(
             school_uniques=school_uniques,
             pupil_uniques=pupil_uniques,
             day_uniques=dord,
-            rejected=rejected,
             has_school=has_school,
         )
     return _Encoded(
@@ -920,7 +1088,6 @@ def _encode_chunk(
         school_uniques=school_uniques,
         pupil_uniques=pupil_uniques,
         day_uniques=dord,
-        rejected=rejected,
         has_school=has_school,
         complete=True,
     )
@@ -971,6 +1138,98 @@ def _dense_rank(
     return np.asarray(uniques, dtype=np.int64)[order], ranks[codes]
 
 
+def _chunk_days(c: _Encoded) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(school code, date ordinal) of every accepted row of a chunk."""
+    school = (
+        np.zeros(c.n, dtype=np.int64)
+        if c.school is None
+        else np.repeat(c.school.astype(np.int64), c.run_length)
+    )
+    return school, c.day_uniques[c.cell >> 1]
+
+
+def _without_rows(c: _Encoded, drop: npt.NDArray[np.bool_]) -> _Encoded:
+    """The chunk without the accepted rows where ``drop`` is set."""
+    good = ~drop
+    run_of_row = np.repeat(np.arange(len(c.run_length)), c.run_length)
+    kept = np.bincount(run_of_row[good], minlength=len(c.run_length))
+    live = kept > 0
+    return _Encoded(
+        n=int(good.sum()),
+        row=pd.Index(c.labels()[good]),
+        row_start=0,
+        row_skip=np.zeros(0, dtype=np.intp),
+        run_length=kept[live],
+        school=None if c.school is None else c.school[live],
+        pupil=c.pupil[live],
+        cell=c.cell[good],
+        code=c.code[good],
+        school_uniques=c.school_uniques,
+        pupil_uniques=c.pupil_uniques,
+        day_uniques=c.day_uniques,
+        has_school=c.has_school,
+    )
+
+
+def _reject_stray_dates(
+    chunks: list[_Encoded], *, errors: str, source: str | None, names: Mapping[str, str]
+) -> tuple[list[_Encoded], list[dict[str, Any]]]:
+    """Chunks without the rows dated on a stray day of their school
+    (:func:`~attendance_core.calendar.stray_days`), and those rows as rejected records
+    (reason ``stray_date``). Costs one pass over each chunk's dates; nothing is copied when
+    no school has a stray day."""
+    days_of: dict[str, set[int]] = {}
+    for c in chunks:
+        if not c.n:
+            continue
+        school, day = _chunk_days(c)
+        width = len(c.day_uniques) + 1
+        seen = np.flatnonzero(np.bincount(school * width + (c.cell >> 1), minlength=1))
+        texts = c.school_uniques or [""]
+        for k in seen:
+            days_of.setdefault(texts[k // width], set()).add(int(c.day_uniques[k % width]))
+    stray = {
+        s: set(stray_days(np.fromiter(d, dtype=np.int64, count=len(d))).tolist())
+        for s, d in days_of.items()
+    }
+    stray = {s: d for s, d in stray.items() if d}
+    if not stray:
+        return chunks, []
+    out: list[_Encoded] = []
+    records: list[dict[str, Any]] = []
+    column = names.get("date", "date")
+    for c in chunks:
+        if not c.n:
+            out.append(c)
+            continue
+        school, day = _chunk_days(c)
+        texts = c.school_uniques or [""]
+        drop = np.zeros(c.n, dtype=bool)
+        for code, text in enumerate(texts):
+            if text in stray:
+                drop |= (school == code) & np.isin(day, list(stray[text]))
+        if not drop.any():
+            out.append(c)
+            continue
+        labels = c.labels()[drop]
+        iso = (day[drop].astype("datetime64[D]")).astype(str)
+        if errors == "raise":
+            raise RegisterError(
+                REASON_TEXT[Reason.STRAY_DATE],
+                file=source,
+                row=labels[0],
+                column=column,
+                value=str(iso[0]),
+                reason=Reason.STRAY_DATE.value,
+            )
+        records += [
+            {"row": r, "column": column, "value": str(v), "reason": Reason.STRAY_DATE.value}
+            for r, v in zip(labels, iso, strict=True)
+        ]
+        out.append(_without_rows(c, drop))
+    return out, records
+
+
 def _assemble(
     chunks: list[_Encoded],
     table: CodeTable,
@@ -979,7 +1238,9 @@ def _assemble(
     pupils: pd.DataFrame | None,
     source: str | None,
     names: Mapping[str, str],
+    rejected: RejectedStore,
 ) -> Register:
+    chunks, strays = _reject_stray_dates(chunks, errors=errors, source=source, names=names)
     flags = {c.has_school for c in chunks if c.has_school is not None and c.n}
     if len(flags) > 1:
         raise RegisterError(
@@ -988,9 +1249,11 @@ def _assemble(
             column=names.get("school_id", "school_id"),
         )
     with_school = flags == {True}
+    if not any(c.n for c in chunks):  # nothing accepted: a school_id column still names schools
+        with_school = any(c.has_school is not None for c in chunks)
     school_maps, schools = _remap([c.school_uniques for c in chunks])
     pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
-    rejected = [r for c in chunks for r in c.rejected]
+    rejected.extend(strays)  # the rows dated on a stray day of their school
     if not with_school:
         schools = [""]
     n = sum(c.n for c in chunks)
@@ -1095,11 +1358,11 @@ def _assemble(
             conflicting = frame["i"].to_numpy()[distinct > 1]
             same = frame[distinct == 1]
             repeats = same["i"].to_numpy()[same.duplicated("lin", keep="first").to_numpy()]
-            dup_rows = [(int(i), Reason.DUPLICATE_SESSION) for i in conflicting]
-            dup_rows += [(int(i), Reason.DUPLICATE_ROW) for i in repeats]
-            dup_rows.sort(key=lambda t: t[0])
-            if dup_rows and errors == "raise":
-                i, why = dup_rows[0]
+            if (len(conflicting) or len(repeats)) and errors == "raise":
+                first_c = int(conflicting.min()) if len(conflicting) else n
+                first_r = int(repeats.min()) if len(repeats) else n
+                i = min(first_c, first_r)
+                why = Reason.DUPLICATE_SESSION if i == first_c else Reason.DUPLICATE_ROW
                 raise RegisterError(
                     REASON_TEXT[why],
                     file=source,
@@ -1109,15 +1372,16 @@ def _assemble(
                 )
             conflicted = conflicting.astype(np.int64)
             symbols = table.symbols
-            for i, why in dup_rows:
-                keep[i] = False
-                rejected.append(
-                    {
-                        "row": row[i],
-                        "column": names.get("code", "code"),
-                        "value": symbols[code[i]],
-                        "reason": why.value,
-                    }
+            for rows_i, why in (
+                (np.sort(conflicting), Reason.DUPLICATE_SESSION),
+                (np.sort(repeats), Reason.DUPLICATE_ROW),
+            ):
+                keep[rows_i] = False
+                rejected.add_many(
+                    row[rows_i],
+                    names.get("code", "code"),
+                    why.value,
+                    lambda j, rows_i=rows_i: symbols[code[rows_i[j]]],
                 )
         del owner, order
 
@@ -1172,9 +1436,6 @@ def _assemble(
             dates=dates,
             table=table,
         )
-    rej = pd.DataFrame(rejected, columns=REJECTED_COLUMNS) if rejected else _empty_rejected()
-    if len(rej):
-        rej = rej.iloc[_row_order(rej["row"])].reset_index(drop=True)
     return Register(
         marks=marks,
         dates=dates,
@@ -1182,15 +1443,9 @@ def _assemble(
         school_ids=school_arr,
         span=span,
         codes=table,
-        rejected=rej,
+        rejected=rejected.frame(),
+        error_counts=rejected.error_counts,
     )
-
-
-def _row_order(rows: pd.Series) -> npt.NDArray[np.int64]:
-    try:
-        return np.argsort(rows.to_numpy(), kind="stable").astype(np.int64)
-    except TypeError:
-        return np.argsort(rows.astype(str).to_numpy(), kind="stable").astype(np.int64)
 
 
 def _spans(

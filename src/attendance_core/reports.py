@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +187,11 @@ def band_summary(
 def to_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path:
     """Write ``frame`` as a CSV file that is safe to open in Excel.
 
-    Text cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return are
-    neutralised with a leading apostrophe, so opening the file runs nothing; the file is
-    written atomically (UTF-8 with a byte-order mark, which Excel needs to read it as UTF-8).
+    Text cells starting with ``=``, ``+``, ``-``, ``@`` (also behind a prefix of spaces or
+    control characters), a tab or a carriage return are neutralised with a leading
+    apostrophe (:func:`attendance_core.io.neutralise`), so opening the file runs nothing;
+    the file is written atomically (UTF-8 with a byte-order mark, which Excel needs to read it
+    as UTF-8).
     """
     from .io import atomic_open, neutralise_frame
 
@@ -239,11 +241,13 @@ def to_excel(
 
     ``frames`` is a DataFrame (one sheet named ``data``) or a mapping of sheet name to frame, in
     sheet order. Text cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
-    get a leading apostrophe, exactly as :func:`to_csv` does; sheet names are made valid for
-    Excel. Written atomically with openpyxl (the ``excel`` extra).
+    get a leading apostrophe, exactly as :func:`to_csv` does (also behind a prefix of spaces or
+    control characters); a control character ``.xlsx`` cannot hold is written as a visible
+    escape (``\\x1b``); sheet names are made valid for Excel. Written atomically with openpyxl
+    (the ``excel`` extra); identical frames give byte-identical files (no timestamps).
     """
     from .errors import AttendanceError
-    from .io import atomic_path, neutralise_frame
+    from .io import atomic_workbook, excel_text, neutralise_frame
 
     try:
         import openpyxl  # noqa: F401
@@ -256,17 +260,29 @@ def to_excel(
         raise ValueError("to_excel needs at least one frame")
     target = Path(path)
     taken: set[str] = set()
-    with atomic_path(target) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+    with atomic_workbook(target) as buffer, pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             # a default 0, 1, 2 … index carries nothing: never written as a stray column
             keep_index = index and not _plain_index(frame.index)
             safe = neutralise_frame(_excel_ready(frame))
             if keep_index:
                 safe = safe.reset_index()
-            sheet = _sheet_name(name, taken)
+            safe = _excel_cells(safe, excel_text)
+            sheet = _sheet_name(excel_text(name), taken)
             safe.to_excel(writer, sheet_name=sheet, index=False)
             _format_sheet(writer.sheets[sheet], safe)
     return target
+
+
+def _excel_cells(frame: pd.DataFrame, fix: Callable[[Any], Any]) -> pd.DataFrame:
+    """``frame`` with ``fix`` applied to every text cell and column name (a flat index)."""
+    out = frame.copy()
+    out.columns = pd.Index([fix(c) for c in out.columns], dtype=object)
+    for position in range(len(out.columns)):
+        series = out.iloc[:, position]
+        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            out.isetitem(position, np.array([fix(v) for v in series], dtype=object))
+    return out
 
 
 #: Column names whose values are fractions in [0, 1], shown as percentages in Excel.
@@ -779,6 +795,12 @@ def _successes(
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+#: Names Windows keeps for devices, whatever the extension (``CON.txt`` is the console).
+_RESERVED_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)}
+)
+
+
 def _slug(text: str) -> str:
     """A folder name that cannot leave its parent: letters, digits, ``.``, ``_``, ``-``."""
     slug = _SLUG_BAD.sub("_", text).strip("._") or "school"
@@ -801,13 +823,15 @@ def write_tsm_pack(pack: TSMPack, folder: str | Path) -> list[Path]:
     for name, frame in pack.tables().items():
         written.append(to_csv(frame, root / f"{name}.csv", index=False))
     written.append(to_excel(pack.tables(), root / "tsm_all_schools.xlsx", index=False))
-    used: set[str] = set()
+    # a school's folder never takes the name of a file of the pack (a school id "bands.csv"),
+    # nor of another school's folder; names compared as a case-blind file system would
+    used: set[str] = {p.name.casefold() for p in written}
     for school in pack.schools:
         one = pack.for_school(school)
         slug, n = _slug(school), 2
-        while slug in used:
+        while slug.casefold() in used or slug.split(".")[0].upper() in _RESERVED_NAMES:
             slug, n = f"{_slug(school)}_{n}", n + 1
-        used.add(slug)
+        used.add(slug.casefold())
         sub = root / slug
         written.append(_write_html(sub / "tsm.html", "tsm.html.j2", _tsm_context(one, school)))
         written.append(to_excel(one.tables(), sub / "tsm.xlsx", index=False))
@@ -1058,12 +1082,25 @@ def _heat_map(profile: pd.DataFrame) -> dict[str, Any] | None:
 
 
 # ============================================================================ HTML
+def _html_text(value: Any) -> Any:
+    """A value as the HTML report shows it: control characters HTML cannot hold (an ``ESC``
+    in a pupil id) as visible escapes, as in ``.xlsx``; markup already made safe is kept."""
+    from markupsafe import Markup
+
+    from .io import excel_text
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return excel_text(value)
+    return value
+
+
 def _environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("attendance_core", "templates"),
         autoescape=True,
+        finalize=_html_text,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -47,6 +47,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from ._rejected import rejected_total
 from .adapters import REJECTED_COLUMNS, LoadResult, Source, detect, formats, get_adapter
 from .adapters import load as _load
 from .errors import AttendanceError, AttendanceWarning, FormatError, RegisterError
@@ -113,7 +114,7 @@ def drain(format_name: str, data: Any, *, errors: str = "collect", **options: An
     for chunk in output.marks:
         assert isinstance(chunk, pd.DataFrame), f"{format_name} yielded {type(chunk).__name__}"
         rows += len(chunk)
-    return rows + len(output.rejected)
+    return rows + rejected_total(output.rejected)
 
 
 #: Reasons a row may have when it clashes with a row of another file (no source row then).
@@ -146,16 +147,34 @@ def assert_rejected_shape(rejected: pd.DataFrame, *, max_row: int | None = None)
 def assert_load_invariants(result: LoadResult, *, max_row: int | None = None) -> None:
     """Assert the contract of a :class:`LoadResult`.
 
-    ``rows_read == len(register.to_long()) + len(rejected)``; ``rejected`` has the shape
-    :func:`assert_rejected_shape` checks; ``pupils`` is indexed by ``pupil_id``, one row
+    ``rows_read == len(register.to_long()) + rejected_count``; ``rejected`` lists every
+    rejected row unless the cap was reached (then ``max_rejected_rows`` of them),
+    ``error_counts`` counts them all by reason, and ``register.rejected`` is the same table;
+    ``rejected`` has the shape :func:`assert_rejected_shape` checks; ``pupils`` is indexed by
+    ``pupil_id``, one row
     per pupil (per school and pupil when it has a ``school_id`` column).
     """
     accepted = len(result.register.to_long())
     assert isinstance(result.rows_read, int), "rows_read must be an int"
-    assert result.rows_read == accepted + len(result.rejected), (
-        f"rows_read {result.rows_read} != accepted {accepted} + rejected {len(result.rejected)}"
+    total = result.rejected_count
+    assert result.rows_read == accepted + total, (
+        f"rows_read {result.rows_read} != accepted {accepted} + rejected {total}"
     )
-    assert_rejected_shape(result.rejected, max_row=max_row)
+    assert sum(result.error_counts.values()) == total, (result.error_counts, total)
+    rejected = result.rejected
+    if not result.rejected_truncated:
+        assert len(rejected) == total, (len(rejected), total)
+        listed = rejected["reason"].astype(str).value_counts().to_dict()
+        assert dict(result.error_counts) == {k: int(v) for k, v in listed.items()}, (
+            result.error_counts,
+            listed,
+        )
+    register_rejected = getattr(result.register, "rejected", None)
+    if isinstance(register_rejected, pd.DataFrame):
+        assert register_rejected is rejected or register_rejected.equals(rejected), (
+            "register.rejected must be the load's table"
+        )
+    assert_rejected_shape(rejected, max_row=max_row)
     assert isinstance(result.pupils, pd.DataFrame)
     if len(result.pupils):
         assert result.pupils.index.name == "pupil_id", result.pupils.index.name

@@ -90,7 +90,7 @@ LOADER = textwrap.dedent(
     print(json.dumps({
         "rows_read": result.rows_read,
         "accepted": accepted,
-        "rejected": len(result.rejected),
+        "rejected": result.rejected_count,
         "register_bytes": result.register.nbytes,
         "peak_rss_bytes": peak_kib * 1024,
         "baseline_rss_bytes": base_kib * 1024,

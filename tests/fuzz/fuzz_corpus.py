@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 
 import attendance_core as ac
-from attendance_core.adapters import adapter_distributions, detect
+from attendance_core import calendar
+from attendance_core.adapters import REJECTED_COLUMNS, adapter_distributions, detect
 from attendance_core.errors import AttendanceError
 from attendance_core.testing import assert_rejected_shape, drain
 
@@ -207,7 +208,99 @@ def shuffle_lines(data: bytes, rng: random.Random) -> bytes:
     return b"\n".join(head + body)
 
 
+_JSON_STRING = re.compile(rb'"[^"\\]{0,40}"')
+_JSON_KEY = re.compile(rb'"([A-Za-z_]{1,40})"\s*:')
+
+
+def json_claims(data: bytes, rng: random.Random) -> bytes:
+    """Issue 19's JSON tricks: a lone surrogate escape in a string, a key given twice, a
+    huge integer count, or an absurd ``total_pages``. Other text: a lone surrogate escape."""
+    choice = rng.randrange(4)
+    if choice == 0 or _kind(data) != "json":
+        spots = list(_JSON_STRING.finditer(data)) or list(re.finditer(rb"\w+", data))
+        if not spots:
+            return b'"\\ud800"' + data
+        m = rng.choice(spots)
+        return data[: m.start()] + b'"\\ud800"' + data[m.end() :]
+    if choice == 1:
+        keys = list(_JSON_KEY.finditer(data))
+        if keys:
+            m = rng.choice(keys)
+            return data[: m.start()] + m.group(0) + b'"X",' + data[m.start() :]
+    numbers = list(re.finditer(rb":\s*(\d+(?:\.\d+)?)", data))
+    if choice == 2 and numbers:
+        m = rng.choice(numbers)
+        return data[: m.start(1)] + b"1" + b"0" * 50 + data[m.end(1) :]
+    return data.replace(b'"total_pages":', b'"total_pages": 1000000000, "_was":', 1)
+
+
+def sheet_claims(data: bytes, rng: random.Random) -> bytes:
+    """Issue 19's workbook tricks, inside an .xlsx: a ``<dimension>`` claiming the whole grid
+    or one cell, a whitespace bomb between rows, or a ``<row r>`` repeated or going back.
+    Not a workbook: lines repeated at the end (rows seen twice)."""
+    import io
+    import zipfile
+
+    if not data.startswith(b"PK\x03\x04"):
+        lines = data.splitlines(keepends=True)
+        return data + b"".join(rng.sample(lines, min(len(lines), 3)))
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = z.namelist()
+            parts = {n: z.read(n) for n in names}
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return data
+    sheets = [n for n in names if n.startswith("xl/worksheets/")]
+    if not sheets:
+        return data
+    target = rng.choice(sheets)
+    xml = parts[target]
+    choice = rng.randrange(4)
+    if choice == 0:
+        ref = rng.choice([b"A1:XFD1048576", b"A1", b"A1:B2"])
+        xml = re.sub(rb'<dimension ref="[^"]*"\s*/>', b'<dimension ref="' + ref + b'"/>', xml)
+    elif choice == 1:
+        xml = xml.replace(b"</row>", b"</row>" + b" \n" * rng.choice([10**5, 10**6]), 1)
+    else:
+        numbers = [int(m) for m in re.findall(rb'<row r="(\d+)"', xml)]
+        if len(numbers) >= 2:
+            old = rng.choice(numbers[1:])
+            new = rng.randint(1, old)
+            xml = xml.replace(b'<row r="%d"' % old, b'<row r="%d"' % new, 1)
+    parts[target] = xml
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as w:
+        for n in names:
+            w.writestr(n, parts[n])
+    return out.getvalue()
+
+
+_ISO_DAY = re.compile(rb"(?<!\d)(19|20)\d\d-[01]\d-[0-3]\d(?!\d)")
+_UK_DAY = re.compile(rb"(?<!\d)[0-3]\d/[01]\d/(19|20)\d\d(?!\d)")
+_FAR_DAYS = ((b"0001-01-01", b"01/01/0001"), (b"9999-12-31", b"31/12/9999"))
+_STRAY_DAYS = ((b"2052-06-18", b"18/06/2052"), (b"1990-01-01", b"01/01/1990"))
+
+
+def far_dates(
+    data: bytes, rng: random.Random, *, day: str | None = None, share: float | None = None
+) -> bytes:
+    """Some dates replaced by ones no register holds (0001-01-01, 9999-12-31) or far from every
+    other (2052-06-18): rejected as ``date_out_of_range`` / ``stray_date``, never a crash.
+    ``day`` (ISO) and ``share`` (of the dates replaced) are random unless given."""
+    pairs = _FAR_DAYS + _STRAY_DAYS
+    iso, uk = rng.choice(pairs) if day is None else next(p for p in pairs if p[0] == day.encode())
+    share = rng.choice((0.01, 0.2, 1.0)) if share is None else share
+
+    def swap(new: bytes) -> Callable[[re.Match[bytes]], bytes]:
+        return lambda m: new if rng.random() < share else m.group(0)
+
+    return _UK_DAY.sub(swap(uk), _ISO_DAY.sub(swap(iso), data))
+
+
 MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
+    "json_claims": json_claims,
+    "sheet_claims": sheet_claims,
+    "far_dates": far_dates,
     "truncate": truncate,
     "flip_bytes": flip_bytes,
     "wrong_encoding": wrong_encoding,
@@ -299,10 +392,25 @@ def check_result(result: Any) -> None:
     """
     accepted = len(result.register.to_long())
     assert isinstance(result.rows_read, int), "rows_read must be an int"
-    assert result.rows_read == accepted + len(result.rejected), (
-        f"rows_read {result.rows_read} != accepted {accepted} + rejected {len(result.rejected)}"
+    total = result.rejected_count
+    assert result.rows_read == accepted + total, (
+        f"rows_read {result.rows_read} != accepted {accepted} + rejected {total}"
     )
+    assert sum(result.error_counts.values()) == total, (result.error_counts, total)
+    assert result.rejected_truncated or len(result.rejected) == total
+    assert result.register.rejected is result.rejected, "register.rejected is the load's table"
+    assert result.register.error_counts == dict(result.error_counts)
     assert_rejected_shape(result.rejected)
+    dates = result.register.dates
+    if len(dates):  # the bounds of every date (calendar.FIRST_DATE to LAST_DATE)
+        assert calendar.to_date(dates[0]) >= calendar.FIRST_DATE, dates[0]
+        assert calendar.to_date(dates[-1]) <= calendar.LAST_DATE, dates[-1]
+    rejected = result.rejected
+    assert list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
+    rows = [int(r) for r in rejected["row"]]
+    assert rows == sorted(rows), "rejected must be sorted by row"
+    assert all(row >= 1 for row in rows), "rejected rows must be 1-based source rows"
+    assert all(isinstance(r, str) and r for r in rejected["reason"]), "reasons must be ids"
     pupils = result.pupils
     assert isinstance(pupils, pd.DataFrame)
     if len(pupils):

@@ -150,3 +150,20 @@ def test_parquet_date_out_of_range_rejects_only_that_row() -> None:
     assert result.rows_read == 2
     assert list(result.rejected["row"]) == [2]
     assert list(result.rejected["reason"]) == ["bad_date"]
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2052-06-18"])
+def test_far_dates_in_every_fixture_are_rejected_never_a_crash(day: str, tmp_path: Path) -> None:
+    """``far_dates`` (issue 19): an Assembly date-time ``9999-12-31T23:00:00Z`` overflowed when
+    moved to Europe/London (``OverflowError`` out of adapterkit.parse_date); every adapter now
+    loads such dates and the register holds none outside calendar.FIRST_DATE..LAST_DATE."""
+    import random
+
+    from fuzz_corpus import far_dates, fixtures, materialise
+
+    for fixture in fixtures():
+        for target in fixture.files():
+            mutated = far_dates(target.read_bytes(), random.Random(0), day=day, share=1.0)
+            with materialise(fixture, target, mutated) as path:
+                for fmt in (*fixture.formats, None):
+                    exercise(path, fmt, label=f"{fixture.id}:{target.name}:{day}")

@@ -122,8 +122,8 @@ def test_fast_path_is_taken_on_a_clean_file(monkeypatch: pytest.MonkeyPatch) -> 
     calls: list[int] = []
     parse = fastcsv.FastBody._parse
 
-    def counted(self: fastcsv.FastBody, block: bytes) -> Any:
-        found = parse(self, block)
+    def counted(self: fastcsv.FastBody, buf: bytearray, end: int) -> Any:
+        found = parse(self, buf, end)
         calls.append(found is not None)
         return found
 

@@ -35,6 +35,7 @@ from attendance_core.adapterkit import (
     RowProblem,
     check_read_args,
     decode_bytes,
+    json_text,
     mark_row,
     marks_frame,
     note_rows,
@@ -132,7 +133,7 @@ def _decode(raw: bytes, name: str) -> tuple[Any, list[str]]:
     if used != "utf-8":
         notes.append(f"{name} is not UTF-8; read as {'cp1252' if used == 'cp1252' else 'Latin-1'}")
     try:
-        return json.loads(text), notes
+        return json_text(text, name, notes), notes
     except json.JSONDecodeError as exc:
         raise FormatError(f"not valid JSON ({exc.msg})", file=name, row=exc.lineno) from None
     except (RecursionError, ValueError) as exc:

@@ -31,6 +31,7 @@ from attendance_core.adapterkit import (
     page_files,
     parse_date,
     read_json_source,
+    row_list,
     sniff_page_objects,
     tail,
     take_api_options,
@@ -38,7 +39,12 @@ from attendance_core.adapterkit import (
     totals_frame,
     upn_ok,
 )
-from attendance_core.adapters import AdapterOutput, Source, check_options
+from attendance_core.adapters import (
+    AdapterOutput,
+    RejectedStore,
+    Source,
+    check_options,
+)
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["FIELDS", "OPEN_END_DATES", "AssemblyJsonAdapter"]
@@ -154,11 +160,22 @@ class _Pages:
             totals = {t for _, t in metas if isinstance(t, int) and not isinstance(t, bool)}
             seen = {c for c, _ in metas if isinstance(c, int) and not isinstance(c, bool)}
             if len(totals) == 1:
-                missing = sorted(set(range(1, next(iter(totals)) + 1)) - seen)
-                if missing:
-                    shown = ", ".join(str(m) for m in missing[:10])
+                # the claimed page count is only compared, never allocated: a page claiming
+                # total_pages 10**9 costs no more than one claiming 3
+                total = next(iter(totals))
+                present = {c for c in seen if 1 <= c <= total}
+                n_missing = total - len(present)
+                if n_missing > 0:
+                    first: list[int] = []
+                    page = 1
+                    while len(first) < 10 and page <= total:
+                        if page not in present:
+                            first.append(page)
+                        page += 1
+                    shown = ", ".join(str(m) for m in first)
+                    more = f" and {n_missing - len(first)} more" if n_missing > len(first) else ""
                     out.append(
-                        f"{kind} pages: page(s) {shown} of {next(iter(totals))} missing; "
+                        f"{kind} pages: page(s) {shown}{more} of {total} missing; "
                         "the export looks incomplete"
                     )
         return out
@@ -220,7 +237,7 @@ class AssemblyJsonAdapter:
         check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []
-        rejected: list[dict[str, Any]] = []
+        rejected = RejectedStore()
         pages = _Pages(warnings)
         docs = read_json_source(source, warnings)
         if (
@@ -311,14 +328,20 @@ def _students(
     )
 
 
+#: Largest session count believed (as the CTF reader's six digits): a summary claiming more
+#: (``10**50``) is skipped with a warning instead of refusing the file.
+MAX_SESSION_COUNT = 999_999
+
+
 def _count(value: Any) -> int | None:
-    """A session count (Assembly sends floats) as an exact int, or None if not whole."""
+    """A session count (Assembly sends floats) as an exact int, or None if not whole or not
+    between 0 and :data:`MAX_SESSION_COUNT`."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= MAX_SESSION_COUNT:
+        return value
     return None
 
 
@@ -333,6 +356,7 @@ def _totals(
         return None
     f = FIELDS["attendance_summary"]
     out: list[dict[str, Any]] = []
+    unequal: list[int] = []
     for i, item in enumerate(items, start=1):
         where = f"attendance summary record {i}"
         if not isinstance(item, Mapping):
@@ -351,10 +375,21 @@ def _totals(
             for c in ("possible", "attended", "authorised", "unauthorised")
         }
         if any(v is None for v in counts.values()):
-            warnings.append(f"{where}: a session count is missing or not a whole number, skipped")
+            warnings.append(
+                f"{where}: a session count is missing, not a whole number or over "
+                f"{MAX_SESSION_COUNT}, skipped"
+            )
             continue
+        if counts["attended"] + counts["authorised"] + counts["unauthorised"] != counts["possible"]:
+            unequal.append(i)
         rec.update(counts)
         out.append(rec)
+    if unequal:
+        warnings.append(
+            f"{len(unequal)} attendance summary record(s) whose attended + authorised + "
+            f"unauthorised sessions differ from possible (records {row_list(unequal)}); "
+            "kept as the export gives them"
+        )
     return totals_frame(out, text=())
 
 

@@ -22,7 +22,7 @@ from attendance_core.adapterkit import (
     package_toml,
     parse_date,
 )
-from attendance_core.adapters import AdapterOutput, check_options
+from attendance_core.adapters import AdapterOutput, RejectedStore, check_options
 from attendance_core.errors import Reason
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
@@ -648,7 +648,7 @@ def output(
     source_columns: dict[str, str],
 ) -> AdapterOutput:
     """The adapter output of read records: marks built lazily, pupils at once."""
-    rejected: list[dict[str, Any]] = []
+    rejected = RejectedStore()
     build = Build(
         events=records.events,
         days=records.days,

@@ -25,11 +25,16 @@ from attendance_core.adapterkit import (
     shorten,
     upn_ok,
 )
-from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, Source
+from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, RejectedStore, Source
+from attendance_core.calendar import FIRST_DATE, LAST_DATE
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
 #: Rows per chunk the adapters yield; memory is bounded by one chunk.
 DEFAULT_CHUNKSIZE = 50_000
+#: Rows per chunk where the rows come from Arrow (Parquet, the fast CSV blocks) and the chunk's
+#: columns are codes into a few distinct values (a few bytes a row): fewer, bigger chunks keep
+#: the per-chunk costs small beside the per-row ones.
+ARROW_CHUNKSIZE = 1_000_000
 #: How many leading lines/rows are searched for the header row (title lines come first).
 HEADER_SEARCH = 30
 #: Columns that identify a pupil, by preference: the UPN first, then the MIS's own id.
@@ -272,7 +277,7 @@ _MONTHS = {
     )
     for name in names
 }
-_MIN_YEAR, _MAX_YEAR = 1900, 2199
+_MIN_YEAR, _MAX_YEAR = dt.MINYEAR, dt.MAXYEAR  # any date; the bounds are checked after
 
 
 def _valid(year: int, month: int, day: int) -> dt.date | None:
@@ -340,6 +345,8 @@ class DateParser:
         first, why = self._read(text)
         if first is None:
             return None, why
+        if not FIRST_DATE <= first <= LAST_DATE:  # 0001-01-01, 9999-12-31: a placeholder
+            return None, Reason.DATE_OUT_OF_RANGE
         if weekday is not None and first.weekday() != weekday:
             return None, Reason.AMBIGUOUS_DATE
         return first.isoformat(), None
@@ -583,6 +590,10 @@ def clean_id(value: str, column: str) -> str:
 # Problems: reject (collect) or raise
 
 
+#: Collected problems held before they are recorded in the rejected rows.
+_PENDING = 4096
+
+
 class Problems:
     """Collects rejected rows, or raises at the first one with ``errors="raise"``.
 
@@ -590,7 +601,7 @@ class Problems:
     personal data) the value is kept out of the exception message.
     """
 
-    def __init__(self, *, file: str, errors: str, rejected: list[dict[str, Any]]) -> None:
+    def __init__(self, *, file: str, errors: str, rejected: RejectedStore) -> None:
         if errors not in ("collect", "raise"):
             raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
         self.file = file
@@ -608,8 +619,11 @@ class Problems:
         *,
         show: bool = True,
     ) -> None:
-        """Note a bad row; it is raised or recorded at :meth:`flush`."""
+        """Note a bad row; it is raised or recorded at :meth:`flush` (collected rows are
+        recorded every few thousand, so a file of nothing but bad rows holds no more)."""
         self._pending.append((row, column, value, reason, message, show))
+        if self.errors == "collect" and len(self._pending) >= _PENDING:
+            self.flush()
 
     def flush(self) -> None:
         """Raise the earliest pending problem (raise mode) or record all of them."""
@@ -627,9 +641,7 @@ class Problems:
                 reason=str(reason),
             )
         for row, column, value, reason, _message, _show in pending:
-            self.rejected.append(
-                {"row": row, "column": column, "value": shorten(value), "reason": str(reason)}
-            )
+            self.rejected.add(row, column, shorten(value), str(reason))
 
 
 def max_field_length(options: Mapping[str, Any]) -> int:
@@ -637,9 +649,9 @@ def max_field_length(options: Mapping[str, Any]) -> int:
     return int(options.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH))
 
 
-def chunksize(options: Mapping[str, Any]) -> int:
-    """The ``chunksize`` option (rows per yielded chunk)."""
-    size = int(options.get("chunksize", DEFAULT_CHUNKSIZE))
+def chunksize(options: Mapping[str, Any], default: int = DEFAULT_CHUNKSIZE) -> int:
+    """The ``chunksize`` option (rows per yielded chunk), ``default`` when not given."""
+    size = int(options.get("chunksize", default))
     if size < 1:
         raise ValueError(f"chunksize must be at least 1 (got {size})")
     return size

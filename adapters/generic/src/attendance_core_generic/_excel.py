@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 import struct
 import zipfile
 import zlib
@@ -45,9 +47,14 @@ EXCEL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def open_workbook(source: Source) -> Any:
-    """An openpyxl workbook (read-only, values only) over an .xlsx source, or FormatError."""
-    import openpyxl
+def open_workbook(source: Source, *, keep: int | None = None) -> Any:
+    """An openpyxl workbook (read-only, values only) over an .xlsx source, or FormatError.
+
+    Every XML part openpyxl reads (shared strings, workbook, styles and, later, the sheets)
+    comes through :class:`_Squeezed`: a whitespace run is cut to ``keep`` bytes (default
+    :data:`WHITESPACE_RUN`) as the part streams.
+    """
+    from openpyxl.reader.excel import ExcelReader
 
     if source.head(4) != b"PK\x03\x04":
         raise FormatError("not an .xlsx workbook (no zip signature)", file=source.name)
@@ -56,13 +63,18 @@ def open_workbook(source: Source) -> Any:
         with zipfile.ZipFile(fh) as archive:
             if "xl/workbook.xml" not in archive.namelist():
                 raise FormatError("zip file is not an .xlsx workbook", file=source.name)
+        target: Any = fh
         if source.path is not None:
             # openpyxl's archive owns a file it opened by name (closing the workbook closes
             # it); a file object handed to it would stay open after workbook.close()
             fh.close()
-            return openpyxl.load_workbook(source.path, read_only=True, data_only=True)
-        fh.seek(0)
-        return openpyxl.load_workbook(fh, read_only=True, data_only=True)
+            target = source.path
+        else:
+            fh.seek(0)
+        reader = ExcelReader(target, read_only=True, data_only=True)
+        reader.archive = _SqueezedArchive(reader.archive, WHITESPACE_RUN if keep is None else keep)
+        reader.read()
+        return reader.wb
     except AttendanceError:
         fh.close()
         raise
@@ -73,8 +85,154 @@ def open_workbook(source: Source) -> Any:
         ) from exc
 
 
-def sheet_rows(sheet: Any) -> Iterator[tuple[int, Sequence[object]]]:
-    """``(sheet row number, values)`` for each row; numbering follows the sheet (1-based)."""
+#: Whitespace kept of one run between or inside XML elements of a sheet, at least (a longer
+#: run is cut; see :class:`_Squeezed`).
+WHITESPACE_RUN = 1025
+_WS = b" \t\r\n"
+
+
+class _Squeezed(io.RawIOBase):
+    """A sheet's XML with every run of whitespace cut to ``keep`` bytes, read as it streams.
+
+    Whitespace between elements means nothing, so a whitespace bomb (gigabytes of spaces
+    between two rows, compressing to a few kilobytes) would otherwise become one huge text in
+    the XML parser. Inside a cell value a run is cut only when it is longer than ``keep``,
+    which is over ``max_field_length``: such a value is rejected as ``field_too_long`` cut or
+    not.
+    """
+
+    def __init__(self, raw: Any, keep: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._keep = keep
+        self._run = 0  # whitespace at the end of what was read so far
+        self._pattern = re.compile(b"[ \t\r\n]{%d,}" % (keep + 1))
+        self._pending = b""
+        self._at = 0  # how much of _pending was handed out
+
+    def readable(self) -> bool:
+        return True
+
+    def _cut(self, match: re.Match[bytes]) -> bytes:
+        return match.group()[: self._keep]
+
+    def _squeeze(self, block: bytes) -> bytes:
+        stripped = block.lstrip(_WS)
+        lead = len(block) - len(stripped)
+        head = b""
+        if lead:
+            head = block[: max(0, min(lead, self._keep - self._run))]
+            self._run += lead
+            if not stripped:
+                return head
+        body = self._pattern.sub(self._cut, stripped)
+        self._run = len(stripped) - len(stripped.rstrip(_WS))
+        return head + body
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while self._at >= len(self._pending):
+            block = self._raw.read(1 << 16)
+            if not block:
+                return 0
+            self._pending, self._at = self._squeeze(block), 0
+        n = min(len(view), len(self._pending) - self._at)
+        view[:n] = self._pending[self._at : self._at + n]
+        self._at += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _SqueezedArchive:
+    """A zip archive whose XML parts open through :class:`_Squeezed` (other members, and
+    everything else a ``ZipFile`` does, pass through)."""
+
+    def __init__(self, archive: zipfile.ZipFile, keep: int) -> None:
+        self._archive = archive
+        self.keep = max(keep, 64)
+
+    def open(self, name: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        raw = self._archive.open(name, mode, *args, **kwargs)
+        text = getattr(name, "filename", name)
+        if mode == "r" and isinstance(text, str) and text.lower().endswith((".xml", ".rels")):
+            return io.BufferedReader(_Squeezed(raw, self.keep))
+        return raw
+
+    def read(self, name: Any, *args: Any) -> bytes:
+        with self.open(name) as fh:
+            data: bytes = fh.read()
+        return data
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._archive, attr)
+
+
+def _row_parser(sheet: Any, keep: int) -> tuple[Any, Any] | None:
+    """openpyxl's own row parser over the sheet's XML (squeezed), or None when the sheet is
+    not a read-only worksheet of a zip archive."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    path = getattr(sheet, "_worksheet_path", None)
+    archive = getattr(getattr(sheet, "parent", None), "_archive", None)
+    if path is None or archive is None:
+        return None
+    book = sheet.parent
+    if isinstance(archive, _SqueezedArchive):
+        archive = archive._archive  # squeezed here, to this sheet's own limit
+    src = io.BufferedReader(_Squeezed(archive.open(path), keep))
+    parser = WorkSheetParser(
+        src,
+        getattr(sheet, "_shared_strings", []),
+        data_only=True,
+        epoch=book.epoch,
+        date_formats=book._date_formats,
+        timedelta_formats=book._timedelta_formats,
+    )
+    return src, parser
+
+
+def sheet_rows(
+    sheet: Any,
+    *,
+    disorder: Callable[[int, Sequence[object]], None] | None = None,
+    keep: int = WHITESPACE_RUN,
+) -> Iterator[tuple[int, Sequence[object]]]:
+    """``(sheet row number, values)`` for each row; numbering follows the sheet (1-based).
+
+    The sheet is streamed row by row from its XML: its ``<dimension>`` claim is never used
+    (a sheet claiming ``A1:XFD1048576`` costs no more than its cells, and one claiming less
+    loses nothing), whitespace runs are cut to ``keep`` bytes, and a row is as wide as its last
+    cell. A row whose ``r`` number repeats an earlier one or goes back is handed to
+    ``disorder`` (to be rejected) instead of being yielded; without ``disorder`` it is yielded
+    as it comes.
+    """
+    opened = _row_parser(sheet, max(keep, 64))
+    if opened is None:  # not a read-only sheet: openpyxl's own iteration
+        yield from _cell_rows(sheet)
+        return
+    src, parser = opened
+    last = 0
+    try:
+        for number, cells in parser.parse():
+            if not cells:
+                continue  # an empty row: no cells, nothing to read
+            width = max(int(c["column"]) for c in cells)
+            values: list[object] = [None] * width
+            for cell in cells:
+                values[int(cell["column"]) - 1] = cell["value"]
+            if number <= last and disorder is not None:
+                disorder(int(number), values)
+                continue
+            last = max(last, int(number))
+            yield int(number), values
+    finally:
+        src.close()
+
+
+def _cell_rows(sheet: Any) -> Iterator[tuple[int, Sequence[object]]]:
     for cells in sheet.iter_rows():
         row = next((getattr(c, "row", None) for c in cells if getattr(c, "row", None)), None)
         if row is None:
@@ -150,10 +308,12 @@ def open_sheet(
     accept: Callable[[Header], bool],
     *,
     wide: bool,
+    keep: int | None = None,
 ) -> tuple[Any, Any, Header, int]:
     """``(workbook, sheet, header, header row)`` of the sheet to read (see :func:`find_sheet`);
-    the workbook is closed again when no sheet can be used."""
-    workbook = open_workbook(source)
+    the workbook is closed again when no sheet can be used. ``keep``: as for
+    :func:`open_workbook` (``max_field_length + 1``)."""
+    workbook = open_workbook(source, keep=keep)
     try:
         sheet, header, header_row = find_sheet(
             workbook, table, wanted, source.name, accept, wide=wide

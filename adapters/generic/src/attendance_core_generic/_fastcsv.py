@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-#: Bytes read per block (about 130,000 lines of a typical long export): big enough that
+#: Bytes read per block (about 200,000 lines of a typical long export): big enough that
 #: pyarrow spreads each block over the cores, small enough that memory stays bounded.
 BLOCK_BYTES = 1 << 23
 
@@ -145,22 +145,28 @@ class FastBody:
     def blocks(self) -> Iterator[FastBlock]:
         """The proven blocks, in file order."""
         while True:
-            data = self._fh.read(BLOCK_BYTES)
-            buf = self._pending + data
-            if not buf:
+            # the bytes left over from the last block, then a block read straight after them
+            # (no copy of a whole block is made to join or cut it)
+            kept = len(self._pending)
+            buf = bytearray(kept + BLOCK_BYTES)
+            buf[:kept] = self._pending
+            with memoryview(buf) as view:
+                got = self._fh.readinto(view[kept:]) or 0
+            size = kept + got
+            if not size:
                 self._fh.close()
                 return
-            if data:
-                cut = buf.rfind(b"\n") + 1
-                if cut == 0:  # one line longer than a block: not the fast path's business
-                    self._hand_over(buf)
+            if got:
+                end = buf.rfind(b"\n", 0, size) + 1
+                if end == 0:  # one line longer than a block: not the fast path's business
+                    self._hand_over(bytes(buf[:size]))
                     return
-                block, self._pending = buf[:cut], buf[cut:]
             else:
-                block, self._pending = buf, b""
-            parsed = self._parse(block)
+                end = size
+            self._pending = bytes(buf[end:size])
+            parsed = self._parse(buf, end)
             if parsed is None:
-                self._hand_over(block + self._pending)
+                self._hand_over(bytes(buf[:size]))
                 return
             yield parsed
             self._line += len(parsed.lines)
@@ -169,39 +175,50 @@ class FastBody:
         self.rest = (self._line, io.BufferedReader(Rest(buf, self._fh), 1 << 20))
         self._pending = b""
 
-    def _parse(self, block: bytes) -> FastBlock | None:
-        if b"\x00" in block or b"\n\n" in block or b"\n\r\n" in block:
+    def _parse(self, buf: bytearray, end: int) -> FastBlock | None:
+        """The block ``buf[:end]`` parsed, or None when it is not proven one record a line."""
+        if buf.find(b"\x00", 0, end) >= 0:
             return None
-        if block.startswith((b"\n", b"\r\n")):
+        crs = buf.count(b"\r", 0, end)
+        if crs and crs != buf.count(b"\r\n", 0, end):
             return None
-        if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+        if buf.count(b'"', 0, end) % 2:
             return None
-        octets = np.frombuffer(block, dtype=np.uint8)
-        if np.count_nonzero(octets == 34) % 2:  # '"'
-            return None
+        octets = np.frombuffer(buf, dtype=np.uint8, count=end)
         ends = np.flatnonzero(octets == 10)
-        n = len(ends) + (0 if block.endswith(b"\n") else 1)
-        # bytes of each line without its "\n" (at least its characters): none over the limit
-        if int(np.diff(ends, prepend=-1, append=len(block)).max()) - 1 > self._limit:
+        # bytes of each line with its "\n"; the last entry is the line the block ends in
+        # without one (1 when the block ends in "\n")
+        lengths = np.diff(ends, prepend=-1, append=end)
+        whole = lengths[:-1]
+        if len(whole) and int(whole.min()) == 1:  # "\n" alone: a blank line
             return None
+        if crs and bool((octets[ends[whole == 2] - 1] == 13).any()):  # "\r\n" alone
+            return None
+        n = len(ends) + (0 if end and octets[end - 1] == 10 else 1)
+        # bytes of each line without its "\n" (at least its characters): none over the limit
+        if int(lengths.max()) - 1 > self._limit:
+            return None
+        block: Any = memoryview(buf)[:end]
         if self._codec != "utf-8":
-            block = block.decode(self._codec).encode("utf-8")
+            block = bytes(block).decode(self._codec).encode("utf-8")
         table = _read(block, self._delimiter, self._width, self._places)
         if table is None or table.num_rows != n:
             return None
-        columns = [table.column(f"c{p}").combine_chunks() for p in self._places]
+        columns = [_one_dictionary(table.column(f"c{p}")) for p in self._places]
         if self._id_at is not None and _any_empty(columns[self._id_at]):
             return None
         lines = np.arange(self._line, self._line + n, dtype=np.int64)
         return FastBlock(lines, columns)
 
 
-def _read(block: bytes, delimiter: str, width: int, places: Sequence[int]) -> Any:
+def _read(block: Any, delimiter: str, width: int, places: Sequence[int]) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     names = [f"c{i}" for i in range(width)]
     wanted = [names[p] for p in dict.fromkeys(places)]
+    # dictionary-encoded while parsing: each distinct text is made once, rows are int32 codes
+    text = pa.dictionary(pa.int32(), pa.string())
     try:
         return pacsv.read_csv(
             pa.py_buffer(block),
@@ -217,7 +234,7 @@ def _read(block: bytes, delimiter: str, width: int, places: Sequence[int]) -> An
                 ignore_empty_lines=False,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(wanted, pa.string()),
+                column_types=dict.fromkeys(wanted, text),
                 include_columns=wanted,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
@@ -229,17 +246,49 @@ def _read(block: bytes, delimiter: str, width: int, places: Sequence[int]) -> An
         return None
 
 
-def coded_arrow_text(array: Any) -> tuple[npt.NDArray[np.intp], list[str]]:
-    """An Arrow string array as (codes, distinct texts), as :func:`~.long.coded` gives them
-    (codes in order of first appearance)."""
-    import pyarrow.compute as pc
+def _one_dictionary(column: Any) -> Any:
+    """A dictionary-encoded chunked column as one DictionaryArray over one dictionary."""
+    import pyarrow as pa
 
-    encoded = pc.dictionary_encode(array)
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
-    return codes, encoded.dictionary.to_pylist()
+    chunks = column.unify_dictionaries().chunks
+    if len(chunks) == 1:
+        return chunks[0]
+    if not chunks:
+        return pa.array([], type=column.type)
+    indices = pa.concat_arrays([c.indices for c in chunks])
+    return pa.DictionaryArray.from_arrays(indices, chunks[0].dictionary)
+
+
+def coded_arrow_text(array: Any) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """A dictionary-encoded Arrow string array (without nulls) as (codes, distinct texts), as
+    :func:`~.long.coded` gives them: only the texts the rows use, in order of first
+    appearance."""
+    import pandas as pd
+
+    indices = array.indices.to_numpy(zero_copy_only=False)
+    if _first_appearance(indices, len(array.dictionary)):
+        # pyarrow's parser builds each dictionary in order of first appearance: whole blocks
+        # need no renumbering
+        return indices.astype(np.intp), array.dictionary.to_pylist()
+    codes, used = pd.factorize(indices)
+    texts = array.dictionary.take(used.astype(np.int32)).to_pylist()
+    return codes.astype(np.intp, copy=False), texts
+
+
+def _first_appearance(indices: npt.NDArray[np.integer[Any]], size: int) -> bool:
+    """Whether ``indices`` number the ``size`` entries in order of first appearance, each used:
+    the first is 0 and each index is at most one above the largest before it."""
+    if not len(indices):
+        return size == 0
+    peak = np.maximum.accumulate(indices)
+    return bool(indices[0] == 0 and peak[-1] == size - 1 and (indices[1:] <= peak[:-1] + 1).all())
 
 
 def _any_empty(array: Any) -> bool:
+    """Whether a row of a dictionary-encoded string array holds the empty text."""
     import pyarrow.compute as pc
 
-    return bool(pc.any(pc.equal(pc.utf8_length(array), 0)).as_py())
+    empty = np.flatnonzero(pc.equal(pc.utf8_length(array.dictionary), 0).to_numpy(False))
+    if not len(empty):
+        return False
+    return bool(np.isin(array.indices.to_numpy(zero_copy_only=False), empty).any())

@@ -26,6 +26,7 @@ from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError, Reason
 
 from ._common import (
+    ARROW_CHUNKSIZE,
     AliasTable,
     DateParser,
     Header,
@@ -76,6 +77,24 @@ def _output(options: Mapping[str, Any]) -> AdapterOutput:
         code_set=None if code_set is None else str(code_set),
         symbols={str(k): str(v) for k, v in dict(options.get("symbols") or {}).items()},
     )
+
+
+def aliases_for(source: Source, options: Mapping[str, Any]) -> AliasTable:
+    """The header aliases with the caller's ``aliases`` option; an empty source is refused."""
+    table = alias_table().extended(options.get("aliases"))
+    if not source.head(1):
+        raise FormatError("file is empty", file=source.name)
+    return table
+
+
+def _begin(
+    source: Source, options: Mapping[str, Any], errors: str
+) -> tuple[AliasTable, AdapterOutput, Problems]:
+    """The start of every long ``read``: the header aliases with the caller's ``aliases``, an
+    empty source refused, the output and its collector of rejected rows."""
+    table = aliases_for(source, options)
+    out = _output(options)
+    return table, out, Problems(file=source.name, errors=errors, rejected=out.rejected)
 
 
 def unreadable(problems: Problems, line: int, error: str | None) -> None:
@@ -226,9 +245,16 @@ def _first_rows(codes: list[npt.NDArray[np.intp]], sizes: list[int]) -> npt.NDAr
             return np.arange(n, dtype=np.intp)
         key += column.astype(np.int64) * radix
         radix *= max(size, 1)
-    first = np.unique(key, return_index=True)[1]
-    first.sort()
-    return first.astype(np.intp, copy=False)
+    if not n:
+        return np.zeros(0, dtype=np.intp)
+    # rows come in runs of one pupil: only the first row of each run can be a first row
+    starts = np.concatenate([[0], np.flatnonzero(key[1:] != key[:-1]) + 1]).astype(np.intp)
+    # numbered in order of first appearance, a key is new where the running maximum grows
+    numbered = pd.factorize(key[starts])[0]
+    peak = np.maximum.accumulate(numbered)
+    new = np.ones(len(starts), dtype=bool)
+    new[1:] = peak[1:] > peak[:-1]
+    return starts[new]
 
 
 def coded(values: Sequence[str]) -> Coded:
@@ -238,10 +264,22 @@ def coded(values: Sequence[str]) -> Coded:
 
 
 def _take(texts: list[str], codes: npt.NDArray[np.intp]) -> Any:
-    """The texts of ``codes`` as a pandas string array (the dtype a list of str gets)."""
+    """The texts of ``codes`` as a categorical column, each distinct text one category.
+
+    The core reads a categorical through its codes and categories, so no text is made or
+    hashed per row between the reader and the register.
+    """
     if not len(codes):
         return []  # an empty list, as before: object dtype
-    return pd.array(texts, dtype="str").take(codes)
+    place: dict[str, int] = {}
+    renumber = np.fromiter(
+        (place.setdefault(t, len(place)) for t in texts), dtype=np.intp, count=len(texts)
+    )
+    return pd.Categorical.from_codes(
+        renumber[codes] if len(place) < len(texts) else codes,
+        categories=pd.Index(list(place), dtype="str"),
+        validate=False,
+    )
 
 
 def _flags(values: Iterable[bool]) -> npt.NDArray[np.bool_]:
@@ -251,7 +289,8 @@ def _flags(values: Iterable[bool]) -> npt.NDArray[np.bool_]:
 class GenericCsvAdapter:
     """Long CSV exports (SIMS/Bromcom/Arbor reports): one row per pupil and session.
 
-    Options: ``chunksize`` (rows per chunk, default 50 000), ``aliases`` (extra
+    Options: ``chunksize`` (rows per chunk; default 50 000 read by the csv module, 1 000 000
+    from the blocks pyarrow reads), ``aliases`` (extra
     ``{column id: header}`` entries), ``pupil_id`` (``"upn"`` or ``"mis_id"`` to choose the key;
     default the UPN when there is a UPN column), ``code_set``, ``symbols`` (local display symbol
     → statutory code), ``max_field_length``. Source rows are 1-based line numbers (the line a
@@ -271,13 +310,10 @@ class GenericCsvAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
-        table = alias_table().extended(options.get("aliases"))
-        out = _output(options)
-        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+        table, out, problems = _begin(source, options, errors)
         size = chunksize(options)
+        arrow_size = chunksize(options, ARROW_CHUNKSIZE)
         limit = max_field_length(options)
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
         found = sniff_csv(head_text(source), table, is_long_header)
         if found is None:
             raise FormatError(
@@ -367,11 +403,11 @@ class GenericCsvAdapter:
             if fast is not None:
                 header_body.close()
                 for proven in fast.blocks():
-                    for at in range(0, len(proven.lines), size):
+                    for at in range(0, len(proven.lines), arrow_size):
                         yield rows.chunk(
-                            proven.lines[at : at + size],
+                            proven.lines[at : at + arrow_size],
                             {
-                                c: coded_arrow_text(a.slice(at, size))
+                                c: coded_arrow_text(a.slice(at, arrow_size))
                                 for c, a in zip(needed, proven.columns, strict=True)
                             },
                         )
@@ -572,7 +608,8 @@ def _closed(fields: list[str]) -> bool:
 class GenericParquetAdapter:
     """Parquet files with the columns of the long layout (same header aliases as CSV).
 
-    Read batch by batch (``chunksize`` rows, default 50 000) through pyarrow, so memory is
+    Read batch by batch (``chunksize`` rows, default 1 000 000) through pyarrow, text columns
+    as dictionary arrays (a few bytes a row), so memory is
     bounded by one batch. Date columns may be typed (date/timestamp) or text. Source rows are
     1-based record numbers.
     """
@@ -591,17 +628,13 @@ class GenericParquetAdapter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = alias_table().extended(options.get("aliases"))
-        out = _output(options)
-        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
-        size = chunksize(options)
+        table, out, problems = _begin(source, options, errors)
+        size = chunksize(options, ARROW_CHUNKSIZE)
         limit = max_field_length(options)
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
         fh = source.open()
         try:
-            parquet = pq.ParquetFile(fh)
-            names = list(parquet.schema_arrow.names)
+            names = list(pq.ParquetFile(fh).schema_arrow.names)
+            fh.seek(0)
         except (pa.ArrowException, OSError, ValueError, IndexError, TypeError) as exc:
             fh.close()
             raise FormatError(
@@ -628,14 +661,37 @@ class GenericParquetAdapter:
         def marks() -> Iterator[pd.DataFrame]:
             start = 1
             try:
+                # text columns come dictionary-encoded, as Parquet stores them: decoded once
+                # per distinct value, never per row
+                parquet = _dictionary_file(fh, wanted_names)
                 for batch in parquet.iter_batches(batch_size=size, columns=wanted_names):
                     n = batch.num_rows
-                    columns = {c: _coded_arrow(batch.column(i)) for i, c in enumerate(needed)}
                     lines = np.arange(start, start + n, dtype=np.int64)
                     start += n
+                    not_text = np.zeros(n, dtype=bool)
+                    arrays = []
+                    for i, name in enumerate(wanted_names):
+                        array, bad = _valid_text(batch.column(i))
+                        arrays.append(array)
+                        if bad is not None:  # one bad value rejects its row, not the file
+                            for line in lines[bad & ~not_text]:
+                                problems.add(
+                                    int(line),
+                                    name,
+                                    None,
+                                    Reason.BAD_VALUE,
+                                    "text that is not valid UTF-8",
+                                )
+                            not_text |= bad
+                    columns = {c: _coded_arrow(arrays[i]) for i, c in enumerate(needed)}
                     blank = np.ones(n, dtype=bool)
                     for codes, uniques in columns.values():
-                        blank &= _flags(not v.strip() for v in uniques)[codes]
+                        empty = _flags(not v.strip() for v in uniques)
+                        if not empty.any():  # a column without a blank: no row is all blank
+                            blank = np.zeros(n, dtype=bool)
+                            break
+                        blank &= empty[codes]
+                    blank |= not_text  # rejected above as bad_value
                     if blank.any():
                         keep = ~blank
                         lines = lines[keep]
@@ -679,14 +735,15 @@ class GenericExcelAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the workbook (see the class docstring for options)."""
-        table = alias_table().extended(options.get("aliases"))
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
-        out = _output(options)
-        problems = Problems(file=source.name, errors=errors, rejected=out.rejected)
+        table, out, problems = _begin(source, options, errors)
         size = chunksize(options)
         workbook, sheet, header, header_row = open_sheet(
-            source, table, options.get("sheet"), is_long_header, wide=False
+            source,
+            table,
+            options.get("sheet"),
+            is_long_header,
+            wide=False,
+            keep=max_field_length(options) + 1,
         )
         out.warnings.extend(header.notes())
         note = sheet_note(workbook, sheet)
@@ -708,10 +765,24 @@ class GenericExcelAdapter:
         def marks() -> Iterator[pd.DataFrame]:
             lines: list[int] = []
             columns: list[list[str]] = [[] for _ in needed]
+
+            def disorder(number: int, values: Sequence[object]) -> None:
+                problems.add(
+                    number,
+                    RECORD,
+                    f"row {number}",
+                    Reason.BAD_RECORD,
+                    f"sheet row number {number} repeats or goes back (<row r> out of order)",
+                )
+
+            passed = False  # the header is behind: every row that follows is data
+            limit = max_field_length(options)
             with reading(workbook, source.name):
-                for number, values in sheet_rows(sheet):
-                    if number <= header_row:
-                        continue
+                for number, values in sheet_rows(sheet, disorder=disorder, keep=limit + 1):
+                    if not passed:
+                        passed = number >= header_row
+                        if number <= header_row:
+                            continue
                     texts = [cell_text(v) for v in values]
                     if not "".join(texts).strip():
                         continue  # an empty row is not a row
@@ -748,6 +819,54 @@ class GenericExcelAdapter:
         return out
 
 
+def _valid_text(array: Any) -> tuple[Any, npt.NDArray[np.bool_] | None]:
+    """``(array, None)`` when the column holds valid data, else for a text column whose bytes
+    are not all UTF-8: the column with those cells emptied, and which cells they were."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        array.validate(full=True)
+        return array, None
+    except pa.ArrowInvalid:
+        pass
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_string(array.type):
+        binary = pa.binary()
+    elif pa.types.is_large_string(array.type):
+        binary = pa.large_binary()
+    else:
+        return array, None  # not a text problem: reading it raises as before
+    raw = array.view(binary)
+    bad = np.fromiter(
+        (v is not None and not _is_utf8(v) for v in raw.to_pylist()), dtype=bool, count=len(raw)
+    )
+    cleaned = pc.if_else(pa.array(bad), pa.scalar(None, binary), raw).cast(array.type)
+    return cleaned, bad
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _dictionary_file(fh: BinaryIO, columns: Sequence[str]) -> Any:
+    """The Parquet file with its text (and binary) ``columns`` read as dictionary arrays."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.ParquetFile(fh).schema_arrow
+    fh.seek(0)
+    textual = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary)
+    wanted = set(columns)
+    text = [f.name for f in schema if f.name in wanted and any(t(f.type) for t in textual)]
+    return pq.ParquetFile(fh, read_dictionary=text or None)
+
+
 def _cells(array: Any) -> list[Any]:
     """The Python values of an Arrow column; one out-of-range value spoils only its own row.
 
@@ -782,6 +901,8 @@ def _coded_arrow(array: Any) -> Coded:
         return coded([cell_text(v) for v in _cells(array)])
     dictionary = encoded.dictionary
     texts = [cell_text(v) for v in _cells(dictionary)]
-    texts.append("")  # the null entry
-    indices = pc.fill_null(encoded.indices, len(dictionary)).to_numpy(zero_copy_only=False)
-    return indices.astype(np.intp, copy=False), texts
+    indices = encoded.indices
+    if indices.null_count:
+        texts.append("")  # the null entry
+        indices = pc.fill_null(indices, len(dictionary))
+    return indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False), texts

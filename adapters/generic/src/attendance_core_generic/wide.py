@@ -29,7 +29,6 @@ from ._common import (
     Header,
     Problems,
     Pupils,
-    alias_table,
     cell_text,
     chunksize,
     clean_id,
@@ -43,7 +42,7 @@ from ._common import (
     sniff_text,
 )
 from ._excel import open_sheet, reading, sheet_note, sheet_rows, sniff_workbook
-from .long import LONG_OPTIONS, RECORD, _choose_id, _output, unreadable
+from .long import LONG_OPTIONS, RECORD, _choose_id, _output, aliases_for, unreadable
 
 __all__ = ["WEEK_SESSIONS", "WideCsvAdapter", "WideExcelAdapter", "WideRows"]
 
@@ -279,9 +278,7 @@ class WideCsvAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
-        table = alias_table().extended(options.get("aliases"))
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
+        table = aliases_for(source, options)
         found = sniff_csv(head_text(source), table, is_wide_header, wide=True, strict=True)
         if found is None:
             raise FormatError(
@@ -335,11 +332,14 @@ class WideExcelAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the workbook (see the class docstring for options)."""
-        table = alias_table().extended(options.get("aliases"))
-        if not source.head(1):
-            raise FormatError("file is empty", file=source.name)
+        table = aliases_for(source, options)
         workbook, sheet, header, header_row = open_sheet(
-            source, table, options.get("sheet"), is_wide_header, wide=True
+            source,
+            table,
+            options.get("sheet"),
+            is_wide_header,
+            wide=True,
+            keep=max_field_length(options) + 1,
         )
         out, rows = _start(source, header, table, options, errors)
         note = sheet_note(workbook, sheet)
@@ -347,9 +347,16 @@ class WideExcelAdapter:
             out.warnings.append(note)
 
         def records() -> Iterator[tuple[int, Sequence[object]]]:
-            for number, values in sheet_rows(sheet):
-                if number > header_row:
-                    yield number, values
+            # every row after the header in the sheet is data, whatever its <row r> says: a
+            # repeated or backward row number is kept under that number, never dropped
+            passed = False
+            keep = max_field_length(options) + 1
+            for number, values in sheet_rows(sheet, keep=keep):
+                if not passed:
+                    passed = number >= header_row
+                    if number <= header_row:
+                        continue
+                yield number, values
 
         def marks() -> Iterator[pd.DataFrame]:
             with reading(workbook, source.name):

@@ -35,7 +35,12 @@ from attendance_core.adapterkit import (
     unwrap,
     upn_ok,
 )
-from attendance_core.adapters import AdapterOutput, Source, check_options
+from attendance_core.adapters import (
+    AdapterOutput,
+    RejectedStore,
+    Source,
+    check_options,
+)
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]
@@ -248,7 +253,7 @@ class WondeJsonAdapter:
         check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []
-        rejected: list[dict[str, Any]] = []
+        rejected = RejectedStore()
         sink = RejectedRows(source.name, errors, rejected)
         cat = _Catalogue(aliases, warnings)
         for name, doc in read_json_source(source, warnings):

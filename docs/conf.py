@@ -72,14 +72,16 @@ nitpick_ignore_regex = [
         r"py:.*",
         r"(pd|pandas|np|numpy|npt|numpy\.typing|dt|datetime|os|io|pathlib|typing"
         r"|collections\.abc|enum|fractions|dateutil(\.\w+)*|attrs?|importlib(\.\w+)*|types"
-        r"|jinja2|dask(\.\w+)*|distributed|tomllib|re|builtins|xml(\.\w+)*)\..*",
+        r"|jinja2|dask(\.\w+)*|distributed|tomllib|re|builtins|xml(\.\w+)*"
+        r"|sa|sqlalchemy(\.\w+)*|fastapi(\.\w+)*|starlette(\.\w+)*)\..*",
     ),
     (
         r"py:.*",
         r"(Path|PathLike|BinaryIO|IO|Any|Iterable|Iterator|Mapping|Sequence|Callable"
         r"|ClassVar|Literal|Self|Fraction|Enum|StrEnum|IntEnum|Pattern|DataFrame|Series|Index"
         r"|ndarray|NDArray|date|datetime|timedelta|rrule|TextIO|Protocol|NoneType|Hashable"
-        r"|MappingProxyType|Counter|Generator|Collection|MutableMapping|TypeAlias|Element)",
+        r"|MappingProxyType|Counter|Generator|Collection|MutableMapping|TypeAlias|Element"
+        r"|Engine|URL|Connection|FastAPI)",
     ),
     (
         r"py:.*",

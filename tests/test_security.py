@@ -808,7 +808,8 @@ def test_library_code_never_prints_configures_logging_or_phones_home() -> None:
     }
     found = []
     for path in library_sources():
-        if path.name in ("cli.py", "__main__.py"):
+        # the command line: cli.py and the casebook's subcommands it registers
+        if path.name in ("cli.py", "__main__.py", "_casebook_cli.py"):
             continue
         for name, line in _calls_in(path):
             if name in forbidden:

@@ -25,6 +25,7 @@ from typing import IO, Any, NoReturn
 import numpy as np
 import pandas as pd
 
+from . import _casebook_cli
 from .calendar import as_date
 from .errors import AttendanceError
 from .io import terminal_text
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", default="england-2024", help="policy id or TOML file (default england-2024)"
     )
     _output_options(rec, ("table", "csv", "json", "xlsx"))
+    _casebook_cli.add_recommend_options(rec)
 
     rep = sub.add_parser(
         "report",
@@ -355,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _quiet(fmt)
+    _casebook_cli.add_commands(sub)  # serve, token (extras casebook and service)
     return parser
 
 
@@ -721,9 +724,17 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         plans = _read_plans(args.plans)
         history = _read_history(args.history)
         progress.step("recommending")
-        steps = recommend(
-            reg, pupils=pupils, plans=plans, history=history, as_of=args.as_of, policy=args.policy
-        )
+        if args.casebook:  # history read from the casebook (--history added to it), steps saved
+            steps = _casebook_cli.recommend_with_casebook(args, reg, pupils, plans, history)
+        else:
+            steps = recommend(
+                reg,
+                pupils=pupils,
+                plans=plans,
+                history=history,
+                as_of=args.as_of,
+                policy=args.policy,
+            )
     frame = steps_frame(steps)  # has the NextStep columns even with no steps
     frame["stage"] = [getattr(s, "name", s) for s in frame["stage"]]
     if args.to == "table":
@@ -965,9 +976,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        handler = handlers.get(args.command) or args.handler  # the extras set their handler
         with warnings.catch_warnings():
             warnings.showwarning = _warning_line(args)  # one clean line, never source code
-            code = handlers[args.command](args)
+            code = handler(args)
             sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
             return code
     except BrokenPipeError:

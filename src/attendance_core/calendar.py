@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .errors import AttendanceError, RegisterError
+from .errors import AttendanceError, AttendanceWarning, RegisterError
 
 
 class _Marks(Protocol):
@@ -271,10 +272,16 @@ def as_dates(values: Any, name: str = "date", *, ids: Any = None) -> pd.Series:
     """
     series = pd.Series(values)
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return series.astype("datetime64[ns]")
+        days = series.to_numpy().astype("datetime64[D]")
+        known = ~np.isnat(days)
+        outside = known & ~in_bounds(days.astype(np.int64))
+        _warn_outside(name, int(outside.sum()))
+        days[outside] = np.datetime64("NaT")
+        return pd.Series(days.astype("datetime64[ns]"), index=series.index)
     codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
     decided: list[Any] = []
     bad = np.zeros(len(uniques) + 1, dtype=bool)
+    far = np.zeros(len(uniques) + 1, dtype=bool)
     for i, value in enumerate(uniques):
         if _blank(value):
             decided.append(pd.NaT)
@@ -283,16 +290,34 @@ def as_dates(values: Any, name: str = "date", *, ids: Any = None) -> pd.Series:
             decided.append(pd.Timestamp(as_date(value, name)))
         except (AttendanceError, pd.errors.OutOfBoundsDatetime):
             decided.append(pd.NaT)
-            bad[i] = True
-    wrong = bad[np.where(codes >= 0, codes, len(uniques))]
+            # a real date outside the bounds (a 9999-12-31 "not left" placeholder) is unknown;
+            # text that is not an ISO date is refused
+            iso = isinstance(value, dt.date | np.datetime64) or bool(
+                _ISO_DATE.fullmatch(str(value).strip())
+            )
+            far[i] = iso
+            bad[i] = not iso
+    at = np.where(codes >= 0, codes, len(uniques))
+    wrong = bad[at]
     if wrong.any():
         first = int(np.flatnonzero(wrong)[0])
         who = "" if ids is None else f" (first: pupil {str(list(ids)[first])[:40]})"
         raise AttendanceError(
             f"{name}: {int(wrong.sum())} value(s) are not dates{who}; give them as YYYY-MM-DD"
         )
+    _warn_outside(name, int(far[at].sum()))
     lut = pd.DatetimeIndex([*decided, pd.NaT]).to_numpy(dtype="datetime64[ns]")
-    return pd.Series(lut[np.where(codes >= 0, codes, len(uniques))], index=series.index)
+    return pd.Series(lut[at], index=series.index)
+
+
+def _warn_outside(name: str, count: int) -> None:
+    if count:
+        warnings.warn(
+            f"{name}: {count} date(s) outside {FIRST_DATE} to {LAST_DATE} are taken as unknown "
+            "(a placeholder such as 9999-12-31 means no date)",
+            AttendanceWarning,
+            stacklevel=3,
+        )
 
 
 @attrs.frozen(kw_only=True)

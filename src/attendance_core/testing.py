@@ -117,15 +117,16 @@ def drain(format_name: str, data: Any, *, errors: str = "collect", **options: An
     return rows + rejected_total(output.rejected)
 
 
-#: Reasons a row may have when it clashes with a row of another file (no source row then).
-_ACROSS_FILES = frozenset({"duplicate_row", "duplicate_session"})
+#: Reasons only the files together can give (no source row then): a session given in two
+#: files, or a date far from every other of its school across the files.
+_ACROSS_FILES = frozenset({"duplicate_row", "duplicate_session", "stray_date"})
 
 
 def assert_rejected_shape(rejected: pd.DataFrame, *, max_row: int | None = None) -> None:
     """Assert the fixed shape of a rejected table: the columns ``row, column, value, reason``
     (and ``file`` after a load of several files), rows sorted 1-based integers (within each
-    file), reasons non-empty ids. A row that clashes with another file's copy of the same
-    session has no source row (``None``) and a duplicate reason."""
+    file), reasons non-empty ids. A row rejected only once the files are put together (the
+    same session in two files, a stray date across them) has no source row (``None``)."""
     several = list(rejected.columns) == [*REJECTED_COLUMNS, "file"]
     assert several or list(rejected.columns) == list(REJECTED_COLUMNS), list(rejected.columns)
     groups = rejected.groupby("file", sort=False, dropna=False) if several else [("", rejected)]

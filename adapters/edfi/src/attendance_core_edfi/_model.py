@@ -23,6 +23,7 @@ from attendance_core.adapterkit import (
     parse_date,
 )
 from attendance_core.adapters import AdapterOutput, RejectedStore, check_options
+from attendance_core.calendar import FIRST_DATE, LAST_DATE
 from attendance_core.errors import Reason
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
@@ -430,8 +431,10 @@ class Build:
         for sp in spans:
             if sp.begin is None or sp.end is None:
                 continue
-            day = sp.begin
-            while day <= sp.end:
+            # a session dated past the bounds any register holds (a 9999-12-31 end) is read
+            # up to those bounds, never day by day to the end of the calendar
+            day, end = max(sp.begin, FIRST_DATE), min(sp.end, LAST_DATE)
+            while day <= end:
                 if day.weekday() in SESSION_WEEKDAYS and day not in dates:
                     out.setdefault(day, sp.row)
                 day += dt.timedelta(days=1)

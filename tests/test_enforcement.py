@@ -432,6 +432,25 @@ def test_penalty_notice_rate_and_count() -> None:
     assert "prosecution" in other.reason and other.stage is Stage.ENFORCE
 
 
+def test_the_three_years_run_from_the_first_notice_of_the_period() -> None:
+    """The framework: the three-year period "starts from the date of issue of the first
+    penalty notice" (the issue's wording and dfe-rules.md §4.2), not three years back from
+    the run. A first notice in January 2021 and a second in June 2023 make a period that ended
+    in January 2024: in December 2024 none count, where three years back from the run would
+    count the second and give the higher rate."""
+    from attendance_core.escalation import _current_period
+
+    first, second = D(2021, 1, 11), D(2023, 6, 5)
+    assert _current_period([first, second], D(2023, 12, 1), 3) == [first, second]
+    assert _current_period([first, second], D(2024, 1, 11), 3) == []
+    assert _current_period([first, second, D(2024, 2, 5)], D(2024, 12, 2), 3) == [D(2024, 2, 5)]
+    assert _current_period([D(2020, 2, 29)], D(2023, 2, 28), 3) == [D(2020, 2, 29)]
+    assert _current_period([D(2020, 2, 29)], D(2023, 3, 1), 3) == []
+    history = events(pn(first), pn(second))
+    s = step(run(P(id=A, tail=absent(10, "G")), history=history), "consider_penalty_notice")
+    assert s.evidence["penalty_notices_3_years"] == 0 and s.evidence["rate"] == "first"
+
+
 def test_threshold_leaves_out_sessions_covered_by_the_latest_notice() -> None:
     pupil = P(id=A, tail=absent(16, "G"))  # 6 Dec PM ... 13 Dec: 16 sessions
     reg, table = build([pupil])

@@ -1125,11 +1125,26 @@ def _history_items(history: Any) -> list[_Item]:
     return items
 
 
-def _years_before(day: dt.date, years: int) -> dt.date:
+def _years_after(day: dt.date, years: int) -> dt.date:
     try:
-        return day.replace(year=day.year - years)
+        return day.replace(year=day.year + years)
     except ValueError:  # 29 February
-        return dt.date(day.year - years, 3, 1)
+        return dt.date(day.year + years, 3, 1)
+
+
+def _current_period(dates: list[dt.date], as_of: dt.date, years: int) -> list[dt.date]:
+    """The notices of the period that holds ``as_of``. The framework: at most two notices to
+    the same parent for the same child "within a three-year period", which "starts from the
+    date of issue of the first penalty notice"; a notice issued once a period has ended starts
+    the next one. Empty when ``as_of`` is past the end of the last period."""
+    current: list[dt.date] = []
+    end: dt.date | None = None
+    for day in sorted(dates):
+        if end is None or day >= end:
+            current, end = [day], _years_after(day, years)
+        else:
+            current.append(day)
+    return current if end is not None and as_of < end else []
 
 
 @attrs.define(eq=False)
@@ -1149,7 +1164,8 @@ def _penalties(history: Any, rows_for: _Rows, n: int, as_of: dt.date, fw: Framew
     """Penalty notices counted toward the limit and unpaid ones (api.md, "Penalty notices
     counted"; dfe-rules.md §4.2).
 
-    Counted: issued in the ``penalty_notice_years`` before ``as_of`` (and on or after the
+    Counted: the notices of the ``penalty_notice_years`` period that holds ``as_of``, a period
+    starting at the issue date of its first notice (:func:`_current_period`; on or after the
     framework's ``count_penalty_notices_from``), not withdrawn, to the same parent — a notice
     with no ``parent_id`` counts for every parent, and the figure is the most for any one
     parent. Unpaid: outcome ``unpaid``, or no outcome once the days to pay (beginning with
@@ -1172,28 +1188,35 @@ def _penalties(history: Any, rows_for: _Rows, n: int, as_of: dt.date, fw: Framew
                 prosecuted.setdefault(row, []).append(event.date)
             else:
                 notices.setdefault(row, []).append(event)
-    since = _years_before(as_of, fw.penalty_notice_years)
+    years = fw.penalty_notice_years
     for row, events in notices.items():
         issued = [e for e in events if e.date <= as_of]
         chosen = [
             e
             for e in issued
-            if e.date > since
-            and e.outcome != "withdrawn"
+            if e.outcome != "withdrawn"
             and (fw.count_penalty_notices_from is None or e.date >= fw.count_penalty_notices_from)
         ]
         if chosen:
             parents = sorted({e.parent_id for e in chosen if e.parent_id is not None})
-            each = {p: sum(e.parent_id in (p, None) for e in chosen) for p in parents}
-            by_parent[row] = each or {"(parent not recorded)": len(chosen)}
+            periods = {
+                p: _current_period(
+                    [e.date for e in chosen if e.parent_id in (p, None)], as_of, years
+                )
+                for p in parents
+            } or {"(parent not recorded)": _current_period([e.date for e in chosen], as_of, years)}
+            by_parent[row] = {p: len(days) for p, days in periods.items()}
             counted[row] = max(by_parent[row].values())
+            # sessions up to the latest notice never count again, whatever its period
             last = max(e.date for e in chosen)
             latest[row] = np.datetime64(last, "D")
             threshold_from[row] = _ordinal(last) + 1
-            notes[(row, "penalty_notice_limit_reached")] = (
-                f"{counted[row]} penalty notice(s) since {_words_date(since)}, the latest "
-                f"{_words_date(last)}"
-            )
+            if counted[row]:
+                first = min(min(days) for days in periods.values() if days)
+                notes[(row, "penalty_notice_limit_reached")] = (
+                    f"{counted[row]} penalty notice(s) in the {years}-year period from "
+                    f"{_words_date(first)}, the latest {_words_date(last)}"
+                )
         owing = []
         for e in issued:
             if e.outcome in ("paid", "withdrawn"):

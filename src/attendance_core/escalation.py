@@ -38,6 +38,9 @@ from ._engine import (
     count_classes,
     evidence_classes,
 )
+from ._pupils import positions, pupils_table
+from ._values import id_text as _id_text
+from ._values import truthy_array
 from .age import compulsory_age_end, compulsory_age_start, compulsory_school_age_of
 from .bands import BandScheme
 from .calendar import (
@@ -562,66 +565,14 @@ def _compute(
     )
 
 
-def _id_text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _id_index(values: Any) -> pd.Index:
-    """Identifiers as stripped text (``1234.0`` read by a CSV parser becomes ``1234``),
-    normalising each distinct value once."""
-    codes, uniques = pd.factorize(pd.Index(values, dtype=object), use_na_sentinel=False)
-    texts = np.array([_id_text(u) for u in uniques], dtype=object)
-    index: pd.Index = pd.Index(texts[codes] if len(codes) else texts[:0], dtype=object)
-    return index
-
-
 def _pupil_table(pupils: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The pupils table indexed by pupil_id (a ``pupil_id`` column is moved to the index)."""
-    if pupils is None:
-        return None
-    if not isinstance(pupils, pd.DataFrame):
-        raise TypeError(f"pupils must be a pandas DataFrame (got {type(pupils).__name__})")
-    if "pupil_id" in pupils.columns and pupils.index.name != "pupil_id":
-        return pupils.set_index("pupil_id")
-    return pupils
+    """The pupils table as the library reads it (the one contract, :mod:`._pupils`)."""
+    return pupils_table(pupils)
 
 
 def _pupil_positions(reg: Register, pupils: pd.DataFrame | None) -> npt.NDArray[np.int64]:
-    """Row position in ``pupils`` of each enrolment (-1: not in the table).
-
-    Matched on (school_id, pupil_id) when both sides have school ids, else on pupil_id alone.
-    """
-    n = reg.n_enrolments
-    if pupils is None or not len(pupils) or n == 0:
-        return np.full(n, -1, dtype=np.int64)
-    ids = _id_index(pupils.index)
-    wanted = pd.Index(reg.pupil_ids.astype(str), dtype=object)  # already normalised
-    by_pupil = pd.Series(np.arange(len(ids)), index=ids)
-    by_pupil = by_pupil[~by_pupil.index.duplicated(keep="first")]
-    out = by_pupil.reindex(wanted).fillna(-1).to_numpy(dtype=np.int64)
-    if "school_id" in pupils.columns and reg.school_ids is not None:
-        keys = pd.MultiIndex.from_arrays([_id_index(pupils["school_id"]), ids])
-        by_both = pd.Series(np.arange(len(ids)), index=keys)
-        by_both = by_both[~by_both.index.duplicated(keep="first")]
-        want2 = pd.MultiIndex.from_arrays(
-            [pd.Index(reg.school_ids.astype(str), dtype=object), wanted]
-        )
-        exact = by_both.reindex(want2).fillna(-1).to_numpy(dtype=np.int64)
-        out = np.where(exact >= 0, exact, out)
-    return out
-
-
-_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if value is None or pd.isna(value):
-        return False
-    return str(value).strip().lower() in _TRUE_WORDS
+    """Row position in ``pupils`` of each enrolment (-1: not in the table): the one join."""
+    return positions(reg.pupil_ids, reg.school_ids, pupils)
 
 
 def _flag_values(
@@ -629,11 +580,8 @@ def _flag_values(
 ) -> npt.NDArray[np.bool_]:
     if pupils is None or flag not in pupils.columns:
         return np.zeros(len(positions), dtype=bool)
-    codes, uniques = pd.factorize(pupils[flag].astype(object), use_na_sentinel=True)
-    truth = np.array([_truthy(u) for u in uniques] + [False], dtype=bool)
-    values = np.append(truth[codes], False)
-    col = codes
-    result: npt.NDArray[np.bool_] = values[np.where(positions >= 0, positions, len(col))]
+    values = np.append(truthy_array(pupils[flag]), False)
+    result: npt.NDArray[np.bool_] = values[np.where(positions >= 0, positions, len(values) - 1)]
     return result
 
 

@@ -59,6 +59,7 @@ from attendance_core import _pupils, _values
 from attendance_core._rejected import RejectedStore
 from attendance_core._values import decode_bytes, id_text, truthy
 from attendance_core.adapters import refuse_unknown
+from attendance_core.calendar import as_dates
 from attendance_core.errors import FormatError, RegisterError
 
 __all__ = [
@@ -682,8 +683,8 @@ def pupils_frame(rows: dict[str, dict[str, Any]], columns: list[str]) -> pd.Data
     )
     frame.index = pd.Index([str(i) for i in frame.index], name="pupil_id", dtype=object)
     for col in PUPIL_DATE_COLUMNS:
-        if col in frame:
-            frame[col] = pd.to_datetime(frame[col])
+        if col in frame:  # the one date policy: a 9999-12-31 placeholder is unknown, warned
+            frame[col] = as_dates(frame[col], col, ids=frame.index)
     return frame
 
 
@@ -784,8 +785,8 @@ def typed_frame(
         if column in frame:
             frame[column] = frame[column].astype(count_dtype)  # type: ignore[call-overload]
     for column in dates:
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column])
+        if column in frame:  # the one date policy: a date past 1990..2099 is unknown, warned
+            frame[column] = as_dates(frame[column], column)
     return frame
 
 

@@ -23,7 +23,7 @@ from attendance_core.adapterkit import (
     parse_date,
 )
 from attendance_core.adapters import AdapterOutput, RejectedStore, check_options
-from attendance_core.calendar import FIRST_DATE, LAST_DATE
+from attendance_core.calendar import FIRST_DATE, LAST_DATE, as_dates
 from attendance_core.errors import Reason
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
@@ -572,8 +572,8 @@ class Build:
         )
         frame = frame.set_index(pd.Index(frame.pop("pupil_id").astype(object), name="pupil_id"))
         for col in ("date_of_birth", "admission_date", "leaving_date"):
-            if col in frame:
-                frame[col] = pd.to_datetime(frame[col])
+            if col in frame:  # the one date policy: a 9999-12-31 placeholder is unknown
+                frame[col] = as_dates(frame[col], col, ids=frame.index)
         return frame.sort_index(kind="mergesort")
 
 

@@ -146,10 +146,10 @@ PUPIL_FLAGS: tuple[str, ...] = _pupils.FLAGS
 #: Student fields of an API export that become pupils columns (in this order, when any
 #: student has them): the ``fields`` of :func:`key_pupils`.
 PUPIL_FIELDS: tuple[str, ...] = ("upn", "name", "year_group", *_pupils.DATE_COLUMNS, "mis_id")
-#: Pupil key choices of the API adapters: ``auto`` = UPN when every student has one, else the
-#: MIS id, else the API's own id (see :func:`choose_pupil_key`).
+#: The pupil key choices of the API adapters. ``auto`` is the UPN when every student has one,
+#: else the MIS id, else the API's own id (see :func:`choose_pupil_key`).
 PUPIL_KEYS: tuple[str, ...] = ("auto", "upn", "mis_id", "id")
-#: Leaving dates that mean "not left" besides null in API exports: the SQL Server
+#: The leaving dates that mean "not left" in API exports, besides null. This is the SQL Server
 #: smalldatetime maximum (see :func:`open_end_set`).
 OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
 

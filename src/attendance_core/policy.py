@@ -672,15 +672,16 @@ class Framework:
     statutory guidance; an LA's policy file may change any of them.
     """
 
-    #: shortest and longest improvement period of a notice to improve, in weeks: a notice
+    #: The shortest and longest improvement period of a notice to improve, in weeks. A notice
     #: without ``until`` gets the shortest; one outside the range is kept with a warning, and
-    #: its period never ends before the shortest has passed
+    #: its period never ends before the shortest has passed.
     improvement_period_weeks: tuple[int, int] = (3, 6)
     #: penalty notices per child and parent within ``penalty_notice_years``
     penalty_notice_limit: int = 2
     penalty_notice_years: int = 3
-    #: notices issued before this date do not count toward the limit (None: all count; the
-    #: framework's text on notices from before 19 August 2024 was not found, rulings.md 8)
+    #: Notices issued before this date do not count toward the limit (None, the default, means
+    #: all count, as rulings.md 8 says; the framework's text on notices from before 19 August
+    #: 2024 was not found).
     count_penalty_notices_from: dt.date | None = None
     #: days to pay, beginning with the day of receipt; receipt is taken as this many working
     #: days after issue

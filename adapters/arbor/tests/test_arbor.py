@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from attendance_core_arbor import ArborJsonAdapter, MarkRules, parse_stamp
 from hypothesis import HealthCheck, given, settings
@@ -107,6 +108,35 @@ def test_pupils_frame_and_upn_history() -> None:
     assert pupils.loc["T201200101002", "mis_id"] == "1225"
     assert not pupils.loc["T201200101002", "upn_temporary"]
     assert pupils.loc["D201200101001", "name"] == "Amira Khan"
+
+
+def test_date_of_birth_from_the_students_person() -> None:
+    # The SDK keeps dateOfBirth on Person (Student.person), not on Student; see data/README.md.
+    pupils = _load(DATA / "arbor_person_dob.json").pupils
+    assert pupils.loc["D201200101001", "date_of_birth"] == pd.Timestamp("2014-03-10")
+    assert pupils.loc["T201200101002", "date_of_birth"] == pd.Timestamp("2014-04-11")
+    # a dateOfBirth on the student object itself still wins
+    doc = json.loads((DATA / "arbor_person_dob.json").read_text())
+    doc["students"][0]["dateOfBirth"] = "2015-01-02"
+    pupils = _load(json.dumps(doc).encode()).pupils
+    assert pupils.loc["D201200101001", "date_of_birth"] == pd.Timestamp("2015-01-02")
+
+
+def test_2017_layout_session_gives_the_register_type() -> None:
+    # SDK models 2017-2019: a record names its `session` (no attendanceRegister, event or
+    # isRedundant); see data/README.md.
+    result = _load(DATA / "arbor_2017_session.json")
+    inferred = [w for w in result.warnings if "inferred from the start time" in w]
+    assert inferred and inferred[0].endswith("rows 6")  # only the record with no session
+    assert any("lesson-register record(s) skipped" in w and "rows 3" in w for w in result.warnings)
+    marks = result.register.to_long()
+    listing = _load(LISTING).register.to_long()
+    assert set(marks["session"]) == {"AM", "PM"}
+    assert set(map(tuple, marks[["pupil_id", "date", "session"]].astype(str).values)) <= set(
+        map(tuple, listing[["pupil_id", "date", "session"]].astype(str).values)
+    )
+    # without isRedundant the superseded copy is no longer dropped: both copies are rejected
+    assert list(result.rejected.query("reason == 'duplicate_session'")["row"]) == [1, 4]
 
 
 def test_temporary_upn_current_on_the_record_date() -> None:

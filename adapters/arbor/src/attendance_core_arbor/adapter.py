@@ -481,6 +481,11 @@ class _Reader:
             obj: Mapping[str, Any] = found or {}
             name = obj.get("displayName")
             dob = parse_stamp(obj.get("dateOfBirth"))
+            if dob is None:
+                # The SDK's Student model has no dateOfBirth: it is a property of the
+                # Person the student's `person` points to (Model/Student.php, Person.php).
+                person = self._resolve(obj.get("person"))
+                dob = parse_stamp(person.get("dateOfBirth")) if person else None
             row: dict[str, Any] = {
                 "pupil_id": pupil_id,
                 "upn": chosen.upn if chosen else None,
@@ -582,11 +587,14 @@ class _Reader:
         pupil_id = self.pupil_ids.get(sid)
         if pupil_id is None:
             raise RowProblem("student", sid, Reason.MISSING_VALUE, "student has no UPN assignment")
-        event = self._resolve(record.get("event"))
+        # SDK models of 2017-2019 link a record to its `session` (a Session with the same
+        # attendanceRegisterType and startDatetime); later ones to its `event`.
+        holder = "event" if _is_map(record.get("event")) else "session"
+        event = self._resolve(record.get(holder))
         raw_start = record.get("startDatetime")
         column = "startDatetime"
         if raw_start is None and event is not None:
-            raw_start, column = event.get("startDatetime"), "event.startDatetime"
+            raw_start, column = event.get("startDatetime"), f"{holder}.startDatetime"
         if raw_start is None:
             raise RowProblem(column, None, Reason.MISSING_VALUE, "record has no start date-time")
         start = parse_stamp(raw_start)

@@ -12,10 +12,28 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["TRUE_WORDS", "decode_bytes", "id_text", "id_texts", "shorten", "truthy", "truthy_array"]
+__all__ = [
+    "TRUE_WORDS",
+    "decode_bytes",
+    "id_text",
+    "id_texts",
+    "is_blank",
+    "shorten",
+    "truthy",
+    "truthy_array",
+]
 
 #: Cell texts (compared stripped and lower-cased) that mean "yes" in a flag column or a switch.
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1", "1.0"})
+
+
+def is_blank(value: Any) -> bool:
+    """Whether a cell holds nothing: None, ``pd.NA``, ``NaT``, a NaN float or blank text."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    return isinstance(value, str) and not value.strip()
 
 
 def truthy(value: Any) -> bool:

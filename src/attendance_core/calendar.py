@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ._values import is_blank
 from .errors import AttendanceError, AttendanceWarning, RegisterError
 
 
@@ -252,14 +253,6 @@ def stray_days(days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.concatenate(strays) if strays else uniq[:0]
 
 
-def _blank(value: Any) -> bool:
-    if value is None or value is pd.NaT:
-        return True
-    if isinstance(value, float | np.floating) and np.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
 def as_dates(values: Any, name: str = "date", *, ids: Any = None) -> pd.Series:
     """A column of dates (``datetime64[ns]``, blanks as ``NaT``) by :func:`as_date`'s policy.
 
@@ -283,7 +276,7 @@ def as_dates(values: Any, name: str = "date", *, ids: Any = None) -> pd.Series:
     bad = np.zeros(len(uniques) + 1, dtype=bool)
     far = np.zeros(len(uniques) + 1, dtype=bool)
     for i, value in enumerate(uniques):
-        if _blank(value):
+        if is_blank(value):
             decided.append(pd.NaT)
             continue
         try:

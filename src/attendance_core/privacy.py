@@ -48,7 +48,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import inspect
-import math
 import os
 import re
 import secrets
@@ -64,6 +63,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ._values import id_text as _id_text
+from ._values import is_blank
 from .errors import AttendanceWarning, FormatError, RegisterError
 
 __all__ = [
@@ -204,14 +204,6 @@ def pseudonymise_key_file(path: str | os.PathLike[str]) -> bytes:
     return key
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float | np.floating):
-        return math.isnan(value)
-    return isinstance(value, str) and not value.strip()
-
-
 @attrs.frozen
 class Pseudonymiser:
     """Turns ids into pseudonyms under one key: ``prefix`` + ``length`` hex digits of
@@ -234,7 +226,7 @@ class Pseudonymiser:
 
     def __call__(self, value: Any) -> Any:
         """The pseudonym of one id; a missing id (None, NaN, empty) is returned unchanged."""
-        if _is_missing(value):
+        if is_blank(value):
             return value
         text = _id_text(value)
         digest = hmac.new(self.key, _CONTEXT + text.encode("utf-8"), hashlib.sha256)
@@ -255,7 +247,7 @@ class Pseudonymiser:
         seen: dict[str, str] = {}
         mapped = np.empty(len(uniques) + 1, dtype=object)
         for i, raw in enumerate(uniques):
-            if _is_missing(raw):
+            if is_blank(raw):
                 mapped[i] = raw
                 continue
             text = _id_text(raw)
@@ -357,7 +349,7 @@ def _known_ids(*tables: Any) -> set[str]:
 
 
 def _hide(column: Any, value: Any, reason: Any, columns: Sequence[str], known: set[str]) -> bool:
-    if _is_missing(value):
+    if is_blank(value):
         return False
     if column in columns or identifying_column(column) or reason == "unknown_pupil":
         return True

@@ -419,6 +419,15 @@ def _header(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
+def _read_text_csv(path: Path) -> pd.DataFrame:
+    """A CSV file of the command line's inputs (pupils, plans, case history) as text cells,
+    blank cells as ``""``; a file that cannot be read is an error naming it."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, a parser error, empty data
+        raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
+
+
 def read_pupils_csv(path: str | Path) -> pd.DataFrame:
     """A pupils table from a CSV file, indexed by ``pupil_id`` (as ``load().pupils``).
 
@@ -432,10 +441,7 @@ def read_pupils_csv(path: str | Path) -> pd.DataFrame:
     column (never a date value, which may be a date of birth).
     """
     source = Path(path)
-    try:
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise AttendanceError(f"{source.name}: cannot read ({type(exc).__name__})") from exc
+    frame = _read_text_csv(source)
     frame.columns = [_header(str(c)) for c in frame.columns]
     if "pupil_id" not in frame.columns:
         raise AttendanceError(f"{source.name}: no pupil_id column")
@@ -681,13 +687,13 @@ def _read_plans(paths: Sequence[Path] | None) -> list[Any] | None:
     for path in paths:
         if not path.exists():
             raise AttendanceError(f"{path}: no such file")
-        try:
-            if path.suffix.lower() in (".xlsx", ".xlsm"):
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            try:
                 table = pd.read_excel(path, dtype=str).fillna("")
-            else:
-                table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
+            except (OSError, ValueError) as exc:
+                raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
+        else:
+            table = _read_text_csv(path)
         plans.append(ActionPlan.from_table(table))
     return plans
 
@@ -701,11 +707,7 @@ def _read_history(path: Path | None) -> Any:
 
     if not path.exists():
         raise AttendanceError(f"{path}: no such file")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise AttendanceError(f"{path.name}: cannot read ({type(exc).__name__})") from exc
-    table = table.replace("", None)
+    table = _read_text_csv(path).replace("", None)
     table.index = pd.RangeIndex(2, len(table) + 2)  # line 1 is the header
     try:
         return CaseHistory.from_table(table)

@@ -335,6 +335,14 @@ class RejectedStore:
         return f"RejectedStore({self.total} rejected, {len(self)} kept, cap {self.cap})"
 
 
+def reason_counts(rejected: pd.DataFrame) -> dict[str, int]:
+    """The rows of a rejected-rows table counted by reason id (empty without a reason column)."""
+    if "reason" not in rejected.columns:
+        return {}
+    counts = rejected["reason"].astype(str).value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
 def empty_rejected() -> pd.DataFrame:
     """An empty rejected-rows table."""
     return pd.DataFrame({c: pd.Series([], dtype=object) for c in REJECTED_COLUMNS})

@@ -56,6 +56,7 @@ from ._rejected import (
     REJECTED_COLUMNS,
     RejectedStore,
     capped,
+    reason_counts,
     rejected_total,
 )
 from ._values import shorten, truthy
@@ -718,8 +719,7 @@ class LoadResult:
         if self.rejected_count < 0:  # built by hand: the table is the whole story
             object.__setattr__(self, "rejected_count", len(self.rejected))
         if not self.error_counts and len(self.rejected):
-            counts = self.rejected["reason"].astype(str).value_counts()
-            object.__setattr__(self, "error_counts", {str(k): int(v) for k, v in counts.items()})
+            object.__setattr__(self, "error_counts", reason_counts(self.rejected))
 
     @property
     def rejected_truncated(self) -> bool:

@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ._pupils import positions, pupils_table
-from ._rejected import RejectedStore, shown_value
+from ._rejected import RejectedStore, reason_counts, shown_value
 from ._rejected import empty_rejected as _empty_rejected
 from ._values import id_texts as _id_texts
 from .calendar import SchoolCalendar, as_date, as_dates, in_bounds, stray_days
@@ -250,8 +250,7 @@ class Register:
         self.error_counts: Mapping[str, int]
         table = _empty_rejected() if rejected is None else rejected
         if error_counts is None:
-            reasons: Any = table["reason"] if "reason" in table.columns else []
-            error_counts = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
+            error_counts = reason_counts(table)
         self.schools: npt.NDArray[np.object_]
         self.school_index: npt.NDArray[np.int64]
         # school sessions from term-date files, by school id: a bool per column
@@ -293,8 +292,7 @@ class Register:
         rows and ``error_counts`` (default: counted from ``rejected``) as their counts by
         reason: :func:`~attendance_core.load` gives the register the load's whole table."""
         if error_counts is None:
-            reasons: Any = rejected["reason"] if "reason" in rejected.columns else []
-            error_counts = {str(k): int(v) for k, v in pd.Series(reasons).value_counts().items()}
+            error_counts = reason_counts(rejected)
         other = object.__new__(Register)
         other.__dict__.update(
             self.__dict__,

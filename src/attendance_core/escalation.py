@@ -38,7 +38,8 @@ from ._engine import (
     count_classes,
     evidence_classes,
 )
-from ._pupils import positions, pupils_table
+from ._pupils import positions as pupil_positions
+from ._pupils import pupils_table
 from ._values import id_text as _id_text
 from ._values import truthy_array
 from .age import compulsory_age_end, compulsory_age_start, compulsory_school_age_of
@@ -317,7 +318,7 @@ def _compute(
     monday = _ordinal(week_start(as_of))
     lut = evidence_classes(reg.codes)
     after_close = reg.codes.of_tags("late_after_close") & (lut == _OU)
-    positions = _pupil_positions(reg, pupils)
+    positions = pupil_positions(reg.pupil_ids, reg.school_ids, pupils)
     age_lo, age_hi = _age_bounds(pupils, positions)
     thr_lo = age_lo if threshold_from is None else np.maximum(age_lo, threshold_from)
 
@@ -563,16 +564,6 @@ def _compute(
         lut=lut,
         band_ids=scheme.band_ids,
     )
-
-
-def _pupil_table(pupils: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The pupils table as the library reads it (the one contract, :mod:`._pupils`)."""
-    return pupils_table(pupils)
-
-
-def _pupil_positions(reg: Register, pupils: pd.DataFrame | None) -> npt.NDArray[np.int64]:
-    """Row position in ``pupils`` of each enrolment (-1: not in the table): the one join."""
-    return positions(reg.pupil_ids, reg.school_ids, pupils)
 
 
 def _flag_values(
@@ -1254,7 +1245,7 @@ def _decide(
     rows_for = _Rows(reg)
     pen = _penalties(hist, rows_for, reg.n_enrolments, day, fw)
     figs = _compute(
-        reg, _pupil_table(pupils), day, pol.scheme, threshold_from=pen.threshold_from, framework=fw
+        reg, pupils_table(pupils), day, pol.scheme, threshold_from=pen.threshold_from, framework=fw
     )
     e = figs.enrolment
     e["penalty_notices_3_years"] = pen.counted

@@ -616,9 +616,7 @@ def _sniffers(src: Source) -> tuple[list[tuple[str, Adapter]], list[str]]:
 def _detect_or_none(path: Path) -> str | None:
     """The adapter for ``path`` as :func:`detect` decides, or None when no adapter
     recognises it (several fitting still raise: that is a question for the user)."""
-    if not _sniffers(Source.of(path))[0]:
-        return None
-    return detect(path)
+    return _decide(Source.of(path), required=False)
 
 
 def _claimed(folder: Path, format: str | None) -> bool:
@@ -664,11 +662,20 @@ def detect(source: Any) -> str:
     several still, raises :class:`FormatError` listing the candidates. Adapters that cannot be
     imported are skipped (noted in the message when nothing fits).
     """
-    src = Source.of(source)
+    name = _decide(Source.of(source), required=True)
+    assert name is not None
+    return name
+
+
+def _decide(src: Source, *, required: bool) -> str | None:
+    """:func:`detect`'s decision from one round of sniffing; with ``required=False`` None
+    when no adapter recognises ``src`` instead of a :class:`FormatError`."""
     candidates, broken = _sniffers(src)
     if len(candidates) == 1:
         return candidates[0][0]
     if not candidates:
+        if not required:
+            return None
         installed = ", ".join(formats()) or "none"
         text = f"no installed adapter recognises this source; installed formats: {installed}"
         if broken:

@@ -936,8 +936,6 @@ def load(
         given = options.pop("pupils", None)
         return load_several(
             several,
-            load_one=load,
-            detect_one=_detect_or_none,
             format=format,
             errors=errors,
             options=options,

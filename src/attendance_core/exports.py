@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +60,6 @@ def folder_entries(folder: Path) -> list[Path]:
 def load_several(
     exports: Sequence[tuple[Path, bool]],
     *,
-    load_one: Callable[..., LoadResult],
-    detect_one: Callable[[Path], str | None],
     format: str | None,
     errors: str,
     options: dict[str, Any],
@@ -76,10 +74,9 @@ def load_several(
     """
     from tqdm import tqdm
 
-    from .adapters import LoadResult, with_given_pupils
+    from .adapters import LoadResult, _detect_or_none, load, with_given_pupils
     from .register import REJECTED_COLUMNS, Register
 
-    given = pupils
     results: list[tuple[Path, LoadResult]] = []
     skipped: list[str] = []
     bar = tqdm(exports, desc="reading", unit="file", leave=False, disable=not progress, delay=0.5)
@@ -87,7 +84,7 @@ def load_several(
         bar.set_postfix_str(path.name, refresh=False)
         chosen = format
         if chosen is None:
-            chosen = detect_one(path)
+            chosen = _detect_or_none(path)
             if chosen is None:
                 if not skip_unknown:
                     raise FormatError(
@@ -96,7 +93,7 @@ def load_several(
                     )
                 skipped.append(path.name)
                 continue
-        results.append((path, load_one(path, format=chosen, errors=errors, **options)))
+        results.append((path, load(path, format=chosen, errors=errors, **options)))
     if not results:
         raise FormatError(
             "no file here is in a format an installed adapter reads"
@@ -138,9 +135,9 @@ def load_several(
                 sets.append(code_set)
     combined = pd.concat(longs, ignore_index=True)
     everyone = _one_row_each(pd.concat(tables)) if tables else None
-    if given is not None:
+    if pupils is not None:
         everyone = with_given_pupils(
-            everyone if everyone is not None else results[0][1].pupils.iloc[0:0], given
+            everyone if everyone is not None else results[0][1].pupils.iloc[0:0], pupils
         )
     register = Register.from_long(
         combined,

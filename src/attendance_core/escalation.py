@@ -291,6 +291,289 @@ def _restrict(
     return out, need
 
 
+#: per-enrolment counts of the policy vocabulary, filled school by school and chunk by chunk
+_ENROLMENT_COUNTS = (
+    "unauthorised_sessions_10_weeks",
+    "holiday_sessions_10_weeks",
+    "unexplained_sessions_10_weeks",
+    "late_after_close_sessions_10_weeks",
+    "absence_day_of_run",
+    "n_sessions_today",
+    "overdue_n_sessions",
+    "unauthorised_sessions_10_days",
+    "illness_sessions",
+    "illness_sessions_4_weeks",
+    "appointment_sessions_4_weeks",
+    "possible_sessions",
+    "attended_sessions",
+    "possible_4_weeks_ago",
+    "attended_4_weeks_ago",
+)
+#: the columns of the runs table (one row per run of qualifying days) and their empty dtypes
+_RUN_FIELDS: dict[str, Any] = {
+    "enrolment": np.int64,
+    "run_days": np.int64,
+    "run_days_before_year": np.int64,
+    "run_start": "datetime64[D]",
+    "run_end": "datetime64[D]",
+    "run_tenth_day": "datetime64[D]",
+    "run_ongoing": bool,
+}
+_IS_THRESHOLD = np.isin(np.arange(_K), _THRESHOLD_CLASSES)
+_IS_ABSENT = np.arange(_K) >= 2
+
+
+@attrs.define(eq=False)
+class _Span:
+    """The register's dates up to ``as_of`` as ordinals, and the bounds every school shares."""
+
+    as_of: dt.date
+    stop: int  # date index after the last date ≤ as_of
+    dord: npt.NDArray[np.int64]
+    as_ord: int
+    ay_ord: int  # first day of as_of's academic year
+    ay_lo: int  # its date index
+    monday: int  # Monday of as_of's week
+
+    @classmethod
+    def of(cls, reg: Register, as_of: dt.date) -> _Span:
+        stop = int(np.searchsorted(reg.dates, np.datetime64(as_of, "D"), "right"))
+        dord = (reg.dates[:stop] - _EPOCH).astype(np.int64)
+        ay_ord = _ordinal(academic_year_start(as_of))
+        return cls(
+            as_of=as_of,
+            stop=stop,
+            dord=dord,
+            as_ord=_ordinal(as_of),
+            ay_ord=ay_ord,
+            ay_lo=int(np.searchsorted(dord, ay_ord, "left")),
+            monday=_ordinal(week_start(as_of)),
+        )
+
+
+@attrs.define(eq=False)
+class _Windows:
+    """One school's windows as date indices into the register (its own school days)."""
+
+    sd_idx: npt.NDArray[np.int64]  # date indices of the school's school days ≤ as_of
+    sd_dates: npt.NDArray[np.datetime64]
+    cum: npt.NDArray[np.int64]  # school days up to each date index
+    win10: int  # first day (ordinal) of the 10-school-week window
+    win10_lo: int
+    win4_lo: int
+    ten_lo: int  # first of the last ten school days
+    cut: int  # end of "four weeks ago" (-1: none in this academic year)
+    split: int
+    ay_sd_lo: int  # first school day of the academic year, as a school-day index
+    today: int  # date index of as_of when it is in the register, else -1
+
+    @property
+    def nsd(self) -> int:
+        return len(self.sd_idx)
+
+
+def _school_windows(reg: Register, s: int, span: _Span) -> tuple[_SchoolDays, _Windows]:
+    """School ``s``'s calendar and the column bounds of every window its figures read."""
+    stop, dord, as_ord = span.stop, span.dord, span.as_ord
+    ss = reg.school_sessions[s, : 2 * stop]
+    sday = ss[0::2] | ss[1::2]
+    sd_idx = np.flatnonzero(sday)
+    sd_ord = dord[sd_idx]
+    sd_dates = sd_ord.astype("datetime64[D]")
+    cal = _SchoolDays(days=sd_dates, weeks=school_weeks(sd_dates))
+    if stop == 0:
+        return cal, _Windows(sd_idx, sd_dates, np.zeros(0, np.int64), 0, 0, 0, 0, -1, 0, 0, -1)
+    win10 = cal.week_window_start(as_ord, 10)
+    ten_lo = int(sd_idx[-10]) if len(sd_idx) >= 10 else (int(sd_idx[0]) if len(sd_idx) else stop)
+    # the same weekday four school weeks earlier: the 4th school week before as_of's week
+    before = last_weeks(cal.weeks, week_start(span.as_of) - dt.timedelta(days=1), 4)
+    cut = -1
+    if len(before) == 4:
+        cut_ord = int((before[0] - _EPOCH).astype(np.int64)) + (as_ord - span.monday)
+        cut = int(np.searchsorted(dord, cut_ord, "right"))
+        if cut <= span.ay_lo:
+            cut = -1
+    return cal, _Windows(
+        sd_idx=sd_idx,
+        sd_dates=sd_dates,
+        cum=np.cumsum(sday),
+        win10=win10,
+        win10_lo=int(np.searchsorted(dord, win10, "left")),
+        win4_lo=int(np.searchsorted(dord, cal.week_window_start(as_ord, 4), "left")),
+        ten_lo=ten_lo,
+        cut=cut,
+        split=cut if cut >= 0 else span.ay_lo,
+        ay_sd_lo=int(np.searchsorted(sd_ord, span.ay_ord, "left")),
+        today=stop - 1 if dord[stop - 1] == as_ord else -1,
+    )
+
+
+@attrs.define(eq=False)
+class _Chunk:
+    """A block of enrolment rows of one school, its marks and their evidence classes: as
+    recorded (``cls``), on days of compulsory school age (``cls_age``, rows changed in
+    ``aged``) and as the threshold counts them (``cls_thr``)."""
+
+    r0: int
+    rows: slice
+    codes: npt.NDArray[np.uint8]
+    cls: npt.NDArray[np.uint8]
+    cls_age: npt.NDArray[np.uint8]
+    aged: npt.NDArray[np.int64]
+    cls_thr: npt.NDArray[np.uint8]
+
+    @property
+    def n(self) -> int:
+        return int(self.rows.stop - self.rows.start)
+
+
+def _window_counts(
+    e: dict[str, npt.NDArray[Any]],
+    c: _Chunk,
+    w: _Windows,
+    span: _Span,
+    after_close: npt.NDArray[np.bool_],
+) -> None:
+    """The counts over the 10-week, 10-day, 4-week and academic-year windows."""
+    rows, cls, stop = c.rows, c.cls, span.stop
+    c10 = _row_counts(c.cls_thr, 2 * w.win10_lo, 2 * stop)
+    e["unauthorised_sessions_10_weeks"][rows] = c10[:, _IS_THRESHOLD].sum(axis=1)
+    e["holiday_sessions_10_weeks"][rows] = c10[:, _G]
+    e["unexplained_sessions_10_weeks"][rows] = c10[:, _N]
+    late_cells = after_close[c.codes[:, 2 * w.win10_lo :]] & (c.cls_thr[:, 2 * w.win10_lo :] > 0)
+    e["late_after_close_sessions_10_weeks"][rows] = np.count_nonzero(late_cells, axis=1)
+    c10d = _row_counts(cls, 2 * w.ten_lo, 2 * stop)
+    e["unauthorised_sessions_10_days"][rows] = c10d[:, [_G, _N, _OU, _UNAUTH]].sum(axis=1)
+    c4 = _row_counts(cls, 2 * w.win4_lo, 2 * stop)
+    e["illness_sessions_4_weeks"][rows] = c4[:, _I]
+    e["appointment_sessions_4_weeks"][rows] = c4[:, _M]
+    early = _row_counts(cls, 2 * span.ay_lo, 2 * w.split)
+    year = early + _row_counts(cls, 2 * w.split, 2 * stop)
+    e["possible_sessions"][rows] = year[:, 1:].sum(axis=1)
+    e["attended_sessions"][rows] = year[:, _ATT]
+    illness = year[:, _I].copy()
+    if len(c.aged):
+        illness[c.aged] = _row_counts(c.cls_age[c.aged], 2 * span.ay_lo, 2 * stop)[:, _I]
+    e["illness_sessions"][rows] = illness
+    if w.cut >= 0:
+        e["possible_4_weeks_ago"][rows] = early[:, 1:].sum(axis=1)
+        e["attended_4_weeks_ago"][rows] = early[:, _ATT]
+        e["has_4_weeks_ago"][rows] = True
+
+
+def _today(e: dict[str, npt.NDArray[Any]], c: _Chunk, w: _Windows) -> None:
+    """Unexplained sessions on as_of, and which day in a row of absence today is: school days
+    back from as_of on which every possible session is an absence (no possible session: neutral)."""
+    if w.today < 0:
+        return
+    cls, rows, nsd = c.cls, c.rows, w.nsd
+    n_today = (cls[:, 2 * w.today] == _N).astype(np.int64) + (cls[:, 2 * w.today + 1] == _N)
+    e["n_sessions_today"][rows] = n_today
+    if not nsd or w.sd_idx[-1] != w.today:
+        return
+    am_d, pm_d = cls[:, 2 * w.sd_idx], cls[:, 2 * w.sd_idx + 1]
+    poss_d = (am_d > 0) | (pm_d > 0)
+    away = poss_d & ((am_d == 0) | _IS_ABSENT[am_d]) & ((pm_d == 0) | _IS_ABSENT[pm_d])
+    breaks = poss_d & ~away
+    last_break = np.where(breaks.any(axis=1), nsd - 1 - np.argmax(breaks[:, ::-1], axis=1), -1)
+    counted = np.cumsum(away[:, ::-1], axis=1)[:, ::-1]  # from each day on
+    start_col = last_break + 1
+    run_len = np.where(start_col < nsd, counted[np.arange(c.n), np.minimum(start_col, nsd - 1)], 0)
+    e["absence_day_of_run"][rows] = np.where(n_today > 0, np.maximum(run_len, 1), 0)
+
+
+def _unexplained_ages(
+    e: dict[str, npt.NDArray[Any]],
+    c: _Chunk,
+    w: _Windows,
+    span: _Span,
+    *,
+    resolve_days: int,
+    n_dates: dict[int, list[dt.date]],
+) -> None:
+    """The age of each N (school days strictly after its date, up to as_of), the oldest per
+    row, and the dates of those not resolved within ``resolve_days``."""
+    nr, nc = np.nonzero(c.cls == _N)
+    if not len(nr):
+        return
+    stop = span.stop
+    age = int(w.cum[-1]) - w.cum[nc // 2]
+    oldest = np.full(c.n, -1, dtype=np.int64)
+    np.maximum.at(oldest, nr, age)
+    e["oldest_n_age"][c.rows] = oldest
+    over = age > resolve_days
+    e["overdue_n_sessions"][c.rows] = np.bincount(nr[over], minlength=c.n)
+    if not over.any():
+        return
+    pairs = np.unique(nr[over].astype(np.int64) * stop + nc[over] // 2)
+    prow, pday = pairs // stop, pairs % stop
+    bounds = np.flatnonzero(np.diff(prow)) + 1
+    for grp_rows, grp_days in zip(np.split(prow, bounds), np.split(pday, bounds), strict=True):
+        n_dates[c.r0 + int(grp_rows[0])] = [_date(int(span.dord[d])) for d in grp_days]
+
+
+def _qualifying_runs(c: _Chunk, w: _Windows, run_parts: dict[str, list[npt.NDArray[Any]]]) -> None:
+    """Runs of qualifying days (every possible session a threshold absence) on this school's
+    school days, on days of compulsory school age; appended to ``run_parts``."""
+    nsd = w.nsd
+    if not nsd:
+        return
+    am = c.cls_age[:, 2 * w.sd_idx]
+    pm = c.cls_age[:, 2 * w.sd_idx + 1]
+    poss = (am > 0).astype(np.int8) + (pm > 0)
+    qual_n = _IS_THRESHOLD[am].astype(np.int8) + _IS_THRESHOLD[pm]
+    qual = (poss > 0) & (qual_n == poss)
+    brk = (poss > 0) & (qual_n < poss)
+    last_break = np.maximum.accumulate(
+        np.where(brk, np.arange(nsd, dtype=np.int32), np.int32(-1)), axis=1
+    )
+    qr, qc = np.nonzero(qual)
+    if not len(qr):
+        return
+    key = qr.astype(np.int64) * (nsd + 1) + last_break[qr, qc] + 1
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(key)) + 1))
+    ends = np.concatenate((starts[1:], [len(key)])) - 1
+    length = ends - starts + 1
+    tenth = np.full(len(starts), _NAT, dtype="datetime64[D]")
+    long_runs = length >= 10
+    tenth[long_runs] = w.sd_dates[qc[starts[long_runs] + 9]]
+    run_rows = qr[starts]
+    run_parts["enrolment"].append(c.r0 + run_rows.astype(np.int64))
+    run_parts["run_days"].append(length.astype(np.int64))
+    run_parts["run_days_before_year"].append(
+        np.add.reduceat((qc < w.ay_sd_lo).astype(np.int64), starts)
+    )
+    run_parts["run_start"].append(w.sd_dates[qc[starts]])
+    run_parts["run_end"].append(w.sd_dates[qc[ends]])
+    run_parts["run_tenth_day"].append(tenth)
+    run_parts["run_ongoing"].append(last_break[run_rows, -1] < qc[ends])
+
+
+def _derived_figures(e: dict[str, npt.NDArray[Any]], scheme: BandScheme) -> None:
+    """The figures computed from the counts: rates, days, shares and bands."""
+    possible = e["possible_sessions"]
+    attended = e["attended_sessions"]
+    e["absent_sessions"] = possible - attended
+    e["days_missed"] = e["absent_sessions"] / 2.0
+    e["unauthorised_days_10_weeks"] = e["unauthorised_sessions_10_weeks"] / 2.0
+    e["illness_days"] = e["illness_sessions"] / 2.0
+    absent_year = e["absent_sessions"]
+    e["illness_share_of_absence"] = np.where(
+        absent_year > 0, e["illness_sessions"] / np.maximum(absent_year, 1), 0.0
+    )
+    e["holiday_only"] = (e["unauthorised_sessions_10_weeks"] > 0) & (
+        e["holiday_sessions_10_weeks"] == e["unauthorised_sessions_10_weeks"]
+    )
+    p4, a4 = e["possible_4_weeks_ago"], e["attended_4_weeks_ago"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e["attendance_rate"] = np.where(possible > 0, attended / np.maximum(possible, 1), np.nan)
+        e["attendance_rate_4_weeks_ago"] = np.where(
+            e["has_4_weeks_ago"] & (p4 > 0), a4 / np.maximum(p4, 1), np.nan
+        )
+    e["band"] = scheme.assign(attended, possible)
+    e["band_4_weeks_ago"] = np.where(e["has_4_weeks_ago"], scheme.assign(a4, p4), -1)
+
+
 def _compute(
     reg: Register,
     pupils: pd.DataFrame | None,
@@ -309,247 +592,58 @@ def _compute(
     """
     fw = framework or Framework()
     n = reg.n_enrolments
-    dates = reg.dates
-    stop = int(np.searchsorted(dates, np.datetime64(as_of, "D"), "right"))
-    dord = (dates[:stop] - _EPOCH).astype(np.int64)
-    as_ord = _ordinal(as_of)
-    ay_ord = _ordinal(academic_year_start(as_of))
-    ay_lo = int(np.searchsorted(dord, ay_ord, "left"))
-    monday = _ordinal(week_start(as_of))
+    span = _Span.of(reg, as_of)
+    stop = span.stop
     lut = evidence_classes(reg.codes)
     after_close = reg.codes.of_tags("late_after_close") & (lut == _OU)
     positions = pupil_positions(reg.pupil_ids, reg.school_ids, pupils)
     age_lo, age_hi = _age_bounds(pupils, positions)
     thr_lo = age_lo if threshold_from is None else np.maximum(age_lo, threshold_from)
 
-    e: dict[str, npt.NDArray[Any]] = {
-        name: np.zeros(n, dtype=np.int64)
-        for name in (
-            "unauthorised_sessions_10_weeks",
-            "holiday_sessions_10_weeks",
-            "unexplained_sessions_10_weeks",
-            "late_after_close_sessions_10_weeks",
-            "absence_day_of_run",
-            "n_sessions_today",
-            "overdue_n_sessions",
-            "unauthorised_sessions_10_days",
-            "illness_sessions",
-            "illness_sessions_4_weeks",
-            "appointment_sessions_4_weeks",
-            "possible_sessions",
-            "attended_sessions",
-            "possible_4_weeks_ago",
-            "attended_4_weeks_ago",
-        )
-    }
+    e: dict[str, npt.NDArray[Any]] = {k: np.zeros(n, dtype=np.int64) for k in _ENROLMENT_COUNTS}
     e["oldest_n_age"] = np.full(n, -1, dtype=np.int64)
     e["window_start"] = np.full(n, _NAT, dtype="datetime64[D]")
     e["has_4_weeks_ago"] = np.zeros(n, dtype=bool)
-    run_parts: dict[str, list[npt.NDArray[Any]]] = {
-        k: []
-        for k in (
-            "enrolment",
-            "run_days",
-            "run_days_before_year",
-            "run_start",
-            "run_end",
-            "run_tenth_day",
-            "run_ongoing",
-        )
-    }
+    run_parts: dict[str, list[npt.NDArray[Any]]] = {k: [] for k in _RUN_FIELDS}
     n_dates: dict[int, list[dt.date]] = {}
     calendars: list[_SchoolDays] = []
-    is_unauth = np.zeros(_K, dtype=bool)
-    is_unauth[list(_THRESHOLD_CLASSES)] = True
-    is_absent = np.zeros(_K, dtype=bool)
-    is_absent[2:] = True
 
     for s, block in enumerate(reg.school_blocks()):
-        ss = reg.school_sessions[s, : 2 * stop]
-        sday = ss[0::2] | ss[1::2]
-        sd_idx = np.flatnonzero(sday)
-        sd_ord = dord[sd_idx]
-        cal = _SchoolDays(
-            days=sd_ord.astype("datetime64[D]"),
-            weeks=school_weeks(sd_ord.astype("datetime64[D]")),
-        )
+        cal, w = _school_windows(reg, s, span)
         calendars.append(cal)
         if block.stop <= block.start or stop == 0:
             continue
-        cum = np.cumsum(sday)
-        total = int(cum[-1])
-        win10 = cal.week_window_start(as_ord, 10)
-        win10_lo = int(np.searchsorted(dord, win10, "left"))
-        win4_lo = int(np.searchsorted(dord, cal.week_window_start(as_ord, 4), "left"))
-        ten_lo = (
-            int(sd_idx[-10]) if len(sd_idx) >= 10 else (int(sd_idx[0]) if len(sd_idx) else stop)
-        )
-        # the same weekday four school weeks earlier: the 4th school week before as_of's week
-        before = last_weeks(cal.weeks, week_start(as_of) - dt.timedelta(days=1), 4)
-        cut = -1
-        if len(before) == 4:
-            cut_ord = int((before[0] - _EPOCH).astype(np.int64)) + (as_ord - monday)
-            cut = int(np.searchsorted(dord, cut_ord, "right"))
-            if cut <= ay_lo:
-                cut = -1
-        split = cut if cut >= 0 else ay_lo
-        ay_sd_lo = int(np.searchsorted(sd_ord, ay_ord, "left"))
-        today = stop - 1 if dord[stop - 1] == as_ord else -1
-        sd_dates = sd_ord.astype("datetime64[D]")
-        nsd = len(sd_idx)
+        e["window_start"][block] = np.datetime64(int(w.win10), "D")
         step = max(1, _CHUNK_CELLS // max(2 * stop, 1))
-        e["window_start"][block] = np.datetime64(int(win10), "D")
         for r0 in range(block.start, block.stop, step):
-            r1 = min(block.stop, r0 + step)
-            rows = slice(r0, r1)
-            codes = reg.marks[r0:r1, : 2 * stop]
+            rows = slice(r0, min(block.stop, r0 + step))
+            codes = reg.marks[rows, : 2 * stop]
             cls = lut[codes]
             # sessions of compulsory school age (known date of birth) for the † figures; the
             # threshold also drops sessions covered by the latest penalty notice counted
-            cls_age, aged = _restrict(cls, dord, age_lo[rows], age_hi[rows])
+            cls_age, aged = _restrict(cls, span.dord, age_lo[rows], age_hi[rows])
             cls_thr = cls_age
             if threshold_from is not None:
-                cls_thr, _ = _restrict(cls_age, dord, thr_lo[rows], age_hi[rows])
-            c10 = _row_counts(cls_thr, 2 * win10_lo, 2 * stop)
-            e["unauthorised_sessions_10_weeks"][rows] = c10[:, is_unauth].sum(axis=1)
-            e["holiday_sessions_10_weeks"][rows] = c10[:, _G]
-            e["unexplained_sessions_10_weeks"][rows] = c10[:, _N]
-            late_cells = after_close[codes[:, 2 * win10_lo :]] & (cls_thr[:, 2 * win10_lo :] > 0)
-            e["late_after_close_sessions_10_weeks"][rows] = np.count_nonzero(late_cells, axis=1)
-            c10d = _row_counts(cls, 2 * ten_lo, 2 * stop)
-            e["unauthorised_sessions_10_days"][rows] = c10d[:, [_G, _N, _OU, _UNAUTH]].sum(axis=1)
-            c4 = _row_counts(cls, 2 * win4_lo, 2 * stop)
-            e["illness_sessions_4_weeks"][rows] = c4[:, _I]
-            e["appointment_sessions_4_weeks"][rows] = c4[:, _M]
-            early = _row_counts(cls, 2 * ay_lo, 2 * split)
-            late = _row_counts(cls, 2 * split, 2 * stop)
-            year = early + late
-            possible = year[:, 1:].sum(axis=1)
-            e["possible_sessions"][rows] = possible
-            e["attended_sessions"][rows] = year[:, _ATT]
-            illness = year[:, _I].copy()
-            if len(aged):
-                illness[aged] = _row_counts(cls_age[aged], 2 * ay_lo, 2 * stop)[:, _I]
-            e["illness_sessions"][rows] = illness
-            if cut >= 0:
-                e["possible_4_weeks_ago"][rows] = early[:, 1:].sum(axis=1)
-                e["attended_4_weeks_ago"][rows] = early[:, _ATT]
-                e["has_4_weeks_ago"][rows] = True
-            if today >= 0:
-                e["n_sessions_today"][rows] = (cls[:, 2 * today] == _N).astype(np.int64) + (
-                    cls[:, 2 * today + 1] == _N
-                )
-                # which day in a row of absence today is: school days back from as_of on
-                # which every possible session is an absence (no possible session: neutral)
-                if nsd and sd_idx[-1] == today:
-                    am_d, pm_d = cls[:, 2 * sd_idx], cls[:, 2 * sd_idx + 1]
-                    poss_d = (am_d > 0) | (pm_d > 0)
-                    away = (
-                        poss_d & ((am_d == 0) | is_absent[am_d]) & ((pm_d == 0) | is_absent[pm_d])
-                    )
-                    breaks = poss_d & ~away
-                    last_break = np.where(
-                        breaks.any(axis=1), nsd - 1 - np.argmax(breaks[:, ::-1], axis=1), -1
-                    )
-                    counted = np.cumsum(away[:, ::-1], axis=1)[:, ::-1]  # from each day on
-                    start_col = last_break + 1
-                    run_len = np.where(
-                        start_col < nsd,
-                        counted[np.arange(r1 - r0), np.minimum(start_col, nsd - 1)],
-                        0,
-                    )
-                    e["absence_day_of_run"][rows] = np.where(
-                        e["n_sessions_today"][rows] > 0, np.maximum(run_len, 1), 0
-                    )
-            # age of each N: school days strictly after its date, up to as_of
-            nr, nc = np.nonzero(cls == _N)
-            if len(nr):
-                age = total - cum[nc // 2]
-                oldest = np.full(r1 - r0, -1, dtype=np.int64)
-                np.maximum.at(oldest, nr, age)
-                e["oldest_n_age"][rows] = oldest
-                over = age > fw.unexplained_resolve_days
-                e["overdue_n_sessions"][rows] = np.bincount(nr[over], minlength=r1 - r0)
-                if over.any():
-                    pairs = np.unique(nr[over].astype(np.int64) * stop + nc[over] // 2)
-                    prow, pday = pairs // stop, pairs % stop
-                    bounds = np.flatnonzero(np.diff(prow)) + 1
-                    for grp_rows, grp_days in zip(
-                        np.split(prow, bounds), np.split(pday, bounds), strict=True
-                    ):
-                        n_dates[r0 + int(grp_rows[0])] = [
-                            dt.date(1970, 1, 1) + dt.timedelta(days=int(dord[d])) for d in grp_days
-                        ]
-            # runs of qualifying days on this school's school days
-            if nsd:
-                am = cls_age[:, 2 * sd_idx]
-                pm = cls_age[:, 2 * sd_idx + 1]
-                poss = (am > 0).astype(np.int8) + (pm > 0)
-                qual_n = is_unauth[am].astype(np.int8) + is_unauth[pm]
-                qual = (poss > 0) & (qual_n == poss)
-                brk = (poss > 0) & (qual_n < poss)
-                last_break = np.maximum.accumulate(
-                    np.where(brk, np.arange(nsd, dtype=np.int32), np.int32(-1)), axis=1
-                )
-                qr, qc = np.nonzero(qual)
-                if len(qr):
-                    key = qr.astype(np.int64) * (nsd + 1) + last_break[qr, qc] + 1
-                    starts = np.concatenate(([0], np.flatnonzero(np.diff(key)) + 1))
-                    ends = np.concatenate((starts[1:], [len(key)])) - 1
-                    length = ends - starts + 1
-                    before_year = np.add.reduceat((qc < ay_sd_lo).astype(np.int64), starts)
-                    tenth = np.full(len(starts), _NAT, dtype="datetime64[D]")
-                    long_runs = length >= 10
-                    tenth[long_runs] = sd_dates[qc[starts[long_runs] + 9]]
-                    run_rows = qr[starts]
-                    run_parts["enrolment"].append(r0 + run_rows.astype(np.int64))
-                    run_parts["run_days"].append(length.astype(np.int64))
-                    run_parts["run_days_before_year"].append(before_year)
-                    run_parts["run_start"].append(sd_dates[qc[starts]])
-                    run_parts["run_end"].append(sd_dates[qc[ends]])
-                    run_parts["run_tenth_day"].append(tenth)
-                    run_parts["run_ongoing"].append(last_break[run_rows, -1] < qc[ends])
+                cls_thr, _ = _restrict(cls_age, span.dord, thr_lo[rows], age_hi[rows])
+            chunk = _Chunk(r0, rows, codes, cls, cls_age, aged, cls_thr)
+            _window_counts(e, chunk, w, span, after_close)
+            _today(e, chunk, w)
+            _unexplained_ages(
+                e, chunk, w, span, resolve_days=fw.unexplained_resolve_days, n_dates=n_dates
+            )
+            _qualifying_runs(chunk, w, run_parts)
 
-    runs: dict[str, npt.NDArray[Any]] = {}
-    empties: dict[str, Any] = {
-        "run_start": "datetime64[D]",
-        "run_end": "datetime64[D]",
-        "run_tenth_day": "datetime64[D]",
-        "run_ongoing": bool,
+    runs = {
+        k: np.concatenate(parts) if parts else np.zeros(0, dtype=_RUN_FIELDS[k])
+        for k, parts in run_parts.items()
     }
-    for k, parts in run_parts.items():
-        runs[k] = np.concatenate(parts) if parts else np.zeros(0, dtype=empties.get(k, np.int64))
-
-    # derived figures
-    possible = e["possible_sessions"]
-    attended = e["attended_sessions"]
-    e["absent_sessions"] = possible - attended
-    e["days_missed"] = e["absent_sessions"] / 2.0
-    e["unauthorised_days_10_weeks"] = e["unauthorised_sessions_10_weeks"] / 2.0
-    e["illness_days"] = e["illness_sessions"] / 2.0
-    absent_year = e["absent_sessions"]
-    e["illness_share_of_absence"] = np.where(
-        absent_year > 0, e["illness_sessions"] / np.maximum(absent_year, 1), 0.0
-    )
-    e["holiday_only"] = (e["unauthorised_sessions_10_weeks"] > 0) & (
-        e["holiday_sessions_10_weeks"] == e["unauthorised_sessions_10_weeks"]
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        e["attendance_rate"] = np.where(possible > 0, attended / np.maximum(possible, 1), np.nan)
-        p4, a4 = e["possible_4_weeks_ago"], e["attended_4_weeks_ago"]
-        e["attendance_rate_4_weeks_ago"] = np.where(
-            e["has_4_weeks_ago"] & (p4 > 0), a4 / np.maximum(p4, 1), np.nan
-        )
-    e["band"] = scheme.assign(attended, possible)
-    e["band_4_weeks_ago"] = np.where(e["has_4_weeks_ago"], scheme.assign(a4, p4), -1)
-
+    _derived_figures(e, scheme)
     # pupils table: cohort flags and compulsory school age
     flags = {f: _flag_values(pupils, f, positions) for f in FLAGS}
     e["compulsory_school_age"] = compulsory_school_age_of(pupils, positions, as_of)
-
     span_end = reg.span[:, 1] if n else np.zeros(0, np.int64)
     span_start = reg.span[:, 0] if n else np.zeros(0, np.int64)
-    in_scope = (span_end >= 2 * ay_ord) & (span_start <= 2 * as_ord + 1)
+    in_scope = (span_end >= 2 * span.ay_ord) & (span_start <= 2 * span.as_ord + 1)
     return _Figures(
         as_of=as_of,
         n=n,
@@ -774,8 +868,6 @@ def _improvement_checks(
     """The latest notice to improve of each enrolment: its period, whether it has ended, and
     the sessions coded G, N, O or U from the day after issue to the period's end."""
     dord = (reg.dates[: figs.stop] - _EPOCH).astype(np.int64)
-    is_unauth = np.zeros(256, dtype=bool)
-    is_unauth[list(_THRESHOLD_CLASSES)] = True
     e = figs.enrolment
     for row, (issued, end, item) in latest.items():
         e["improvement_period_start"][row] = np.datetime64(issued, "D")
@@ -784,7 +876,7 @@ def _improvement_checks(
         hi = int(np.searchsorted(dord, min(_ordinal(end), _ordinal(as_of)), "right"))
         count = 0
         if hi > lo:
-            count = int(np.count_nonzero(is_unauth[figs.lut[reg.marks[row, 2 * lo : 2 * hi]]]))
+            count = int(np.count_nonzero(_IS_THRESHOLD[figs.lut[reg.marks[row, 2 * lo : 2 * hi]]]))
         e["improvement_period_sessions"][row] = count
         if end < as_of:
             period = f"{item.id}, improvement period {_words_date(issued)} to {_words_date(end)}"

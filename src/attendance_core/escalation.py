@@ -1429,158 +1429,205 @@ def _hidden(
     return hidden
 
 
+def _rule_rows(
+    rule: Rule, figs: _Figures
+) -> tuple[npt.NDArray[np.int64] | None, int, npt.NDArray[np.int64]]:
+    """What a rule is evaluated over: the runs table (its index into it, its size, the
+    enrolment of each run) or every enrolment (no index)."""
+    if rule.each == "run":
+        idx: npt.NDArray[np.int64] = figs.runs["enrolment"]
+        return idx, len(idx), idx
+    return None, figs.n, np.arange(figs.n, dtype=np.int64)
+
+
+def _fires(
+    rule: Rule, figs: _Figures, state: _PlanState, pol: Policy, reg: Register
+) -> tuple[npt.NDArray[np.int64], dict[int, list[tuple[str, bool]]]]:
+    """Where ``rule`` fires (indices over what it is evaluated on) and, for enrolment rules,
+    the rows it would fire on but a gate withholds, with the terms that withhold it
+    (term, required)."""
+    idx, size, enrol = _rule_rows(rule, figs)
+    mask = figs.in_scope[enrol].copy()
+    for cond in rule.when:
+        if not mask.any():
+            break
+        mask &= _evaluate(cond, figs, idx, size)
+    if rule.compulsory_age:
+        mask &= figs.enrolment["compulsory_school_age"][enrol] != 0
+    ok = mask.copy()
+    failures: list[tuple[str, bool, npt.NDArray[np.bool_]]] = []
+    for gate_list, required in ((rule.requires, True), (rule.unless, False)):
+        for gate in gate_list:
+            applies = (
+                np.ones(size, dtype=bool)
+                if gate.condition is None
+                else _evaluate(gate.condition, figs, idx, size)
+            )
+            term = state.terms[gate.term][enrol]
+            bad = applies & (~term if required else term)
+            if bad.any():
+                failures.append((gate.term, required, bad & mask))
+            ok &= ~bad
+    hidden = _hidden(rule, figs, state, fw=pol.framework, enrol=enrol, reg=reg)
+    ok &= ~hidden
+    per_row: dict[int, list[tuple[str, bool]]] = {}
+    if rule.each == "enrolment" and failures:
+        held = mask & ~ok & ~hidden
+        if held.any():
+            for term_name, required, bad in failures:
+                for r in np.flatnonzero(bad & held):
+                    per_row.setdefault(int(r), []).append((term_name, required))
+    return np.flatnonzero(ok), per_row
+
+
+def _figure_columns(
+    rule: Rule,
+    figs: _Figures,
+    where: npt.NDArray[np.int64],
+    enrol: npt.NDArray[np.int64],
+    band_ids: Sequence[str],
+) -> dict[str, list[Any]]:
+    """The rule's shown figures that are plain arrays, as Python values for the rows it fires
+    on (dates, mappings and lazily worded figures are read per step instead)."""
+    columns: dict[str, list[Any]] = {}
+    for name in rule.shown:
+        kind = FIGURES[name].kind
+        if kind in ("dates", "mapping") or name in _LAZY_TEXT:
+            continue
+        values = (
+            figs.runs[name][where] if FIGURES[name].axis == "run" else figs.enrolment[name][enrol]
+        )
+        if kind == "band":
+            columns[name] = [None if b < 0 else band_ids[b] for b in values.tolist()]
+        elif kind == "date":
+            columns[name] = [_plain(v, kind) for v in values]
+        else:
+            columns[name] = [_plain(v, kind) for v in values.tolist()]
+    return columns
+
+
+def _withheld_note(
+    rule: Rule,
+    row: int,
+    withheld: Mapping[str, Mapping[int, list[tuple[str, bool]]]],
+    pol: Policy,
+    evidence: dict[str, Any],
+) -> str | None:
+    """The next withheld enforcement step that still needs something recorded (one held back
+    only by an "unless" term, e.g. a recent notice, comes last): staff procedure, so it goes to
+    the note, never into the reason a parent reads. Records it in ``evidence["withheld"]``."""
+    held_back = [
+        (other, withheld[other][row])
+        for other in rule.explain_withheld
+        if row in withheld.get(other, {})
+    ]
+    if not held_back:
+        return None
+    held_back.sort(key=lambda h: not any(required for _, required in h[1]))
+    other, missing = held_back[0]
+    target = pol.rule(other)
+    evidence["withheld"] = {
+        "rule": other,
+        "action": target.action,
+        "missing": [t for t, _ in missing],
+    }
+    return _missing_text(target, missing)
+
+
+def _rule_steps(
+    rule: Rule,
+    where: npt.NDArray[np.int64],
+    *,
+    reg: Register,
+    figs: _Figures,
+    state: _PlanState,
+    pol: Policy,
+    day: dt.date,
+    withheld: Mapping[str, Mapping[int, list[tuple[str, bool]]]],
+    seen: set[tuple[int, str]],
+) -> Iterable[NextStep]:
+    """The steps of one rule on the rows where it fires (an action once per enrolment)."""
+    due = _weekdays_after(day, rule.due)
+    labels = {b.id: b.label.lower() for b in pol.scheme.bands}
+    fields = [f for _, f, _, _ in string.Formatter().parse(rule.reason) if f]
+    enrol = figs.runs["enrolment"][where] if rule.each == "run" else where
+    columns = _figure_columns(rule, figs, where, enrol, pol.scheme.band_ids)
+    flag_cols = {
+        f: figs.flags[f][enrol].tolist()
+        for f in FLAGS
+        if f in rule.evidence or f"{{{f}}}" in rule.reason
+    }
+    age_col = figs.enrolment["compulsory_school_age"][enrol].tolist()
+    for j, row in enumerate(enrol.tolist()):
+        if rule.each == "enrolment":
+            if (row, rule.action) in seen:
+                continue
+            seen.add((row, rule.action))
+        evidence: dict[str, Any] = {}
+        for name in rule.shown:
+            kind = FIGURES[name].kind
+            if kind == "dates":
+                evidence[name] = list(figs.date_lists.get(name, {}).get(row, []))
+            elif kind == "mapping":
+                evidence[name] = dict(figs.mappings.get(name, {}).get(row, {}))
+            elif name in _LAZY_TEXT:
+                evidence[name] = _LAZY_TEXT[name](figs, row)
+            elif name != "compulsory_school_age":
+                evidence[name] = columns[name][j]
+        for f, vals in flag_cols.items():
+            evidence[f] = bool(vals[j])
+        if rule.compulsory_age:
+            evidence["compulsory_school_age"] = _plain(age_col[j], "age")
+        met = [
+            g.term
+            for g in rule.requires
+            if (row, g.term) in state.notes and state.terms[g.term][row]
+        ]
+        if met:
+            evidence["plan"] = {t: state.notes[(row, t)] for t in met}
+        reason = _fill(rule.reason, fields, evidence, labels)
+        note = _withheld_note(rule, row, withheld, pol, evidence)
+        yield NextStep(
+            pupil_id=str(reg.pupil_ids[row]),
+            school_id=None if reg.school_ids is None else str(reg.school_ids[row]),
+            stage=rule.stage,
+            action=rule.action,
+            lead=rule.lead,
+            due=due,
+            rule=rule.id,
+            reason=reason,
+            evidence=evidence,
+            note=note,
+        )
+
+
 def _steps(
     reg: Register, figs: _Figures, state: _PlanState, pol: Policy, day: dt.date
 ) -> list[NextStep]:
-    n = figs.n
-    scheme = pol.scheme
-    labels = {b.id: b.label.lower() for b in scheme.bands}
-    csa = figs.enrolment["compulsory_school_age"]
-    # first pass: where each rule fires and where it is withheld by a gate
+    # first pass: where each rule fires and where it is withheld by a gate (a later rule's
+    # note may explain an earlier one, so every rule is evaluated before any step is built)
     fired: dict[str, npt.NDArray[np.int64]] = {}
     withheld: dict[str, dict[int, list[tuple[str, bool]]]] = {}
     for rule in pol.rules:
-        if rule.each == "run":
-            idx: npt.NDArray[np.int64] | None = figs.runs["enrolment"]
-            assert idx is not None
-            size = len(idx)
-            enrol = idx
-        else:
-            idx = None
-            size = n
-            enrol = np.arange(n, dtype=np.int64)
-        mask = figs.in_scope[enrol].copy()
-        for cond in rule.when:
-            if not mask.any():
-                break
-            mask &= _evaluate(cond, figs, idx, size)
-        if rule.compulsory_age:
-            mask &= csa[enrol] != 0
-        ok = mask.copy()
-        failures: list[tuple[str, bool, npt.NDArray[np.bool_]]] = []
-        for gate_list, required in ((rule.requires, True), (rule.unless, False)):
-            for gate in gate_list:
-                applies = (
-                    np.ones(size, dtype=bool)
-                    if gate.condition is None
-                    else _evaluate(gate.condition, figs, idx, size)
-                )
-                term = state.terms[gate.term][enrol]
-                bad = applies & (~term if required else term)
-                if bad.any():
-                    failures.append((gate.term, required, bad & mask))
-                ok &= ~bad
-        hidden = _hidden(rule, figs, state, fw=pol.framework, enrol=enrol, reg=reg)
-        ok &= ~hidden
-        fired[rule.id] = np.flatnonzero(ok)
-        if rule.each == "enrolment" and failures:
-            held = mask & ~ok & ~hidden
-            rows_held = np.flatnonzero(held)
-            if len(rows_held):
-                per_row: dict[int, list[tuple[str, bool]]] = {}
-                for term_name, required, bad in failures:
-                    for r in np.flatnonzero(bad & held):
-                        per_row.setdefault(int(r), []).append((term_name, required))
-                withheld[rule.id] = per_row
-
+        fired[rule.id], per_row = _fires(rule, figs, state, pol, reg)
+        if per_row:
+            withheld[rule.id] = per_row
     # second pass: build the steps
     steps: list[NextStep] = []
     seen: set[tuple[int, str]] = set()
-    school_ids = reg.school_ids
-    pupil_ids = reg.pupil_ids
     for rule in pol.rules:
-        where = fired[rule.id]
-        if not len(where):
-            continue
-        due = _weekdays_after(day, rule.due)
-        names = rule.shown
-        fields = [f for _, f, _, _ in string.Formatter().parse(rule.reason) if f]
-        enrol = figs.runs["enrolment"][where] if rule.each == "run" else where
-        columns: dict[str, list[Any]] = {}
-        for name in names:
-            kind = FIGURES[name].kind
-            if kind in ("dates", "mapping") or name in _LAZY_TEXT:
-                continue
-            values = (
-                figs.runs[name][where]
-                if FIGURES[name].axis == "run"
-                else figs.enrolment[name][enrol]
-            )
-            if kind == "band":
-                ids = scheme.band_ids
-                columns[name] = [None if b < 0 else ids[b] for b in values.tolist()]
-            elif kind == "date":
-                columns[name] = [_plain(v, kind) for v in values]
-            else:
-                columns[name] = [_plain(v, kind) for v in values.tolist()]
-        flag_cols = {
-            f: figs.flags[f][enrol].tolist()
-            for f in FLAGS
-            if f in rule.evidence or f"{{{f}}}" in rule.reason
-        }
-        age_col = csa[enrol].tolist()
-        for j, row in enumerate(enrol.tolist()):
-            if rule.each == "enrolment":
-                key = (row, rule.action)
-                if key in seen:
-                    continue
-                seen.add(key)
-            evidence: dict[str, Any] = {}
-            for name in names:
-                if FIGURES[name].kind == "dates":
-                    evidence[name] = list(figs.date_lists.get(name, {}).get(row, []))
-                elif FIGURES[name].kind == "mapping":
-                    evidence[name] = dict(figs.mappings.get(name, {}).get(row, {}))
-                elif name in _LAZY_TEXT:
-                    evidence[name] = _LAZY_TEXT[name](figs, row)
-                elif name == "compulsory_school_age":
-                    continue
-                else:
-                    evidence[name] = columns[name][j]
-            for f, vals in flag_cols.items():
-                evidence[f] = bool(vals[j])
-            if rule.compulsory_age:
-                evidence["compulsory_school_age"] = _plain(age_col[j], "age")
-            met = [
-                g.term
-                for g in rule.requires
-                if (row, g.term) in state.notes and state.terms[g.term][row]
-            ]
-            if met:
-                evidence["plan"] = {t: state.notes[(row, t)] for t in met}
-            reason = _fill(rule.reason, fields, evidence, labels)
-            # the next withheld enforcement step that still needs something recorded (one
-            # held back only by an "unless" term, e.g. a recent notice, comes last): staff
-            # procedure, so it goes to the note, never into the reason a parent reads
-            held_back = [
-                (other, withheld[other][row])
-                for other in rule.explain_withheld
-                if row in withheld.get(other, {})
-            ]
-            held_back.sort(key=lambda h: not any(required for _, required in h[1]))
-            note = None
-            if held_back:
-                other, missing = held_back[0]
-                target = pol.rule(other)
-                evidence["withheld"] = {
-                    "rule": other,
-                    "action": target.action,
-                    "missing": [t for t, _ in missing],
-                }
-                note = _missing_text(target, missing)
-            school = None if school_ids is None else str(school_ids[row])
-            steps.append(
-                NextStep(
-                    pupil_id=str(pupil_ids[row]),
-                    school_id=school,
-                    stage=rule.stage,
-                    action=rule.action,
-                    lead=rule.lead,
-                    due=due,
-                    rule=rule.id,
-                    reason=reason,
-                    evidence=evidence,
-                    note=note,
+        if len(fired[rule.id]):
+            steps.extend(
+                _rule_steps(
+                    rule,
+                    fired[rule.id],
+                    reg=reg,
+                    figs=figs,
+                    state=state,
+                    pol=pol,
+                    day=day,
+                    withheld=withheld,
+                    seen=seen,
                 )
             )
     steps.sort(key=lambda s: (s.school_id or "", s.pupil_id, s.stage.order, s.action))

@@ -34,7 +34,7 @@ counts only, never pupil names.
 """
 
 # no ``from __future__ import annotations``: FastAPI reads the endpoints' annotations at run
-# time, and the caller dependency's alias is local to create_app
+# time
 import datetime as dt
 import logging
 import math
@@ -43,8 +43,9 @@ import tempfile
 from collections.abc import Mapping
 from typing import IO, Annotated, Any, Final
 
+import attrs
 import pandas as pd
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -109,16 +110,14 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _status_of(exc: AttendanceError) -> int:
+#: the HTTP status of each casebook error; any other library error is a body that cannot be used
+_STATUSES: Final = ((StepNotFoundError, 404), (NotPermittedError, 403), (TransitionError, 409))
+
+
+def _status_of(exc: BaseException) -> int:
     if isinstance(exc, ServiceError):
         return exc.status
-    if isinstance(exc, StepNotFoundError):
-        return 404
-    if isinstance(exc, NotPermittedError):
-        return 403
-    if isinstance(exc, TransitionError):
-        return 409
-    return 422
+    return next((status for kind, status in _STATUSES if isinstance(exc, kind)), 422)
 
 
 def _plain(value: Any) -> Any:
@@ -189,6 +188,169 @@ async def _read_json(request: Request, limit: int) -> Any:
             raise ServiceError(422, f"body is not JSON{where}") from None
 
 
+@attrs.frozen
+class _Limits:
+    """What one app allows: body sizes and the policy ids a client may ask for."""
+
+    max_upload_bytes: int
+    max_json_bytes: int
+    policies: tuple[str, ...]
+
+
+def _limits(request: Request) -> _Limits:
+    limits: _Limits = request.app.state.limits
+    return limits
+
+
+def _caller(request: Request) -> Casebook:
+    """The casebook as the bearer token's holder may see it (401 without a valid token)."""
+    cb: Casebook = request.app.state.casebook
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    info: TokenInfo | None = None
+    if scheme.lower() == "bearer" and token.strip():
+        info = cb.check_token(token.strip())
+    if info is None:
+        raise ServiceError(401, "a valid bearer token is needed (attendance-core token add)")
+    request.state.token = info
+    if info.role == "la":
+        return cb.as_user(info.user)
+    assert info.school_id is not None
+    return cb.for_school(info.school_id, info.user)
+
+
+CallerView = Annotated[Casebook, Depends(_caller)]
+Limits = Annotated[_Limits, Depends(_limits)]
+_router = APIRouter()
+
+
+async def _attendance_error(_request: Request, exc: Exception) -> JSONResponse:
+    status = _status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"detail": _one_line(exc)}, status_code=status, headers=headers)
+
+
+@_router.get("/formats")
+def _formats(view: CallerView, limits: Limits) -> dict[str, Any]:
+    """Installed register formats, the policies a client may use and the step statuses."""
+    import attendance_core as ac
+
+    return {"formats": ac.formats(), "policies": list(limits.policies), "statuses": list(STATUSES)}
+
+
+@_router.post("/registers")
+async def _registers(  # noqa: PLR0917 - FastAPI names the parameters, not their order
+    request: Request,
+    view: CallerView,
+    limits: Limits,
+    as_of: dt.date | None = None,
+    format: Annotated[str | None, Query(description="adapter name")] = None,
+    policy: Annotated[str, Query(description="policy id")] = "england-2024",
+    scheme: Annotated[str, Query(description="band scheme id")] = "five-band",
+) -> dict[str, Any]:
+    """Read an export, classify it (academic year to ``as_of``), recommend with the
+    casebook's history and plans, save the steps."""
+    import attendance_core as ac
+
+    if scheme not in ac.band_schemes():
+        raise ServiceError(
+            422, f"unknown scheme {scheme[:40]!r}: use one of {', '.join(ac.band_schemes())}"
+        )
+    if policy not in limits.policies:
+        raise ServiceError(
+            422, f"unknown policy {policy[:40]!r}: use one of {', '.join(limits.policies)}"
+        )
+    if format is not None and format not in ac.formats():
+        raise ServiceError(422, f"unknown format {format[:40]!r}: see GET /formats")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    suffix = _SUFFIXES.get(content_type, "")
+    with tempfile.TemporaryFile(prefix="attendance-core-upload-") as handle:
+        size = await _read_body(request, limits.max_upload_bytes, handle)
+        handle.seek(0)
+        result = await run_in_threadpool(
+            _register_job, view, handle, suffix, format, as_of, policy, scheme
+        )
+    token: TokenInfo = request.state.token
+    log.info(
+        "register from token %s: %d bytes, %d rows read, %d rejected, %d steps",
+        token.token_id,
+        size,
+        result["rows_read"],
+        len(result["rejected"]),
+        len(result["steps"]),
+    )
+    return result
+
+
+@_router.get("/steps")
+async def _steps(
+    view: CallerView,
+    status: Annotated[list[str] | None, Query(description="one or more statuses")] = None,
+    pupil_id: str | None = None,
+    school_id: str | None = None,
+) -> dict[str, Any]:
+    """The caller's steps, filtered by status, pupil and (for the LA) school."""
+    frame = await run_in_threadpool(
+        view.steps, school_id=school_id, status=status, pupil_id=pupil_id
+    )
+    return {"steps": _steps_json(frame)}
+
+
+@_router.post("/steps/{step_id}")
+async def _change_step(
+    request: Request, step_id: str, view: CallerView, limits: Limits
+) -> dict[str, Any]:
+    """Change a step's status: ``{"status": ..., "note": ..., "on": ..., "until": ...}``."""
+    body = await _read_json(request, limits.max_json_bytes)
+    if not isinstance(body, dict) or "status" not in body:
+        raise ServiceError(422, 'body must be a JSON object with a "status"')
+    unknown = sorted(set(body) - {"status", "note", "on", "until"})
+    if unknown:
+        raise ServiceError(422, f"unknown field {unknown[0][:40]!r} in the body")
+    token: TokenInfo = request.state.token
+    event = await run_in_threadpool(
+        view.set_status,
+        step_id,
+        body["status"],
+        token.user,
+        body.get("on"),
+        body.get("note"),
+        until=body.get("until"),
+    )
+    row = await run_in_threadpool(view.steps, step_ids=[step_id])
+    return {
+        "step": _steps_json(row)[0] if len(row) else None,
+        "event": None if event is None else {k: _plain(v) for k, v in event.as_row().items()},
+    }
+
+
+@_router.get("/pupils/{pupil_id}/history")
+async def _pupil_history(pupil_id: str, view: CallerView) -> dict[str, Any]:
+    """The pupil's events the caller may see (404 when the caller knows no such pupil)."""
+    history = await run_in_threadpool(view.history, pupil_id=pupil_id)
+    if not len(history):
+        known = await run_in_threadpool(view.steps, pupil_id=pupil_id)
+        if not len(known):
+            raise ServiceError(404, f"no pupil {pupil_id[:40]!r}")
+    return {"pupil_id": pupil_id, "events": _events_json(history)}
+
+
+@_router.post("/history")
+async def _add_history(request: Request, view: CallerView, limits: Limits) -> dict[str, Any]:
+    """Add events (a JSON list, or ``{"events": [...]}``); returns how many were new."""
+    body = await _read_json(request, limits.max_json_bytes)
+    if isinstance(body, dict) and set(body) == {"events"}:
+        body = body["events"]
+    if not isinstance(body, list) or not all(isinstance(e, dict) for e in body):
+        raise ServiceError(422, "body must be a JSON list of events (objects)")
+    table = pd.DataFrame(body, dtype=object)
+    if not len(table):
+        return {"added": 0}
+    table.index = pd.RangeIndex(1, len(table) + 1)  # rows named 1-based in errors
+    added = await run_in_threadpool(view.add_history, table)
+    return {"added": int(added)}
+
+
 def create_app(
     casebook: Casebook | str,
     *,
@@ -202,150 +364,20 @@ def create_app(
     client may ask for (default: the bundled ones); clients never send paths."""
     import attendance_core as ac
 
-    cb = casebook if isinstance(casebook, Casebook) else Casebook(casebook, key=key)
-    allowed_policies = tuple(policies) if policies is not None else tuple(ac.policies())
-
     app = FastAPI(
         title="attendance-core LA service",
         description="Registers in, next steps out, case history and step lifecycles kept.",
         version=str(ac.__version__),
     )
-    app.state.casebook = cb
-
-    @app.exception_handler(AttendanceError)
-    async def _attendance_error(_request: Request, exc: AttendanceError) -> JSONResponse:
-        status = _status_of(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": _one_line(exc)}, status_code=status, headers=headers)
-
-    def caller(request: Request) -> Casebook:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        info: TokenInfo | None = None
-        if scheme.lower() == "bearer" and token.strip():
-            info = cb.check_token(token.strip())
-        if info is None:
-            raise ServiceError(401, "a valid bearer token is needed (attendance-core token add)")
-        request.state.token = info
-        if info.role == "la":
-            return cb.as_user(info.user)
-        assert info.school_id is not None
-        return cb.for_school(info.school_id, info.user)
-
-    CallerView = Annotated[Casebook, Depends(caller)]  # noqa: N806 - a type alias
-
-    @app.get("/formats")
-    def formats(view: CallerView) -> dict[str, Any]:
-        """Installed register formats, the policies a client may use and the step statuses."""
-        return {
-            "formats": ac.formats(),
-            "policies": list(allowed_policies),
-            "statuses": list(STATUSES),
-        }
-
-    @app.post("/registers")
-    async def registers(  # noqa: PLR0917 - FastAPI names the parameters, not their order
-        request: Request,
-        view: CallerView,
-        as_of: dt.date | None = None,
-        format: Annotated[str | None, Query(description="adapter name")] = None,
-        policy: Annotated[str, Query(description="policy id")] = "england-2024",
-        scheme: Annotated[str, Query(description="band scheme id")] = "five-band",
-    ) -> dict[str, Any]:
-        """Read an export, classify it (academic year to ``as_of``), recommend with the
-        casebook's history and plans, save the steps."""
-        if scheme not in ac.band_schemes():
-            raise ServiceError(
-                422, f"unknown scheme {scheme[:40]!r}: use one of {', '.join(ac.band_schemes())}"
-            )
-        if policy not in allowed_policies:
-            raise ServiceError(
-                422, f"unknown policy {policy[:40]!r}: use one of {', '.join(allowed_policies)}"
-            )
-        if format is not None and format not in ac.formats():
-            raise ServiceError(422, f"unknown format {format[:40]!r}: see GET /formats")
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        suffix = _SUFFIXES.get(content_type, "")
-        with tempfile.TemporaryFile(prefix="attendance-core-upload-") as handle:
-            size = await _read_body(request, max_upload_bytes, handle)
-            handle.seek(0)
-            result = await run_in_threadpool(
-                _register_job, view, handle, suffix, format, as_of, policy, scheme
-            )
-        token: TokenInfo = request.state.token
-        log.info(
-            "register from token %s: %d bytes, %d rows read, %d rejected, %d steps",
-            token.token_id,
-            size,
-            result["rows_read"],
-            len(result["rejected"]),
-            len(result["steps"]),
-        )
-        return result
-
-    @app.get("/steps")
-    async def steps(
-        view: CallerView,
-        status: Annotated[list[str] | None, Query(description="one or more statuses")] = None,
-        pupil_id: str | None = None,
-        school_id: str | None = None,
-    ) -> dict[str, Any]:
-        """The caller's steps, filtered by status, pupil and (for the LA) school."""
-        frame = await run_in_threadpool(
-            view.steps, school_id=school_id, status=status, pupil_id=pupil_id
-        )
-        return {"steps": _steps_json(frame)}
-
-    @app.post("/steps/{step_id}")
-    async def change_step(request: Request, step_id: str, view: CallerView) -> dict[str, Any]:
-        """Change a step's status: ``{"status": ..., "note": ..., "on": ..., "until": ...}``."""
-        body = await _read_json(request, max_json_bytes)
-        if not isinstance(body, dict) or "status" not in body:
-            raise ServiceError(422, 'body must be a JSON object with a "status"')
-        unknown = sorted(set(body) - {"status", "note", "on", "until"})
-        if unknown:
-            raise ServiceError(422, f"unknown field {unknown[0][:40]!r} in the body")
-        token: TokenInfo = request.state.token
-        event = await run_in_threadpool(
-            view.set_status,
-            step_id,
-            body["status"],
-            token.user,
-            body.get("on"),
-            body.get("note"),
-            until=body.get("until"),
-        )
-        row = await run_in_threadpool(view.steps, step_ids=[step_id])
-        return {
-            "step": _steps_json(row)[0] if len(row) else None,
-            "event": None if event is None else {k: _plain(v) for k, v in event.as_row().items()},
-        }
-
-    @app.get("/pupils/{pupil_id}/history")
-    async def pupil_history(pupil_id: str, view: CallerView) -> dict[str, Any]:
-        """The pupil's events the caller may see (404 when the caller knows no such pupil)."""
-        history = await run_in_threadpool(view.history, pupil_id=pupil_id)
-        if not len(history):
-            known = await run_in_threadpool(view.steps, pupil_id=pupil_id)
-            if not len(known):
-                raise ServiceError(404, f"no pupil {pupil_id[:40]!r}")
-        return {"pupil_id": pupil_id, "events": _events_json(history)}
-
-    @app.post("/history")
-    async def add_history(request: Request, view: CallerView) -> dict[str, Any]:
-        """Add events (a JSON list, or ``{"events": [...]}``); returns how many were new."""
-        body = await _read_json(request, max_json_bytes)
-        if isinstance(body, dict) and set(body) == {"events"}:
-            body = body["events"]
-        if not isinstance(body, list) or not all(isinstance(e, dict) for e in body):
-            raise ServiceError(422, "body must be a JSON list of events (objects)")
-        table = pd.DataFrame(body, dtype=object)
-        if not len(table):
-            return {"added": 0}
-        table.index = pd.RangeIndex(1, len(table) + 1)  # rows named 1-based in errors
-        added = await run_in_threadpool(view.add_history, table)
-        return {"added": int(added)}
-
+    # the endpoints are module-level (one router); what differs between apps is app state
+    app.state.casebook = casebook if isinstance(casebook, Casebook) else Casebook(casebook, key=key)
+    app.state.limits = _Limits(
+        max_upload_bytes=max_upload_bytes,
+        max_json_bytes=max_json_bytes,
+        policies=tuple(policies) if policies is not None else tuple(ac.policies()),
+    )
+    app.add_exception_handler(AttendanceError, _attendance_error)
+    app.include_router(_router)
     return app
 
 

@@ -175,24 +175,23 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("date: ")) from None
 
 
-def _whole(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"not a whole number from 0: {text[:40]!r}")
-    return value
+def _at_least(minimum: int, words: str) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``, else "not <words>: <text>"."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"not {words}: {text[:40]!r}")
+        return value
+
+    return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
-    return value
+_whole = _at_least(0, "a whole number from 0")
+_positive = _at_least(1, "a positive whole number")
 
 
 def _percent(text: str) -> float:
@@ -224,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
+    for add in (_demo_parser, _classify_parser, _recommend_parser, _report_parser, _formats_parser):
+        add(sub)
+    _casebook_cli.add_commands(sub)  # serve, token (extras casebook and service)
+    return parser
+
+
+def _demo_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """attendance-core demo."""
     demo = sub.add_parser(
         "demo",
         help="run the main job on the built-in demo school",
@@ -244,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _quiet(demo)
 
+
+def _classify_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """attendance-core classify."""
     cls = sub.add_parser(
         "classify",
         help="attendance figures and band of every pupil",
@@ -261,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--until", "--to-date", dest="end", type=_date, help="last date, inclusive")
     _output_options(cls, ("table", "csv", "json", "xlsx"))
 
+
+def _recommend_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """attendance-core recommend."""
     rec = sub.add_parser(
         "recommend",
         help="next steps for every pupil under the stages of support",
@@ -292,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(rec, ("table", "csv", "json", "xlsx"))
     _casebook_cli.add_recommend_options(rec)
 
+
+def _report_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """attendance-core report."""
     rep = sub.add_parser(
         "report",
         help="HTML report, Targeting Support Meeting pack, or report tables",
@@ -349,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_options(rep, ("html", "csv", "json", "xlsx"))
 
+
+def _formats_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """attendance-core formats."""
     fmt = sub.add_parser(
         "formats",
         help="list the installed MIS adapters",
@@ -357,8 +376,6 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _quiet(fmt)
-    _casebook_cli.add_commands(sub)  # serve, token (extras casebook and service)
-    return parser
 
 
 def _quiet(p: argparse.ArgumentParser) -> None:

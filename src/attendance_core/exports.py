@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pandas as pd
 
 from .errors import AttendanceWarning, FormatError
@@ -57,6 +58,86 @@ def folder_entries(folder: Path) -> list[Path]:
     )
 
 
+def _read_each(
+    exports: Sequence[tuple[Path, bool]],
+    *,
+    format: str | None,
+    errors: str,
+    options: dict[str, Any],
+    progress: bool,
+) -> tuple[list[tuple[Path, LoadResult]], list[str]]:
+    """Each export read by :func:`load` on its own, and the names of those left out because
+    no adapter recognises them (only files found in a folder may be left out)."""
+    from tqdm import tqdm
+
+    from .adapters import _detect_or_none, load
+
+    results: list[tuple[Path, LoadResult]] = []
+    skipped: list[str] = []
+    bar = tqdm(exports, desc="reading", unit="file", leave=False, disable=not progress, delay=0.5)
+    for path, skip_unknown in bar:
+        bar.set_postfix_str(path.name, refresh=False)
+        chosen = format if format is not None else _detect_or_none(path)
+        if chosen is None:
+            if not skip_unknown:
+                raise FormatError(
+                    "no installed adapter recognises this file; pass format=... to choose one",
+                    file=path.name,
+                )
+            skipped.append(path.name)
+            continue
+        results.append((path, load(path, format=chosen, errors=errors, **options)))
+    return results, skipped
+
+
+@attrs.define
+class _Parts:
+    """What each file's result adds to the combined one, in file order."""
+
+    notes: list[str] = attrs.Factory(list)
+    longs: list[pd.DataFrame] = attrs.Factory(list)
+    tables: list[pd.DataFrame] = attrs.Factory(list)
+    rejected: list[pd.DataFrame] = attrs.Factory(list)
+    origin: list[str] = attrs.Factory(list)  # the file of each row of the combined marks
+    sets: list[Any] = attrs.Factory(list)  # code sets, each once
+    totals: list[pd.DataFrame] = attrs.Factory(list)
+
+    def add(self, path: Path, result: LoadResult) -> None:
+        reg = result.register
+        long = reg.to_long()
+        people = result.pupils
+        if reg.school_ids is None:
+            school = path.stem if path.is_file() else path.name
+            long.insert(0, "school_id", school)
+            if len(people):
+                people = people.assign(school_id=school)
+            self.notes.append(
+                f"{path.name}: the file names no school; school id {school!r} is its name"
+            )
+        self.longs.append(long)
+        self.origin.extend([path.name] * len(long))
+        if len(people):
+            self.tables.append(people)
+        if len(result.rejected):
+            self.rejected.append(result.rejected.assign(file=path.name))
+        if result.totals is not None and len(result.totals):
+            self.totals.append(result.totals)
+        self.notes.extend(f"{path.name}: {text}" for text in result.warnings)
+        for code_set in reg.codes.sets:
+            if all(code_set is not s for s in self.sets):
+                self.sets.append(code_set)
+
+    def across_files(self, across: pd.DataFrame, name: str) -> None:
+        """Rows rejected only once the files are combined (the same session given in two
+        files): named by the file of each copy, with no row number of their own."""
+        if not len(across):
+            return
+        rows = pd.to_numeric(across["row"], errors="coerce")
+        origin = self.origin
+        files = [origin[int(r)] if pd.notna(r) and 0 <= r < len(origin) else name for r in rows]
+        self.rejected.append(across.assign(row=None, file=files))
+
+
 def load_several(
     exports: Sequence[tuple[Path, bool]],
     *,
@@ -72,88 +153,42 @@ def load_several(
     ``exports`` holds ``(path, may be skipped)``: a file found in a folder that no adapter
     recognises is left out (one warning lists them); a file the caller named raises.
     """
-    from tqdm import tqdm
-
-    from .adapters import LoadResult, _detect_or_none, load, with_given_pupils
+    from .adapters import LoadResult, with_given_pupils
     from .register import REJECTED_COLUMNS, Register
 
-    results: list[tuple[Path, LoadResult]] = []
-    skipped: list[str] = []
-    bar = tqdm(exports, desc="reading", unit="file", leave=False, disable=not progress, delay=0.5)
-    for path, skip_unknown in bar:
-        bar.set_postfix_str(path.name, refresh=False)
-        chosen = format
-        if chosen is None:
-            chosen = _detect_or_none(path)
-            if chosen is None:
-                if not skip_unknown:
-                    raise FormatError(
-                        "no installed adapter recognises this file; pass format=... to choose one",
-                        file=path.name,
-                    )
-                skipped.append(path.name)
-                continue
-        results.append((path, load(path, format=chosen, errors=errors, **options)))
+    results, skipped = _read_each(
+        exports, format=format, errors=errors, options=options, progress=progress
+    )
     if not results:
         raise FormatError(
             "no file here is in a format an installed adapter reads"
             + (f" (looked at: {', '.join(skipped[:10])})" if skipped else " (it is empty)"),
             file=name,
         )
-    notes: list[str] = []
+    parts = _Parts()
     if skipped:
-        notes.append(
+        parts.notes.append(
             f"{len(skipped)} file(s) not in a known format left out: " + ", ".join(skipped[:10])
         )
-    longs: list[pd.DataFrame] = []
-    tables: list[pd.DataFrame] = []
-    rejected: list[pd.DataFrame] = []
-    origin: list[str] = []
-    sets: list[Any] = []
-    totals: list[pd.DataFrame] = []
     for path, result in results:
-        reg = result.register
-        long = reg.to_long()
-        people = result.pupils
-        if reg.school_ids is None:
-            school = path.stem if path.is_file() else path.name
-            long.insert(0, "school_id", school)
-            if len(people):
-                people = people.assign(school_id=school)
-            notes.append(f"{path.name}: the file names no school; school id {school!r} is its name")
-        longs.append(long)
-        origin.extend([path.name] * len(long))
-        if len(people):
-            tables.append(people)
-        if len(result.rejected):
-            rejected.append(result.rejected.assign(file=path.name))
-        if result.totals is not None and len(result.totals):
-            totals.append(result.totals)
-        notes.extend(f"{path.name}: {text}" for text in result.warnings)
-        for code_set in reg.codes.sets:
-            if all(code_set is not s for s in sets):
-                sets.append(code_set)
-    combined = pd.concat(longs, ignore_index=True)
-    everyone = _one_row_each(pd.concat(tables)) if tables else None
+        parts.add(path, result)
+    everyone = _one_row_each(pd.concat(parts.tables)) if parts.tables else None
     if pupils is not None:
         everyone = with_given_pupils(
             everyone if everyone is not None else results[0][1].pupils.iloc[0:0], pupils
         )
     register = Register.from_long(
-        combined,
-        code_set=sets or None,
+        pd.concat(parts.longs, ignore_index=True),
+        code_set=parts.sets or None,
         errors="collect" if errors == "collect" else "raise",
         pupils=everyone,
         source=name,
     )
     across = register.rejected
-    if len(across):  # the same session given in two files: name the file of each copy
-        rows = pd.to_numeric(across["row"], errors="coerce")
-        files = [origin[int(r)] if pd.notna(r) and 0 <= r < len(origin) else name for r in rows]
-        rejected.append(across.assign(row=None, file=files))
+    parts.across_files(across, name)
     table = (
-        pd.concat(rejected, ignore_index=True)
-        if rejected
+        pd.concat(parts.rejected, ignore_index=True)
+        if parts.rejected
         else pd.DataFrame({c: pd.Series([], dtype=object) for c in (*REJECTED_COLUMNS, "file")})
     )
     counts: Counter[str] = Counter()
@@ -161,17 +196,16 @@ def load_several(
         counts.update(result.error_counts)
     counts.update(str(r) for r in across["reason"])
     register = register.with_rejected(table, dict(counts))
-    for text in notes:
+    for text in parts.notes:
         warnings.warn(f"{name}: {text}", AttendanceWarning, stacklevel=3)
-    formats = sorted({result.format for _, result in results})
     return LoadResult(
         register=register,
         pupils=everyone if everyone is not None else results[0][1].pupils.iloc[0:0],
         rejected=table,
         rows_read=sum(result.rows_read for _, result in results),
-        warnings=tuple(notes),
-        totals=pd.concat(totals, ignore_index=True) if totals else None,
-        format=",".join(formats),
+        warnings=tuple(parts.notes),
+        totals=pd.concat(parts.totals, ignore_index=True) if parts.totals else None,
+        format=",".join(sorted({result.format for _, result in results})),
         source=name,
         error_counts=dict(sorted(counts.items())),
         rejected_count=sum(r.rejected_count for _, r in results) + len(across),

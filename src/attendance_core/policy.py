@@ -831,6 +831,91 @@ class Policy:
         )
 
 
+def _as_list(value: Any) -> Any:
+    """A rule field that may be one string or a list of them."""
+    return [value] if isinstance(value, str) else value
+
+
+def _parsed_list(
+    raw: Mapping[str, Any],
+    key: str,
+    parse: Callable[[Any], Any],
+    fail: Callable[[str, str], PolicyError],
+    what: str,
+) -> tuple[Any, ...]:
+    """The field ``key`` (one string or a list) parsed item by item; a parse error names it."""
+    value = _as_list(raw.get(key, []))
+    if not isinstance(value, list):
+        raise fail(key, f"must be a list of {what}")
+    parsed = []
+    for text in value:
+        try:
+            parsed.append(parse(text))
+        except ValueError as exc:
+            raise fail(key, str(exc)) from None
+    return tuple(parsed)
+
+
+def _names(
+    raw: Mapping[str, Any],
+    key: str,
+    fail: Callable[[str, str], PolicyError],
+    what: str,
+    known: Callable[[str], bool] | None = None,
+) -> tuple[str, ...]:
+    """The field ``key`` as a list of names, each ``known`` when a check is given."""
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
+        raise fail(key, f"must be a list of {what}")
+    for name in value:
+        if known is not None and not known(name):
+            raise fail(key, f"unknown figure {name!r}")
+    return tuple(value)
+
+
+def _one_of(
+    raw: Mapping[str, Any],
+    key: str,
+    options: tuple[Any, ...],
+    fail: Callable[[str, str], PolicyError],
+) -> Any:
+    """The field ``key`` (default: the first option), one of ``options``."""
+    value = raw.get(key, options[0])
+    if value not in options:
+        allowed = " or ".join(repr(o) for o in options if o is not None)
+        raise fail(key, f"must be {allowed} (got {value!r})")
+    return value
+
+
+def _is_figure(name: str) -> bool:
+    return name in FIGURES or name in FLAGS
+
+
+def _rule_reason(raw: Mapping[str, Any], fail: Callable[[str, str], PolicyError]) -> str:
+    """The reason template, checked: a sentence whose fields are all figures."""
+    reason = raw["reason"]
+    if not isinstance(reason, str) or not reason.strip():
+        raise fail("reason", "must be a non-empty sentence")
+    try:
+        fields = _template_fields(reason)
+    except ValueError as exc:
+        raise fail("reason", f"bad template ({exc})") from None
+    for name in fields:
+        if not _is_figure(name):
+            raise fail("reason", f"unknown figure {{{name}}}")
+    return " ".join(reason.split())
+
+
+def _rule_text(
+    raw: Mapping[str, Any], key: str, default: str, fail: Callable[[str, str], PolicyError]
+) -> str:
+    """The text field ``key`` (``default`` when absent)."""
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise fail(key, "must be text")
+    return value
+
+
 def _rule(raw: Any, n: int, scheme: BandScheme, roles: tuple[str, ...], origin: str) -> Rule:
     if not isinstance(raw, Mapping):
         raise PolicyError(f"{origin}: rule {n} is not a table")
@@ -852,7 +937,6 @@ def _rule(raw: Any, n: int, scheme: BandScheme, roles: tuple[str, ...], origin: 
     stage_name = raw["stage"]
     if not isinstance(stage_name, str) or stage_name.strip().upper() not in Stage.__members__:
         raise fail("stage", f"{stage_name!r} is not one of {', '.join(Stage.__members__)}")
-    stage = Stage[stage_name.strip().upper()]
     lead = raw["lead"]
     if lead not in roles:
         raise fail(
@@ -863,83 +947,33 @@ def _rule(raw: Any, n: int, scheme: BandScheme, roles: tuple[str, ...], origin: 
     due = raw["due"]
     if not isinstance(due, int) or isinstance(due, bool) or not 0 <= due <= 260:
         raise fail("due", f"must be a whole number of weekdays from 0 to 260 (got {due!r})")
-    when_raw = raw["when"]
-    if isinstance(when_raw, str):
-        when_raw = [when_raw]
-    if not isinstance(when_raw, list):
+    if not isinstance(_as_list(raw["when"]), list):
         raise fail("when", "must be a list of conditions")
-    when: list[Condition] = []
-    for text in when_raw:
-        try:
-            when.append(parse_condition(text, scheme))
-        except ValueError as exc:
-            raise fail("when", str(exc)) from None
-    gates: dict[str, tuple[PlanGate, ...]] = {}
-    for key in ("requires", "unless"):
-        value = raw.get(key, [])
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            raise fail(key, "must be a list of plan terms")
-        parsed = []
-        for text in value:
-            try:
-                parsed.append(_parse_gate(text, scheme))
-            except ValueError as exc:
-                raise fail(key, str(exc)) from None
-        gates[key] = tuple(parsed)
     compulsory = raw.get("compulsory_age", False)
     if not isinstance(compulsory, bool):
         raise fail("compulsory_age", f"must be true or false (got {compulsory!r})")
-    once = raw.get("once")
-    if once not in (None, "run", "academic_year"):
-        raise fail("once", f"must be 'run' or 'academic_year' (got {once!r})")
-    each = raw.get("each", "enrolment")
-    if each not in ("enrolment", "run"):
-        raise fail("each", f"must be 'enrolment' or 'run' (got {each!r})")
+    once = _one_of(raw, "once", (None, "run", "academic_year"), fail)
+    each = _one_of(raw, "each", ("enrolment", "run"), fail)
     if once == "run" and each != "run":
         raise fail("once", 'once = "run" needs each = "run" (the rule is decided per run)')
-    evidence = raw.get("evidence", [])
-    if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
-        raise fail("evidence", "must be a list of figure names")
-    for name in evidence:
-        if name not in FIGURES and name not in FLAGS:
-            raise fail("evidence", f"unknown figure {name!r}")
-    reason = raw["reason"]
-    if not isinstance(reason, str) or not reason.strip():
-        raise fail("reason", "must be a non-empty sentence")
-    try:
-        fields = _template_fields(reason)
-    except ValueError as exc:
-        raise fail("reason", f"bad template ({exc})") from None
-    for name in fields:
-        if name not in FIGURES and name not in FLAGS:
-            raise fail("reason", f"unknown figure {{{name}}}")
-    explain = raw.get("explain_withheld", [])
-    if not isinstance(explain, list) or not all(isinstance(e, str) for e in explain):
-        raise fail("explain_withheld", "must be a list of rule ids")
-    label = raw.get("label", raw["action"].replace("_", " "))
-    if not isinstance(label, str):
-        raise fail("label", "must be text")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise fail("description", "must be text")
     rule = Rule(
         id=raw["id"],
         action=raw["action"],
-        stage=stage,
+        stage=Stage[stage_name.strip().upper()],
         lead=lead,
         due=due,
-        when=tuple(when),
-        reason=" ".join(reason.split()),
-        label=label,
-        evidence=tuple(evidence),
+        when=_parsed_list(raw, "when", lambda t: parse_condition(t, scheme), fail, "conditions"),
+        reason=_rule_reason(raw, fail),
+        label=_rule_text(raw, "label", raw["action"].replace("_", " "), fail),
+        evidence=_names(raw, "evidence", fail, "figure names", _is_figure),
         compulsory_age=compulsory,
-        requires=gates["requires"],
-        unless=gates["unless"],
+        requires=_parsed_list(
+            raw, "requires", lambda t: _parse_gate(t, scheme), fail, "plan terms"
+        ),
+        unless=_parsed_list(raw, "unless", lambda t: _parse_gate(t, scheme), fail, "plan terms"),
         each=each,
-        explain_withheld=tuple(explain),
-        description=description,
+        explain_withheld=_names(raw, "explain_withheld", fail, "rule ids"),
+        description=_rule_text(raw, "description", "", fail),
         once=once,
     )
     for name in rule.figures:

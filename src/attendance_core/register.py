@@ -43,6 +43,8 @@ SESSIONS = ("AM", "PM")
 REJECTED_COLUMNS = ["row", "column", "value", "reason"]  # as _rejected.REJECTED_COLUMNS
 _REQUIRED = ("pupil_id", "date", "session", "code")
 _EPOCH = np.datetime64("1970-01-01", "D")
+#: the date ordinal of a value that is not a date (far below every real date)
+_NO_DATE = -(2**62)
 _CATEGORY_ORDER = tuple(Category)
 
 
@@ -604,8 +606,7 @@ def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
     Accepts dates, datetimes, ``datetime64`` and ISO strings (``YYYY-MM-DD``, optionally with a
     time); day-first strings belong to the adapters, which know their format.
     """
-    bad = -(2**62)
-    out = np.full(len(uniques), bad, dtype=np.int64)
+    out = np.full(len(uniques), _NO_DATE, dtype=np.int64)
     for i, v in enumerate(uniques):
         try:
             if isinstance(v, dt.datetime | pd.Timestamp):
@@ -845,34 +846,27 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _encode_chunk(
-    df: pd.DataFrame,
-    table: CodeTable,
-    *,
-    errors: str,
-    source: str | None,
-    names: Mapping[str, str],
-    rejected: RejectedStore,
-    bad_cells: Mapping[str, npt.NDArray[np.bool_]] | None = None,
-) -> _Encoded:
-    missing_cols = [c for c in _REQUIRED if c not in df.columns]
-    if missing_cols:
-        raise RegisterError(
-            f"missing column(s) {', '.join(repr(c) for c in missing_cols)}; "
-            f"the long layout needs {', '.join(_REQUIRED)}",
-            file=source,
-        )
-    n = len(df)
-    labels = df.index
-    reason: npt.NDArray[np.int8] | None = None  # 0 = ok, else index into reason_codes
-    reason_codes: list[tuple[str, str]] = [("", "")]
-    for column, cells in (bad_cells or {}).items():  # cells that cannot be values come first
-        if reason is None:
-            reason = np.zeros(n, dtype=np.int8)
-        reason_codes.append((column, Reason.BAD_VALUE.value))
-        reason[cells & (reason == 0)] = len(reason_codes) - 1
+class _Verdicts:
+    """Which rows of a chunk are rejected and why: 0 = kept, else an index into ``reasons``
+    ((column, reason id)), the first reason found for a row winning. No array is made while
+    every row is good, so a clean chunk costs nothing here."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.reason: npt.NDArray[np.int8] | None = None
+        self.reasons: list[tuple[str, str]] = [("", "")]
+
+    def mark(self, mask: npt.NDArray[np.bool_], column: str, why: str) -> None:
+        if self.reason is not None:
+            mask &= self.reason == 0
+        if mask.any():
+            if self.reason is None:
+                self.reason = np.zeros(self.n, dtype=np.int8)
+            self.reasons.append((column, why))
+            self.reason[mask] = len(self.reasons) - 1
 
     def flag(
+        self,
         codes: npt.NDArray[np.intp],
         bad: npt.NDArray[np.bool_],
         column: str,
@@ -884,97 +878,59 @@ def _encode_chunk(
         Decided on the uniques first, so that a clean column costs no pass over its rows.
         ``lengths``: the codes are per run of that many rows.
         """
-        nonlocal reason
-        if not bad[:-1].any() and not (bad[-1] and n and codes.min() < 0):
+        if not bad[:-1].any() and not (bad[-1] and self.n and codes.min() < 0):
             return
-        mask = bad[codes] if lengths is None else np.repeat(bad[codes], lengths)
-        if reason is not None:
-            mask &= reason == 0
-        if mask.any():
-            if reason is None:
-                reason = np.zeros(n, dtype=np.int8)
-            reason_codes.append((column, why.value))
-            reason[mask] = len(reason_codes) - 1
+        self.mark(
+            bad[codes] if lengths is None else np.repeat(bad[codes], lengths), column, why.value
+        )
 
-    # runs of one (school, pupil): only their first rows are factorised
-    with_school_col = "school_id" in df.columns and n > 0
-    starts = _run_starts(df["pupil_id"])
-    if starts is not None and with_school_col:
-        school_starts = _run_starts(df["school_id"])
-        starts = None if school_starts is None else np.union1d(starts, school_starts)
-    run_length = np.diff(np.append(starts, n)) if starts is not None else None
+    @property
+    def rejected_rows(self) -> npt.NDArray[np.intp]:
+        return np.zeros(0, dtype=np.intp) if self.reason is None else np.flatnonzero(self.reason)
 
-    # school_id: all set or none set
-    has_school: bool | None = None
-    school: npt.NDArray[np.intp] | None = None
-    school_uniques: list[str] = []
-    if with_school_col:
-        codes_s, uniq_s = _factorize(df["school_id"], starts)
-        texts = _id_texts(uniq_s)
-        blank_lut = np.array([t == "" for t in texts] + [True], dtype=bool)
-        some_blank = blank_lut[:-1].any() or codes_s.min() < 0
-        blank = blank_lut[codes_s] if some_blank else None
-        if blank is not None and blank.all():
-            has_school = False
-        elif blank is not None and blank.any():
-            first = int(np.flatnonzero(blank)[0])
-            first = first if starts is None else int(starts[first])
-            raise RegisterError(
-                "school_id is empty on some rows and set on others",
-                file=source,
-                row=labels.to_numpy()[first],
-                column=names.get("school_id", "school_id"),
-            )
-        else:
-            has_school = True
-            school = codes_s
-            school_uniques = texts
-    elif "school_id" in df.columns:  # no rows, but the column says schools are named
-        has_school = True
 
-    # pupil_id
-    pcodes, puniq = _factorize(df["pupil_id"], starts)
-    pupil_uniques = _id_texts(puniq)
-    flag(
-        pcodes,
-        np.array([t == "" for t in pupil_uniques] + [True]),
-        "pupil_id",
-        Reason.MISSING_VALUE,
-        run_length,
+def _school_column(
+    df: pd.DataFrame,
+    starts: npt.NDArray[np.intp] | None,
+    *,
+    source: str | None,
+    names: Mapping[str, str],
+) -> tuple[bool | None, npt.NDArray[np.intp] | None, list[str]]:
+    """school_id, all set or none set: (whether schools are named, each run's school code,
+    the school ids). Some rows blank and others set is a :class:`RegisterError`."""
+    if "school_id" not in df.columns:
+        return None, None, []
+    if not len(df):  # no rows, but the column says schools are named
+        return True, None, []
+    codes_s, uniq_s = _factorize(df["school_id"], starts)
+    texts = _id_texts(uniq_s)
+    blank_lut = np.array([t == "" for t in texts] + [True], dtype=bool)
+    some_blank = blank_lut[:-1].any() or codes_s.min() < 0
+    blank = blank_lut[codes_s] if some_blank else None
+    if blank is None:
+        return True, codes_s, texts
+    if blank.all():
+        return False, None, []
+    first = int(np.flatnonzero(blank)[0])
+    first = first if starts is None else int(starts[first])
+    raise RegisterError(
+        "school_id is empty on some rows and set on others",
+        file=source,
+        row=df.index.to_numpy()[first],
+        column=names.get("school_id", "school_id"),
     )
 
-    # date
-    dcodes, duniq = _factorize(df["date"])
-    dord = _parse_dates(list(duniq))
-    no_date = np.zeros(len(duniq) + 1, dtype=bool)
-    no_date[-1] = True
-    flag(dcodes, no_date, "date", Reason.MISSING_VALUE)
-    dblank = np.array([isinstance(v, str) and not v.strip() for v in duniq] + [False])
-    flag(dcodes, dblank, "date", Reason.MISSING_VALUE)
 
-    # session
-    scodes, suniq = _factorize(df["session"])
-    snorm = [str(v).strip().upper() for v in suniq]
-    no_session = np.zeros(len(suniq) + 1, dtype=bool)
-    no_session[-1] = True
-    flag(scodes, no_session, "session", Reason.MISSING_VALUE)
-    sblank = np.array([t == "" for t in snorm] + [False])
-    flag(scodes, sblank, "session", Reason.MISSING_VALUE)
-
-    # now the value checks, in column order; a date outside the bounds of every date
-    # (calendar.FIRST_DATE to LAST_DATE) has a reason of its own and is never used
-    far = (dord != -(2**62)) & ~in_bounds(dord)
-    if far.any():
-        flag(dcodes, np.append(far, False), "date", Reason.DATE_OUT_OF_RANGE)
-        dord = np.where(far, -(2**62), dord)
-    flag(dcodes, np.append(dord == -(2**62), False), "date", Reason.BAD_DATE)
-    sidx = np.array(
-        [SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1], dtype=np.int8
-    )
-    flag(scodes, np.append(sidx[:-1] < 0, False), "session", Reason.BAD_SESSION)
-
-    # code: resolved per (unique code, set in force on the date) through a lookup table;
-    # 255 marks a code unknown to the set (a table has at most 255 ids, 0..254)
+def _code_ids(
+    df: pd.DataFrame,
+    dcodes: npt.NDArray[np.intp],
+    dord: npt.NDArray[np.int64],
+    table: CodeTable,
+    verdicts: _Verdicts,
+) -> npt.NDArray[np.uint8]:
+    """Each row's code id in ``table``: resolved per (unique code, set in force on the date)
+    through a lookup table; 255 marks a code unknown to the set (a table has at most 255
+    ids, 0..254), and rejects the row."""
     ccodes, cuniq = _factorize(df["code"])
     cnorm = [normalise_code(v) for v in cuniq]
     sets = table.sets
@@ -996,98 +952,179 @@ def _encode_chunk(
     # which set is in force on each unique date (rows of dates in no set are unknown codes)
     set_of_date = np.full(len(dord) + 1, -1, dtype=np.int64)
     for k, o in enumerate(dord):
-        if o == -(2**62):
+        if o == _NO_DATE:
             continue
         day = dt.date(1970, 1, 1) + dt.timedelta(days=int(o))
-        for j, cs in enumerate(sets):
-            if cs.in_force(day):
-                set_of_date[k] = j
-                break
-    in_use = np.unique(set_of_date[:-1][dord != -(2**62)])
+        set_of_date[k] = next((j for j, cs in enumerate(sets) if cs.in_force(day)), -1)
+    in_use = np.unique(set_of_date[:-1][dord != _NO_DATE])
     if len(in_use) == 1 and in_use[0] >= 0:
         # one code set for every date of the chunk: a single gather
-        code_id = lut[:, int(in_use[0])][ccodes]
-        flag(ccodes, lut[:, int(in_use[0])] == 255, "code", Reason.UNKNOWN_CODE)
-    else:
-        lut = np.concatenate([lut, np.full((len(cnorm) + 1, 1), 255, dtype=np.uint8)], axis=1)
-        flat = lut.reshape(-1)
-        width = len(sets) + 1
-        row_set = set_of_date[dcodes]  # -1 (no set) → the last, all-255 column
-        code_id = flat[(ccodes % (len(cnorm) + 1)) * width + row_set % width]
-        unknown = np.array([False, True, False])  # by (code_id == 255); no missing value
-        flag((code_id == 255).astype(np.intp), unknown, "code", Reason.UNKNOWN_CODE)
+        verdicts.flag(ccodes, lut[:, int(in_use[0])] == 255, "code", Reason.UNKNOWN_CODE)
+        return lut[:, int(in_use[0])][ccodes]
+    lut = np.concatenate([lut, np.full((len(cnorm) + 1, 1), 255, dtype=np.uint8)], axis=1)
+    width = len(sets) + 1
+    row_set = set_of_date[dcodes]  # -1 (no set) → the last, all-255 column
+    code_id: npt.NDArray[np.uint8] = lut.reshape(-1)[
+        (ccodes % (len(cnorm) + 1)) * width + row_set % width
+    ]
+    unknown = np.array([False, True, False])  # by (code_id == 255); no missing value
+    verdicts.flag((code_id == 255).astype(np.intp), unknown, "code", Reason.UNKNOWN_CODE)
+    return code_id
 
-    bad = np.zeros(0, dtype=np.intp) if reason is None else np.flatnonzero(reason)
+
+def _report_rejected(
+    df: pd.DataFrame,
+    verdicts: _Verdicts,
+    bad: npt.NDArray[np.intp],
+    *,
+    errors: str,
+    source: str | None,
+    names: Mapping[str, str],
+    rejected: RejectedStore,
+) -> None:
+    """The rejected rows raised (the first, with ``errors="raise"``) or collected by reason."""
+    reason = verdicts.reason
+    assert reason is not None
+    positions = df.index.to_numpy()
+    if errors == "raise":
+        i = int(bad[0])
+        column, why = verdicts.reasons[reason[i]]
+        raise RegisterError(
+            REASON_TEXT[why],
+            file=source,
+            row=positions[i],
+            column=names.get(column, column),
+            value=_raw_value(df, i, column),
+            reason=why,
+        )
+    for k in range(1, len(verdicts.reasons)):
+        at = bad[reason[bad] == k]
+        column_k, why_k = verdicts.reasons[k]
+        values = df[column_k].to_numpy(dtype=object)  # once, not a lookup a row
+        rejected.add_many(
+            positions[at],
+            names.get(column_k, column_k),
+            why_k,
+            lambda i, at=at, values=values: values[at[i]],
+        )
+
+
+def _encode_chunk(
+    df: pd.DataFrame,
+    table: CodeTable,
+    *,
+    errors: str,
+    source: str | None,
+    names: Mapping[str, str],
+    rejected: RejectedStore,
+    bad_cells: Mapping[str, npt.NDArray[np.bool_]] | None = None,
+) -> _Encoded:
+    missing_cols = [c for c in _REQUIRED if c not in df.columns]
+    if missing_cols:
+        raise RegisterError(
+            f"missing column(s) {', '.join(repr(c) for c in missing_cols)}; "
+            f"the long layout needs {', '.join(_REQUIRED)}",
+            file=source,
+        )
+    n = len(df)
+    labels = df.index
+    verdicts = _Verdicts(n)
+    for column, cells in (bad_cells or {}).items():  # cells that cannot be values come first
+        verdicts.mark(cells.copy(), column, Reason.BAD_VALUE.value)
+
+    # runs of one (school, pupil): only their first rows are factorised
+    starts = _run_starts(df["pupil_id"])
+    if starts is not None and "school_id" in df.columns and n > 0:
+        school_starts = _run_starts(df["school_id"])
+        starts = None if school_starts is None else np.union1d(starts, school_starts)
+    run_length = np.diff(np.append(starts, n)) if starts is not None else None
+    has_school, school, school_uniques = _school_column(df, starts, source=source, names=names)
+
+    pcodes, puniq = _factorize(df["pupil_id"], starts)
+    pupil_uniques = _id_texts(puniq)
+    no_pupil = np.array([t == "" for t in pupil_uniques] + [True])
+    verdicts.flag(pcodes, no_pupil, "pupil_id", Reason.MISSING_VALUE, run_length)
+
+    dcodes, duniq = _factorize(df["date"])
+    dord = _parse_dates(list(duniq))
+    no_date = np.zeros(len(duniq) + 1, dtype=bool)
+    no_date[-1] = True
+    verdicts.flag(dcodes, no_date, "date", Reason.MISSING_VALUE)
+    dblank = np.array([isinstance(v, str) and not v.strip() for v in duniq] + [False])
+    verdicts.flag(dcodes, dblank, "date", Reason.MISSING_VALUE)
+
+    scodes, suniq = _factorize(df["session"])
+    snorm = [str(v).strip().upper() for v in suniq]
+    no_session = np.zeros(len(suniq) + 1, dtype=bool)
+    no_session[-1] = True
+    verdicts.flag(scodes, no_session, "session", Reason.MISSING_VALUE)
+    sblank = np.array([t == "" for t in snorm] + [False])
+    verdicts.flag(scodes, sblank, "session", Reason.MISSING_VALUE)
+
+    # now the value checks, in column order; a date outside the bounds of every date
+    # (calendar.FIRST_DATE to LAST_DATE) has a reason of its own and is never used
+    far = (dord != _NO_DATE) & ~in_bounds(dord)
+    if far.any():
+        verdicts.flag(dcodes, np.append(far, False), "date", Reason.DATE_OUT_OF_RANGE)
+        dord = np.where(far, _NO_DATE, dord)
+    verdicts.flag(dcodes, np.append(dord == _NO_DATE, False), "date", Reason.BAD_DATE)
+    sidx = np.array(
+        [SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1], dtype=np.int8
+    )
+    verdicts.flag(scodes, np.append(sidx[:-1] < 0, False), "session", Reason.BAD_SESSION)
+    code_id = _code_ids(df, dcodes, dord, table, verdicts)
+
+    bad = verdicts.rejected_rows
     if len(bad):
-        assert reason is not None
-        positions = labels.to_numpy()
-        if errors == "raise":
-            i = int(bad[0])
-            column, why = reason_codes[reason[i]]
-            raise RegisterError(
-                REASON_TEXT[why],
-                file=source,
-                row=positions[i],
-                column=names.get(column, column),
-                value=_raw_value(df, i, column),
-                reason=why,
-            )
-        for k in range(1, len(reason_codes)):
-            at = bad[reason[bad] == k]
-            column_k, why_k = reason_codes[k]
-            values = df[column_k].to_numpy(dtype=object)  # once, not a lookup a row
-            rejected.add_many(
-                positions[at],
-                names.get(column_k, column_k),
-                why_k,
-                lambda i, at=at, values=values: values[at[i]],
-            )
+        _report_rejected(
+            df, verdicts, bad, errors=errors, source=source, names=names, rejected=rejected
+        )
     # date code and session in one small integer a row
     cell = dcodes.astype(np.min_scalar_type(-(2 * max(len(duniq), 1) + 2)))
     cell *= 2
     cell += sidx[scodes]
-    del dcodes, scodes, ccodes
+    del dcodes, scodes
     if run_length is None:
         run_length = np.ones(n, dtype=np.intp)
     start = _contiguous_start(labels)
-    if len(bad):
-        assert reason is not None
-        good = reason == 0
-        # the runs that keep rows, and how many
-        run_of_row = np.repeat(np.arange(len(run_length)), run_length)
-        kept = np.bincount(run_of_row[good], minlength=len(run_length))
-        del run_of_row
-        live = kept > 0
+    row_start = 0 if start is None else start
+    if not len(bad):
         return _Encoded(
-            n=n - len(bad),
-            row=None if start is not None else labels[good],
-            row_start=0 if start is None else start,
+            n=n,
+            row=None if start is not None else labels,
+            row_start=row_start,
             row_skip=bad,
-            run_length=kept[live],
-            school=None if school is None else school[live],
-            pupil=pcodes[live],
-            cell=cell[good],
-            code=code_id[good],
+            run_length=run_length,
+            school=school,
+            pupil=pcodes,
+            cell=cell,
+            code=code_id,
             school_uniques=school_uniques,
             pupil_uniques=pupil_uniques,
             day_uniques=dord,
             has_school=has_school,
+            complete=True,
         )
+    good = verdicts.reason == 0
+    # the runs that keep rows, and how many
+    run_of_row = np.repeat(np.arange(len(run_length)), run_length)
+    kept = np.bincount(run_of_row[good], minlength=len(run_length))
+    del run_of_row
+    live = kept > 0
     return _Encoded(
-        n=n,
-        row=None if start is not None else labels,
-        row_start=0 if start is None else start,
+        n=n - len(bad),
+        row=None if start is not None else labels[good],
+        row_start=row_start,
         row_skip=bad,
-        run_length=run_length,
-        school=school,
-        pupil=pcodes,
-        cell=cell,
-        code=code_id,
+        run_length=kept[live],
+        school=None if school is None else school[live],
+        pupil=pcodes[live],
+        cell=cell[good],
+        code=code_id[good],
         school_uniques=school_uniques,
         pupil_uniques=pupil_uniques,
         day_uniques=dord,
         has_school=has_school,
-        complete=True,
     )
 
 

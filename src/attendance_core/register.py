@@ -1265,6 +1265,179 @@ def _reject_stray_dates(
     return out, records
 
 
+@attrs.define(eq=False)
+class _Layout:
+    """Where each accepted row lands: the enrolment of each run of rows (``run_enrol``) and
+    the column of each date and session on the date axis ``udays`` (ordinals, ascending)."""
+
+    run_enrol: npt.NDArray[np.int64]
+    udays: npt.NDArray[np.int64]
+    pos: npt.NDArray[np.int64] = attrs.field(init=False)
+    lo: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        udays = self.udays
+        self.lo = int(udays[0]) if len(udays) else 0
+        self.pos = np.full(int(udays[-1]) - self.lo + 1 if len(udays) else 1, -1, dtype=np.int64)
+        self.pos[udays - self.lo] = np.arange(len(udays))
+
+    @property
+    def ncols(self) -> int:
+        return 2 * len(self.udays)
+
+    def columns(self, c: _Encoded) -> npt.NDArray[np.int64]:
+        """Column of each ``2 * date code + session`` of a chunk."""
+        col = 2 * self.pos[np.clip(c.day_uniques - self.lo, 0, len(self.pos) - 1)]
+        return np.stack([col, col + 1], axis=1).reshape(-1)
+
+    def cells(self, c: _Encoded, run_at: int) -> npt.NDArray[np.int64]:
+        """The cell (``enrolment * ncols + column``) of every row of a chunk whose first run
+        is run ``run_at``."""
+        r = len(c.run_length)
+        seg = np.repeat(self.run_enrol[run_at : run_at + r] * self.ncols, c.run_length)
+        seg += self.columns(c)[c.cell]
+        return seg
+
+
+def _date_axis(chunks: list[_Encoded]) -> npt.NDArray[np.int64]:
+    """Every date with an accepted row, found on each chunk's unique dates."""
+    used_days = [
+        c.day_uniques
+        if c.complete
+        else c.day_uniques[np.bincount(c.cell >> 1, minlength=len(c.day_uniques)) > 0]
+        for c in chunks
+    ]
+    return np.unique(_cat(used_days, np.int64))
+
+
+def _write_sorted(
+    chunks: list[_Encoded], layout: _Layout, flat: npt.NDArray[np.uint8]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """Chunk by chunk straight into the matrix while the cells come in increasing order (an
+    export sorted by pupil, date and session: no duplicates, every row a mark), keeping only
+    each run's first and last cells; None as soon as a cell is out of order."""
+    runs = sum(len(c.run_length) for c in chunks)
+    run_first = np.zeros(runs, dtype=np.int64)
+    run_last = np.zeros(runs, dtype=np.int64)
+    prev = -1
+    run_at = 0
+    for c in chunks:
+        r = len(c.run_length)
+        if c.n:
+            seg = layout.cells(c, run_at)
+            if seg[0] <= prev or (c.n > 1 and not bool((seg[1:] > seg[:-1]).all())):
+                return None
+            flat[seg] = c.code
+            ends = np.cumsum(c.run_length)
+            run_first[run_at : run_at + r] = seg[ends - c.run_length]
+            run_last[run_at : run_at + r] = seg[ends - 1]
+            prev = int(seg[-1])
+            del seg
+        run_at += r
+    return run_first, run_last
+
+
+@attrs.define(eq=False)
+class _Rows:
+    """Every accepted row of an export that did not arrive in order: its cell, session and
+    code, whether it keeps its mark, and the rows that lost it to a conflicting row."""
+
+    lin: npt.NDArray[np.int64]
+    session: npt.NDArray[np.int8]
+    code: npt.NDArray[np.uint8]
+    keep: npt.NDArray[np.bool_]
+    conflicted: npt.NDArray[np.int64]
+
+
+def _all_rows(chunks: list[_Encoded], layout: _Layout, n: int) -> _Rows:
+    """The cell of every row, chunk by chunk into one array."""
+    lin = np.empty(n, np.int64)
+    at = run_at = 0
+    for c in chunks:
+        lin[at : at + c.n] = layout.cells(c, run_at)
+        at, run_at = at + c.n, run_at + len(c.run_length)
+    return _Rows(
+        lin=lin,
+        session=_cat([(c.cell & 1).astype(np.int8) for c in chunks], np.int8),
+        code=_cat([c.code for c in chunks], np.uint8),
+        keep=np.ones(n, dtype=bool),
+        conflicted=np.zeros(0, dtype=np.int64),
+    )
+
+
+def _reject_duplicates(
+    chunks: list[_Encoded],
+    rows: _Rows,
+    n_cells: int,
+    table: CodeTable,
+    *,
+    errors: str,
+    source: str | None,
+    names: Mapping[str, str],
+    rejected: RejectedStore,
+) -> None:
+    """Rows that share a cell: the same code twice is a ``duplicate_row`` (the first kept),
+    different codes a ``duplicate_session`` (none kept). The last writer of each cell owns it,
+    and the rows it overwrote share its cell."""
+    lin, code = rows.lin, rows.code
+    n = len(lin)
+    order = np.arange(n, dtype=np.int64)
+    owner = np.full(n_cells, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
+    owner[lin] = order
+    if not (owner[lin] != order).any():
+        return
+    row = np.concatenate([c.labels() for c in chunks])
+    shared = np.zeros(n_cells, dtype=bool)
+    shared[lin[owner[lin] != order]] = True
+    del owner, order
+    involved = np.flatnonzero(shared[lin])
+    frame = pd.DataFrame({"lin": lin[involved], "code": code[involved], "i": involved})
+    distinct = frame.groupby("lin")["code"].transform("nunique").to_numpy()
+    conflicting = frame["i"].to_numpy()[distinct > 1]
+    same = frame[distinct == 1]
+    repeats = same["i"].to_numpy()[same.duplicated("lin", keep="first").to_numpy()]
+    if (len(conflicting) or len(repeats)) and errors == "raise":
+        first_c = int(conflicting.min()) if len(conflicting) else n
+        first_r = int(repeats.min()) if len(repeats) else n
+        i = min(first_c, first_r)
+        why = Reason.DUPLICATE_SESSION if i == first_c else Reason.DUPLICATE_ROW
+        raise RegisterError(
+            REASON_TEXT[why],
+            file=source,
+            row=row[i],
+            column=names.get("session", "session"),
+            reason=why.value,
+        )
+    rows.conflicted = conflicting.astype(np.int64)
+    symbols = table.symbols
+    for rows_i, why in (
+        (np.sort(conflicting), Reason.DUPLICATE_SESSION),
+        (np.sort(repeats), Reason.DUPLICATE_ROW),
+    ):
+        rows.keep[rows_i] = False
+        rejected.add_many(
+            row[rows_i],
+            names.get("code", "code"),
+            why.value,
+            lambda j, rows_i=rows_i: symbols[code[rows_i[j]]],
+        )
+
+
+def _school_flag(chunks: list[_Encoded], *, source: str | None, names: Mapping[str, str]) -> bool:
+    """Whether the register names schools: every chunk with rows agreeing (a school_id column
+    with no accepted row still names them)."""
+    flags = {c.has_school for c in chunks if c.has_school is not None and c.n}
+    if len(flags) > 1:
+        raise RegisterError(
+            "school_id is empty on some rows and set on others",
+            file=source,
+            column=names.get("school_id", "school_id"),
+        )
+    if not any(c.n for c in chunks):
+        return any(c.has_school is not None for c in chunks)
+    return flags == {True}
+
+
 def _assemble(
     chunks: list[_Encoded],
     table: CodeTable,
@@ -1276,16 +1449,7 @@ def _assemble(
     rejected: RejectedStore,
 ) -> Register:
     chunks, strays = _reject_stray_dates(chunks, errors=errors, source=source, names=names)
-    flags = {c.has_school for c in chunks if c.has_school is not None and c.n}
-    if len(flags) > 1:
-        raise RegisterError(
-            "school_id is empty on some rows and set on others",
-            file=source,
-            column=names.get("school_id", "school_id"),
-        )
-    with_school = flags == {True}
-    if not any(c.n for c in chunks):  # nothing accepted: a school_id column still names schools
-        with_school = any(c.has_school is not None for c in chunks)
+    with_school = _school_flag(chunks, source=source, names=names)
     school_maps, schools = _remap([c.school_uniques for c in chunks])
     pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
     rejected.extend(strays)  # the rows dated on a stray day of their school
@@ -1295,147 +1459,61 @@ def _assemble(
     denom = max(len(pupil_values), 1)
 
     # enrolment key (school, pupil) of each run: both id spaces are already sorted by value
-    def chunk_key(
-        m_s: npt.NDArray[np.int64], m_p: npt.NDArray[np.int64], c: _Encoded
-    ) -> npt.NDArray[np.int64]:
+    keys = []
+    for m_s, m_p, c in zip(school_maps, pupil_maps, chunks, strict=True):
         key = m_p[c.pupil]
         if with_school:
-            school = m_s[c.school] if c.school is not None else np.full(len(key), -1)
-            key += school * denom
-        return key
+            key += (m_s[c.school] if c.school is not None else np.full(len(key), -1)) * denom
+        keys.append(key)
+    ekeys, run_enrol = _dense_rank(_cat(keys, np.int64), len(schools) * denom)
+    del keys
+    layout = _Layout(run_enrol=run_enrol, udays=_date_axis(chunks))
+    ncols, udays = layout.ncols, layout.udays
 
-    key = _cat(
-        [chunk_key(ms, mp, c) for ms, mp, c in zip(school_maps, pupil_maps, chunks, strict=True)],
-        np.int64,
-    )
-    run_length = _cat([c.run_length for c in chunks], np.intp)
-    ekeys, run_enrol = _dense_rank(key, len(schools) * denom)
-    del key
-
-    # the date axis: every date with an accepted row, found on each chunk's unique dates
-    used_days = [
-        c.day_uniques
-        if c.complete
-        else c.day_uniques[np.bincount(c.cell >> 1, minlength=len(c.day_uniques)) > 0]
-        for c in chunks
-    ]
-    udays = np.unique(_cat(used_days, np.int64))
-    ncols = 2 * len(udays)
-    lo = int(udays[0]) if len(udays) else 0
-    pos = np.full(int(udays[-1]) - lo + 1 if len(udays) else 1, -1, dtype=np.int64)
-    pos[udays - lo] = np.arange(len(udays))
-
-    def columns(c: _Encoded) -> npt.NDArray[np.int64]:
-        """Column of each ``2 * date code + session`` of a chunk."""
-        col = 2 * pos[np.clip(c.day_uniques - lo, 0, len(pos) - 1)]
-        return np.stack([col, col + 1], axis=1).reshape(-1)
-
-    def cells(c: _Encoded, run_at: int) -> npt.NDArray[np.int64]:
-        """The cell (``enrolment * ncols + column``) of every row of a chunk."""
-        r = len(c.run_length)
-        seg = np.repeat(run_enrol[run_at : run_at + r] * ncols, c.run_length)
-        seg += columns(c)[c.cell]
-        return seg
-
-    # first pass, chunk by chunk straight into the matrix while the cells come in increasing
-    # order (an export sorted by pupil, date and session: no duplicates, every row a mark);
-    # only each run's first and last cells are kept
     marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
     flat = marks.reshape(-1)
-    sorted_cells = True
-    run_first = np.zeros(len(run_length), dtype=np.int64)
-    run_last = np.zeros(len(run_length), dtype=np.int64)
-    prev = -1
-    run_at = 0
-    for c in chunks:
-        r = len(c.run_length)
-        if c.n:
-            seg = cells(c, run_at)
-            if seg[0] <= prev or (c.n > 1 and not bool((seg[1:] > seg[:-1]).all())):
-                sorted_cells = False
-                break
-            flat[seg] = c.code
-            ends = np.cumsum(c.run_length)
-            run_first[run_at : run_at + r] = seg[ends - c.run_length]
-            run_last[run_at : run_at + r] = seg[ends - 1]
-            prev = int(seg[-1])
-            del seg
-        run_at += r
-
-    keep = np.ones(n, dtype=bool) if not sorted_cells else np.ones(0, dtype=bool)
-    conflicted = np.zeros(0, dtype=np.int64)
-    lin = np.zeros(0, dtype=np.int64)
-    enrol = np.zeros(0, dtype=np.int64)
-    session = np.zeros(0, dtype=np.int8)
-    code = np.zeros(0, dtype=np.uint8)
-    if not sorted_cells:
-        # the cell of every row, chunk by chunk into one array
+    in_order = _write_sorted(chunks, layout, flat)
+    rows = _Rows(
+        lin=np.zeros(0, dtype=np.int64),
+        session=np.zeros(0, dtype=np.int8),
+        code=np.zeros(0, dtype=np.uint8),
+        keep=np.ones(0, dtype=bool),
+        conflicted=np.zeros(0, dtype=np.int64),
+    )
+    if in_order is None:
         flat[:] = 0
-        lin = np.empty(n, np.int64)
-        at = run_at = 0
-        for c in chunks:
-            lin[at : at + c.n] = cells(c, run_at)
-            at, run_at = at + c.n, run_at + len(c.run_length)
-        session = _cat([(c.cell & 1).astype(np.int8) for c in chunks], np.int8)
-        code = _cat([c.code for c in chunks], np.uint8)
-        # duplicates: the last writer of each cell owns it and rows it overwrote share its key
-        enrol = lin // max(ncols, 1)
-        order = np.arange(n, dtype=np.int64)
-        owner = np.full(len(ekeys) * ncols, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
-        owner[lin] = order
-        if (owner[lin] != order).any():
-            row = np.concatenate([c.labels() for c in chunks])
-            shared = np.zeros(len(ekeys) * ncols, dtype=bool)
-            shared[lin[owner[lin] != order]] = True
-            involved = np.flatnonzero(shared[lin])
-            frame = pd.DataFrame({"lin": lin[involved], "code": code[involved], "i": involved})
-            distinct = frame.groupby("lin")["code"].transform("nunique").to_numpy()
-            conflicting = frame["i"].to_numpy()[distinct > 1]
-            same = frame[distinct == 1]
-            repeats = same["i"].to_numpy()[same.duplicated("lin", keep="first").to_numpy()]
-            if (len(conflicting) or len(repeats)) and errors == "raise":
-                first_c = int(conflicting.min()) if len(conflicting) else n
-                first_r = int(repeats.min()) if len(repeats) else n
-                i = min(first_c, first_r)
-                why = Reason.DUPLICATE_SESSION if i == first_c else Reason.DUPLICATE_ROW
-                raise RegisterError(
-                    REASON_TEXT[why],
-                    file=source,
-                    row=row[i],
-                    column=names.get("session", "session"),
-                    reason=why.value,
-                )
-            conflicted = conflicting.astype(np.int64)
-            symbols = table.symbols
-            for rows_i, why in (
-                (np.sort(conflicting), Reason.DUPLICATE_SESSION),
-                (np.sort(repeats), Reason.DUPLICATE_ROW),
-            ):
-                keep[rows_i] = False
-                rejected.add_many(
-                    row[rows_i],
-                    names.get("code", "code"),
-                    why.value,
-                    lambda j, rows_i=rows_i: symbols[code[rows_i[j]]],
-                )
-        del owner, order
+        rows = _all_rows(chunks, layout, n)
+        _reject_duplicates(
+            chunks,
+            rows,
+            len(ekeys) * ncols,
+            table,
+            errors=errors,
+            source=source,
+            names=names,
+            rejected=rejected,
+        )
 
     # enrolments that kept at least one row
-    conflicted_cols = lin[conflicted] % max(ncols, 1)
-    if keep.all():
+    enrol = rows.lin // max(ncols, 1)
+    conflicted_cols = rows.lin[rows.conflicted] % max(ncols, 1)
+    if rows.keep.all():
         # every enrolment keeps its rows: the cells are already known
         live = np.ones(len(ekeys), dtype=bool)
         renum = np.arange(len(ekeys), dtype=np.int64)
-        if not sorted_cells:
-            flat[lin] = code
+        if in_order is None:
+            flat[rows.lin] = rows.code
     else:
+        keep = rows.keep
         live = np.zeros(len(ekeys), dtype=bool)
         live[enrol[keep]] = True
         renum = np.cumsum(live) - 1
         ekeys = ekeys[live]
         del marks, flat
         marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
-        marks.reshape(-1)[renum[enrol[keep]] * ncols + lin[keep] % max(ncols, 1)] = code[keep]
+        marks.reshape(-1)[renum[enrol[keep]] * ncols + rows.lin[keep] % max(ncols, 1)] = rows.code[
+            keep
+        ]
 
     pupil_arr = (
         np.asarray(pupil_values, dtype=object)[ekeys % denom]
@@ -1444,23 +1522,24 @@ def _assemble(
     )
     school_arr = np.asarray(schools, dtype=object)[ekeys // denom] if with_school else None
     dates = udays.astype("datetime64[D]") if len(udays) else np.zeros(0, "datetime64[D]")
-    if sorted_cells and n:
+    if in_order is not None and n:
         # cells arrived in increasing order: each enrolment's first and last rows hold its
         # first and last marks (every written cell is a mark), no pass over the matrix
+        run_first, run_last = in_order
         first_run = np.flatnonzero(np.diff(run_enrol, prepend=-1))
         last_run = np.append(first_run[1:], len(run_enrol)) - 1
         span = _spans_at(run_first[first_run] % ncols, run_last[last_run] % ncols, dates)
     else:
         span = _spans(marks, dates)
-    del lin
     # a session unmarked by conflicting rows still lies inside the enrolment span
-    keep_c = live[enrol[conflicted]]
-    conflicted = conflicted[keep_c]
+    keep_c = live[enrol[rows.conflicted]]
+    conflicted = rows.conflicted[keep_c]
     if len(conflicted):
         e = renum[enrol[conflicted]]
-        ordinal = 2 * udays[conflicted_cols[keep_c] // 2] + session[conflicted]
+        ordinal = 2 * udays[conflicted_cols[keep_c] // 2] + rows.session[conflicted]
         np.minimum.at(span[:, 0], e, ordinal)
         np.maximum.at(span[:, 1], e, ordinal)
+    del rows, enrol
     if pupils is not None and len(ekeys):
         span = _spans_from_pupils(
             span=span,

@@ -278,9 +278,6 @@ def parent_letters(
     :class:`~attendance_core.AttendanceError` naming the template. Written atomically;
     returns the path.
     """
-    import jinja2
-    import markupsafe
-
     from .io import write_text_atomic
 
     if below is not None and not 0 < float(below) <= 1:
@@ -295,19 +292,36 @@ def parent_letters(
     if below is not None:
         keep &= data["attendance_rate"].to_numpy(dtype=float) < float(below)
     data = data[keep]
+    common = {
+        "as_of": day,
+        "year_first": academic_year_start(day),
+        "signed_by": signed_by,
+        "school_name": school_name,
+        "extra": dict(extra or {}),
+    }
+    html = _render_letters(env, name, common, _letter_fields(reg, data, pupils))
+    target = Path(path)
+    write_text_atomic(target, html)
+    return target
+
+
+def _letter_fields(
+    reg: Register, data: pd.DataFrame, pupils: pd.DataFrame | None
+) -> list[dict[str, Any]]:
+    """The fields of each letter (:data:`LETTER_FIELDS`, and ``pupil``), in school, year
+    group and pupil order."""
     has_schools = "school_id" in (data.index.names or [])
     pupil_recs = _pupil_records(data.index, pupils)
     default_school = "" if reg.school_ids is None else str(reg.schools[0])
     letters = []
     for i, (key, rec) in enumerate(zip(data.index, data.to_dict("records"), strict=True)):
         school = str(key[0]) if has_schools else default_school or _school_label(reg, pupils)
-        pupil = str(key[1]) if has_schools else str(key)
         change = float(rec["change"])
         group_rate = float(rec["year_group_rate"])
         record = pupil_recs[i]
         letters.append(
             {
-                "pupil_id": pupil,
+                "pupil_id": str(key[1]) if has_schools else str(key),
                 "school_id": school,
                 "name": _text(record.get("name")),
                 "year_group": _text(rec["year_group"]),
@@ -328,13 +342,17 @@ def parent_letters(
     letters.sort(
         key=lambda x: (str(x["school_id"]), _year_key(str(x["year_group"])), str(x["pupil_id"]))
     )
-    common = {
-        "as_of": day,
-        "year_first": academic_year_start(day),
-        "signed_by": signed_by,
-        "school_name": school_name,
-        "extra": dict(extra or {}),
-    }
+    return letters
+
+
+def _render_letters(
+    env: Any, name: str, common: Mapping[str, Any], letters: list[dict[str, Any]]
+) -> str:
+    """The letters rendered one by one with the template ``name``, then on their pages; a
+    template error is an :class:`~attendance_core.AttendanceError` naming the template."""
+    import jinja2
+    import markupsafe
+
     try:
         letter = env.get_template(name)
         # each body is the output of an autoescaping template: already safe HTML
@@ -342,7 +360,7 @@ def parent_letters(
             markupsafe.Markup(letter.render(**common, **fields))  # noqa: S704
             for fields in letters
         ]
-        html = env.get_template("letters.html.j2").render(**common, letters=bodies)
+        html: str = env.get_template("letters.html.j2").render(**common, letters=bodies)
     except jinja2.TemplateSyntaxError as exc:
         where = Path(exc.filename).name if exc.filename else exc.name or name
         raise AttendanceError(f"letter template {where}, line {exc.lineno}: {exc.message}") from exc
@@ -350,9 +368,7 @@ def parent_letters(
         raise AttendanceError(f"letter template {name}: cannot find {exc.name}") from exc
     except jinja2.TemplateError as exc:  # a field it is not given, a sandbox refusal
         raise AttendanceError(f"letter template {name}: {exc.message}") from exc
-    target = Path(path)
-    write_text_atomic(target, html)
-    return target
+    return html
 
 
 def _year_key(year_group: str) -> tuple[int, str]:

@@ -1009,6 +1009,31 @@ def _report_rejected(
         )
 
 
+def _flag_missing(
+    verdicts: _Verdicts, codes: npt.NDArray[np.intp], blank: list[bool], column: str
+) -> None:
+    """Rows of ``column`` with no value (NaN: code -1), then those whose value is blank."""
+    none = np.zeros(len(blank) + 1, dtype=bool)
+    none[-1] = True
+    verdicts.flag(codes, none, column, Reason.MISSING_VALUE)
+    verdicts.flag(codes, np.array([*blank, False]), column, Reason.MISSING_VALUE)
+
+
+def _checked_dates(
+    verdicts: _Verdicts, dcodes: npt.NDArray[np.intp], duniq: Any
+) -> npt.NDArray[np.int64]:
+    """The ordinal of each unique date, ``_NO_DATE`` where it is not one; a date outside the
+    bounds of every date (calendar.FIRST_DATE to LAST_DATE) has a reason of its own and is
+    never used."""
+    dord = _parse_dates(list(duniq))
+    far = (dord != _NO_DATE) & ~in_bounds(dord)
+    if far.any():
+        verdicts.flag(dcodes, np.append(far, False), "date", Reason.DATE_OUT_OF_RANGE)
+        dord = np.where(far, _NO_DATE, dord)
+    verdicts.flag(dcodes, np.append(dord == _NO_DATE, False), "date", Reason.BAD_DATE)
+    return dord
+
+
 def _encode_chunk(
     df: pd.DataFrame,
     table: CodeTable,
@@ -1045,29 +1070,13 @@ def _encode_chunk(
     no_pupil = np.array([t == "" for t in pupil_uniques] + [True])
     verdicts.flag(pcodes, no_pupil, "pupil_id", Reason.MISSING_VALUE, run_length)
 
+    # missing values first, then the values themselves, in column order
     dcodes, duniq = _factorize(df["date"])
-    dord = _parse_dates(list(duniq))
-    no_date = np.zeros(len(duniq) + 1, dtype=bool)
-    no_date[-1] = True
-    verdicts.flag(dcodes, no_date, "date", Reason.MISSING_VALUE)
-    dblank = np.array([isinstance(v, str) and not v.strip() for v in duniq] + [False])
-    verdicts.flag(dcodes, dblank, "date", Reason.MISSING_VALUE)
-
     scodes, suniq = _factorize(df["session"])
     snorm = [str(v).strip().upper() for v in suniq]
-    no_session = np.zeros(len(suniq) + 1, dtype=bool)
-    no_session[-1] = True
-    verdicts.flag(scodes, no_session, "session", Reason.MISSING_VALUE)
-    sblank = np.array([t == "" for t in snorm] + [False])
-    verdicts.flag(scodes, sblank, "session", Reason.MISSING_VALUE)
-
-    # now the value checks, in column order; a date outside the bounds of every date
-    # (calendar.FIRST_DATE to LAST_DATE) has a reason of its own and is never used
-    far = (dord != _NO_DATE) & ~in_bounds(dord)
-    if far.any():
-        verdicts.flag(dcodes, np.append(far, False), "date", Reason.DATE_OUT_OF_RANGE)
-        dord = np.where(far, _NO_DATE, dord)
-    verdicts.flag(dcodes, np.append(dord == _NO_DATE, False), "date", Reason.BAD_DATE)
+    _flag_missing(verdicts, dcodes, [isinstance(v, str) and not v.strip() for v in duniq], "date")
+    _flag_missing(verdicts, scodes, [t == "" for t in snorm], "session")
+    dord = _checked_dates(verdicts, dcodes, duniq)
     sidx = np.array(
         [SESSIONS.index(t) if t in SESSIONS else -1 for t in snorm] + [-1], dtype=np.int8
     )
@@ -1087,44 +1096,32 @@ def _encode_chunk(
     if run_length is None:
         run_length = np.ones(n, dtype=np.intp)
     start = _contiguous_start(labels)
-    row_start = 0 if start is None else start
-    if not len(bad):
-        return _Encoded(
-            n=n,
-            row=None if start is not None else labels,
-            row_start=row_start,
-            row_skip=bad,
-            run_length=run_length,
-            school=school,
-            pupil=pcodes,
-            cell=cell,
-            code=code_id,
-            school_uniques=school_uniques,
-            pupil_uniques=pupil_uniques,
-            day_uniques=dord,
-            has_school=has_school,
-            complete=True,
-        )
-    good = verdicts.reason == 0
-    # the runs that keep rows, and how many
-    run_of_row = np.repeat(np.arange(len(run_length)), run_length)
-    kept = np.bincount(run_of_row[good], minlength=len(run_length))
-    del run_of_row
-    live = kept > 0
+    kept_labels = labels
+    if len(bad):
+        good = verdicts.reason == 0
+        # the runs that keep rows, and how many
+        run_of_row = np.repeat(np.arange(len(run_length)), run_length)
+        kept = np.bincount(run_of_row[good], minlength=len(run_length))
+        del run_of_row
+        live = kept > 0
+        kept_labels, cell, code_id = labels[good], cell[good], code_id[good]
+        run_length, pcodes = kept[live], pcodes[live]
+        school = None if school is None else school[live]
     return _Encoded(
         n=n - len(bad),
-        row=None if start is not None else labels[good],
-        row_start=row_start,
+        row=None if start is not None else kept_labels,
+        row_start=0 if start is None else start,
         row_skip=bad,
-        run_length=kept[live],
-        school=None if school is None else school[live],
-        pupil=pcodes[live],
-        cell=cell[good],
-        code=code_id[good],
+        run_length=run_length,
+        school=school,
+        pupil=pcodes,
+        cell=cell,
+        code=code_id,
         school_uniques=school_uniques,
         pupil_uniques=pupil_uniques,
         day_uniques=dord,
         has_school=has_school,
+        complete=not len(bad),
     )
 
 
@@ -1423,6 +1420,43 @@ def _reject_duplicates(
         )
 
 
+def _kept_marks(
+    ekeys: npt.NDArray[np.int64], ncols: int, rows: _Rows
+) -> tuple[
+    npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.int64]
+]:
+    """The marks matrix of the enrolments that kept at least one row, their keys, which
+    enrolments those are and the new number of each."""
+    keep = rows.keep
+    enrol = rows.lin[keep] // max(ncols, 1)
+    live = np.zeros(len(ekeys), dtype=bool)
+    live[enrol] = True
+    renum = np.cumsum(live) - 1
+    marks = np.zeros((int(live.sum()), ncols), dtype=np.uint8)
+    marks.reshape(-1)[renum[enrol] * ncols + rows.lin[keep] % max(ncols, 1)] = rows.code[keep]
+    return marks, ekeys[live], live, renum
+
+
+def _widen_for_conflicts(
+    span: npt.NDArray[np.int64],
+    rows: _Rows,
+    live: npt.NDArray[np.bool_],
+    renum: npt.NDArray[np.int64],
+    udays: npt.NDArray[np.int64],
+) -> None:
+    """A session unmarked by conflicting rows still lies inside the enrolment span."""
+    if not len(rows.conflicted):
+        return
+    ncols = max(2 * len(udays), 1)
+    lin = rows.lin[rows.conflicted]
+    enrol = lin // ncols
+    keep_c = live[enrol]
+    e = renum[enrol[keep_c]]
+    ordinal = 2 * udays[(lin[keep_c] % ncols) // 2] + rows.session[rows.conflicted[keep_c]]
+    np.minimum.at(span[:, 0], e, ordinal)
+    np.maximum.at(span[:, 1], e, ordinal)
+
+
 def _school_flag(chunks: list[_Encoded], *, source: str | None, names: Mapping[str, str]) -> bool:
     """Whether the register names schools: every chunk with rows agreeing (a school_id column
     with no accepted row still names them)."""
@@ -1471,17 +1505,11 @@ def _assemble(
     ncols, udays = layout.ncols, layout.udays
 
     marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
-    flat = marks.reshape(-1)
-    in_order = _write_sorted(chunks, layout, flat)
-    rows = _Rows(
-        lin=np.zeros(0, dtype=np.int64),
-        session=np.zeros(0, dtype=np.int8),
-        code=np.zeros(0, dtype=np.uint8),
-        keep=np.ones(0, dtype=bool),
-        conflicted=np.zeros(0, dtype=np.int64),
-    )
+    in_order = _write_sorted(chunks, layout, marks.reshape(-1))
+    rows: _Rows | None = None
     if in_order is None:
-        flat[:] = 0
+        # a row came out of order: the matrix is rebuilt from every row's cell
+        del marks
         rows = _all_rows(chunks, layout, n)
         _reject_duplicates(
             chunks,
@@ -1493,28 +1521,7 @@ def _assemble(
             names=names,
             rejected=rejected,
         )
-
-    # enrolments that kept at least one row
-    enrol = rows.lin // max(ncols, 1)
-    conflicted_cols = rows.lin[rows.conflicted] % max(ncols, 1)
-    if rows.keep.all():
-        # every enrolment keeps its rows: the cells are already known
-        live = np.ones(len(ekeys), dtype=bool)
-        renum = np.arange(len(ekeys), dtype=np.int64)
-        if in_order is None:
-            flat[rows.lin] = rows.code
-    else:
-        keep = rows.keep
-        live = np.zeros(len(ekeys), dtype=bool)
-        live[enrol[keep]] = True
-        renum = np.cumsum(live) - 1
-        ekeys = ekeys[live]
-        del marks, flat
-        marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
-        marks.reshape(-1)[renum[enrol[keep]] * ncols + rows.lin[keep] % max(ncols, 1)] = rows.code[
-            keep
-        ]
-
+        marks, ekeys, live, renum = _kept_marks(ekeys, ncols, rows)
     pupil_arr = (
         np.asarray(pupil_values, dtype=object)[ekeys % denom]
         if len(ekeys)
@@ -1531,15 +1538,9 @@ def _assemble(
         span = _spans_at(run_first[first_run] % ncols, run_last[last_run] % ncols, dates)
     else:
         span = _spans(marks, dates)
-    # a session unmarked by conflicting rows still lies inside the enrolment span
-    keep_c = live[enrol[rows.conflicted]]
-    conflicted = rows.conflicted[keep_c]
-    if len(conflicted):
-        e = renum[enrol[conflicted]]
-        ordinal = 2 * udays[conflicted_cols[keep_c] // 2] + rows.session[conflicted]
-        np.minimum.at(span[:, 0], e, ordinal)
-        np.maximum.at(span[:, 1], e, ordinal)
-    del rows, enrol
+    if rows is not None:
+        _widen_for_conflicts(span, rows, live, renum, udays)
+        del rows
     if pupils is not None and len(ekeys):
         span = _spans_from_pupils(
             span=span,

@@ -28,6 +28,11 @@ def _tables(folder: str) -> tuple[tuple[str, dict[str, Any]], ...]:
     )
 
 
+def table(folder: str, name: str) -> dict[str, Any]:
+    """The bundled TOML file ``data/<folder>/<name>``, parsed (read once per process)."""
+    return dict(_tables(folder))[name]
+
+
 def bundled(folder: str, build: Callable[[Mapping[str, Any], str], T]) -> dict[str, T]:
     """Each TOML file of ``data/<folder>`` built into an object, keyed by its ``id``.
 

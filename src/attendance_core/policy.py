@@ -66,12 +66,12 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import attrs
 
 from . import _pupils
-from ._data import bundled, resolve
+from ._data import bundled, resolve, table
 from .bands import BandScheme, band_scheme
 from .errors import PolicyError, SchemeError
 
@@ -190,143 +190,23 @@ class Figure:
     description: str
 
 
-def _figures(*rows: tuple[str, FigureKind, str]) -> dict[str, Figure]:
-    return {
-        name: Figure(name, kind, "run" if name.startswith("run_") else "enrolment", text)
-        for name, kind, text in rows
-    }
+def _figures() -> dict[str, Figure]:
+    """The figures of ``data/vocabulary/figures.toml``, in the file's order; a figure named
+    ``run_*`` has one value per run of qualifying days."""
+    rows = table("vocabulary", "figures.toml")["figure"]
+    kinds = get_args(FigureKind)
+    figures: dict[str, Figure] = {}
+    for row in rows:
+        name, kind = row["name"], row["kind"]
+        if kind not in kinds or name in figures:
+            raise PolicyError(f"figures.toml: figure {name!r} has kind {kind!r} or is repeated")
+        axis: Literal["enrolment", "run"] = "run" if name.startswith("run_") else "enrolment"
+        figures[name] = Figure(name, kind, axis, row["description"])
+    return figures
 
 
 #: The figures of the condition vocabulary, computed for every enrolment at once.
-FIGURES: Mapping[str, Figure] = _figures(
-    (
-        "unauthorised_sessions_10_weeks",
-        "count",
-        "sessions coded G, N, O or U in the 10-week window (the school week of as_of and the 9 "
-        "school weeks before it)",
-    ),
-    ("unauthorised_days_10_weeks", "days", "unauthorised_sessions_10_weeks ÷ 2"),
-    ("holiday_sessions_10_weeks", "count", "sessions coded G in the 10-week window"),
-    (
-        "holiday_only",
-        "bool",
-        "there is unauthorised absence in the 10-week window and every such session is G",
-    ),
-    ("window_start", "date", "the first day (a Monday) of the 10-week window"),
-    ("n_sessions_today", "count", "sessions coded N dated as_of"),
-    ("overdue_n_sessions", "count", "sessions coded N older than 5 school days"),
-    (
-        "oldest_n_age",
-        "count",
-        "age in school days of the oldest N (school days after its date up to as_of; -1: none)",
-    ),
-    ("n_dates", "dates", "dates of the N sessions older than 5 school days"),
-    (
-        "unauthorised_sessions_10_days",
-        "count",
-        "unauthorised sessions in the last 10 school days up to as_of",
-    ),
-    ("illness_sessions", "count", "sessions coded I in the academic year of as_of to date"),
-    ("illness_days", "days", "illness_sessions ÷ 2"),
-    (
-        "illness_sessions_4_weeks",
-        "count",
-        "sessions coded I in the school week of as_of and the 3 school weeks before it",
-    ),
-    (
-        "appointment_sessions_4_weeks",
-        "count",
-        "sessions coded M (medical or dental appointments) in the same 4 school weeks",
-    ),
-    ("possible_sessions", "count", "possible sessions, academic year to date"),
-    ("attended_sessions", "count", "sessions attended, academic year to date"),
-    ("absent_sessions", "count", "sessions absent, academic year to date"),
-    ("days_missed", "days", "absent_sessions ÷ 2"),
-    ("attendance_rate", "rate", "attended ÷ possible, academic year to date"),
-    ("band", "band", "band of the policy's scheme, academic year to date"),
-    (
-        "attendance_rate_4_weeks_ago",
-        "rate",
-        "attendance rate of the academic year up to the same weekday four school weeks earlier",
-    ),
-    ("band_4_weeks_ago", "band", "band of that attendance four school weeks earlier"),
-    ("compulsory_school_age", "age", "of compulsory school age on as_of (or unknown)"),
-    ("run_days", "count", "qualifying days in a run of continuous unauthorised absence"),
-    (
-        "run_days_before_year",
-        "count",
-        "qualifying days of the run dated before 1 August of the academic year of as_of",
-    ),
-    ("run_start", "date", "first qualifying day of the run"),
-    ("run_end", "date", "last qualifying day of the run (up to as_of)"),
-    ("run_tenth_day", "date", "the 10th qualifying day of the run (missing if shorter)"),
-    ("run_ongoing", "bool", "the run has not been broken up to as_of"),
-    (
-        "unexplained_sessions_10_weeks",
-        "count",
-        "sessions coded N (reason not yet known) in the 10-week window",
-    ),
-    (
-        "late_after_close_sessions_10_weeks",
-        "count",
-        "sessions coded U (arrived after the register closed) in the 10-week window",
-    ),
-    (
-        "unauthorised_kinds_10_weeks",
-        "text",
-        "the 10-week window's threshold sessions by meaning (holiday not agreed, reason not yet "
-        "known, arrived after the register closed, other unauthorised absence)",
-    ),
-    (
-        "illness_share_of_absence",
-        "rate",
-        "illness sessions ÷ absent sessions, academic year to date (0 with no absence)",
-    ),
-    (
-        "absence_day_of_run",
-        "ordinal",
-        "which school day in a row of absence as_of is (1 on the first day; days with no "
-        "possible session neither count nor break the run)",
-    ),
-    (
-        "penalty_notices_3_years",
-        "count",
-        "penalty notices counted toward the limit: penalty_notice events issued in the three "
-        "years before as_of to the same parent (most for any one parent), not withdrawn",
-    ),
-    (
-        "rate",
-        "text",
-        "the rate of a new penalty notice: 'first', or 'second' (the higher rate, no reduced "
-        "rate) when one is counted",
-    ),
-    ("latest_penalty_notice", "date", "the date of the latest penalty notice counted"),
-    (
-        "penalty_notices_by_parent",
-        "mapping",
-        "penalty notices counted for each parent_id (a notice with none counts for every "
-        "parent; '(parent not recorded)' when no notice names one)",
-    ),
-    (
-        "unpaid_penalty_notices",
-        "count",
-        "penalty notices unpaid (outcome 'unpaid', or none 28 days after receipt) and neither "
-        "withdrawn nor followed by a prosecution",
-    ),
-    ("unpaid_penalty_notice_dates", "dates", "issue dates of those unpaid penalty notices"),
-    ("improvement_period_start", "date", "issue date of the latest notice to improve"),
-    (
-        "improvement_period_end",
-        "date",
-        "end of its improvement period (until; at least 3 weeks after issue)",
-    ),
-    (
-        "improvement_period_sessions",
-        "count",
-        "sessions coded G, N, O or U from the day after the notice to improve to the end of "
-        "its improvement period",
-    ),
-)
+FIGURES: Mapping[str, Figure] = _figures()
 
 
 @attrs.frozen

@@ -469,6 +469,21 @@ class Casebook:
             return stmt.where(column == school_id)
         return stmt
 
+    def _select(
+        self,
+        table: sa.Table,
+        columns: Sequence[str] | None,
+        school_id: str | None,
+        pupil_id: str | None,
+    ) -> Any:
+        """``columns`` of ``table`` (every column when None) that the view may see, only
+        ``school_id``'s and only ``pupil_id``'s when they are given."""
+        stmt = sa.select(table) if columns is None else sa.select(*(table.c[k] for k in columns))
+        stmt = self._scoped(stmt, table.c.school_id, school_id)
+        if pupil_id is not None:
+            stmt = stmt.where(table.c.pupil_id.in_(self._lookup_ids(pupil_id)))
+        return stmt
+
     def _audit(
         self,
         c: sa.Connection,
@@ -587,19 +602,17 @@ class Casebook:
         pupil, date and event; only ``school_id``'s with it, only ``pupil_id``'s with it.
 
         A school's view sees only events recorded for that school."""
-        stmt = sa.select(
-            t.events.c.pupil_id,
-            t.events.c.school_id,
-            t.events.c.event,
-            t.events.c.date,
-            t.events.c.until,
-            t.events.c.parent_id,
-            t.events.c.outcome,
-            t.events.c.note,
+        columns = (
+            "pupil_id",
+            "school_id",
+            "event",
+            "date",
+            "until",
+            "parent_id",
+            "outcome",
+            "note",
         )
-        stmt = self._scoped(stmt, t.events.c.school_id, school_id)
-        if pupil_id is not None:
-            stmt = stmt.where(t.events.c.pupil_id.in_(self._lookup_ids(pupil_id)))
+        stmt = self._select(t.events, columns, school_id, pupil_id)
         stmt = stmt.order_by(
             sa.func.coalesce(t.events.c.school_id, ""),
             t.events.c.pupil_id,
@@ -788,15 +801,12 @@ class Casebook:
         recommended. A step's own ``note`` (for staff, from the policy) is ``step_note`` here."""
         from ..escalation import NextStep, Stage, steps_frame
 
-        stmt = sa.select(t.steps)
-        stmt = self._scoped(stmt, t.steps.c.school_id, school_id)
+        stmt = self._select(t.steps, None, school_id, pupil_id)
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
             for s in wanted:
                 _check_status(s)
             stmt = stmt.where(t.steps.c.status.in_(wanted))
-        if pupil_id is not None:
-            stmt = stmt.where(t.steps.c.pupil_id.in_(self._lookup_ids(pupil_id)))
         with self._tx() as c:
             if step_ids is None:
                 rows = list(c.execute(stmt).all())
@@ -1135,26 +1145,15 @@ class Casebook:
         """The audit trail: ``at`` (UTC), ``actor``, ``action`` (``read``, ``write``,
         ``delete``), ``subject``, ``pupil_id``, ``school_id``, ``detail``; oldest first. Reading
         the audit is not itself audited."""
-        stmt = sa.select(
-            t.audit.c.at,
-            t.audit.c.actor,
-            t.audit.c.action,
-            t.audit.c.subject,
-            t.audit.c.pupil_id,
-            t.audit.c.school_id,
-            t.audit.c.detail,
-        )
-        stmt = self._scoped(stmt, t.audit.c.school_id, school_id)
-        if pupil_id is not None:
-            stmt = stmt.where(t.audit.c.pupil_id.in_(self._lookup_ids(pupil_id)))
+        columns = ("at", "actor", "action", "subject", "pupil_id", "school_id", "detail")
+        stmt = self._select(t.audit, columns, school_id, pupil_id)
         if since is not None:
             day = _day(since, "since")
             stmt = stmt.where(t.audit.c.at >= dt.datetime.combine(day, dt.time()))
         stmt = stmt.order_by(t.audit.c.id)
         with self._tx() as c:
             rows = c.execute(stmt).all()
-        columns = ["at", "actor", "action", "subject", "pupil_id", "school_id", "detail"]
-        return pd.DataFrame([tuple(r) for r in rows], columns=columns, dtype=object)
+        return pd.DataFrame([tuple(r) for r in rows], columns=list(columns), dtype=object)
 
     # ------------------------------------------------------------------------ retention
     def purge(self, before: Any) -> dict[str, int]:

@@ -33,7 +33,14 @@ import attrs
 
 from .errors import FormatError
 
-__all__ = ["ApiClient", "RetryPolicy", "resolve_token", "split_url"]
+__all__ = [
+    "FETCH_OPTIONS",
+    "ApiClient",
+    "FetchOptions",
+    "RetryPolicy",
+    "resolve_token",
+    "split_url",
+]
 
 #: Statuses worth another try: rate limited, or the server failed.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -87,6 +94,77 @@ def split_url(url: str, scheme: str) -> str:
     if not ident or "/" in ident:
         raise FormatError(f"{scheme}:// URL needs one school id: {scheme}://SCHOOL_ID", file=url)
     return ident
+
+
+#: The fetch options every API adapter takes out of the ``load`` options before its pages are
+#: read (an adapter adds its own, e.g. ``include``).
+FETCH_OPTIONS = frozenset(
+    {
+        "token",
+        "base_url",
+        "per_page",
+        "params",
+        "retries",
+        "backoff",
+        "max_wait",
+        "timeout",
+        "transport",
+        "max_pages",
+    }
+)
+
+
+@attrs.frozen(kw_only=True)
+class FetchOptions:
+    """The options of :data:`FETCH_OPTIONS`, taken out of the ``load`` options by :meth:`take`:
+    the school id of the URL, the token, how hard to try, where, how many a page, extra query
+    parameters (``params``), the most pages followed and the transport (tests)."""
+
+    service: str
+    school: str
+    token: str
+    policy: RetryPolicy
+    base_url: str
+    per_page: int
+    params: dict[str, Any]
+    max_pages: int
+    transport: Any
+
+    @classmethod
+    def take(
+        cls,
+        url: str,
+        options: dict[str, Any],
+        *,
+        service: str,
+        token_env: str,
+        base_url: str,
+        per_page: int,
+    ) -> FetchOptions:
+        """Pop the shared fetch options from ``options`` (``base_url`` and ``per_page`` are
+        the service's defaults); the rest stay for the adapter and its reader."""
+        return cls(
+            service=service,
+            school=split_url(url, service),
+            token=resolve_token(options.pop("token", None), token_env, service),
+            policy=RetryPolicy.from_options(options),
+            base_url=str(options.pop("base_url", base_url)),
+            per_page=int(options.pop("per_page", per_page)),
+            params=dict(options.pop("params", None) or {}),
+            max_pages=int(options.pop("max_pages", 10_000)),
+            transport=options.pop("transport", None),
+        )
+
+    def client(self, **kwargs: Any) -> ApiClient:
+        """An :class:`ApiClient` for these options (``kwargs``: headers, wait_hint)."""
+        return ApiClient(
+            service=self.service,
+            base_url=self.base_url,
+            token=self.token,
+            policy=self.policy,
+            transport=self.transport,
+            **kwargs,
+        )
 
 
 class ApiClient:

@@ -28,7 +28,8 @@ from typing import Any
 
 from attendance_core.calendar import academic_year, as_date
 from attendance_core.errors import FormatError
-from attendance_core.fetching import ApiClient, RetryPolicy, resolve_token, split_url
+from attendance_core.fetching import FETCH_OPTIONS as SHARED_OPTIONS
+from attendance_core.fetching import ApiClient, FetchOptions
 
 __all__ = [
     "ACCEPT",
@@ -54,24 +55,7 @@ OPTIONAL_ENDPOINTS: Mapping[str, str] = {
     "attendance_summaries": "attendances/summaries",
 }
 #: Fetch options, taken out of the ``load`` options before the pages are read.
-FETCH_OPTIONS = frozenset(
-    {
-        "token",
-        "base_url",
-        "per_page",
-        "start_date",
-        "end_date",
-        "include",
-        "params",
-        "verify_school",
-        "retries",
-        "backoff",
-        "max_wait",
-        "timeout",
-        "transport",
-        "max_pages",
-    }
-)
+FETCH_OPTIONS = SHARED_OPTIONS | {"start_date", "end_date", "include", "verify_school"}
 _DATED = frozenset({"attendances"})
 _MAX_PER_PAGE = 1500
 
@@ -207,11 +191,15 @@ def fetch_school(url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
     ``backoff``, ``max_wait``, ``timeout``, ``max_pages``); the rest stay for the reader. The
     school id becomes the reader's ``school_id`` unless one is given.
     """
-    school = split_url(url, "assembly")
-    token = resolve_token(options.pop("token", None), TOKEN_ENV, "assembly")
-    policy = RetryPolicy.from_options(options)
-    base_url = str(options.pop("base_url", DEFAULT_BASE_URL))
-    per_page = int(options.pop("per_page", _MAX_PER_PAGE))
+    fetch_options = FetchOptions.take(
+        url,
+        options,
+        service="assembly",
+        token_env=TOKEN_ENV,
+        base_url=DEFAULT_BASE_URL,
+        per_page=_MAX_PER_PAGE,
+    )
+    per_page, school = fetch_options.per_page, fetch_options.school
     if not 1 <= per_page <= _MAX_PER_PAGE:
         raise ValueError(f"per_page must be 1..{_MAX_PER_PAGE} (got {per_page})")
     first, last = _dates(options)
@@ -222,26 +210,19 @@ def fetch_school(url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
         raise ValueError(
             f"include: unknown resource(s) {unknown} (known: {list(OPTIONAL_ENDPOINTS)})"
         )
-    extra = dict(options.pop("params", None) or {})
     verify = bool(options.pop("verify_school", True))
-    max_pages = int(options.pop("max_pages", 10_000))
-    transport = options.pop("transport", None)
     options.setdefault("school_id", school)
-    with ApiClient(
-        service="assembly",
-        base_url=base_url,
-        token=token,
-        policy=policy,
-        headers={"Accept": ACCEPT},
-        transport=transport,
-        wait_hint=rate_limit_wait,
-    ) as client:
-        fetch = _Fetch(client, per_page, max_pages, url)
+    with fetch_options.client(headers={"Accept": ACCEPT}, wait_hint=rate_limit_wait) as client:
+        fetch = _Fetch(client, per_page, fetch_options.max_pages, url)
         if verify:
             fetch.check_school(school)
         for path in (*ENDPOINTS, *(OPTIONAL_ENDPOINTS[name] for name in include)):
             params: dict[str, Any] = {}
             if path in _DATED:
-                params = {"start_date": first.isoformat(), "end_date": last.isoformat(), **extra}
+                params = {
+                    "start_date": first.isoformat(),
+                    "end_date": last.isoformat(),
+                    **fetch_options.params,
+                }
             fetch.endpoint(path, params)
     return fetch.pages

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from attendance_core.errors import FormatError
-from attendance_core.fetching import ApiClient, RetryPolicy, resolve_token, split_url
+from attendance_core.fetching import FETCH_OPTIONS as SHARED_OPTIONS
+from attendance_core.fetching import FetchOptions
 
-__all__ = ["DEFAULT_BASE_URL", "ENDPOINTS", "TOKEN_ENV", "fetch_school"]
+__all__ = ["DEFAULT_BASE_URL", "ENDPOINTS", "FETCH_OPTIONS", "TOKEN_ENV", "fetch_school"]
 
 #: The UK / rest-of-world API host (AU/NZ and South Africa have their own: ``base_url=``).
 DEFAULT_BASE_URL = "https://api.wonde.com/v1.0/"
@@ -25,21 +26,7 @@ TOKEN_ENV = "WONDE_TOKEN"  # noqa: S105 (a variable name, not a secret)
 #: The per-school resources fetched, in this order (codes before marks, as the reader wants).
 ENDPOINTS: tuple[str, ...] = ("students", "attendance-codes", "attendance/session")
 #: Fetch options, taken out of the ``load`` options before the pages are read.
-FETCH_OPTIONS = frozenset(
-    {
-        "token",
-        "base_url",
-        "per_page",
-        "include",
-        "params",
-        "retries",
-        "backoff",
-        "max_wait",
-        "timeout",
-        "transport",
-        "max_pages",
-    }
-)
+FETCH_OPTIONS = SHARED_OPTIONS | {"include"}
 
 
 def _more(page: Mapping[str, Any]) -> str | None:
@@ -61,26 +48,19 @@ def fetch_school(url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
     ``retries``, ``backoff``, ``max_wait``, ``timeout``, ``max_pages``); the rest stay for
     the reader.
     """
-    school = split_url(url, "wonde")
-    token = resolve_token(options.pop("token", None), TOKEN_ENV, "wonde")
-    policy = RetryPolicy.from_options(options)
-    base_url = str(options.pop("base_url", DEFAULT_BASE_URL))
-    per_page = int(options.pop("per_page", 200))
+    fetch = FetchOptions.take(
+        url, options, service="wonde", token_env=TOKEN_ENV, base_url=DEFAULT_BASE_URL, per_page=200
+    )
     include = options.pop("include", "education_details")
-    extra = dict(options.pop("params", None) or {})
-    max_pages = int(options.pop("max_pages", 10_000))
-    transport = options.pop("transport", None)
     pages: list[dict[str, Any]] = []
-    with ApiClient(
-        service="wonde", base_url=base_url, token=token, policy=policy, transport=transport
-    ) as client:
+    with fetch.client() as client:
         for endpoint in ENDPOINTS:
-            params: dict[str, Any] = {"per_page": per_page}
+            params: dict[str, Any] = {"per_page": fetch.per_page}
             if endpoint == "students" and include:
                 params["include"] = include
             if endpoint.startswith("attendance/"):
-                params.update(extra)
-            next_url: str | None = client.url(f"schools/{school}/{endpoint}")
+                params.update(fetch.params)
+            next_url: str | None = client.url(f"schools/{fetch.school}/{endpoint}")
             count = 0
             while next_url is not None:
                 body, _ = client.get(next_url, params)
@@ -98,9 +78,9 @@ def fetch_school(url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
                         f"wonde {endpoint}: a next link to another host is not followed",
                         file=next_url.split("?", 1)[0],
                     )
-                if count >= max_pages and next_url is not None:
+                if count >= fetch.max_pages and next_url is not None:
                     raise FormatError(
-                        f"wonde {endpoint}: more than {max_pages} pages (raise max_pages=)",
+                        f"wonde {endpoint}: more than {fetch.max_pages} pages (raise max_pages=)",
                         file=url,
                     )
     return pages

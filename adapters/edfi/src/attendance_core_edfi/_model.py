@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pandas as pd
@@ -22,7 +22,7 @@ from attendance_core.adapterkit import (
     package_toml,
     parse_date,
 )
-from attendance_core.adapters import AdapterOutput, RejectedStore, check_options
+from attendance_core.adapters import AdapterOutput, RejectedStore, Source, check_options
 from attendance_core.calendar import FIRST_DATE, LAST_DATE, as_dates
 from attendance_core.errors import Reason
 
@@ -84,12 +84,13 @@ class Event:
     """One attendance event as read (values raw, checked later)."""
 
     row: int
-    pupil: str | None
-    school: str | None
-    date: Any
-    category: str | None
-    duration: Any
+    pupil: str | None = None
+    school: str | None = None
+    date: Any = None
+    category: str | None = None
+    duration: Any = None
     kind: str | None = None
+    #: the type of a damaged record that stands where an event should (a rejected row)
     bad: str | None = None
 
 
@@ -255,14 +256,7 @@ class Build:
                 used.add(session)
                 yield (
                     row,
-                    self._row(
-                        school=school,
-                        pupil=pupil,
-                        day=day,
-                        session=session,
-                        code=code,
-                        has_school=has_school,
-                    ),
+                    mark_row(pupil, day, session, code, school, with_school=has_school),
                 )
         if half:
             self.warnings.append(
@@ -270,18 +264,6 @@ class Build:
                 "say which session; recorded on AM (PM when AM already holds a half-day event)"
             )
         yield from self._fill(taken, blocked, has_school)
-
-    def _row(
-        self,
-        *,
-        school: str | None,
-        pupil: str,
-        day: dt.date,
-        session: str,
-        code: str,
-        has_school: bool,
-    ) -> dict[str, Any]:
-        return mark_row(pupil, day, session, code, school, with_school=has_school)
 
     def _check(
         self, ev: Event, has_school: bool
@@ -524,14 +506,7 @@ class Build:
                     if session not in used:
                         yield (
                             row,
-                            self._row(
-                                school=school,
-                                pupil=pupil,
-                                day=day,
-                                session=session,
-                                code=code,
-                                has_school=has_school,
-                            ),
+                            mark_row(pupil, day, session, code, school, with_school=has_school),
                         )
 
     # ------------------------------------------------------------------------- pupils
@@ -628,7 +603,12 @@ class ReadOptions:
 
 
 class Records:
-    """Records of one or more sources, by kind (each reader adds its own ``add_source``)."""
+    """Records of one or more sources, by kind. Each reader's subclass adds its own
+    ``add_source`` and says which fields it reads (``columns``) and, for people, which source
+    fields the register's columns came from (``source_columns``)."""
+
+    columns: ClassVar[Columns]
+    source_columns: ClassVar[dict[str, str]]
 
     def __init__(self, warnings: list[str]) -> None:
         self.warnings = warnings
@@ -638,6 +618,36 @@ class Records:
         self.enrolments: list[Enrolment] = []
         self.sessions: list[SessionSpan] = []
         self.skipped = 0
+
+    def add_source(self, source: Source) -> None:
+        raise NotImplementedError
+
+    def notes(self) -> list[str]:
+        """Warnings about what the sources held and was not read (after every source)."""
+        return []
+
+    @classmethod
+    def read(
+        cls, format_name: str, source: Source, errors: str, options: dict[str, Any]
+    ) -> AdapterOutput:
+        """The adapter output of ``source`` and of the optional ``calendar`` and ``students``
+        files or folders named in ``options``."""
+        opts = ReadOptions.take(format_name, options)
+        records = cls([])
+        records.add_source(source)
+        for extra in (opts.calendar, opts.students):
+            if extra is not None:
+                records.add_source(Source.of(extra))
+        records.warnings += records.notes()
+        return output(
+            records=records,
+            options=opts,
+            columns=cls.columns,
+            file=source.name,
+            errors=errors,
+            warnings=records.warnings,
+            source_columns=cls.source_columns,
+        )
 
 
 def output(

@@ -28,11 +28,9 @@ from ._model import (
     Columns,
     Enrolment,
     Event,
-    ReadOptions,
     Records,
     SessionSpan,
     Student,
-    output,
     split_descriptor,
 )
 
@@ -72,6 +70,17 @@ def record_kind(record: Any) -> str | None:
 class _Records(Records):
     """Records of one or more JSON sources, sorted by kind, numbered per kind."""
 
+    columns = COLUMNS
+    source_columns: ClassVar[dict[str, str]] = {
+        "pupil_id": COLUMNS.student,
+        "date": COLUMNS.date,
+        "code": COLUMNS.category,
+        "school_id": COLUMNS.school,
+    }
+
+    def notes(self) -> list[str]:
+        return [f"{self.skipped} record(s) of other resources skipped"] if self.skipped else []
+
     def add_source(self, source: Source) -> None:
         docs = read_json_source(source, self.warnings)
         if (
@@ -106,92 +115,86 @@ class _Records(Records):
 
     def add_record(self, record: Any, page_kind: str | None) -> None:
         kind = record_kind(record)
-        if kind is None:
-            if page_kind == "event":  # a broken element of an events array: a rejected row
-                self.events.append(
-                    Event(
-                        row=len(self.events) + 1,
-                        pupil=None,
-                        school=None,
-                        date=None,
-                        category=None,
-                        duration=None,
-                        bad=type(record).__name__,
-                    )
-                )
-            else:
-                self.skipped += 1
-            return
-        if kind == "event":
-            category = record.get("attendanceEventCategoryDescriptor")
-            self.events.append(
-                Event(
-                    row=len(self.events) + 1,
-                    pupil=text_id(get_path(record, "studentReference.studentUniqueId")),
-                    school=text_id(get_path(record, "schoolReference.schoolId"))
-                    or text_id(get_path(record, "sessionReference.schoolId")),
-                    date=record.get("eventDate"),
-                    category=None if category is None else str(category),
-                    duration=record.get("eventDuration"),
-                )
-            )
-        elif kind == "calendar_date":
-            events = record.get("calendarEvents")
-            codes = tuple(
-                split_descriptor(str(e.get("calendarEventDescriptor")))[1]
-                for e in (events if isinstance(events, list) else [])
-                if isinstance(e, Mapping) and e.get("calendarEventDescriptor") is not None
-            )
-            self.days.append(
-                CalendarDay(
-                    row=len(self.days) + 1,
-                    school=text_id(get_path(record, "calendarReference.schoolId")),
-                    date=parse_date(record.get("date"))
-                    if isinstance(record.get("date"), str)
-                    else None,
-                    events=codes,
-                )
-            )
-        elif kind == "session":
-            total = record.get("totalInstructionalDays")
-            self.sessions.append(
-                SessionSpan(
-                    row=len(self.sessions) + 1,
-                    school=text_id(get_path(record, "schoolReference.schoolId")),
-                    name=text_id(record.get("sessionName")),
-                    begin=_date(record.get("beginDate")),
-                    end=_date(record.get("endDate")),
-                    total=total if isinstance(total, int) and not isinstance(total, bool) else None,
-                )
-            )
-        elif kind == "enrolment":
-            pupil = text_id(get_path(record, "studentReference.studentUniqueId"))
-            if pupil is None:
-                self.skipped += 1
-                return
-            grade = record.get("entryGradeLevelDescriptor")
-            self.enrolments.append(
-                Enrolment(
-                    pupil=pupil,
-                    school=text_id(get_path(record, "schoolReference.schoolId")),
-                    entry=_date(record.get("entryDate")),
-                    exit=_date(record.get("exitWithdrawDate")),
-                    grade=split_descriptor(grade)[1] if isinstance(grade, str) else None,
-                )
-            )
+        if kind is not None:
+            getattr(self, f"_add_{kind}")(record)
+        elif page_kind == "event":  # a broken element of an events array: a rejected row
+            self.events.append(Event(row=len(self.events) + 1, bad=type(record).__name__))
         else:
-            pupil = text_id(record.get("studentUniqueId"))
-            if pupil is None:
-                self.skipped += 1
-                return
-            parts = [record.get(k) for k in ("firstName", "lastSurname")]
-            self.students.append(
-                Student(
-                    pupil=pupil,
-                    name=" ".join(p for p in parts if isinstance(p, str) and p) or None,
-                    date_of_birth=_date(record.get("birthDate")),
-                )
+            self.skipped += 1
+
+    def _add_event(self, record: Mapping[str, Any]) -> None:
+        category = record.get("attendanceEventCategoryDescriptor")
+        self.events.append(
+            Event(
+                row=len(self.events) + 1,
+                pupil=text_id(get_path(record, "studentReference.studentUniqueId")),
+                school=text_id(get_path(record, "schoolReference.schoolId"))
+                or text_id(get_path(record, "sessionReference.schoolId")),
+                date=record.get("eventDate"),
+                category=None if category is None else str(category),
+                duration=record.get("eventDuration"),
             )
+        )
+
+    def _add_calendar_date(self, record: Mapping[str, Any]) -> None:
+        events = record.get("calendarEvents")
+        codes = tuple(
+            split_descriptor(str(e.get("calendarEventDescriptor")))[1]
+            for e in (events if isinstance(events, list) else [])
+            if isinstance(e, Mapping) and e.get("calendarEventDescriptor") is not None
+        )
+        day = record.get("date")
+        self.days.append(
+            CalendarDay(
+                row=len(self.days) + 1,
+                school=text_id(get_path(record, "calendarReference.schoolId")),
+                date=parse_date(day) if isinstance(day, str) else None,
+                events=codes,
+            )
+        )
+
+    def _add_session(self, record: Mapping[str, Any]) -> None:
+        total = record.get("totalInstructionalDays")
+        self.sessions.append(
+            SessionSpan(
+                row=len(self.sessions) + 1,
+                school=text_id(get_path(record, "schoolReference.schoolId")),
+                name=text_id(record.get("sessionName")),
+                begin=_date(record.get("beginDate")),
+                end=_date(record.get("endDate")),
+                total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+            )
+        )
+
+    def _add_enrolment(self, record: Mapping[str, Any]) -> None:
+        pupil = text_id(get_path(record, "studentReference.studentUniqueId"))
+        if pupil is None:
+            self.skipped += 1
+            return
+        grade = record.get("entryGradeLevelDescriptor")
+        self.enrolments.append(
+            Enrolment(
+                pupil=pupil,
+                school=text_id(get_path(record, "schoolReference.schoolId")),
+                entry=_date(record.get("entryDate")),
+                exit=_date(record.get("exitWithdrawDate")),
+                grade=split_descriptor(grade)[1] if isinstance(grade, str) else None,
+            )
+        )
+
+    def _add_student(self, record: Mapping[str, Any]) -> None:
+        pupil = text_id(record.get("studentUniqueId"))
+        if pupil is None:
+            self.skipped += 1
+            return
+        parts = [record.get(k) for k in ("firstName", "lastSurname")]
+        self.students.append(
+            Student(
+                pupil=pupil,
+                name=" ".join(p for p in parts if isinstance(p, str) and p) or None,
+                date_of_birth=_date(record.get("birthDate")),
+            )
+        )
 
 
 def _date(value: Any) -> Any:
@@ -252,26 +255,4 @@ class EdFiJsonAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read events (and the optional calendar and students); see the class docstring."""
-        opts = ReadOptions.take("edfi-json", options)
-        warnings: list[str] = []
-        records = _Records(warnings)
-        records.add_source(source)
-        for extra in (opts.calendar, opts.students):
-            if extra is not None:
-                records.add_source(Source.of(extra))
-        if records.skipped:
-            warnings.append(f"{records.skipped} record(s) of other resources skipped")
-        return output(
-            records=records,
-            options=opts,
-            columns=COLUMNS,
-            file=source.name,
-            errors=errors,
-            warnings=warnings,
-            source_columns={
-                "pupil_id": COLUMNS.student,
-                "date": COLUMNS.date,
-                "code": COLUMNS.category,
-                "school_id": COLUMNS.school,
-            },
-        )
+        return _Records.read(self.name, source, errors, options)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 from xml.sax import SAXException, SAXParseException, handler, xmlreader
 
@@ -29,11 +28,9 @@ from ._model import (
     Columns,
     Enrolment,
     Event,
-    ReadOptions,
     Records,
     SessionSpan,
     Student,
-    output,
     split_descriptor,
 )
 
@@ -222,6 +219,25 @@ def parse_interchange(source: Source, emit: Callable[[str, Node], None]) -> _Han
 class _Records(Records):
     """Records from one or more XML files, by kind."""
 
+    columns = COLUMNS
+    source_columns: ClassVar[dict[str, str]] = {
+        "pupil_id": "StudentUniqueId",
+        "date": COLUMNS.date,
+        "code": COLUMNS.category,
+        "school_id": "SchoolId",
+    }
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.other:
+            notes.append(
+                f"{self.other} section/program attendance event(s) ignored: only "
+                "school (daily) attendance makes statutory sessions"
+            )
+        if self.skipped:
+            notes.append(f"{self.skipped} student record(s) without a StudentUniqueId skipped")
+        return notes
+
     def __init__(self, warnings: list[str]) -> None:
         super().__init__(warnings)
         self.other = 0
@@ -390,37 +406,8 @@ class EdFiXmlAdapter:
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read events (and the optional calendar and students); see the class docstring."""
-        opts = ReadOptions.take("edfi-xml", options)
         if not source.is_bytes and not source.is_dir:
             raise FormatError(
                 "edfi-xml reads a file, bytes, a binary file object or a folder", file=source.name
             )
-        warnings: list[str] = []
-        records = _Records(warnings)
-        records.add_source(source)
-        for extra in (opts.calendar, opts.students):
-            if extra is not None:
-                records.add_source(Source.of(Path(extra) if isinstance(extra, str) else extra))
-        if records.other:
-            warnings.append(
-                f"{records.other} section/program attendance event(s) ignored: only "
-                "school (daily) attendance makes statutory sessions"
-            )
-        if records.skipped:
-            warnings.append(
-                f"{records.skipped} student record(s) without a StudentUniqueId skipped"
-            )
-        return output(
-            records=records,
-            options=opts,
-            columns=COLUMNS,
-            file=source.name,
-            errors=errors,
-            warnings=warnings,
-            source_columns={
-                "pupil_id": "StudentUniqueId",
-                "date": COLUMNS.date,
-                "code": COLUMNS.category,
-                "school_id": "SchoolId",
-            },
-        )
+        return _Records.read(self.name, source, errors, options)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import datetime as dt
+import itertools
 import json
 import math
 import re
@@ -95,6 +96,7 @@ __all__ = [
     "merge_aliases",
     "mark_row",
     "note_rows",
+    "marks_chunks",
     "marks_frame",
     "open_end_set",
     "package_toml",
@@ -861,6 +863,16 @@ def marks_frame(rows: Sequence[Mapping[str, Any]], index: Sequence[int]) -> pd.D
     column held as Python objects (the core normalises types)."""
     frame = pd.DataFrame.from_records(list(rows), index=pd.Index(list(index), dtype="int64"))
     return frame.astype(object)
+
+
+def marks_chunks(
+    rows: Iterable[tuple[int, Mapping[str, Any]]], size: int
+) -> Iterator[pd.DataFrame]:
+    """The :func:`marks_frame` chunks of ``(source row number, mark row)`` pairs, at most
+    ``size`` rows each, built as the pairs come (an adapter's marks are never held whole)."""
+    pairs = iter(rows)
+    while batch := list(itertools.islice(pairs, size)):
+        yield marks_frame([row for _, row in batch], [number for number, _ in batch])
 
 
 def sequence_check(

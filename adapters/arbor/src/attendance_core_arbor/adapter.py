@@ -37,7 +37,7 @@ from attendance_core.adapterkit import (
     decode_bytes,
     json_text,
     mark_row,
-    marks_frame,
+    marks_chunks,
     note_rows,
     package_toml,
     pupils_from_records,
@@ -521,8 +521,9 @@ class _Reader:
     # -- marks -----------------------------------------------------------------------------
 
     def _marks(self) -> Iterator[pd.DataFrame]:
-        rows: list[dict[str, Any]] = []
-        index: list[int] = []
+        return marks_chunks(self._mark_rows(), self.chunk_size)
+
+    def _mark_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         redundant: list[int] = []
         lessons: list[int] = []
         inferred: list[int] = []
@@ -543,13 +544,7 @@ class _Reader:
                 inferred.append(number)
             if note:
                 corrected.append(f"row {number}: {note}")
-            rows.append(row)
-            index.append(number)
-            if len(rows) >= self.chunk_size:
-                yield marks_frame(rows, index)
-                rows, index = [], []
-        if rows:
-            yield marks_frame(rows, index)
+            yield number, row
         self._summarise(redundant, lessons, inferred, corrected)
 
     def _summarise(

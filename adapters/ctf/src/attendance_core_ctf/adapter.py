@@ -33,7 +33,7 @@ from attendance_core.adapterkit import (
     local_name_as_written,
     lower_names,
     mark_row,
-    marks_frame,
+    marks_chunks,
     merge_aliases,
     note_rows,
     package_toml,
@@ -525,8 +525,9 @@ class _Reader:
     # -- marks -----------------------------------------------------------------------------
 
     def _marks(self) -> Iterator[pd.DataFrame]:
-        rows: list[dict[str, Any]] = []
-        index: list[int] = []
+        return marks_chunks(self._mark_rows(), self.chunk_size)
+
+    def _mark_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         expanded = 0
         for block in self.blocks:
             if block.kind != "year":
@@ -541,13 +542,7 @@ class _Reader:
                     continue
                 expanded += 1
                 for day, session, code in sessions:
-                    rows.append(mark_row(block.pupil_id, day, session, code, block.school_id))
-                    index.append(line)
-                    if len(rows) >= self.chunk_size:
-                        yield marks_frame(rows, index)
-                        rows, index = [], []
-        if rows:
-            yield marks_frame(rows, index)
+                    yield line, mark_row(block.pupil_id, day, session, code, block.school_id)
         if expanded:
             self.out.warnings.append(
                 f"{expanded} AttendanceMarks string(s) expanded into marks on weekdays from "

@@ -36,7 +36,7 @@ from attendance_core.adapterkit import (
     iter_named,
     local_name,
     local_name_as_written,
-    marks_frame,
+    marks_chunks,
     merge_aliases,
     note_rows,
     package_toml,
@@ -644,8 +644,9 @@ class _Reader:
     # -- marks -----------------------------------------------------------------------------
 
     def _marks(self) -> Iterator[pd.DataFrame]:
-        rows: list[dict[str, Any]] = []
-        index: list[int] = []
+        return marks_chunks(self._mark_rows(), self.chunk_size)
+
+    def _mark_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         unmapped: Counter[str] = Counter()
         inferred: list[int] = []
         by_ref = self._pupil_refs()
@@ -660,13 +661,7 @@ class _Reader:
                 continue
             if from_time:
                 inferred.append(line)
-            rows.append(row)
-            index.append(line)
-            if len(rows) >= self.chunk_size:
-                yield marks_frame(rows, index)
-                rows, index = [], []
-        if rows:
-            yield marks_frame(rows, index)
+            yield line, row
         if unmapped:
             shown = ", ".join(f"{s!r} x{n}" for s, n in sorted(unmapped.items()))
             self.out.warnings.append(

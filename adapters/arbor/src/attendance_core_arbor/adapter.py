@@ -30,19 +30,7 @@ from typing import Any, ClassVar, TypeGuard
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import (
-    RejectedRows,
-    RowProblem,
-    check_read_args,
-    decode_bytes,
-    json_text,
-    mark_row,
-    marks_chunks,
-    note_rows,
-    package_toml,
-    pupils_from_records,
-    upn_ok,
-)
+from attendance_core import adapterkit as kit
 from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
@@ -77,7 +65,7 @@ class MarkRules:
     @classmethod
     def builtin(cls) -> MarkRules:
         """The rules shipped with the adapter."""
-        data = package_toml(__package__, "marks.toml")
+        data = kit.package_toml(__package__, "marks.toml")
         letters = {
             str(letter): str(category)
             for category, members in data["letters"].items()
@@ -129,11 +117,11 @@ def _decode(raw: bytes, name: str) -> tuple[Any, list[str]]:
     notes: list[str] = []
     if not raw.strip():
         raise FormatError("empty file: no JSON in it", file=name)
-    text, used = decode_bytes(raw)
+    text, used = kit.decode_bytes(raw)
     if used != "utf-8":
         notes.append(f"{name} is not UTF-8; read as {'cp1252' if used == 'cp1252' else 'Latin-1'}")
     try:
-        return json_text(text, name, notes), notes
+        return kit.json_text(text, name, notes), notes
     except json.JSONDecodeError as exc:
         raise FormatError(f"not valid JSON ({exc.msg})", file=name, row=exc.lineno) from None
     except (RecursionError, ValueError) as exc:
@@ -295,7 +283,7 @@ class ArborJsonAdapter:
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read every page now (JSON problems raise :class:`FormatError` here); marks are a
         lazy iterable of chunks."""
-        check_read_args("arbor-json", source.name, errors, options, OPTIONS)
+        kit.check_read_args("arbor-json", source.name, errors, options, OPTIONS)
         key = str(options.get("pupil_key", "auto"))
         if key not in PUPIL_KEYS:
             raise FormatError(
@@ -332,7 +320,7 @@ class _Reader:
         self.chunk_size = chunk_size
         self.rules = MarkRules.builtin()
         self.out = AdapterOutput(warnings=list(notes))
-        self.sink = RejectedRows(file, errors, self.out.rejected)
+        self.sink = kit.RejectedRows(file, errors, self.out.rejected)
         self.objects: dict[str, Mapping[str, Any]] = {}
         self.records: list[Mapping[str, Any]] = []
         self.upns: dict[str, list[_Upn]] = defaultdict(list)
@@ -476,7 +464,7 @@ class _Reader:
             self.pupil_ids[sid] = pupil_id
             if pupil_id is None:
                 continue
-            if chosen is not None and not upn_ok(chosen.upn):
+            if chosen is not None and not kit.upn_ok(chosen.upn):
                 invalid.append(pupil_id)
             obj: Mapping[str, Any] = found or {}
             name = obj.get("displayName")
@@ -510,7 +498,7 @@ class _Reader:
         columns = ["pupil_id", "upn", "upn_temporary", "mis_id", "name", "date_of_birth"]
         if self.school_id is not None:
             columns.insert(1, "school_id")
-        return pupils_from_records(
+        return kit.pupils_from_records(
             rows,
             columns,
             text=("upn", "mis_id", "name"),
@@ -521,7 +509,7 @@ class _Reader:
     # -- marks -----------------------------------------------------------------------------
 
     def _marks(self) -> Iterator[pd.DataFrame]:
-        return marks_chunks(self._mark_rows(), self.chunk_size)
+        return kit.marks_chunks(self._mark_rows(), self.chunk_size)
 
     def _mark_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         redundant: list[int] = []
@@ -534,7 +522,7 @@ class _Reader:
                 continue
             try:
                 row, how, note = self._record(record)
-            except RowProblem as bad:
+            except kit.RowProblem as bad:
                 self.sink.record(number, bad)
                 continue
             if how == "lesson":
@@ -551,14 +539,16 @@ class _Reader:
         self, redundant: list[int], lessons: list[int], inferred: list[int], corrected: list[str]
     ) -> None:
         notes = self.out.warnings
-        note_rows(notes, redundant, "{n} superseded record(s) (isRedundant) skipped: rows {rows}")
-        note_rows(
+        kit.note_rows(
+            notes, redundant, "{n} superseded record(s) (isRedundant) skipped: rows {rows}"
+        )
+        kit.note_rows(
             notes,
             lessons,
             "{n} lesson-register record(s) skipped (register type neither morning nor "
             "afternoon): rows {rows}",
         )
-        note_rows(
+        kit.note_rows(
             notes,
             inferred,
             "{n} record(s) without a resolvable register type: AM/PM inferred from the start "
@@ -578,10 +568,12 @@ class _Reader:
         """(row, how AM/PM was found: "type" | "time" | "lesson", correction note)."""
         sid = _href_id(record.get("student"))
         if sid is None:
-            raise RowProblem("student", None, Reason.MISSING_VALUE, "record names no student")
+            raise kit.RowProblem("student", None, Reason.MISSING_VALUE, "record names no student")
         pupil_id = self.pupil_ids.get(sid)
         if pupil_id is None:
-            raise RowProblem("student", sid, Reason.MISSING_VALUE, "student has no UPN assignment")
+            raise kit.RowProblem(
+                "student", sid, Reason.MISSING_VALUE, "student has no UPN assignment"
+            )
         # SDK models of 2017-2019 link a record to its `session` (a Session with the same
         # attendanceRegisterType and startDatetime); later ones to its `event`.
         holder = "event" if _is_map(record.get("event")) else "session"
@@ -591,16 +583,18 @@ class _Reader:
         if raw_start is None and event is not None:
             raw_start, column = event.get("startDatetime"), f"{holder}.startDatetime"
         if raw_start is None:
-            raise RowProblem(column, None, Reason.MISSING_VALUE, "record has no start date-time")
+            raise kit.RowProblem(
+                column, None, Reason.MISSING_VALUE, "record has no start date-time"
+            )
         start = parse_stamp(raw_start)
         if start is None:
             shown = raw_start.get("date") if _is_map(raw_start) else raw_start
-            raise RowProblem(column, shown, Reason.BAD_DATE, "not a date-time")
+            raise kit.RowProblem(column, shown, Reason.BAD_DATE, "not a date-time")
         session, how = self._session(record, event, start)
         if how == "lesson":
             return {}, how, None
         code, note = self._code(record, session)
-        return mark_row(pupil_id, start.date(), session, code, self.school_id), how, note
+        return kit.mark_row(pupil_id, start.date(), session, code, self.school_id), how, note
 
     def _register_type(
         self, record: Mapping[str, Any], event: Mapping[str, Any] | None
@@ -622,7 +616,7 @@ class _Reader:
             morning = kind.get("isMorning") is True
             afternoon = kind.get("isAfternoon") is True
             if morning and afternoon:
-                raise RowProblem(
+                raise kit.RowProblem(
                     "attendanceRegisterType",
                     "isMorning+isAfternoon",
                     Reason.BAD_SESSION,
@@ -638,10 +632,10 @@ class _Reader:
     def _code(self, record: Mapping[str, Any], session: str) -> tuple[str, str | None]:
         stub = record.get("attendanceMark")
         if stub is None:
-            raise RowProblem("attendanceMark", None, Reason.MISSING_VALUE, "record has no mark")
+            raise kit.RowProblem("attendanceMark", None, Reason.MISSING_VALUE, "record has no mark")
         mark = self._resolve(stub)
         if mark is None:
-            raise RowProblem(
+            raise kit.RowProblem(
                 "attendanceMark",
                 _href_id(stub),
                 Reason.MISSING_VALUE,
@@ -652,7 +646,7 @@ class _Reader:
         try:
             category = self.rules.flag_category(mark)
         except ValueError as exc:
-            raise RowProblem(
+            raise kit.RowProblem(
                 "attendanceMark",
                 raw if raw is not None else _href_id(stub),
                 Reason.FLAG_MISMATCH,
@@ -660,7 +654,7 @@ class _Reader:
             ) from None
         if category is None:
             if not letter:
-                raise RowProblem(
+                raise kit.RowProblem(
                     "attendanceMark",
                     _href_id(stub),
                     Reason.MISSING_VALUE,

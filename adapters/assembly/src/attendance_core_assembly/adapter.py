@@ -17,28 +17,7 @@ from typing import Any, ClassVar
 import pandas as pd
 from dateutil import tz
 
-from attendance_core.adapterkit import (
-    OPEN_END_DATES,
-    PUPIL_FIELDS,
-    RejectedRows,
-    choose_pupil_key,
-    chunked,
-    first_of,
-    has_any,
-    key_pupils,
-    mark_row,
-    package_toml,
-    page_files,
-    parse_date,
-    read_json_source,
-    row_list,
-    sniff_page_objects,
-    tail,
-    take_api_options,
-    text_id,
-    totals_frame,
-    upn_ok,
-)
+from attendance_core import adapterkit as kit
 from attendance_core.adapters import (
     AdapterOutput,
     RejectedStore,
@@ -48,6 +27,9 @@ from attendance_core.adapters import (
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["FIELDS", "OPEN_END_DATES", "AssemblyJsonAdapter"]
+
+#: Leaving dates that mean "not left" (re-exported from the adapter kit).
+OPEN_END_DATES = kit.OPEN_END_DATES
 
 #: Reason id of an attendance record whose student is not in the student pages.
 UNKNOWN_PUPIL = Reason.UNKNOWN_PUPIL.value
@@ -60,7 +42,7 @@ _ASSEMBLY_RECORD = re.compile(
 
 
 def _load_fields() -> dict[str, Any]:
-    return package_toml(__package__, "fields.toml")
+    return kit.package_toml(__package__, "fields.toml")
 
 
 #: The field table shipped with the adapter (``fields.toml``).
@@ -74,7 +56,7 @@ def _record_kind(record: Any) -> str | None:
     if isinstance(obj, str) and obj in FIELDS["kinds"]:
         return str(FIELDS["kinds"][obj])
     for kind, keys in FIELDS["detect"].items():
-        if has_any(record, keys):
+        if kit.has_any(record, keys):
             return str(kind)
     return None
 
@@ -217,29 +199,29 @@ class AssemblyJsonAdapter:
         Assembly records (``"object": "attendance"``, ``attendance_mark``, ...)."""
         try:
             if source.is_dir and source.path is not None:
-                files = page_files(source.path)
+                files = kit.page_files(source.path)
                 return bool(files) and self.sniff(Source.of(files[0]))
             if not source.is_bytes:
-                return sniff_page_objects(source.obj, _looks_like_page)
+                return kit.sniff_page_objects(source.obj, _looks_like_page)
             head = source.head(8192)
             text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
             if text.startswith(b"["):
                 return bool(_ASSEMBLY_RECORD.search(head) or _OBJECT_LIST.search(head))
             if text.startswith(b"{"):
-                return bool(_OBJECT_LIST.search(head + tail(source)))
+                return bool(_OBJECT_LIST.search(head + kit.tail(source)))
             return False
         except Exception:  # sniffing never raises
             return False
 
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the pages; see the class docstring for the options."""
-        pupil_key, open_end, school_id = take_api_options(options)
+        pupil_key, open_end, school_id = kit.take_api_options(options)
         check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []
         rejected = RejectedStore()
         pages = _Pages(warnings)
-        docs = read_json_source(source, warnings)
+        docs = kit.read_json_source(source, warnings)
         if (
             not source.is_bytes
             and not source.is_dir
@@ -262,7 +244,7 @@ class AssemblyJsonAdapter:
             pages.records["attendance_summary"], key_of if joined else None, school_id, warnings
         )
         closed = _closed_days(pages.records["calendar_event"], warnings)
-        sink = RejectedRows(source.name, errors, rejected)
+        sink = kit.RejectedRows(source.name, errors, rejected)
         columns = ["pupil_id", "date", "session", "code"] + (["school_id"] if school_id else [])
         rows = _marks(
             pages.records["attendance"],
@@ -274,7 +256,7 @@ class AssemblyJsonAdapter:
             warnings=warnings,
         )
         return AdapterOutput(
-            marks=chunked(rows, columns),
+            marks=kit.chunked(rows, columns),
             pupils=pupils,
             rejected=rejected,
             warnings=warnings,
@@ -305,26 +287,31 @@ def _students(
             continue
         rec: dict[str, Any] = {"_where": where}
         for field in ("id", "upn", "mis_id", "year_group"):
-            rec[field] = text_id(first_of(item, sf[field])[1])
-        parts = [first_of(item, sf[f])[1] for f in ("first_name", "last_name")]
+            rec[field] = kit.text_id(kit.first_of(item, sf[field])[1])
+        parts = [kit.first_of(item, sf[f])[1] for f in ("first_name", "last_name")]
         rec["name"] = " ".join(p for p in parts if isinstance(p, str) and p) or None
         for field in ("date_of_birth", "admission_date", "leaving_date"):
-            value = first_of(item, sf[field])[1]
-            day = parse_date(value, local_tz=_LONDON) if value is not None else None
+            value = kit.first_of(item, sf[field])[1]
+            day = kit.parse_date(value, local_tz=_LONDON) if value is not None else None
             if value is not None and day is None:
                 warnings.append(f"{where}: {field} is not a date, left empty")
             # the "not left" sentinel is compared as written: 2079-06-06T23:59:00.000Z moved to
             # London time is 7 June and would miss it
-            if field == "leaving_date" and (day in open_end or parse_date(value) in open_end):
+            if field == "leaving_date" and (day in open_end or kit.parse_date(value) in open_end):
                 day = None
             rec[field] = day
-        if rec["upn"] is not None and not upn_ok(rec["upn"]):
+        if rec["upn"] is not None and not kit.upn_ok(rec["upn"]):
             warnings.append(f"{where}: UPN fails the check letter")
         records.append(rec)
 
-    key = choose_pupil_key(records, pupil_key, warnings, hint=" (scope students.upn?)")
-    return key_pupils(
-        records, key, warnings, fields=PUPIL_FIELDS, id_column="assembly_id", school_id=school_id
+    key = kit.choose_pupil_key(records, pupil_key, warnings, hint=" (scope students.upn?)")
+    return kit.key_pupils(
+        records,
+        key,
+        warnings,
+        fields=kit.PUPIL_FIELDS,
+        id_column="assembly_id",
+        school_id=school_id,
     )
 
 
@@ -362,16 +349,16 @@ def _totals(
         if not isinstance(item, Mapping):
             warnings.append(f"{where}: not an object, skipped")
             continue
-        sid = text_id(first_of(item, f["student"])[1])
+        sid = kit.text_id(kit.first_of(item, f["student"])[1])
         pid = sid if key_of is None or sid is None else key_of.get(sid)
         if pid is None:
             warnings.append(f"{where}: student not known, skipped")
             continue
         rec: dict[str, Any] = {"pupil_id": pid, "school_id": school_id}
         for field in ("start", "end"):
-            rec[field] = parse_date(first_of(item, f[field])[1], local_tz=_LONDON)
+            rec[field] = kit.parse_date(kit.first_of(item, f[field])[1], local_tz=_LONDON)
         counts = {
-            c: _count(first_of(item, f[c])[1])
+            c: _count(kit.first_of(item, f[c])[1])
             for c in ("possible", "attended", "authorised", "unauthorised")
         }
         if any(v is None for v in counts.values()):
@@ -387,10 +374,10 @@ def _totals(
     if unequal:
         warnings.append(
             f"{len(unequal)} attendance summary record(s) whose attended + authorised + "
-            f"unauthorised sessions differ from possible (records {row_list(unequal)}); "
+            f"unauthorised sessions differ from possible (records {kit.row_list(unequal)}); "
             "kept as the export gives them"
         )
-    return totals_frame(out, text=())
+    return kit.totals_frame(out, text=())
 
 
 def _closed_days(items: list[Any], warnings: list[str]) -> set[dt.date]:
@@ -401,11 +388,11 @@ def _closed_days(items: list[Any], warnings: list[str]) -> set[dt.date]:
     for i, item in enumerate(items, start=1):
         if not isinstance(item, Mapping):
             continue
-        kind = first_of(item, f["type"])[1]
+        kind = kit.first_of(item, f["type"])[1]
         if not isinstance(kind, str) or kind.lower() not in closed_types:
             continue
-        start = parse_date(first_of(item, f["start"])[1], local_tz=_LONDON)
-        end = parse_date(first_of(item, f["end"])[1], local_tz=_LONDON) or start
+        start = kit.parse_date(kit.first_of(item, f["start"])[1], local_tz=_LONDON)
+        end = kit.parse_date(kit.first_of(item, f["end"])[1], local_tz=_LONDON) or start
         if start is None or end is None or end < start or (end - start).days > 366:
             warnings.append(f"calendar event {i}: dates not usable, ignored")
             continue
@@ -420,7 +407,7 @@ def _marks(
     unkeyed: dict[str, str],
     school_id: str | None,
     closed: set[dt.date],
-    sink: RejectedRows,
+    sink: kit.RejectedRows,
     warnings: list[str],
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(record number, long row) for each usable attendance record; rejects the others."""
@@ -437,9 +424,9 @@ def _marks(
                 "attendance record is not an object",
             )
             continue
-        col, raw = first_of(item, f["student"])
+        col, raw = kit.first_of(item, f["student"])
         col = col or f["student"][0]
-        sid = text_id(raw)
+        sid = kit.text_id(raw)
         if sid is None:
             sink.reject(row, col, raw, Reason.MISSING_VALUE, "no student")
             continue
@@ -456,16 +443,16 @@ def _marks(
                     sink.reject(row, col, sid, UNKNOWN_PUPIL, "student not in the student pages")
                 continue
             pid = found
-        col, raw = first_of(item, f["date"])
+        col, raw = kit.first_of(item, f["date"])
         col = col or f["date"][0]
         if raw is None:
             sink.reject(row, col, None, Reason.MISSING_VALUE, "no date")
             continue
-        day = parse_date(raw, local_tz=_LONDON)
+        day = kit.parse_date(raw, local_tz=_LONDON)
         if day is None:
             sink.reject(row, col, raw, Reason.BAD_DATE, "not a date")
             continue
-        col, raw = first_of(item, f["session"])
+        col, raw = kit.first_of(item, f["session"])
         col = col or f["session"][0]
         if raw is None:
             sink.reject(row, col, None, Reason.MISSING_VALUE, "no session")
@@ -474,13 +461,13 @@ def _marks(
         if session is None:
             sink.reject(row, col, raw, Reason.BAD_SESSION, "session must be AM or PM")
             continue
-        col, raw = first_of(item, f["code"])
+        col, raw = kit.first_of(item, f["code"])
         col = col or f["code"][0]
         if raw is not None and not isinstance(raw, str):
             sink.reject(row, col, raw, Reason.UNKNOWN_CODE, "attendance mark is not text")
             continue
         if day in closed and raw not in (None, "", "#"):
             on_closed += 1
-        yield row, mark_row(pid, day, session, raw or "", school_id)
+        yield row, kit.mark_row(pid, day, session, raw or "", school_id)
     if on_closed:
         warnings.append(f"{on_closed} marks fall on Holiday/Inset days of the calendar events")

@@ -21,30 +21,7 @@ from xml.etree.ElementTree import Element
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import (
-    PUPIL_FIELDS,
-    RejectedRows,
-    RowProblem,
-    XmlDocument,
-    check_read_args,
-    child_text,
-    iter_named,
-    local_name,
-    local_name_as_written,
-    lower_names,
-    mark_row,
-    marks_chunks,
-    merge_aliases,
-    note_rows,
-    package_toml,
-    parse_xml,
-    pupils_from_records,
-    row_list,
-    toml_option,
-    totals_frame,
-    upn_ok,
-    xml_root_name,
-)
+from attendance_core import adapterkit as kit
 from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
@@ -77,7 +54,7 @@ class CtfAliases:
         """Build from the TOML layout; names in ``extra`` are added to ours."""
         extra = extra or {}
         merged = {
-            table: merge_aliases(data, extra, table)
+            table: kit.merge_aliases(data, extra, table)
             for table in ("records", "school", "pupil", "totals", "collection")
         }
         marks = {**data.get("marks", {}), **extra.get("marks", {})}
@@ -88,9 +65,9 @@ class CtfAliases:
             for code in codes
         }
         return cls(
-            records={k: lower_names(v) for k, v in merged["records"].items()},
+            records={k: kit.lower_names(v) for k, v in merged["records"].items()},
             fields={
-                t: {k: lower_names(v) for k, v in merged[t].items()}
+                t: {k: kit.lower_names(v) for k, v in merged[t].items()}
                 for t in ("school", "pupil", "totals", "collection")
             },
             alphabet=frozenset(str(marks.get("alphabet", ""))),
@@ -108,11 +85,11 @@ class CtfAliases:
 
 
 def _builtin() -> dict[str, Any]:
-    return package_toml(__package__, "aliases.toml")
+    return kit.package_toml(__package__, "aliases.toml")
 
 
 def _aliases(option: Any) -> CtfAliases:
-    return CtfAliases.from_mapping(_builtin(), toml_option(option))
+    return CtfAliases.from_mapping(_builtin(), kit.toml_option(option))
 
 
 def parse_iso(text: str | None) -> dt.date | None:
@@ -171,7 +148,7 @@ class CtfXmlAdapter:
         head = source.head(8192)
         if not head:
             return False
-        root = xml_root_name(head)
+        root = kit.xml_root_name(head)
         if root == "ctfile":
             return True
         if root != "message":
@@ -183,14 +160,14 @@ class CtfXmlAdapter:
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Parse now (XML problems raise :class:`FormatError` here); totals and pupils are
         ready at once, expanded marks are a lazy iterable of chunks."""
-        check_read_args("ctf-xml", source.name, errors, options, OPTIONS)
+        kit.check_read_args("ctf-xml", source.name, errors, options, OPTIONS)
         aliases = _aliases(options.get("aliases"))
         with source.open() as fh:
             raw = fh.read()
-        doc = parse_xml(raw, source.name)
-        if local_name(doc.root.tag) not in aliases.record("root"):
+        doc = kit.parse_xml(raw, source.name)
+        if kit.local_name(doc.root.tag) not in aliases.record("root"):
             raise FormatError(
-                f"root element <{local_name(doc.root.tag)}> is not a CTF or census root",
+                f"root element <{kit.local_name(doc.root.tag)}> is not a CTF or census root",
                 file=source.name,
                 row=doc.line(doc.root),
             )
@@ -219,7 +196,7 @@ class _Reader:
     def __init__(
         self,
         *,
-        doc: XmlDocument,
+        doc: kit.XmlDocument,
         file: str,
         aliases: CtfAliases,
         errors: str,
@@ -232,7 +209,7 @@ class _Reader:
         self.errors = errors
         self.chunk_size = chunk_size
         self.out = AdapterOutput(warnings=list(doc.notes))
-        self.sink = RejectedRows(file, errors, self.out.rejected)
+        self.sink = kit.RejectedRows(file, errors, self.out.rejected)
         self.school_option = school_option
         self.header_school = school_option or self._school_of(doc.root, header=True)
         self.period = self._census_period()
@@ -246,21 +223,23 @@ class _Reader:
 
     def _school_of(self, element: Element, *, header: bool) -> str | None:
         """LAEstab of a header school element (``header``) or of a YearData element."""
-        holders = list(iter_named(element, self.aliases.record("school"))) if header else [element]
+        holders = (
+            list(kit.iter_named(element, self.aliases.record("school"))) if header else [element]
+        )
         for holder in holders:
-            whole, _, _ = child_text(holder, self.aliases.field("school", "laestab"))
+            whole, _, _ = kit.child_text(holder, self.aliases.field("school", "laestab"))
             if whole:
                 return whole
-            lea, _, _ = child_text(holder, self.aliases.field("school", "lea"))
-            estab, _, _ = child_text(holder, self.aliases.field("school", "estab"))
+            lea, _, _ = kit.child_text(holder, self.aliases.field("school", "lea"))
+            estab, _, _ = kit.child_text(holder, self.aliases.field("school", "estab"))
             if lea and estab:
                 return f"{lea}{estab}"
         return None
 
     def _census_period(self) -> str | None:
-        for element in iter_named(self.doc.root, self.aliases.record("collection")):
-            term, _, _ = child_text(element, self.aliases.field("collection", "term"))
-            year, _, _ = child_text(element, self.aliases.field("collection", "year"))
+        for element in kit.iter_named(self.doc.root, self.aliases.record("collection")):
+            term, _, _ = kit.child_text(element, self.aliases.field("collection", "term"))
+            year, _, _ = kit.child_text(element, self.aliases.field("collection", "year"))
             text = " ".join(p for p in (term, year) if p)
             if text:
                 return text
@@ -270,13 +249,13 @@ class _Reader:
 
     def _pupil_field(self, pupil: Element, key: str) -> str | None:
         names = self.aliases.field("pupil", key)
-        value, _, _ = child_text(pupil, names)
+        value, _, _ = kit.child_text(pupil, names)
         if value:
             return value
         containers = self.aliases.record("containers")
         for child in pupil:
-            if local_name(child.tag) in containers:
-                value, _, _ = child_text(child, names)
+            if kit.local_name(child.tag) in containers:
+                value, _, _ = kit.child_text(child, names)
                 if value:
                     return value
         return None
@@ -290,26 +269,26 @@ class _Reader:
         attendance = self.aliases.record("attendance")
         kinds = {"year": self.aliases.record("year_data"), "term": self.aliases.record("termly")}
         pupils_seen = 0
-        for pupil in iter_named(self.doc.root, self.aliases.record("pupil")):
+        for pupil in kit.iter_named(self.doc.root, self.aliases.record("pupil")):
             pupils_seen += 1
             line = self.doc.line(pupil)
             upn = (self._pupil_field(pupil, "upn") or "").upper() or None
             if upn is None:
                 no_upn.append(line)
-            elif not upn_ok(upn):
+            elif not kit.upn_ok(upn):
                 invalid.append(line)
             for holder in pupil:
-                if local_name(holder.tag) not in attendance:
+                if kit.local_name(holder.tag) not in attendance:
                     continue
                 for child in holder:
-                    tag = local_name(child.tag)
+                    tag = kit.local_name(child.tag)
                     if tag and not any(tag in names for names in kinds.values()):
-                        unread.setdefault(local_name_as_written(str(child.tag)), []).append(
+                        unread.setdefault(kit.local_name_as_written(str(child.tag)), []).append(
                             self.doc.line(child)
                         )
                 for element in holder.iter():
                     for kind, names in kinds.items():
-                        if local_name(element.tag) in names:
+                        if kit.local_name(element.tag) in names:
                             school = self.school_option or self._school_of(element, header=False)
                             self.blocks.append(
                                 _Block(
@@ -336,7 +315,7 @@ class _Reader:
             if self.header_school is not None:
                 row["school_id"] = self.header_school
             rows.append(row)
-        note_rows(
+        kit.note_rows(
             self.out.warnings,
             no_upn,
             "{n} pupil(s) without a UPN (lines {rows}): their attendance is rejected",
@@ -353,33 +332,33 @@ class _Reader:
         for tag, lines in sorted(unread.items()):
             # no silent loss: an attendance block this adapter does not read is named
             self.out.warnings.append(
-                f"{len(lines)} <{tag}> attendance block(s) not read (lines {row_list(lines)}); "
+                f"{len(lines)} <{tag}> attendance block(s) not read (lines {kit.row_list(lines)}); "
                 "add its name to the year_data or termly aliases to read it"
             )
-        note_rows(
+        kit.note_rows(
             self.out.warnings,
             invalid,
             "{n} pupil(s) with an invalid UPN check letter (lines {rows}); kept as given",
         )
-        columns = ["pupil_id", *(f for f in PUPIL_FIELDS if f != "mis_id")]
+        columns = ["pupil_id", *(f for f in kit.PUPIL_FIELDS if f != "mis_id")]
         if self.header_school is not None:
             columns.insert(1, "school_id")
-        return pupils_from_records(rows, columns, text=("upn", "name", "year_group"))
+        return kit.pupils_from_records(rows, columns, text=("upn", "name", "year_group"))
 
     # -- totals ----------------------------------------------------------------------------
 
-    def _reject(self, row: int, bad: RowProblem) -> None:
+    def _reject(self, row: int, bad: kit.RowProblem) -> None:
         self.sink.record(row, bad, limit=_VALUE_LIMIT)
 
     def _count(self, element: Element, key: str, *, required: bool) -> int | None:
-        value, column, _ = child_text(element, self.aliases.field("totals", key))
+        value, column, _ = kit.child_text(element, self.aliases.field("totals", key))
         name = column or next(iter(sorted(self.aliases.field("totals", key))), key)
         if value is None or value == "":
             if required:
-                raise RowProblem(name, None, Reason.MISSING_VALUE, "no value")
+                raise kit.RowProblem(name, None, Reason.MISSING_VALUE, "no value")
             return None
         if not _COUNT.match(value):
-            raise RowProblem(name, value, Reason.BAD_VALUE, "not a whole number of sessions")
+            raise kit.RowProblem(name, value, Reason.BAD_VALUE, "not a whole number of sessions")
         return int(value)
 
     def _totals(self) -> pd.DataFrame:
@@ -391,7 +370,7 @@ class _Reader:
             line = self.doc.line(block.element)
             try:
                 row = self._total(block, line, mismatch)
-            except RowProblem as bad:
+            except kit.RowProblem as bad:
                 self._reject(line, bad)
                 continue
             if row is None:
@@ -400,19 +379,19 @@ class _Reader:
                 no_dates.append(line)
             reason_columns.update(k for k in row if k.startswith("reason_"))
             rows.append(row)
-        note_rows(
+        kit.note_rows(
             self.out.warnings,
             mismatch,
             "{n} block(s) whose SessionsAttended differs from possible - authorised - "
             "unauthorised (lines {rows}); the difference is used",
         )
-        note_rows(
+        kit.note_rows(
             self.out.warnings,
             no_dates,
             "{n} termly total(s) without term dates (lines {rows}): start and end left empty; "
             "see the period column",
         )
-        return totals_frame(
+        return kit.totals_frame(
             rows,
             extra=["period", *sorted(reason_columns)],
             text=("pupil_id", "school_id", "period"),
@@ -426,21 +405,23 @@ class _Reader:
         if possible is None:
             if self._marks_holders(element):
                 return None  # a marks-only block: expanded, no totals
-            raise RowProblem("SessionsPossible", None, Reason.MISSING_VALUE, "no sessions possible")
+            raise kit.RowProblem(
+                "SessionsPossible", None, Reason.MISSING_VALUE, "no sessions possible"
+            )
         if block.pupil_id is None:
-            raise RowProblem("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
+            raise kit.RowProblem("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
         authorised = self._count(element, "authorised", required=False)
         unauthorised = self._count(element, "unauthorised", required=False)
         reasons = self._reasons(element)
         if authorised is None or unauthorised is None:
             if not reasons:
                 missing = "SessionsAuthorised" if authorised is None else "SessionsUnauthorised"
-                raise RowProblem(missing, None, Reason.MISSING_VALUE, "no value")
+                raise kit.RowProblem(missing, None, Reason.MISSING_VALUE, "no value")
             by_kind = {"authorised": 0, "unauthorised": 0}
             for code, count in reasons.items():
                 kind = self.aliases.reasons.get(code)
                 if kind is None:
-                    raise RowProblem(
+                    raise kit.RowProblem(
                         "AttendanceReason",
                         code,
                         Reason.UNKNOWN_CODE,
@@ -450,7 +431,7 @@ class _Reader:
             authorised = by_kind["authorised"] if authorised is None else authorised
             unauthorised = by_kind["unauthorised"] if unauthorised is None else unauthorised
         if authorised + unauthorised > possible:
-            raise RowProblem(
+            raise kit.RowProblem(
                 "SessionsPossible",
                 possible,
                 Reason.BAD_RECORD,
@@ -477,10 +458,10 @@ class _Reader:
 
     def _reasons(self, element: Element) -> dict[str, int]:
         out: dict[str, int] = {}
-        for detail in iter_named(element, self.aliases.record("session_detail")):
-            code, _, _ = child_text(detail, self.aliases.field("totals", "reason"))
+        for detail in kit.iter_named(element, self.aliases.record("session_detail")):
+            code, _, _ = kit.child_text(detail, self.aliases.field("totals", "reason"))
             if not code:
-                raise RowProblem("AttendanceReason", None, Reason.MISSING_VALUE, "no reason")
+                raise kit.RowProblem("AttendanceReason", None, Reason.MISSING_VALUE, "no reason")
             count = self._count(detail, "sessions", required=True)
             key = code.upper()
             out[key] = out.get(key, 0) + int(count or 0)
@@ -490,31 +471,31 @@ class _Reader:
         self, block: _Block, element: Element
     ) -> tuple[dt.date | None, dt.date | None, str | None]:
         f = self.aliases
-        start_text, start_col, _ = child_text(element, f.field("totals", "start"))
+        start_text, start_col, _ = kit.child_text(element, f.field("totals", "start"))
         if start_text is None:
-            for holder in iter_named(element, f.record("attend_sessions")):
-                start_text, start_col, _ = child_text(holder, f.field("totals", "start"))
+            for holder in kit.iter_named(element, f.record("attend_sessions")):
+                start_text, start_col, _ = kit.child_text(holder, f.field("totals", "start"))
                 if start_text is not None:
                     break
-        end_text, end_col, _ = child_text(element, f.field("totals", "end"))
+        end_text, end_col, _ = kit.child_text(element, f.field("totals", "end"))
         start = parse_iso(start_text)
         end = parse_iso(end_text)
         if start_text and start is None:
-            raise RowProblem(
+            raise kit.RowProblem(
                 start_col or "AttendanceStartDate", start_text, Reason.BAD_DATE, "not a date"
             )
         if end_text and end is None:
-            raise RowProblem(
+            raise kit.RowProblem(
                 end_col or "AttendanceEndDate", end_text, Reason.BAD_DATE, "not a date"
             )
         if block.kind == "term":
-            name = local_name_as_written(str(element.tag))
+            name = kit.local_name_as_written(str(element.tag))
             if name.lower() == "termlyattendance" or self.period is None:
                 return start, end, self.period if name.lower() == "termlyattendance" else name
             return start, end, f"{self.period} {name}"
-        year_text, year_col, _ = child_text(element, f.field("totals", "year"))
+        year_text, year_col, _ = kit.child_text(element, f.field("totals", "year"))
         if year_text and not re.fullmatch(r"\d{4}", year_text):
-            raise RowProblem(year_col or "Year", year_text, Reason.BAD_VALUE, "not a year")
+            raise kit.RowProblem(year_col or "Year", year_text, Reason.BAD_VALUE, "not a year")
         year = int(year_text) if year_text else None
         if start is None and year is not None:
             start = dt.date(year, 9, 1)  # inferred: Year is the academic year's first year
@@ -525,7 +506,7 @@ class _Reader:
     # -- marks -----------------------------------------------------------------------------
 
     def _marks(self) -> Iterator[pd.DataFrame]:
-        return marks_chunks(self._mark_rows(), self.chunk_size)
+        return kit.marks_chunks(self._mark_rows(), self.chunk_size)
 
     def _mark_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         expanded = 0
@@ -537,12 +518,12 @@ class _Reader:
                 line = self.doc.line(holder) or self.doc.line(block.element)
                 try:
                     sessions = self._expand(block, dates, raw_marks, marks_col or "AttendanceMarks")
-                except RowProblem as bad:
+                except kit.RowProblem as bad:
                     self._reject(line, bad)
                     continue
                 expanded += 1
                 for day, session, code in sessions:
-                    yield line, mark_row(block.pupil_id, day, session, code, block.school_id)
+                    yield line, kit.mark_row(block.pupil_id, day, session, code, block.school_id)
         if expanded:
             self.out.warnings.append(
                 f"{expanded} AttendanceMarks string(s) expanded into marks on weekdays from "
@@ -555,8 +536,8 @@ class _Reader:
         each ``AttendSessions`` block (the layout real exporters write)."""
         names = self.aliases.field("totals", "marks")
         found: list[tuple[Element, str, str | None, Element]] = []
-        for holder in [element, *iter_named(element, self.aliases.record("attend_sessions"))]:
-            marks, column, where = child_text(holder, names)
+        for holder in [element, *kit.iter_named(element, self.aliases.record("attend_sessions"))]:
+            marks, column, where = kit.child_text(holder, names)
             if marks is not None and where is not holder:
                 found.append((holder, marks, column, where))
         return found
@@ -565,22 +546,22 @@ class _Reader:
         self, block: _Block, dates: Element, marks: str, column: str
     ) -> list[tuple[dt.date, str, str]]:
         if block.pupil_id is None:
-            raise RowProblem("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
-        start_text, start_col, _ = child_text(dates, self.aliases.field("totals", "start"))
+            raise kit.RowProblem("UPN", None, Reason.MISSING_VALUE, "pupil has no UPN")
+        start_text, start_col, _ = kit.child_text(dates, self.aliases.field("totals", "start"))
         if start_text is None and dates is not block.element:
-            start_text, start_col, _ = child_text(
+            start_text, start_col, _ = kit.child_text(
                 block.element, self.aliases.field("totals", "start")
             )
         start = parse_iso(start_text)
         if start is None:
-            raise RowProblem(
+            raise kit.RowProblem(
                 start_col or "AttendanceStartDate",
                 start_text,
                 Reason.BAD_RECORD,
                 "a marks string needs a valid AttendanceStartDate",
             )
         if len(marks) % 2:
-            raise RowProblem(
+            raise kit.RowProblem(
                 column,
                 marks,
                 Reason.BAD_RECORD,
@@ -589,7 +570,7 @@ class _Reader:
         allowed = self.aliases.alphabet | self.aliases.no_session
         wrong = sorted({c for c in marks.upper() if c not in allowed})
         if wrong:
-            raise RowProblem(
+            raise kit.RowProblem(
                 column,
                 marks,
                 Reason.BAD_RECORD,
@@ -597,7 +578,7 @@ class _Reader:
             )
         days = len(marks) // 2
         if days > _MAX_DAYS or _last_weekday(start, days) > academic_year_end(start):
-            raise RowProblem(
+            raise kit.RowProblem(
                 column,
                 marks,
                 Reason.BAD_RECORD,

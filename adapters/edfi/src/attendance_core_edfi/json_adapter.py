@@ -22,24 +22,14 @@ from attendance_core.adapterkit import (
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError
 
-from ._model import (
-    EDFI_OPTIONS,
-    CalendarDay,
-    Columns,
-    Enrolment,
-    Event,
-    Records,
-    SessionSpan,
-    Student,
-    split_descriptor,
-)
+from . import _model
 
 __all__ = ["EdFiJsonAdapter"]
 
 _EDFI_KEYS = re.compile(
     rb'"(eventDate|attendanceEventCategoryDescriptor|studentUniqueId|calendarEvents)"\s*:'
 )
-COLUMNS = Columns(
+COLUMNS = _model.Columns(
     student="studentReference.studentUniqueId",
     school="schoolReference.schoolId",
     date="eventDate",
@@ -67,7 +57,7 @@ def record_kind(record: Any) -> str | None:
     return None
 
 
-class _Records(Records):
+class _Records(_model.Records):
     """Records of one or more JSON sources, sorted by kind, numbered per kind."""
 
     columns = COLUMNS
@@ -118,14 +108,14 @@ class _Records(Records):
         if kind is not None:
             getattr(self, f"_add_{kind}")(record)
         elif page_kind == "event":  # a broken element of an events array: a rejected row
-            self.events.append(Event(row=len(self.events) + 1, bad=type(record).__name__))
+            self.events.append(_model.Event(row=len(self.events) + 1, bad=type(record).__name__))
         else:
             self.skipped += 1
 
     def _add_event(self, record: Mapping[str, Any]) -> None:
         category = record.get("attendanceEventCategoryDescriptor")
         self.events.append(
-            Event(
+            _model.Event(
                 row=len(self.events) + 1,
                 pupil=text_id(get_path(record, "studentReference.studentUniqueId")),
                 school=text_id(get_path(record, "schoolReference.schoolId"))
@@ -139,13 +129,13 @@ class _Records(Records):
     def _add_calendar_date(self, record: Mapping[str, Any]) -> None:
         events = record.get("calendarEvents")
         codes = tuple(
-            split_descriptor(str(e.get("calendarEventDescriptor")))[1]
+            _model.split_descriptor(str(e.get("calendarEventDescriptor")))[1]
             for e in (events if isinstance(events, list) else [])
             if isinstance(e, Mapping) and e.get("calendarEventDescriptor") is not None
         )
         day = record.get("date")
         self.days.append(
-            CalendarDay(
+            _model.CalendarDay(
                 row=len(self.days) + 1,
                 school=text_id(get_path(record, "calendarReference.schoolId")),
                 date=parse_date(day) if isinstance(day, str) else None,
@@ -156,7 +146,7 @@ class _Records(Records):
     def _add_session(self, record: Mapping[str, Any]) -> None:
         total = record.get("totalInstructionalDays")
         self.sessions.append(
-            SessionSpan(
+            _model.SessionSpan(
                 row=len(self.sessions) + 1,
                 school=text_id(get_path(record, "schoolReference.schoolId")),
                 name=text_id(record.get("sessionName")),
@@ -173,12 +163,12 @@ class _Records(Records):
             return
         grade = record.get("entryGradeLevelDescriptor")
         self.enrolments.append(
-            Enrolment(
+            _model.Enrolment(
                 pupil=pupil,
                 school=text_id(get_path(record, "schoolReference.schoolId")),
                 entry=_date(record.get("entryDate")),
                 exit=_date(record.get("exitWithdrawDate")),
-                grade=split_descriptor(grade)[1] if isinstance(grade, str) else None,
+                grade=_model.split_descriptor(grade)[1] if isinstance(grade, str) else None,
             )
         )
 
@@ -189,7 +179,7 @@ class _Records(Records):
             return
         parts = [record.get(k) for k in ("firstName", "lastSurname")]
         self.students.append(
-            Student(
+            _model.Student(
                 pupil=pupil,
                 name=" ".join(p for p in parts if isinstance(p, str) and p) or None,
                 date_of_birth=_date(record.get("birthDate")),
@@ -232,7 +222,7 @@ class EdFiJsonAdapter:
     """
 
     name: ClassVar[str] = "edfi-json"
-    options: ClassVar[frozenset[str]] = EDFI_OPTIONS
+    options: ClassVar[frozenset[str]] = _model.EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".json",)
     description: ClassVar[str] = (
         "Ed-Fi ODS/API JSON studentSchoolAttendanceEvents (with optional calendarDates/students)"

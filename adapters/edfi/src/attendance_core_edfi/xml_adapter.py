@@ -22,17 +22,7 @@ from attendance_core.adapterkit import parse_date
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError
 
-from ._model import (
-    EDFI_OPTIONS,
-    CalendarDay,
-    Columns,
-    Enrolment,
-    Event,
-    Records,
-    SessionSpan,
-    Student,
-    split_descriptor,
-)
+from . import _model
 
 __all__ = ["EdFiXmlAdapter"]
 
@@ -53,7 +43,7 @@ OTHER_ATTENDANCE = (
     "StudentProgramAttendanceEvent",
     "StudentInterventionAttendanceEvent",
 )
-COLUMNS = Columns(
+COLUMNS = _model.Columns(
     student="StudentReference",
     school="SchoolReference",
     date="EventDate",
@@ -216,7 +206,7 @@ def parse_interchange(source: Source, emit: Callable[[str, Node], None]) -> _Han
     return sax
 
 
-class _Records(Records):
+class _Records(_model.Records):
     """Records from one or more XML files, by kind."""
 
     columns = COLUMNS
@@ -267,7 +257,7 @@ class _Records(Records):
             ref = node.find("StudentReference") or node
             school_ref = node.find("SchoolReference") or node.find("SessionReference")
             self.events.append(
-                Event(
+                _model.Event(
                     row=node.line,
                     pupil=ref.value(*_STUDENT_IDS),
                     school=school_ref.value(*_SCHOOL_IDS) if school_ref is not None else None,
@@ -289,7 +279,7 @@ class _Records(Records):
             )
             date_text = node.value("Date")
             self.days.append(
-                CalendarDay(
+                _model.CalendarDay(
                     row=node.line,
                     school=node.value(*_SCHOOL_IDS),
                     date=parse_date(date_text) if date_text else None,
@@ -301,7 +291,7 @@ class _Records(Records):
             total = node.value("TotalInstructionalDays")
             begin, end = node.value("BeginDate"), node.value("EndDate")
             self.sessions.append(
-                SessionSpan(
+                _model.SessionSpan(
                     row=node.line,
                     school=ref.value(*_SCHOOL_IDS),
                     name=node.value("SessionName"),
@@ -318,7 +308,7 @@ class _Records(Records):
             parts = [node.value("FirstName"), node.value("LastSurname")]
             birth = node.value("BirthDate")
             self.students.append(
-                Student(
+                _model.Student(
                     pupil=pupil,
                     name=" ".join(p for p in parts if p) or None,
                     date_of_birth=parse_date(birth) if birth else None,
@@ -334,12 +324,12 @@ class _Records(Records):
             grade = node.descriptor("EntryGradeLevel", "EntryGradeLevelDescriptor")
             entry, leave = node.value("EntryDate"), node.value("ExitWithdrawDate")
             self.enrolments.append(
-                Enrolment(
+                _model.Enrolment(
                     pupil=pupil,
                     school=school_ref.value(*_SCHOOL_IDS),
                     entry=parse_date(entry) if entry else None,
                     exit=parse_date(leave) if leave else None,
-                    grade=split_descriptor(grade)[1] if grade else None,
+                    grade=_model.split_descriptor(grade)[1] if grade else None,
                 )
             )
 
@@ -352,11 +342,11 @@ def _event_texts(node: Node) -> tuple[str, ...]:
     out: list[str] = []
     first = _descriptor_text(node)
     if first is not None:
-        out.append(split_descriptor(first)[1])
+        out.append(_model.split_descriptor(first)[1])
     for name in ("Description", "ShortDescription", "CalendarEventMap"):
         text = node.value(name)
         if text is not None and text not in out:
-            out.append(split_descriptor(text)[1])
+            out.append(_model.split_descriptor(text)[1])
     return tuple(out)
 
 
@@ -382,7 +372,7 @@ class EdFiXmlAdapter:
     """
 
     name: ClassVar[str] = "edfi-xml"
-    options: ClassVar[frozenset[str]] = EDFI_OPTIONS
+    options: ClassVar[frozenset[str]] = _model.EDFI_OPTIONS
     extensions: ClassVar[tuple[str, ...]] = (".xml",)
     description: ClassVar[str] = (
         "Ed-Fi XML InterchangeStudentAttendance (v1 http://ed-fi.org/0100 to v5), defusedxml"

@@ -28,25 +28,7 @@ from xml.etree.ElementTree import Element
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import (
-    RejectedRows,
-    RowProblem,
-    XmlDocument,
-    check_read_args,
-    iter_named,
-    local_name,
-    local_name_as_written,
-    marks_chunks,
-    merge_aliases,
-    note_rows,
-    package_toml,
-    parse_xml,
-    pupils_from_records,
-    row_list,
-    toml_option,
-    upn_ok,
-    xml_root_name,
-)
+from attendance_core import adapterkit as kit
 from attendance_core.adapters import CORE_OPTIONS, AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
@@ -95,7 +77,7 @@ class SimsAliases:
     ) -> SimsAliases:
         """Build from the TOML layout; names in ``extra`` are added to (tried before) ours."""
         extra = extra or {}
-        merged = {table: merge_aliases(data, extra, table) for table in set(data) | set(extra)}
+        merged = {table: kit.merge_aliases(data, extra, table) for table in set(data) | set(extra)}
         session_names = {
             " ".join(name.upper().split()): session
             for session, names in merged.get("session_names", {}).items()
@@ -143,12 +125,12 @@ def xml_names(values: Any) -> tuple[str, ...]:
 
 def _tag(tag: Any) -> str:
     """An element's local name normalised by :func:`xml_name` (``""`` for comments/PIs)."""
-    return xml_name(local_name_as_written(tag)) if isinstance(tag, str) else ""
+    return xml_name(kit.local_name_as_written(tag)) if isinstance(tag, str) else ""
 
 
 def _written(tag: str) -> str:
     """A local name as a person reads it: ``_xHHHH_`` decoded, case kept."""
-    return _XML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), local_name_as_written(tag))
+    return _XML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), kit.local_name_as_written(tag))
 
 
 def _text(element: Element, names: tuple[str, ...]) -> tuple[str | None, str | None, Element]:
@@ -175,15 +157,15 @@ def _text(element: Element, names: tuple[str, ...]) -> tuple[str | None, str | N
 def _iter(root: Element, names: tuple[str, ...]) -> Iterator[Element]:
     """Every element at or below ``root`` named in ``names`` (names as :func:`_tag` gives
     them), in document order, without looking inside a match."""
-    return iter_named(root, names, _tag)
+    return kit.iter_named(root, names, _tag)
 
 
 def _builtin_aliases() -> dict[str, Any]:
-    return package_toml(__package__, "aliases.toml")
+    return kit.package_toml(__package__, "aliases.toml")
 
 
 def _read_aliases(option: Any) -> SimsAliases:
-    return SimsAliases.from_mapping(_builtin_aliases(), toml_option(option))
+    return SimsAliases.from_mapping(_builtin_aliases(), kit.toml_option(option))
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,7 +324,7 @@ class SimsXmlAdapter:
         head = source.head(4096)
         if not head:
             return False
-        root = xml_root_name(head)
+        root = kit.xml_root_name(head)
         if root is None:
             return False
         aliases = SimsAliases.from_mapping(_builtin_aliases())
@@ -360,7 +342,7 @@ class SimsXmlAdapter:
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Parse the whole document now (XML problems raise :class:`FormatError` here) and
         return marks as a lazy iterable of chunks."""
-        check_read_args("sims-xml", source.name, errors, options, OPTIONS)
+        kit.check_read_args("sims-xml", source.name, errors, options, OPTIONS)
         key = str(options.get("pupil_key", "auto"))
         if key not in PUPIL_KEYS:
             raise FormatError(
@@ -369,7 +351,7 @@ class SimsXmlAdapter:
         aliases = _read_aliases(options.get("aliases"))
         with source.open() as fh:
             raw = fh.read()
-        doc = parse_xml(raw, source.name)
+        doc = kit.parse_xml(raw, source.name)
         return _Reader(
             doc=doc,
             file=source.name,
@@ -388,7 +370,7 @@ class _Reader:
     def __init__(
         self,
         *,
-        doc: XmlDocument,
+        doc: kit.XmlDocument,
         file: str,
         aliases: SimsAliases,
         errors: str,
@@ -411,7 +393,7 @@ class _Reader:
         self.chunk_size = max(1, chunk_size)
         self.out = AdapterOutput(warnings=list(doc.notes))
         self._check_records()
-        self.sink = RejectedRows(file, errors, self.out.rejected)
+        self.sink = kit.RejectedRows(file, errors, self.out.rejected)
         self.school_id = self._school(school_option)
         self.symbols = self._symbols(symbols_option)
         self.out.symbols = dict(self.symbols)
@@ -478,7 +460,7 @@ class _Reader:
                     "symbol mapping element without symbol and code",
                     file=self.file,
                     row=self.doc.line(element),
-                    column=local_name(element.tag),
+                    column=kit.local_name(element.tag),
                 )
             try:
                 embedded.update(_check_mapping({symbol: code}, self.file))
@@ -589,7 +571,7 @@ class _Reader:
                 duplicates.append(pupil.line)
                 continue
             seen.add(key)
-            if pupil.upn and not upn_ok(pupil.upn):
+            if pupil.upn and not kit.upn_ok(pupil.upn):
                 invalid_upn.append(pupil.line)
             a = pupil.values
             name = a.get("name") or " ".join(
@@ -612,12 +594,12 @@ class _Reader:
                     bad_dates.append(pupil.line)
                 record[column] = pd.Timestamp(value) if value else pd.NaT
             records.append(record)
-        note_rows(
+        kit.note_rows(
             self.out.warnings,
             invalid_upn,
             "{n} pupil(s) with an invalid UPN check letter (lines {rows}); kept as given",
         )
-        note_rows(
+        kit.note_rows(
             self.out.warnings,
             bad_dates,
             "{n} pupil(s) with a date that is not a date (lines {rows}); left empty",
@@ -625,7 +607,7 @@ class _Reader:
         if duplicates and not self.report:  # a report repeats its pupil on every row
             self.out.warnings.append(
                 f"{len(duplicates)} pupil element(s) repeat an earlier pupil "
-                f"(lines {row_list(duplicates)}); the first is kept"
+                f"(lines {kit.row_list(duplicates)}); the first is kept"
             )
         columns = [
             "pupil_id",
@@ -639,12 +621,14 @@ class _Reader:
         ]
         if self.school_id is not None:
             columns.insert(1, "school_id")
-        return pupils_from_records(records, columns, text=("upn", "mis_id", "name", "year_group"))
+        return kit.pupils_from_records(
+            records, columns, text=("upn", "mis_id", "name", "year_group")
+        )
 
     # -- marks -----------------------------------------------------------------------------
 
     def _marks(self) -> Iterator[pd.DataFrame]:
-        return marks_chunks(self._mark_rows(), self.chunk_size)
+        return kit.marks_chunks(self._mark_rows(), self.chunk_size)
 
     def _mark_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         unmapped: Counter[str] = Counter()
@@ -654,7 +638,7 @@ class _Reader:
             line = self.doc.line(element)
             try:
                 row, from_time = self._mark(element, by_ref)
-            except RowProblem as bad:
+            except kit.RowProblem as bad:
                 if bad.reason == Reason.UNMAPPED_SYMBOL:
                     unmapped[str(bad.value)] += 1
                 self.sink.record(line, bad)
@@ -668,7 +652,7 @@ class _Reader:
                 f"{Reason.UNMAPPED_SYMBOL}: {sum(unmapped.values())} mark(s) use local symbols "
                 f"with no mapping to a statutory code ({shown}); rejected - pass symbols=<file>"
             )
-        note_rows(
+        kit.note_rows(
             self.out.warnings,
             inferred,
             "{n} mark(s) with no session name: AM/PM inferred from the start time (before "
@@ -689,15 +673,15 @@ class _Reader:
         if pupil is None:
             ref, ref_col, _ = _text(element, f["pupil_ref"])
             if not ref:
-                raise RowProblem("PupilId", None, Reason.MISSING_VALUE, "mark names no pupil")
+                raise kit.RowProblem("PupilId", None, Reason.MISSING_VALUE, "mark names no pupil")
             pupil = by_ref.get(ref.upper()) or by_ref.get(ref)
             if pupil is None:
-                raise RowProblem(
+                raise kit.RowProblem(
                     ref_col or "PupilId", ref, Reason.BAD_VALUE, "mark of an unknown pupil"
                 )
         pupil_id = self._key_of(pupil)
         if pupil_id is None:
-            raise RowProblem(
+            raise kit.RowProblem(
                 self._key_label(), None, Reason.MISSING_VALUE, "pupil has no identifier"
             )
         session: _Session | None = None
@@ -705,19 +689,21 @@ class _Reader:
         if ref:
             session = self.sessions.get(ref)
             if session is None:
-                raise RowProblem(
+                raise kit.RowProblem(
                     ref_col or "SessionId", ref, Reason.BAD_SESSION, "unknown session id"
                 )
         date_text, date_col, _ = _text(element, f["date"])
         if not date_text and session is not None:
             date_text, date_col = session.date, session.date_column
         if not date_text:
-            raise RowProblem(
+            raise kit.RowProblem(
                 date_col or "SessionDate", None, Reason.MISSING_VALUE, "mark has no date"
             )
         date = parse_date(date_text)
         if date is None:
-            raise RowProblem(date_col or "SessionDate", date_text, Reason.BAD_DATE, "not a date")
+            raise kit.RowProblem(
+                date_col or "SessionDate", date_text, Reason.BAD_DATE, "not a date"
+            )
         name, name_col, _ = _text(element, f["session_name"])
         if not name and session is not None:
             name, name_col = session.name, session.name_column
@@ -747,7 +733,7 @@ class _Reader:
             if session is not None:
                 return session, False
             if not start:
-                raise RowProblem(
+                raise kit.RowProblem(
                     name_col or "SessionName",
                     name,
                     Reason.BAD_SESSION,
@@ -756,11 +742,11 @@ class _Reader:
         if start:
             time = parse_time(start)
             if time is None:
-                raise RowProblem(
+                raise kit.RowProblem(
                     start_col or "StartTime", start, Reason.BAD_SESSION, "start time is not a time"
                 )
             return ("AM" if time < dt.time(12, 0) else "PM"), True
-        raise RowProblem(
+        raise kit.RowProblem(
             "SessionName", None, Reason.MISSING_VALUE, "mark has no session name or time"
         )
 
@@ -773,6 +759,6 @@ class _Reader:
             return self.symbols[normal]
         if STATUTORY_SHAPE.match(normal):
             return raw
-        raise RowProblem(
+        raise kit.RowProblem(
             column, raw, Reason.UNMAPPED_SYMBOL, "local symbol with no mapping to a statutory code"
         )

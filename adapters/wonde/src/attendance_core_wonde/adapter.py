@@ -12,29 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from attendance_core.adapterkit import (
-    OPEN_END_DATES,
-    PUPIL_FIELDS,
-    RejectedRows,
-    choose_pupil_key,
-    chunked,
-    first_of,
-    get_path,
-    has_any,
-    key_pupils,
-    mark_row,
-    package_toml,
-    page_files,
-    parse_date,
-    read_json_source,
-    sequence_check,
-    sniff_page_objects,
-    tail,
-    take_api_options,
-    text_id,
-    unwrap,
-    upn_ok,
-)
+from attendance_core import adapterkit as kit
 from attendance_core.adapters import (
     AdapterOutput,
     RejectedStore,
@@ -45,6 +23,9 @@ from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]
 
+#: Leaving dates that mean "not left" (re-exported from the adapter kit).
+OPEN_END_DATES = kit.OPEN_END_DATES
+
 #: Reason id of an attendance record whose student is not in the students pages.
 UNKNOWN_PUPIL = Reason.UNKNOWN_PUPIL.value
 _WONDE_ID = re.compile(r"^[A-Z]\d{4,}$")
@@ -54,7 +35,7 @@ _DATA_KEY = re.compile(rb'"data"\s*:')
 
 
 def _load_aliases() -> dict[str, Any]:
-    return package_toml(__package__, "aliases.toml")
+    return kit.package_toml(__package__, "aliases.toml")
 
 
 #: The alias table shipped with the adapter (``aliases.toml``).
@@ -120,14 +101,16 @@ class _Catalogue:
             return None
         att = a["attendance"]
         if (
-            has_any(record, att["student"])
-            and has_any(record, att["date"])
-            and has_any(record, att["session"])
+            kit.has_any(record, att["student"])
+            and kit.has_any(record, att["date"])
+            and kit.has_any(record, att["session"])
         ):
             return "attendance"
-        if has_any(record, a["detect"]["student_keys"]):
+        if kit.has_any(record, a["detect"]["student_keys"]):
             return "students"
-        if has_any(record, a["attendance_code"]["code"]) and not has_any(record, att["student"]):
+        if kit.has_any(record, a["attendance_code"]["code"]) and not kit.has_any(
+            record, att["student"]
+        ):
             return "attendance_codes"
         return None
 
@@ -164,10 +147,10 @@ class _Catalogue:
         else:
             ca = self.aliases["attendance_code"]
             for item in items:
-                _, cid = first_of(item, ca["id"])
-                _, letter = first_of(item, ca["code"])
-                if text_id(cid) is not None and isinstance(letter, str):
-                    self.codes[str(text_id(cid))] = letter
+                _, cid = kit.first_of(item, ca["id"])
+                _, letter = kit.first_of(item, ca["code"])
+                if kit.text_id(cid) is not None and isinstance(letter, str):
+                    self.codes[str(kit.text_id(cid))] = letter
 
 
 def _last_page(meta: Any) -> bool | None:
@@ -226,17 +209,17 @@ class WondeJsonAdapter:
         follows ``data``), the first page file of a folder, or the first of a list of pages."""
         try:
             if source.is_dir and source.path is not None:
-                files = page_files(source.path)
+                files = kit.page_files(source.path)
                 if not files:
                     return False
                 return self.sniff(Source.of(files[0]))
             if not source.is_bytes:
-                return sniff_page_objects(source.obj, _looks_like_page, whole=False)
+                return kit.sniff_page_objects(source.obj, _looks_like_page, whole=False)
             head = source.head(8192)
             text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
             if not text.startswith((b"{", b"[")):
                 return False
-            both = head + tail(source)
+            both = head + kit.tail(source)
             return bool(
                 _DATA_KEY.search(both)
                 and _PAGINATION.search(both)
@@ -249,14 +232,14 @@ class WondeJsonAdapter:
         """Read the pages; see the class docstring for the options."""
         aliases = _merge_aliases(options.pop("aliases", None))
         extra_codes = {str(k): str(v) for k, v in (options.pop("codes", None) or {}).items()}
-        pupil_key, open_end, school_id = take_api_options(options)
+        pupil_key, open_end, school_id = kit.take_api_options(options)
         check_options(self.name, self.options, options, source.name)
 
         warnings: list[str] = []
         rejected = RejectedStore()
-        sink = RejectedRows(source.name, errors, rejected)
+        sink = kit.RejectedRows(source.name, errors, rejected)
         cat = _Catalogue(aliases, warnings)
-        for name, doc in read_json_source(source, warnings):
+        for name, doc in kit.read_json_source(source, warnings):
             pages = (
                 doc
                 if isinstance(doc, list)
@@ -267,7 +250,7 @@ class WondeJsonAdapter:
             for i, page in enumerate(pages, start=1):
                 cat.add(name if len(pages) == 1 else f"{name}[{i}]", page)
         cat.check_found(source.name)
-        warnings.extend(sequence_check(cat.paging, _last_page))
+        warnings.extend(kit.sequence_check(cat.paging, _last_page))
         codes = {**cat.codes, **extra_codes}
 
         key_of, unkeyed, pupils = self._students(cat, pupil_key, open_end, school_id, warnings)
@@ -285,7 +268,7 @@ class WondeJsonAdapter:
             warnings=warnings,
         )
         return AdapterOutput(
-            marks=chunked(rows, columns),
+            marks=kit.chunked(rows, columns),
             pupils=pupils,
             rejected=rejected,
             warnings=warnings,
@@ -311,26 +294,31 @@ class WondeJsonAdapter:
         for name, i, item in cat.students:
             rec: dict[str, Any] = {"_where": f"{name} record {i}"}
             for field in ("id", "mis_id", "upn", "year_group"):
-                _, value = first_of(item, sa[field])
-                rec[field] = text_id(value)
-            _, fore = first_of(item, sa["forename"])
-            _, sur = first_of(item, sa["surname"])
+                _, value = kit.first_of(item, sa[field])
+                rec[field] = kit.text_id(value)
+            _, fore = kit.first_of(item, sa["forename"])
+            _, sur = kit.first_of(item, sa["surname"])
             rec["name"] = " ".join(str(p) for p in (fore, sur) if isinstance(p, str) and p) or None
             for field in ("date_of_birth", "admission_date", "leaving_date"):
-                _, value = first_of(item, sa[field])
-                day = parse_date(unwrap(value)) if value is not None else None
+                _, value = kit.first_of(item, sa[field])
+                day = kit.parse_date(kit.unwrap(value)) if value is not None else None
                 if value is not None and day is None:
                     warnings.append(f"{rec['_where']}: {field} is not a date, left empty")
                 if field == "leaving_date" and day in open_end:
                     day = None
                 rec[field] = day
-            if rec["upn"] is not None and not upn_ok(rec["upn"]):
+            if rec["upn"] is not None and not kit.upn_ok(rec["upn"]):
                 warnings.append(f"{rec['_where']}: UPN fails the check letter")
             records.append(rec)
 
-        key = choose_pupil_key(records, pupil_key, warnings)
-        return key_pupils(
-            records, key, warnings, fields=PUPIL_FIELDS, id_column="wonde_id", school_id=school_id
+        key = kit.choose_pupil_key(records, pupil_key, warnings)
+        return kit.key_pupils(
+            records,
+            key,
+            warnings,
+            fields=kit.PUPIL_FIELDS,
+            id_column="wonde_id",
+            school_id=school_id,
         )
 
     # ---------------------------------------------------------------------------- marks
@@ -342,7 +330,7 @@ class WondeJsonAdapter:
         key_of: dict[str, str],
         unkeyed: dict[str, str],
         school_id: str | None,
-        sink: RejectedRows,
+        sink: kit.RejectedRows,
         warnings: list[str],
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         att = cat.aliases["attendance"]
@@ -362,9 +350,11 @@ class WondeJsonAdapter:
                         "attendance record is not an object",
                     )
                     continue
-                s_path, s_raw = first_of(item, att["student"])
+                s_path, s_raw = kit.first_of(item, att["student"])
                 s_col = (s_path or att["student"][0]).split(".")[0]
-                sid = text_id(get_path(s_raw, "id") if isinstance(s_raw, Mapping) else s_raw)
+                sid = kit.text_id(
+                    kit.get_path(s_raw, "id") if isinstance(s_raw, Mapping) else s_raw
+                )
                 if sid is None:
                     sink.reject(row, s_col, None, Reason.MISSING_VALUE, "no student")
                     continue
@@ -386,17 +376,17 @@ class WondeJsonAdapter:
                         continue
                 else:
                     pid = sid
-                d_path, d_raw = first_of(item, att["date"])
+                d_path, d_raw = kit.first_of(item, att["date"])
                 d_col = (d_path or att["date"][0]).split(".")[0]
                 if d_raw is None:
                     sink.reject(row, d_col, None, Reason.MISSING_VALUE, "no date")
                     continue
-                day = parse_date(d_raw)
+                day = kit.parse_date(d_raw)
                 if day is None:
                     shown = d_raw.get("date") if isinstance(d_raw, Mapping) else d_raw
                     sink.reject(row, d_col, shown, Reason.BAD_DATE, "not a date")
                     continue
-                t_path, t_raw = first_of(item, att["session"])
+                t_path, t_raw = kit.first_of(item, att["session"])
                 t_col = (t_path or att["session"][0]).split(".")[0]
                 if t_raw is None:
                     sink.reject(row, t_col, None, Reason.MISSING_VALUE, "no session")
@@ -405,7 +395,7 @@ class WondeJsonAdapter:
                 if session is None:
                     sink.reject(row, t_col, t_raw, Reason.BAD_SESSION, "session must be AM or PM")
                     continue
-                c_path, c_raw = first_of(item, att["code"])
+                c_path, c_raw = kit.first_of(item, att["code"])
                 c_col = (c_path or att["code"][0]).split(".")[0]
                 code = self._code(c_raw, codes)
                 if code is None:
@@ -420,7 +410,7 @@ class WondeJsonAdapter:
                         "attendance code id does not resolve to a code",
                     )
                     continue
-                yield row, mark_row(pid, day, session, code, school_id)
+                yield row, kit.mark_row(pid, day, session, code, school_id)
         if unresolved_ids:
             warnings.append(
                 f"{unresolved_ids} marks carry Wonde code ids but no attendance-codes "
@@ -433,7 +423,7 @@ class WondeJsonAdapter:
 
         Returns ``""`` for a missing mark and None for an id that does not resolve.
         """
-        value = unwrap(raw)
+        value = kit.unwrap(raw)
         if value is None:
             return ""
         if isinstance(value, Mapping):
@@ -441,7 +431,7 @@ class WondeJsonAdapter:
             if isinstance(letter, str):
                 return letter
             value = value.get("id")
-        text = text_id(value)
+        text = kit.text_id(value)
         if text is None:
             return ""
         if text in codes:

@@ -473,3 +473,26 @@ def test_merge_aliases_puts_the_callers_names_first():
     merged = merge_aliases(ours, extra, "pupil")
     assert merged == {"upn": ["PupilUPN", "UPN"], "name": ["Forename"], "year": ["NCYear"]}
     assert merge_aliases(ours, None, "school") == {}
+
+
+# -- one option vocabulary ----------------------------------------------------------------------
+
+
+def test_chunk_size_is_one_option_with_one_alias() -> None:
+    assert kit.chunk_size({}) == kit.CHUNK_ROWS
+    assert kit.chunk_size({"chunk_size": 7}) == 7
+    assert kit.chunk_size({"chunksize": 9}) == 9
+    for bad in (0, -1, 2.5, "10", True):
+        with pytest.raises(ValueError, match="at least 1"):
+            kit.chunk_size({"chunk_size": bad})
+    with pytest.raises(ValueError, match="not both"):
+        kit.chunk_size({"chunk_size": 7, "chunksize": 7})
+
+
+@pytest.mark.parametrize("name", sorted(kit.CHUNK_OPTIONS))
+def test_every_file_adapter_takes_both_chunk_option_names(name: str) -> None:
+    """generic, SIMS, Arbor and CTF name the rows per chunk the same way."""
+    from attendance_core.adapters import get_adapter
+
+    for adapter_name in ("generic-csv", "generic-parquet", "sims-xml", "arbor-json", "ctf-xml"):
+        assert name in get_adapter(adapter_name).options, adapter_name

@@ -64,6 +64,7 @@ from attendance_core.calendar import as_dates
 from attendance_core.errors import FormatError, RegisterError
 
 __all__ = [
+    "CHUNK_OPTIONS",
     "CHUNK_ROWS",
     "PAGE_SUFFIXES",
     "OPEN_END_DATES",
@@ -79,6 +80,7 @@ __all__ = [
     "check_read_args",
     "child_text",
     "choose_pupil_key",
+    "chunk_size",
     "chunked",
     "decode_bytes",
     "decode_text",
@@ -126,8 +128,11 @@ __all__ = [
 
 #: Extensions of page files read from a folder by :func:`read_json_source` (others are ignored).
 PAGE_SUFFIXES: tuple[str, ...] = (".json",)
-#: Records per marks chunk given by :func:`chunked`.
+#: Records per marks chunk given by :func:`chunked` (and the ``chunk_size`` default).
 CHUNK_ROWS = 50_000
+#: The option names of the rows per marks chunk: ``chunk_size`` in every adapter, and
+#: ``chunksize`` (pandas' word, which the generic readers took first) as its alias.
+CHUNK_OPTIONS = frozenset({"chunk_size", "chunksize"})
 #: The columns of ``AdapterOutput.totals`` (summary formats), in order.
 TOTAL_COLUMNS: tuple[str, ...] = (
     "pupil_id",
@@ -863,6 +868,20 @@ def marks_frame(rows: Sequence[Mapping[str, Any]], index: Sequence[int]) -> pd.D
     column held as Python objects (the core normalises types)."""
     frame = pd.DataFrame.from_records(list(rows), index=pd.Index(list(index), dtype="int64"))
     return frame.astype(object)
+
+
+def chunk_size(options: Mapping[str, Any], default: int = CHUNK_ROWS) -> int:
+    """The rows per marks chunk: the ``chunk_size`` option (or its alias ``chunksize``),
+    ``default`` when neither is given; a :class:`ValueError` naming the option unless it is a
+    whole number of at least 1."""
+    given = [name for name in sorted(CHUNK_OPTIONS) if name in options]
+    if len(given) > 1:
+        raise ValueError("give chunk_size or chunksize, not both")
+    name = given[0] if given else "chunk_size"
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1 (got {value!r})")
+    return value
 
 
 def marks_chunks(

@@ -1062,12 +1062,8 @@ def _review_dates(
 
 
 def _openpyxl() -> Any:
-    try:
-        import openpyxl
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise PlanError(
-            "reading or writing .xlsx needs openpyxl (an attendance-core dependency): pip install ."
-        ) from exc
+    import openpyxl  # a dependency of the core, imported only when a plan meets a workbook
+
     return openpyxl
 
 

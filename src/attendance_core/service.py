@@ -59,6 +59,7 @@ from .casebook import (
     TransitionError,
 )
 from .errors import AttendanceError
+from .escalation import STEP_FIELDS
 
 __all__ = ["DEFAULT_MAX_JSON_BYTES", "DEFAULT_MAX_UPLOAD_BYTES", "create_app", "serve"]
 
@@ -79,17 +80,11 @@ _SUFFIXES: Final[Mapping[str, str]] = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
     "application/vnd.apache.parquet": ".parquet",
 }
+#: A step as the service shows it: the casebook's id, the policy's fields (its ``note`` is the
+#: casebook's ``step_note``, left out) and the casebook's status, who set it, when, its note.
 _STEP_FIELDS: Final[tuple[str, ...]] = (
     "step_id",
-    "pupil_id",
-    "school_id",
-    "stage",
-    "action",
-    "lead",
-    "due",
-    "rule",
-    "reason",
-    "evidence",
+    *(name for name in STEP_FIELDS if name != "note"),
     "status",
     "updated_by",
     "updated_on",

@@ -602,17 +602,9 @@ class Casebook:
         pupil, date and event; only ``school_id``'s with it, only ``pupil_id``'s with it.
 
         A school's view sees only events recorded for that school."""
-        columns = (
-            "pupil_id",
-            "school_id",
-            "event",
-            "date",
-            "until",
-            "parent_id",
-            "outcome",
-            "note",
-        )
-        stmt = self._select(t.events, columns, school_id, pupil_id)
+        from ..history import COLUMNS  # the event table holds a case history's columns
+
+        stmt = self._select(t.events, COLUMNS, school_id, pupil_id)
         stmt = stmt.order_by(
             sa.func.coalesce(t.events.c.school_id, ""),
             t.events.c.pupil_id,

@@ -36,7 +36,7 @@ from attendance_core.errors import FormatError, Reason
 
 __all__ = ["ArborJsonAdapter", "MarkRules", "parse_stamp"]
 
-OPTIONS = frozenset({"pupil_key", "school_id", "chunk_size"}) | CORE_OPTIONS
+OPTIONS = frozenset({"pupil_key", "school_id"}) | kit.CHUNK_OPTIONS | CORE_OPTIONS
 #: ``auto`` keys pupils by UPN when every student with records has a UPN assignment, else by
 #: the Arbor student id (last segment of its ``href``); never a mix within one load.
 PUPIL_KEYS = ("auto", "upn", "arbor")
@@ -47,7 +47,6 @@ _DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2
 _SUB_CODE = re.compile(r"^[A-Z][0-9]{2}$")
 _NUMBER = re.compile(r"(\d+)")
 _MAX_DEPTH = 12
-_DEFAULT_CHUNK = 50_000
 _SHOWN = 10
 _MIDDAY = dt.time(12, 0)
 _EARLIEST = dt.datetime(1900, 1, 1)
@@ -297,7 +296,7 @@ class ArborJsonAdapter:
             errors=errors,
             key=key,
             school_id=None if school is None else str(school),
-            chunk_size=max(1, int(options.get("chunk_size", _DEFAULT_CHUNK))),
+            chunk_size=kit.chunk_size(options),
             notes=notes,
         ).out
 

@@ -18,12 +18,7 @@ import pandas as pd
 from dateutil import tz
 
 from attendance_core import adapterkit as kit
-from attendance_core.adapters import (
-    AdapterOutput,
-    RejectedStore,
-    Source,
-    check_options,
-)
+from attendance_core.adapters import AdapterOutput, RejectedStore, Source, check_options
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["FIELDS", "OPEN_END_DATES", "AssemblyJsonAdapter"]

@@ -27,11 +27,10 @@ from attendance_core.errors import FormatError, Reason
 
 __all__ = ["CtfAliases", "CtfXmlAdapter", "expand_marks"]
 
-OPTIONS = frozenset({"aliases", "school_id", "chunk_size"}) | CORE_OPTIONS
+OPTIONS = frozenset({"aliases", "school_id"}) | kit.CHUNK_OPTIONS | CORE_OPTIONS
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _CENSUS_HINT = re.compile(rb"<(\w+:)?(PupilOnRoll|Pupil|PupilsOnRoll|CollectionDetails)\b")
 _COUNT = re.compile(r"^\d{1,6}$")
-_DEFAULT_CHUNK = 50_000
 _VALUE_LIMIT = 40
 #: Weekdays in one academic year are at most 262; a longer marks string cannot fit.
 _MAX_DAYS = 262
@@ -178,7 +177,7 @@ class CtfXmlAdapter:
             aliases=aliases,
             errors=errors,
             school_option=None if school is None else str(school),
-            chunk_size=max(1, int(options.get("chunk_size", _DEFAULT_CHUNK))),
+            chunk_size=kit.chunk_size(options),
         ).out
 
 

@@ -15,13 +15,7 @@ from typing import Any, ClassVar
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import (
-    RejectedRows,
-    chunked,
-    mark_row,
-    package_toml,
-    parse_date,
-)
+from attendance_core.adapterkit import RejectedRows, chunked, mark_row, package_toml, parse_date
 from attendance_core.adapters import AdapterOutput, RejectedStore, Source, check_options
 from attendance_core.calendar import FIRST_DATE, LAST_DATE, as_dates
 from attendance_core.errors import Reason

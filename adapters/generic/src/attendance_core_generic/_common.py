@@ -25,6 +25,7 @@ from attendance_core.adapterkit import (
     shorten,
     upn_ok,
 )
+from attendance_core.adapterkit import chunk_size as kit_chunk_size
 from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, RejectedStore, Source
 from attendance_core.calendar import FIRST_DATE, LAST_DATE
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
@@ -650,11 +651,8 @@ def max_field_length(options: Mapping[str, Any]) -> int:
 
 
 def chunksize(options: Mapping[str, Any], default: int = DEFAULT_CHUNKSIZE) -> int:
-    """The ``chunksize`` option (rows per yielded chunk), ``default`` when not given."""
-    size = int(options.get("chunksize", default))
-    if size < 1:
-        raise ValueError(f"chunksize must be at least 1 (got {size})")
-    return size
+    """The ``chunk_size`` (or ``chunksize``) option: rows per yielded chunk."""
+    return kit_chunk_size(options, default)
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from attendance_core import adapterkit as kit
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import AttendanceError, FormatError, Reason
 
@@ -51,7 +52,7 @@ from ._fastcsv import FastBody, coded_arrow_text, fast_encoding, skip_lines
 __all__ = ["LONG_OPTIONS", "GenericCsvAdapter", "GenericExcelAdapter", "GenericParquetAdapter"]
 
 #: The ``read`` options of the long adapters (the Excel one adds ``sheet``).
-LONG_OPTIONS = frozenset({"chunksize", "aliases", "pupil_id", "code_set", "symbols"})
+LONG_OPTIONS = kit.CHUNK_OPTIONS | {"aliases", "pupil_id", "code_set", "symbols"}
 
 #: Column id used in rejected rows for problems of a whole record (wrong field count).
 RECORD = "<record>"

@@ -36,16 +36,7 @@ __all__ = ["SimsAliases", "SimsXmlAdapter", "load_symbols"]
 
 #: Options the adapter understands besides ``errors`` (the core passes the two limits).
 OPTIONS = (
-    frozenset(
-        {
-            "symbols",
-            "aliases",
-            "pupil_key",
-            "school_id",
-            "chunk_size",
-        }
-    )
-    | CORE_OPTIONS
+    frozenset({"symbols", "aliases", "pupil_key", "school_id"}) | kit.CHUNK_OPTIONS | CORE_OPTIONS
 )
 #: How a pupil is keyed: ``auto`` takes the UPN when every pupil has one, else the admission
 #: number when every pupil has one, else the MIS id; never a mix within one file.
@@ -58,7 +49,6 @@ _UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 #: Years a date may fall in; anything else is taken as a typing error, not a date.
 YEARS = (1900, 2199)
-_DEFAULT_CHUNK = 50_000
 _HEAD_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
 
 
@@ -360,7 +350,7 @@ class SimsXmlAdapter:
             key=key,
             symbols_option=options.get("symbols"),
             school_option=options.get("school_id"),
-            chunk_size=int(options.get("chunk_size", _DEFAULT_CHUNK)),
+            chunk_size=kit.chunk_size(options),
         ).output()
 
 

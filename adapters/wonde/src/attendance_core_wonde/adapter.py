@@ -13,12 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from attendance_core import adapterkit as kit
-from attendance_core.adapters import (
-    AdapterOutput,
-    RejectedStore,
-    Source,
-    check_options,
-)
+from attendance_core.adapters import AdapterOutput, RejectedStore, Source, check_options
 from attendance_core.errors import FormatError, Reason
 
 __all__ = ["DEFAULT_ALIASES", "OPEN_END_DATES", "WondeJsonAdapter"]

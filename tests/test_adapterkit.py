@@ -496,3 +496,27 @@ def test_every_file_adapter_takes_both_chunk_option_names(name: str) -> None:
 
     for adapter_name in ("generic-csv", "generic-parquet", "sims-xml", "arbor-json", "ctf-xml"):
         assert name in get_adapter(adapter_name).options, adapter_name
+
+
+def test_pupil_key_is_one_option_with_one_alias() -> None:
+    allowed = ("auto", "upn", "mis_id")
+    assert kit.pupil_key_option({}, allowed) == "auto"
+    assert kit.pupil_key_option({"pupil_key": "upn"}, allowed) == "upn"
+    assert kit.pupil_key_option({"pupil_id": "mis_id"}, allowed) == "mis_id"
+    with pytest.raises(FormatError, match="pupil_key must be one of auto, upn, mis_id"):
+        kit.pupil_key_option({"pupil_key": "adno"}, allowed)
+    with pytest.raises(FormatError, match="not both"):
+        kit.pupil_key_option({"pupil_key": "upn", "pupil_id": "upn"}, allowed)
+
+
+def test_a_bad_option_value_reaches_the_caller_with_its_message(tmp_path: Path) -> None:
+    """Not rewrapped as 'could not read the source (ValueError)': the caller's fault is named."""
+    import attendance_core as ac
+
+    path = tmp_path / "marks.csv"
+    path.write_text("pupil_id,date,session,code\nA1,2024-09-02,AM,/\n", encoding="utf-8")
+    with pytest.raises(FormatError, match="chunk_size must be a whole number of at least 1"):
+        ac.load(path, chunk_size=0)
+    with pytest.raises(FormatError, match="pupil_key must be one of"):
+        ac.load(path, pupil_key="adno")
+    assert len(ac.load(path, pupil_key="auto", chunk_size=1).register.pupil_ids) == 1

@@ -107,6 +107,7 @@ __all__ = [
     "parse_json",
     "parse_xml",
     "pupils_frame",
+    "pupil_key_option",
     "pupils_from_records",
     "read_json_source",
     "row_list",
@@ -637,18 +638,33 @@ def open_end_set(values: Iterable[Any]) -> set[dt.date]:
     for v in values:
         d = parse_date(v)
         if d is None:
-            raise ValueError(f"open_end_dates: not a date: {v!r}")
+            raise FormatError(f"open_end_dates: not a date: {v!r}")
         out.add(d)
     return out
+
+
+def pupil_key_option(
+    options: Mapping[str, Any], allowed: Sequence[str], file: str | None = None
+) -> str:
+    """Which identifier keys a pupil: the ``pupil_key`` option (``pupil_id`` is the generic
+    readers' first name for it), ``"auto"`` when not given; a :class:`FormatError` naming the
+    ``allowed`` values otherwise."""
+    given = [name for name in ("pupil_key", "pupil_id") if name in options]
+    if len(given) > 1:
+        raise FormatError("give pupil_key or pupil_id, not both", file=file)
+    name = given[0] if given else "pupil_key"
+    key = options.get(name, "auto")
+    if key not in allowed:
+        raise FormatError(f"{name} must be one of {', '.join(allowed)} (got {key!r})", file=file)
+    return str(key)
 
 
 def take_api_options(options: dict[str, Any]) -> tuple[str, set[dt.date], str | None]:
     """Pop the options every API adapter reads from ``options``: ``pupil_key`` (one of
     :data:`PUPIL_KEYS`, default ``"auto"``; else :class:`ValueError`), ``open_end_dates``
     (default :data:`OPEN_END_DATES`, as dates) and ``school_id`` (as text, or None)."""
-    pupil_key = options.pop("pupil_key", "auto")
-    if pupil_key not in PUPIL_KEYS:
-        raise ValueError(f"pupil_key must be one of {PUPIL_KEYS} (got {pupil_key!r})")
+    pupil_key = pupil_key_option(options, PUPIL_KEYS)
+    options.pop("pupil_key", None)
     open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
     return pupil_key, open_end, text_id(options.pop("school_id", None))
 
@@ -876,11 +892,11 @@ def chunk_size(options: Mapping[str, Any], default: int = CHUNK_ROWS) -> int:
     whole number of at least 1."""
     given = [name for name in sorted(CHUNK_OPTIONS) if name in options]
     if len(given) > 1:
-        raise ValueError("give chunk_size or chunksize, not both")
+        raise FormatError("give chunk_size or chunksize, not both")
     name = given[0] if given else "chunk_size"
     value = options.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1 (got {value!r})")
+        raise FormatError(f"{name} must be a whole number of at least 1 (got {value!r})")
     return value
 
 

@@ -73,7 +73,7 @@ class RetryPolicy:
             timeout=float(values["timeout"]),
         )
         if policy.retries < 0 or policy.backoff < 0 or policy.timeout <= 0:
-            raise ValueError("retries and backoff must be >= 0 and timeout > 0")
+            raise FormatError("retries and backoff must be >= 0 and timeout > 0")
         return policy
 
 

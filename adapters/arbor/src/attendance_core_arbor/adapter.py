@@ -283,11 +283,7 @@ class ArborJsonAdapter:
         """Read every page now (JSON problems raise :class:`FormatError` here); marks are a
         lazy iterable of chunks."""
         kit.check_read_args("arbor-json", source.name, errors, options, OPTIONS)
-        key = str(options.get("pupil_key", "auto"))
-        if key not in PUPIL_KEYS:
-            raise FormatError(
-                f"pupil_key must be one of {', '.join(PUPIL_KEYS)}", value=key, file=source.name
-            )
+        key = kit.pupil_key_option(options, PUPIL_KEYS, source.name)
         pages, notes = _pages(source)
         school = options.get("school_id")
         return _Reader(

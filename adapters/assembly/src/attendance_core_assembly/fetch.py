@@ -96,7 +96,7 @@ def _dates(options: dict[str, Any]) -> tuple[dt.date, dt.date]:
     first = as_date(start, "start_date") if start is not None else academic_year(today)[0]
     last = as_date(end, "end_date") if end is not None else min(today, academic_year(today)[1])
     if last < first:
-        raise ValueError(f"end_date {last} is before start_date {first}")
+        raise FormatError(f"end_date {last} is before start_date {first}")
     return first, last
 
 
@@ -201,13 +201,13 @@ def fetch_school(url: str, options: dict[str, Any]) -> list[dict[str, Any]]:
     )
     per_page, school = fetch_options.per_page, fetch_options.school
     if not 1 <= per_page <= _MAX_PER_PAGE:
-        raise ValueError(f"per_page must be 1..{_MAX_PER_PAGE} (got {per_page})")
+        raise FormatError(f"per_page must be 1..{_MAX_PER_PAGE} (got {per_page})")
     first, last = _dates(options)
     include = options.pop("include", ())
     include = (include,) if isinstance(include, str) else tuple(include)
     unknown = [name for name in include if name not in OPTIONAL_ENDPOINTS]
     if unknown:
-        raise ValueError(
+        raise FormatError(
             f"include: unknown resource(s) {unknown} (known: {list(OPTIONAL_ENDPOINTS)})"
         )
     verify = bool(options.pop("verify_school", True))

@@ -52,7 +52,7 @@ from ._fastcsv import FastBody, coded_arrow_text, fast_encoding, skip_lines
 __all__ = ["LONG_OPTIONS", "GenericCsvAdapter", "GenericExcelAdapter", "GenericParquetAdapter"]
 
 #: The ``read`` options of the long adapters (the Excel one adds ``sheet``).
-LONG_OPTIONS = kit.CHUNK_OPTIONS | {"aliases", "pupil_id", "code_set", "symbols"}
+LONG_OPTIONS = kit.CHUNK_OPTIONS | {"aliases", "pupil_key", "pupil_id", "code_set", "symbols"}
 
 #: Column id used in rejected rows for problems of a whole record (wrong field count).
 RECORD = "<record>"
@@ -60,16 +60,14 @@ _CORE = ("date", "session", "code")
 
 
 def _choose_id(header: Header, options: Mapping[str, Any], file: str) -> str:
-    wanted = options.get("pupil_id")
-    if wanted is None:
+    wanted = kit.pupil_key_option(options, ("auto", "upn", "mis_id"), file)
+    if wanted == "auto":
         found = header.id_column
         assert found is not None  # is_long_header/is_wide_header checked it
         return found
-    if wanted not in ("upn", "mis_id"):
-        raise ValueError(f"pupil_id must be 'upn' or 'mis_id' (got {wanted!r})")
     if wanted not in header.index:
-        raise FormatError(f"pupil_id={wanted!r} asked for, but there is no such column", file=file)
-    return str(wanted)
+        raise FormatError(f"pupil_key={wanted!r} asked for, but there is no such column", file=file)
+    return wanted
 
 
 def _output(options: Mapping[str, Any]) -> AdapterOutput:

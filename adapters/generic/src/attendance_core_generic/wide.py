@@ -71,7 +71,7 @@ class WideRows:
         blank: str = "skip",
     ) -> None:
         if blank not in ("skip", "missing"):
-            raise ValueError(f"blank must be 'skip' or 'missing' (got {blank!r})")
+            raise FormatError(f"blank must be 'skip' or 'missing' (got {blank!r})")
         self.header = header
         self.problems = problems
         self.pupils = pupils

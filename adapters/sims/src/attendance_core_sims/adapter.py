@@ -333,11 +333,7 @@ class SimsXmlAdapter:
         """Parse the whole document now (XML problems raise :class:`FormatError` here) and
         return marks as a lazy iterable of chunks."""
         kit.check_read_args("sims-xml", source.name, errors, options, OPTIONS)
-        key = str(options.get("pupil_key", "auto"))
-        if key not in PUPIL_KEYS:
-            raise FormatError(
-                f"pupil_key must be one of {', '.join(PUPIL_KEYS)}", value=key, file=source.name
-            )
+        key = kit.pupil_key_option(options, PUPIL_KEYS, source.name)
         aliases = _read_aliases(options.get("aliases"))
         with source.open() as fh:
             raw = fh.read()

@@ -42,7 +42,7 @@ def _merge_aliases(extra: Mapping[str, Any] | None) -> dict[str, Any]:
     table = {k: dict(v) for k, v in DEFAULT_ALIASES.items()}
     for section, entries in (extra or {}).items():
         if section not in table or not isinstance(entries, Mapping):
-            raise ValueError(f"aliases: unknown section {section!r} (known: {sorted(table)})")
+            raise FormatError(f"aliases: unknown section {section!r} (known: {sorted(table)})")
         for key, paths in entries.items():
             new = [paths] if isinstance(paths, str) else list(paths)
             if section in ("sessions",):

@@ -71,3 +71,15 @@ def test_from_long_reads_a_pupils_table_with_a_pupil_id_column() -> None:
 def test_pupils_must_be_a_dataframe() -> None:
     with pytest.raises(TypeError, match="pupils must be a pandas DataFrame"):
         _pupils.pupils_table([("P1", "7")])
+
+
+def test_one_flag_list() -> None:
+    """Every reader of a pupils table takes its flags from _pupils: the CLI's pupils CSV, the
+    DfE statistics (boarder), the cohorts of patterns and the policy's conditions."""
+    from attendance_core import _pupils, cli, dfe, patterns, policy
+
+    assert cli.FLAG_COLUMNS == _pupils.ALL_FLAGS
+    assert cli.DATE_COLUMNS == _pupils.DATE_COLUMNS
+    assert dfe._FLAG_COLUMNS == frozenset(_pupils.ALL_FLAGS)
+    assert policy.FLAGS == _pupils.FLAGS
+    assert {f for c in patterns.PRIORITY_COHORTS for f in c.flags} <= set(_pupils.ALL_FLAGS)

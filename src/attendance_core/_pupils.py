@@ -20,9 +20,11 @@ import pandas as pd
 from ._values import id_texts
 
 __all__ = [
+    "ALL_FLAGS",
     "COLUMNS",
     "DATE_COLUMNS",
     "FLAGS",
+    "OTHER_FLAGS",
     "TEXT_COLUMNS",
     "pupil_column",
     "pupils_table",
@@ -36,6 +38,12 @@ DATE_COLUMNS: tuple[str, ...] = ("date_of_birth", "admission_date", "leaving_dat
 #: Flag columns (booleans; a cell is read by :func:`~attendance_core._values.truthy`): the
 #: cohorts the policy and the reports name.
 FLAGS: tuple[str, ...] = ("cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_justice")
+#: Flag columns read as booleans besides the policy's cohorts: the cohorts only the reports
+#: name (special schools and anxiety / school avoidance, patterns.COHORTS) and ``boarder``,
+#: whose pupils the DfE's statistics leave out (dfe-rules.md §2).
+OTHER_FLAGS: tuple[str, ...] = ("ebsa", "special_school", "boarder")
+#: Every flag column of a pupils table: the one list the readers of a pupils table use.
+ALL_FLAGS: tuple[str, ...] = FLAGS + OTHER_FLAGS
 #: Every column a pupils table may carry besides its ``pupil_id`` index, as in api.md.
 COLUMNS: tuple[str, ...] = TEXT_COLUMNS + DATE_COLUMNS + FLAGS
 

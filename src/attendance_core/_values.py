@@ -25,6 +25,9 @@ __all__ = [
 
 #: Cell texts (compared stripped and lower-cased) that mean "yes" in a flag column or a switch.
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1", "1.0"})
+#: Cell texts that mean "no" where a reader refuses anything that is neither (the CLI's pupils
+#: CSV): an empty cell is no.
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0", "0.0", ""})
 
 
 def is_blank(value: Any) -> bool:

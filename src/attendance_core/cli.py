@@ -25,7 +25,8 @@ from typing import IO, Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from . import _casebook_cli
+from . import _casebook_cli, _pupils
+from ._values import FALSE_WORDS, TRUE_WORDS
 from .calendar import as_date
 from .errors import AttendanceError
 from .io import terminal_text
@@ -91,22 +92,9 @@ examples:
 REPORT_TABLES = ("pupils", "letters", "bands", "cohorts", "spells", "weekly")
 
 #: Cohort flag columns a pupils CSV may carry (read as booleans).
-FLAG_COLUMNS = (
-    "cin",
-    "cp",
-    "cic",
-    "sen",
-    "ehcp",
-    "medical",
-    "fsm",
-    "youth_justice",
-    "ebsa",
-    "special_school",
-)
+FLAG_COLUMNS = _pupils.ALL_FLAGS
 #: Date columns a pupils CSV may carry.
-DATE_COLUMNS = ("date_of_birth", "admission_date", "leaving_date")
-_TRUE = frozenset({"y", "yes", "true", "t", "1"})
-_FALSE = frozenset({"n", "no", "false", "f", "0", ""})
+DATE_COLUMNS = _pupils.DATE_COLUMNS
 
 
 # ============================================================================ progress
@@ -483,14 +471,14 @@ def read_pupils_csv(path: str | Path) -> pd.DataFrame:
             out[column] = pd.Series(parsed, index=out.index, dtype=object)
         elif column in FLAG_COLUMNS:
             low = values.str.lower()
-            bad = ~(low.isin(_TRUE) | low.isin(_FALSE)).to_numpy()
+            bad = ~(low.isin(TRUE_WORDS) | low.isin(FALSE_WORDS)).to_numpy()
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise AttendanceError(  # the cell is not quoted: it may be a name
                     f"{source.name}: line {lines[i]}, column {column}: not a flag "
                     "(Y/N, yes/no, true/false, 1/0)"
                 )
-            out[column] = low.isin(_TRUE).to_numpy(dtype=bool)
+            out[column] = low.isin(TRUE_WORDS).to_numpy(dtype=bool)
         else:
             out[column] = values.astype(object).where(values != "", None)
     out.index = pd.Index(ids.to_numpy(dtype=object), name="pupil_id")

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from . import _pupils
 from .age import year_group_number
 from .calendar import academic_year_start, as_dates
 from .errors import AttendanceError
@@ -96,9 +97,7 @@ RECONCILE_STEPS: tuple[tuple[str, str], ...] = (
     ("dfe", "DfE-comparable figures (as dfe_statistics)"),
 )
 
-_FLAG_COLUMNS = frozenset(
-    {"cin", "cp", "cic", "sen", "ehcp", "medical", "fsm", "youth_justice", "boarder"}
-)
+_FLAG_COLUMNS = frozenset(_pupils.ALL_FLAGS)
 _YEAR_TEXT = re.compile(r"^\s*(\d{4})\s*(?:[/-]\s*(\d{2}|\d{4}))?\s*$")
 
 

@@ -298,3 +298,17 @@ def test_an_la_policy_changes_behaviour_without_code(tmp_path: Path) -> None:
     path.write_text(worse, encoding="utf-8")
     steps = recommend(reg, pupils=pupils, policy=load_policy(path))
     assert ("C", "severe_absence_panel") in {(s.pupil_id, s.action) for s in steps}
+
+
+def test_every_enrolment_figure_is_computed(demo_school: Any) -> None:
+    """The figure vocabulary (data/vocabulary/figures.toml) and the engine agree: every
+    enrolment figure a condition may name is a column of step_figures, and nothing else is."""
+    import attendance_core as ac
+    from attendance_core.escalation import step_figures
+
+    marks, pupils = demo_school
+    reg = ac.Register.from_long(marks)
+    frame = step_figures(reg, pupils, as_of="2025-03-14")
+    wanted = {name for name, fig in FIGURES.items() if fig.axis == "enrolment"}
+    assert wanted <= set(frame.columns)
+    assert len(frame) == reg.n_enrolments

@@ -59,7 +59,7 @@ from defusedxml import DefusedXmlException
 from attendance_core import _pupils, _values
 from attendance_core._rejected import RejectedStore
 from attendance_core._values import decode_bytes, id_text, truthy
-from attendance_core.adapters import refuse_unknown
+from attendance_core.adapters import AdapterOutput, refuse_unknown
 from attendance_core.calendar import as_dates
 from attendance_core.errors import FormatError, RegisterError
 
@@ -80,6 +80,7 @@ __all__ = [
     "check_read_args",
     "child_text",
     "choose_pupil_key",
+    "api_output",
     "chunk_size",
     "chunked",
     "decode_bytes",
@@ -667,6 +668,30 @@ def take_api_options(options: dict[str, Any]) -> tuple[str, set[dt.date], str | 
     options.pop("pupil_key", None)
     open_end = open_end_set(options.pop("open_end_dates", OPEN_END_DATES))
     return pupil_key, open_end, text_id(options.pop("school_id", None))
+
+
+def api_output(
+    rows: Iterator[tuple[int, dict[str, Any]]],
+    *,
+    with_school: bool,
+    pupils: pd.DataFrame,
+    rejected: RejectedStore,
+    warnings: list[str],
+    source_columns: dict[str, str],
+    totals: pd.DataFrame | None = None,
+) -> AdapterOutput:
+    """The output of an API adapter (Wonde, Assembly): its ``(row, mark)`` pairs in long-layout
+    chunks (with a ``school_id`` column when ``with_school``), its pupils, rejected rows,
+    warnings and, for summaries, totals."""
+    columns = ["pupil_id", "date", "session", "code"] + (["school_id"] if with_school else [])
+    return AdapterOutput(
+        marks=chunked(rows, columns),
+        pupils=pupils,
+        rejected=rejected,
+        warnings=warnings,
+        totals=totals,
+        source_columns=source_columns,
+    )
 
 
 def chunked(

@@ -240,7 +240,6 @@ class AssemblyJsonAdapter:
         )
         closed = _closed_days(pages.records["calendar_event"], warnings)
         sink = kit.RejectedRows(source.name, errors, rejected)
-        columns = ["pupil_id", "date", "session", "code"] + (["school_id"] if school_id else [])
         rows = _marks(
             pages.records["attendance"],
             key_of=key_of if joined else None,
@@ -250,8 +249,9 @@ class AssemblyJsonAdapter:
             sink=sink,
             warnings=warnings,
         )
-        return AdapterOutput(
-            marks=kit.chunked(rows, columns),
+        return kit.api_output(
+            rows,
+            with_school=bool(school_id),
             pupils=pupils,
             rejected=rejected,
             warnings=warnings,

@@ -252,7 +252,6 @@ class WondeJsonAdapter:
         if not cat.students and cat.attendance:
             warnings.append("no students pages: pupils are keyed on the Wonde student id")
 
-        columns = ["pupil_id", "date", "session", "code"] + (["school_id"] if school_id else [])
         rows = self._marks(
             cat,
             codes=codes,
@@ -262,8 +261,9 @@ class WondeJsonAdapter:
             sink=sink,
             warnings=warnings,
         )
-        return AdapterOutput(
-            marks=kit.chunked(rows, columns),
+        return kit.api_output(
+            rows,
+            with_school=bool(school_id),
             pupils=pupils,
             rejected=rejected,
             warnings=warnings,

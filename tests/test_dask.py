@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -10,10 +12,16 @@ from hypothesis import strategies as st
 import attendance_core as ac
 from attendance_core import demo
 
-dask = pytest.importorskip("dask")
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
-acd = pytest.importorskip("attendance_core.dask")
+try:
+    import dask
+    import dask.dataframe as dd
+    import distributed
+
+    import attendance_core.dask as acd
+except ImportError as exc:  # the dask extra; CI installs it, so there a missing one fails
+    if os.environ.get("CI"):
+        raise
+    pytest.skip(f"the dask extra is not installed ({exc.name})", allow_module_level=True)
 
 SCHOOLS = ("S0001", "S0002", "S0003")
 

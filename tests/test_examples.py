@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from builders import unavailable
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
@@ -88,7 +90,7 @@ def test_trust_example_writes_a_table_per_school(tmp_path: Path) -> None:
 def test_la_service_example_tests_pass() -> None:
     """The FastAPI example's own tests (examples/la_service/test_app.py)."""
     if importlib.util.find_spec("fastapi") is None:
-        pytest.skip("fastapi is not installed (an examples-only dependency)")
+        unavailable("fastapi is not installed (an examples-only dependency)")
     result = subprocess.run(
         [
             sys.executable,

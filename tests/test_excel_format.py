@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 
 import attendance_core as ac
-
-openpyxl = pytest.importorskip("openpyxl")
 
 
 def test_formatted_sheet(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ import attendance_core as ac
 from attendance_core._rejected import RejectedStore
 from attendance_core.errors import FormatError, RegisterError
 from attendance_core.testing import assert_load_invariants
+from builders import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERIC = ROOT / "adapters" / "generic" / "tests" / "data"
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::attendance_core.errors.Attendan
 
 def needs(fmt: str) -> None:
     if fmt not in ac.formats():
-        pytest.skip(f"{fmt} not installed")
+        unavailable(f"{fmt} not installed")
 
 
 def peak(call: Callable[[], Any]) -> tuple[Any, int]:
@@ -153,8 +154,9 @@ def test_identical_parquet_rows_peak_memory_is_per_row_bounded() -> None:
     decoded file (the register's duplicate search needs a few arrays a row) the peak is now
     below 250 bytes + 16 MiB (measured: about 120 bytes a row)."""
     needs("generic-parquet")
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     n = 300_000
     table = pa.table(
         {
@@ -343,8 +345,9 @@ def test_assembly_totals_that_do_not_add_up_warn() -> None:
 
 def test_invalid_utf8_in_a_parquet_column_rejects_its_row() -> None:
     needs("generic-parquet")
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     good = pa.array(["P1", "PX2", "P3"])
     validity, offsets, data = good.buffers()
     raw = bytearray(data.to_pybytes())
@@ -544,7 +547,7 @@ def test_whitespace_squeeze_is_the_same_whatever_the_block_boundaries(
 ) -> None:
     """The streaming cut equals cutting every whitespace run of the whole text to ``keep``
     bytes, however the underlying reads split it."""
-    pytest.importorskip("openpyxl")
+    import openpyxl  # noqa: F401 (a core dependency: never skipped)
     from attendance_core_generic._excel import _Squeezed
 
     data = b"".join(parts)

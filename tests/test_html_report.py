@@ -21,6 +21,7 @@ import pytest
 
 import attendance_core as ac
 from attendance_core import reports
+from builders import unavailable
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +53,7 @@ def chromium() -> str:
     if found:
         return found
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        unavailable("chromium is not installed (apt-get install chromium)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update"], check=False, capture_output=True, env=env, timeout=600)
     done = subprocess.run(
@@ -64,7 +65,7 @@ def chromium() -> str:
     )
     found = _find_chromium()
     if done.returncode != 0 or not found:
-        pytest.skip("chromium could not be installed")
+        unavailable("chromium could not be installed")
     return found
 
 

@@ -80,6 +80,6 @@ def test_one_flag_list() -> None:
 
     assert cli.FLAG_COLUMNS == _pupils.ALL_FLAGS
     assert cli.DATE_COLUMNS == _pupils.DATE_COLUMNS
-    assert dfe._FLAG_COLUMNS == frozenset(_pupils.ALL_FLAGS)
+    assert frozenset(_pupils.ALL_FLAGS) == dfe._FLAG_COLUMNS
     assert policy.FLAGS == _pupils.FLAGS
     assert {f for c in patterns.PRIORITY_COHORTS for f in c.flags} <= set(_pupils.ALL_FLAGS)

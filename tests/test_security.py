@@ -483,7 +483,8 @@ def test_to_csv_output_has_no_live_formula(tmp_path: Path) -> None:
 
 
 def test_to_excel_output_has_no_formula(tmp_path: Path) -> None:
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl
+
     to_excel = ac_reports.to_excel
     frame = pd.DataFrame({"pupil_id": DANGEROUS, "n": range(len(DANGEROUS))})
     path = tmp_path / "out.xlsx"
@@ -593,7 +594,8 @@ def _swap_bytes(data: bytes, words: dict[str, str]) -> bytes:
 
 
 def _swap_workbook(path: Path, out: Path, words: dict[str, str], dobs: dict[str, str]) -> None:
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl
+
     book = openpyxl.load_workbook(path)
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
@@ -650,7 +652,8 @@ def _with_secret_people(src: Path, dst: Path) -> bool:
 
 def _planted(path: Path) -> bool:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        openpyxl = pytest.importorskip("openpyxl")
+        import openpyxl
+
         book = openpyxl.load_workbook(path)
         return any(
             "Zebedee" in str(cell.value)

@@ -17,6 +17,7 @@ from fuzz_corpus import check_result, exercise
 import attendance_core as ac
 from attendance_core.adapters import AdapterOutput, register_adapter, unregister_adapter
 from attendance_core.errors import FormatError
+from builders import unavailable
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::attendance_core.errors.Attendan
 
 def needs(fmt: str) -> None:
     if fmt not in ac.formats():
-        pytest.skip(f"{fmt} not installed")
+        unavailable(f"{fmt} not installed")
 
 
 @pytest.mark.parametrize("name", ["flipped_wide_sessions.xlsx", "flipped_wide_weekly.xlsx"])
@@ -113,8 +114,9 @@ def test_rejected_values_are_cut_short() -> None:
 
 
 def _parquet_with_date_days(days: int) -> bytes:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.table(
         {
             "pupil_id": ["P1", "P2"],

@@ -45,11 +45,15 @@ examples:
 """
 
 
-def _iso_date(text: str) -> dt.date:
+def date_argument(text: str) -> dt.date:
+    """A command-line date by the one date policy (:func:`~attendance_core.calendar.as_date`:
+    ISO, within the register's bounds); an argparse error naming the fault otherwise."""
+    from .calendar import as_date
+
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        return as_date(text)
+    except AttendanceError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("date: ")) from None
 
 
 class _MissingExtra(AttendanceError):
@@ -140,13 +144,13 @@ def add_commands(sub: Any) -> None:
     purge = tasks.add_parser("purge", help="delete pupil data older than --before")
     _casebook_option(purge, "the casebook's SQLAlchemy URL")
     purge.add_argument(
-        "--before", required=True, type=_iso_date, help="first day kept (YYYY-MM-DD)"
+        "--before", required=True, type=date_argument, help="first day kept (YYYY-MM-DD)"
     )
     purge.set_defaults(handler=_cmd_purge)
     audit = tasks.add_parser("audit", help="the audit trail, oldest first")
     _casebook_option(audit, "the casebook's SQLAlchemy URL")
     audit.add_argument("--pupil", metavar="ID", help="only this pupil's record")
-    audit.add_argument("--since", type=_iso_date, help="only from this day (YYYY-MM-DD)")
+    audit.add_argument("--since", type=date_argument, help="only from this day (YYYY-MM-DD)")
     audit.add_argument(
         "--output", type=Path, help="write CSV here (safe to open in Excel) instead of printing"
     )

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import _casebook_cli, _pupils
+from ._casebook_cli import date_argument as _date
 from ._values import FALSE_WORDS, TRUE_WORDS
 from .calendar import as_date
 from .errors import AttendanceError
@@ -152,15 +153,6 @@ def _on_terminal() -> bool:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, terminal_text(f"attendance-core: {message}\n"))
-
-
-def _date(text: str) -> dt.date:
-    from .calendar import as_date  # the one date parser: ISO, within the register's bounds
-
-    try:
-        return as_date(text)
-    except AttendanceError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("date: ")) from None
 
 
 def _at_least(minimum: int, words: str) -> Callable[[str], int]:

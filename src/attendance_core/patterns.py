@@ -838,10 +838,10 @@ def cohort_summary(
             for col in ("authorised", "unauthorised"):
                 if col in sums:
                     rec[f"{col}_rate"] = sums[col] / p if p else np.nan
-            rec["persistent_absence"] = int(persistent[sel].sum())
-            rec["persistent_absence_percent"] = rec["persistent_absence"] / banded if banded else np.nan
-            rec["severe_absence"] = int(severe[sel].sum())
-            rec["severe_absence_percent"] = rec["severe_absence"] / banded if banded else np.nan
+            for name, hit in (("persistent_absence", persistent), ("severe_absence", severe)):
+                rec[name] = int(hit[sel].sum())
+                # a fraction like every rate; the name is kept from the first build
+                rec[f"{name}_percent"] = rec[name] / banded if banded else np.nan
             rec["days_missed"] = sums["absent"] / 2
             a = sums["absent"]
             for col, out in (

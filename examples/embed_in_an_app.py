@@ -51,7 +51,9 @@ def summarise(
 
     summary = ac.band_summary(table)
     bands = {
-        str(band): {"pupils": int(row["pupils"]), "percent": round(float(row["percent"]), 1)}
+        # "percent" is a fraction in [0, 1] (0.573), as every rate of the library: the app
+        # formats it as 57.3% when it shows it
+        str(band): {"pupils": int(row["pupils"]), "percent": round(float(row["percent"]), 4)}
         for band, row in summary.iterrows()
     }
     worst = scheme_bands(scheme)[-1]

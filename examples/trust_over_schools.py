@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nPupils in each band, by school\n")
         print(by_school["pupils"].unstack("band")[list(trust.index)].to_string())
         print("\nWhole trust (each school's enrolments counted separately)\n")
-        print(trust.round(1).to_string())
+        # percent is a fraction (0.573): shown here as a percentage (57.3%)
+        print(trust.assign(percent=trust["percent"].map("{:.1%}".format)).to_string())
 
         totals = table[["possible", "attended"]].sum()
         rate = int(totals["attended"]) / int(totals["possible"])

@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         index="school_id", columns="band", values="percent_year", observed=True
     )[list(ac.band_scheme("five-band").band_ids)]
     print(f"\nFive bands, % of pupils, academic year to {args.as_of}:")
-    print(summary.round(1).to_string())
+    # percent_year is a fraction (0.573): shown here as a percentage (57.3)
+    print((100 * summary).round(1).to_string())
     print(
         f"\nReport: {html}\nTSM pack: {len(written)} files in {folder / 'tsm'}"
         f"\nCohorts and weekday patterns: {folder / 'trust.xlsx'}"

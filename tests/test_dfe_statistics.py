@@ -205,6 +205,54 @@ def test_bundled_national_benchmarks_are_dfe_sourced_fractions() -> None:
     assert np.nanmax(rates) <= 1
 
 
+#: The DfE-quoted figures of dfe-rules.md §2.3a (press-only ones left out), as bundled.
+DFE_QUOTED = {
+    "2018/19": {"authorised": 0.033, "unauthorised": 0.014, "persistent": 0.109, "severe": 0.008},
+    "2021/22": {"overall": 0.076, "persistent": 0.225, "severe": 0.017},
+    "2022/23": {"overall": 0.074, "authorised": 0.050},
+    "2023/24": {"overall": 0.071, "authorised": 0.047},
+}
+
+
+def test_bundled_national_figures_load_each_with_its_source() -> None:
+    national = ac.benchmarks()
+    assert set(national.columns) == set(ac.dfe.BENCHMARK_COLUMNS) - {"benchmark", "year"}
+    england = national.xs("england", level="benchmark")
+    assert sorted(england.index) == sorted(DFE_QUOTED)
+    for year, row in england.iterrows():
+        # every figure names the DfE release it is quoted from and where to read it
+        assert row["release"] == f"Pupil absence in schools in England: {year}"
+        assert str(row["url"]).startswith(
+            "https://explore-education-statistics.service.gov.uk/find-statistics/"
+            "pupil-absence-in-schools-in-england"
+        )
+        assert row["published"] is None or isinstance(row["published"], dt.date)
+        given = {m.removesuffix("_absence_rate"): row[m] for m in ac.dfe.BENCHMARK_MEASURES}
+        quoted = DFE_QUOTED[str(year)]
+        assert {k for k, v in given.items() if not np.isnan(v)} == set(quoted), year
+        for measure, value in quoted.items():
+            assert given[measure] == pytest.approx(value), (year, measure)
+    assert england.at["2023/24", "published"] == dt.date(2025, 3, 20)
+
+
+def test_benchmark_publication_dates(tmp_path) -> None:
+    csv = tmp_path / "la.csv"
+    csv.write_text(
+        "benchmark,year,release,published,overall_absence_rate\n"
+        "Shire LA,2024/25,Shire attendance 2024/25,2025-10-01,6.9%\n",
+        encoding="utf-8",
+    )
+    row = ac.benchmarks(csv).loc[("Shire LA", "2024/25")]
+    assert row["published"] == dt.date(2025, 10, 1)
+    assert row["release"] == "Shire attendance 2024/25"
+    csv.write_text(
+        "benchmark,year,published,overall_absence_rate\nX,2024/25,01/10/2025,6.9%\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ac.AttendanceError, match=r"row 2.*published.*YYYY-MM-DD"):
+        ac.benchmarks(csv)
+
+
 def test_user_benchmark_file(tmp_path) -> None:
     csv = tmp_path / "la.csv"
     csv.write_text(

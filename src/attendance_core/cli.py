@@ -842,7 +842,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
     from .measures import classify
     from .register import Register
-    from .reports import band_summary
+    from .reports import _pct, band_summary
 
     with Progress.for_args(args, 3 + (args.output is not None)) as progress:
         progress.step("building the demo school")
@@ -863,7 +863,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"Demo school: {reg.n_enrolments} pupils, {len(reg.dates)} dates "
         f"({reg.dates[0]} to {reg.dates[-1]}), five-band scheme\n\n"
     )
-    shown = summary.assign(percent=summary["percent"].round(1))
+    # the data is a fraction (0.573); only this display shows it as a percentage (57.3%)
+    shown = summary.assign(percent=summary["percent"].map(_pct))
     out.write(shown.to_string() + "\n\n")
     out.write("Ten pupils most in need of action\n")
     with pd.option_context("display.width", 200, "display.max_colwidth", 70):
@@ -884,7 +885,7 @@ def most_in_need(
     :func:`recommend` gives when run on the whole register (earliest due, then the most
     escalated stage)."""
     from .bands import band_scheme
-    from .reports import _need_rank, next_steps
+    from .reports import _need_rank, _pct, next_steps
 
     ranked = _need_rank(table, band_scheme("five-band"))
     top = ranked.head(n)
@@ -897,7 +898,7 @@ def most_in_need(
     view = pd.DataFrame(
         {
             "year": year,
-            "attendance": (100 * top["attendance_rate"]).round(1).map("{:.1f}%".format).to_numpy(),
+            "attendance": top["attendance_rate"].map(_pct).to_numpy(),
             "unauthorised": top["unauthorised"].to_numpy(),
             "band": top["band"].astype(str).to_numpy(),
         },

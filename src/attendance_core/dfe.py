@@ -28,7 +28,7 @@ import pandas as pd
 
 from . import _pupils
 from .age import year_group_number
-from .calendar import academic_year_start, as_dates
+from .calendar import academic_year_start, as_date, as_dates
 from .errors import AttendanceError
 from .measures import counts
 from .patterns import _truthy, pupil_column
@@ -505,7 +505,19 @@ BENCHMARK_MEASURES = (
     "persistent_absence_rate",
     "severe_absence_rate",
 )
-BENCHMARK_COLUMNS = ("benchmark", "title", "year", "release", "url", *BENCHMARK_MEASURES)
+#: ``published`` is the release's publication date (a ``datetime.date``; None when the file
+#: does not give it), so a figure can be traced to the release it is quoted from.
+BENCHMARK_COLUMNS = (
+    "benchmark",
+    "title",
+    "year",
+    "release",
+    "url",
+    "published",
+    *BENCHMARK_MEASURES,
+)
+#: The fields of a ``[[figures]]`` table (or CSV row) besides the measures.
+_FIGURE_FIELDS = ("year", "release", "url", "published")
 
 
 def _rate_value(value: Any, where: str) -> float:
@@ -542,7 +554,7 @@ def _benchmark_rows(data: dict[str, Any], origin: str) -> list[dict[str, Any]]:
         where = f"{origin}: figures {n}"
         if not isinstance(fig, dict) or "year" not in fig:
             raise AttendanceError(f"{where}: missing field 'year'")
-        unknown = set(fig) - {"year", "release", "url", *BENCHMARK_MEASURES}
+        unknown = set(fig) - {*_FIGURE_FIELDS, *BENCHMARK_MEASURES}
         if unknown:
             raise AttendanceError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         row: dict[str, Any] = {
@@ -551,6 +563,9 @@ def _benchmark_rows(data: dict[str, Any], origin: str) -> list[dict[str, Any]]:
             "year": AcademicYear.parse(fig["year"]).label,
             "release": fig.get("release"),
             "url": fig.get("url", data.get("url")),
+            "published": None
+            if fig.get("published") in (None, "")
+            else as_date(fig["published"], f"{where}, published"),
         }
         for measure in BENCHMARK_MEASURES:
             value = fig.get(measure)
@@ -567,8 +582,9 @@ def benchmarks(path: Any = None) -> pd.DataFrame:
     With no ``path``, the national headline figures quoted from the DfE's *Pupil absence in
     schools in England* releases (each row names its release; a measure the DfE's own text does
     not give for a year is NaN). ``path`` is a TOML file laid out like the bundled
-    ``data/benchmarks/england.toml`` (``id``, ``title``, ``[[figures]]`` with ``year`` and
-    any of the rates), or a CSV with columns ``benchmark``, ``year`` and any of the rates — an
+    ``data/benchmarks/england.toml`` (``id``, ``title``, ``[[figures]]`` with ``year``, any of
+    the rates, and optionally the ``release`` quoted, its ``url`` and its ``published`` date),
+    or a CSV with columns ``benchmark``, ``year`` and any of the rates and those fields — an
     LA's or a trust's own figures. Rates are given as ``"7.6%"`` or 0.076 and returned as
     fractions in [0, 1]; one row per (benchmark, year), columns :data:`BENCHMARK_COLUMNS`.
     """
@@ -604,7 +620,7 @@ def _benchmark_csv(table: pd.DataFrame, origin: str) -> list[dict[str, Any]]:
         raise AttendanceError(f"{origin}: missing column(s) {', '.join(sorted(missing))}")
     rows = []
     for i, rec in enumerate(table.to_dict("records"), start=2):  # row 1 is the header
-        figure = {k: v for k, v in rec.items() if k in {"year", "release", "url"} and v != ""}
+        figure = {k: v for k, v in rec.items() if k in _FIGURE_FIELDS and v != ""}
         figure |= {k: rec[k] for k in BENCHMARK_MEASURES if k in rec and rec[k] != ""}
         data = {"id": rec["benchmark"], "title": rec.get("title") or rec["benchmark"]}
         rows += _benchmark_rows({**data, "figures": [figure]}, f"{origin}, row {i}")

@@ -794,7 +794,8 @@ def cohort_summary(
     with ``label``, ``pupils``, the summed counts, ``attendance_rate`` (Σ attended ÷ Σ
     possible), ``authorised_rate`` and ``unauthorised_rate`` (of possible sessions),
     ``persistent_absence`` and ``severe_absence`` (pupils with 10 × absent ≥ possible,
-    2 × absent ≥ possible) with their ``_percent`` of pupils with possible sessions,
+    2 × absent ≥ possible) with their ``_percent``, the share of pupils with possible
+    sessions as a fraction in [0, 1] like every rate (the name is kept; only displays show %),
     ``days_missed`` (Σ absent ÷ 2), and where the figures have them ``illness_share``,
     ``monday_share``, ``friday_share`` (of absent sessions) and ``rate_4_weeks``. Cohorts whose
     flags the pupils table lacks are left out; a cohort with no member in a school is kept
@@ -837,14 +838,10 @@ def cohort_summary(
             for col in ("authorised", "unauthorised"):
                 if col in sums:
                     rec[f"{col}_rate"] = sums[col] / p if p else np.nan
-            rec["persistent_absence"] = int(persistent[sel].sum())
-            rec["persistent_absence_percent"] = (
-                100 * rec["persistent_absence"] / banded if banded else np.nan
-            )
-            rec["severe_absence"] = int(severe[sel].sum())
-            rec["severe_absence_percent"] = (
-                100 * rec["severe_absence"] / banded if banded else np.nan
-            )
+            for name, hit in (("persistent_absence", persistent), ("severe_absence", severe)):
+                rec[name] = int(hit[sel].sum())
+                # a fraction like every rate; the name is kept from the first build
+                rec[f"{name}_percent"] = rec[name] / banded if banded else np.nan
             rec["days_missed"] = sums["absent"] / 2
             a = sums["absent"]
             for col, out in (

@@ -123,10 +123,12 @@ def band_summary(
     by: str | Sequence[str] | None = None,
     pupils: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Pupils and percentage of pupils in each band, bands in scheme order.
+    """Pupils and share of pupils in each band, bands in scheme order.
 
-    ``table`` is the result of :func:`~attendance_core.classify`. ``percent`` is of the pupils
-    with possible sessions (pupils without are in no band). With ``by`` (a column or index level
+    ``table`` is the result of :func:`~attendance_core.classify`. ``percent`` is the share of
+    the pupils with possible sessions (pupils without are in no band) as a fraction in [0, 1],
+    like every rate of the library (0.573 is shown as 57.3%; only displays multiply by 100;
+    NaN when no pupil has possible sessions). With ``by`` (a column or index level
     of ``table`` such as ``"school_id"``, or a column of ``pupils`` such as ``"cin"``) the
     summary has one block per group. For the ``dfe`` scheme a last row
     ``persistent_absence_inclusive`` counts persistent and severe absence together
@@ -158,7 +160,7 @@ def band_summary(
             rows.loc[PERSISTENT_INCLUSIVE] = int(part["persistent"].sum())
         banded = int(part["band"].notna().sum())
         with np.errstate(invalid="ignore", divide="ignore"):
-            rows["percent"] = (100 * rows["pupils"] / banded) if banded else np.nan
+            rows["percent"] = (rows["pupils"] / banded) if banded else np.nan
         rows["pupils"] = rows["pupils"].astype(np.int64)
         return rows
 
@@ -285,8 +287,11 @@ def _excel_cells(frame: pd.DataFrame, fix: Callable[[Any], Any]) -> pd.DataFrame
     return out
 
 
-#: Column names whose values are fractions in [0, 1], shown as percentages in Excel.
-_RATE_SUFFIXES = ("_rate", "rate", "_share", "share", "_fraction")
+#: Column names whose values are fractions in [0, 1], shown as percentages in Excel: rates,
+#: shares, and the ``percent`` of band_summary, ``percent_year`` … of the TSM pack and
+#: ``*_percent`` of cohort_summary (fractions too, the names kept from the API).
+_RATE_SUFFIXES = ("_rate", "rate", "_share", "share", "_fraction", "percent")
+_RATE_PREFIXES = ("percent_",)
 _MAX_WIDTH = 60
 
 
@@ -295,7 +300,8 @@ def _plain_index(index: pd.Index) -> bool:
 
 
 def _is_rate(name: str, series: pd.Series) -> bool:
-    if not str(name).endswith(_RATE_SUFFIXES) or not pd.api.types.is_float_dtype(series.dtype):
+    named = str(name).endswith(_RATE_SUFFIXES) or str(name).startswith(_RATE_PREFIXES)
+    if not named or not pd.api.types.is_float_dtype(series.dtype):
         return False
     values = series.dropna()
     return bool(((values >= -1) & (values <= 1)).all())
@@ -519,9 +525,10 @@ class TSMPack:
     :func:`write_tsm_pack`.
 
     ``bands``
-        five-band counts and percentages per school: ``pupils_year``/``percent_year`` (academic
+        five-band counts and shares per school: ``pupils_year``/``percent_year`` (academic
         year to ``as_of``), ``pupils_this_term``/``percent_this_term`` and
-        ``pupils_last_term``/``percent_last_term``.
+        ``pupils_last_term``/``percent_last_term``; each ``percent_*`` is a fraction in [0, 1]
+        of the pupils with possible sessions in that period, as in :func:`band_summary`.
     ``cohorts``
         :func:`~attendance_core.patterns.cohort_summary` of the academic year to date.
     ``severe``
@@ -946,7 +953,7 @@ def _band_chart(summary: pd.DataFrame, scheme: BandScheme) -> dict[str, Any]:
             {
                 "label": band.label,
                 "pupils": pupils,
-                "percent": _pct(np.nan if pd.isna(percent) else float(percent) / 100),
+                "percent": _pct(percent),
                 "y": 10 + i * row_h,
                 "width": round(max(width, 1.5 if pupils else 0), 1),
                 "colour": colours[band.id],

@@ -412,7 +412,8 @@ def _register_job(  # noqa: PLR0917 - called positionally by run_in_threadpool
 
 def _classified(reg: Any, as_of: dt.date | None, scheme: str) -> dict[str, Any]:
     """Counts and band of every enrolment over the academic year of ``as_of`` to that day (as
-    ``recommend`` reads bands), and the band table."""
+    ``recommend`` reads bands), and the band table (``percent`` a fraction in [0, 1], as
+    :func:`~attendance_core.band_summary` gives it)."""
     import attendance_core as ac
     from attendance_core.calendar import academic_year, as_date
 

@@ -177,3 +177,20 @@ def test_days_missed_helper():
     assert ac.days_missed(0.5) == pytest.approx(95)
     with pytest.raises(ValueError):
         ac.days_missed(1.5)
+
+
+@given(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 400)), max_size=50))
+def test_persistent_and_severe_is_the_dfe_scheme_on_integers(pairs: list[tuple[int, int]]) -> None:
+    """The one definition of persistent (10 %, severe included) and severe (50 %) absence is
+    exactly the integer rule at every edge, and nothing with no possible session is either."""
+    from attendance_core.bands import persistent_and_severe
+
+    absent = [min(a, p) for a, p in pairs]
+    possible = [p for _, p in pairs]
+    pa, sa = persistent_and_severe(absent, possible)
+    for i, (a, p) in enumerate(zip(absent, possible, strict=True)):
+        assert bool(pa[i]) == (p > 0 and 10 * a >= p)
+        assert bool(sa[i]) == (p > 0 and 2 * a >= p)
+    edges = persistent_and_severe([1, 0, 10, 9, 50, 49], [10, 0, 100, 100, 100, 100])
+    assert edges[0].tolist() == [True, False, True, False, True, True]
+    assert edges[1].tolist() == [False, False, False, False, True, False]

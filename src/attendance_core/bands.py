@@ -23,7 +23,14 @@ import numpy.typing as npt
 from ._data import bundled, resolve
 from .errors import SchemeError
 
-__all__ = ["Band", "BandScheme", "band_scheme", "band_schemes", "days_missed"]
+__all__ = [
+    "Band",
+    "BandScheme",
+    "band_scheme",
+    "band_schemes",
+    "days_missed",
+    "persistent_and_severe",
+]
 
 _HUNDRED = Fraction(100)
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -252,6 +259,23 @@ def band_scheme(ref: str | Path | Mapping[str, Any] | BandScheme) -> BandScheme:
         error=SchemeError,
         what="band scheme",
     )
+
+
+def persistent_and_severe(
+    absent: npt.ArrayLike, possible: npt.ArrayLike
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Which enrolments are persistently absent (severe included) and which severely, by the
+    bands of the DfE scheme (``data/schemes/dfe.toml``: 10 % and 50 % of possible sessions
+    missed), decided on the integer counts. The one definition every report, pattern and the
+    DfE statistics use; an enrolment with no possible session is neither."""
+    a = np.asarray(absent, dtype=np.int64)
+    p = np.asarray(possible, dtype=np.int64)
+    scheme = band_scheme("dfe")
+    band = scheme.assign(p - a, p)
+    ids = scheme.band_ids
+    persistent = band >= ids.index("persistent_absence")
+    severe = band >= ids.index("severe_absence")
+    return persistent, severe
 
 
 def days_missed(attendance_rate: float, days: int = 190) -> float:

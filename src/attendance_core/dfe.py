@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import _pupils
 from .age import year_group_number
+from .bands import persistent_and_severe
 from .calendar import academic_year_start, as_date, as_dates
 from .errors import AttendanceError
 from .measures import counts
@@ -320,8 +321,9 @@ def _figures(alive: npt.NDArray[np.bool_], v: dict[str, npt.NDArray[np.int64]]) 
     counted = possible > 0
     n = int(np.count_nonzero(counted))
     total = int(possible.sum())
-    pa = int(np.count_nonzero(counted & (10 * absent >= possible)))
-    sa = int(np.count_nonzero(counted & (2 * absent >= possible)))
+    persistent, severe = persistent_and_severe(absent, possible)
+    pa = int(np.count_nonzero(persistent))
+    sa = int(np.count_nonzero(severe))
 
     def rate(num: int, den: int) -> float:
         return num / den if den else float("nan")

@@ -51,7 +51,7 @@ from dateutil.easter import easter
 from . import _engine as engine
 from . import _pupils
 from ._values import truthy_array
-from .bands import BandScheme
+from .bands import BandScheme, persistent_and_severe
 from .calendar import academic_year_start, as_date
 from .register import Register
 
@@ -814,8 +814,7 @@ def cohort_summary(
     counts = figures[present].to_numpy(dtype=np.int64)
     possible = figures["possible"].to_numpy(dtype=np.int64)
     absent = figures["absent"].to_numpy(dtype=np.int64)
-    persistent = (10 * absent >= possible) & (possible > 0)
-    severe = (2 * absent >= possible) & (possible > 0)
+    persistent, severe = persistent_and_severe(absent, possible)
     schools = [None] if school is None else sorted(pd.unique(school).tolist(), key=str)
     records = []
     for cohort in cohorts:

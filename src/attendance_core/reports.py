@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .bands import BandScheme, band_scheme
+from .bands import BandScheme, band_scheme, persistent_and_severe
 from .calendar import academic_year_start
 from .patterns import (
     OTHER_COHORTS,
@@ -145,9 +145,7 @@ def band_summary(
     inclusive = table.attrs.get("scheme") == "dfe"
     keys: list[str] = [] if by is None else [by] if isinstance(by, str) else list(by)
     frame = pd.DataFrame({"band": pd.Categorical(bands.to_numpy(), categories=categories)})
-    frame["persistent"] = (10 * table["absent"].to_numpy() >= table["possible"].to_numpy()) & (
-        table["possible"].to_numpy() > 0
-    )
+    frame["persistent"] = persistent_and_severe(table["absent"], table["possible"])[0]
     for key in keys:
         frame[key] = _group_values(table, key, pupils).to_numpy()
 
@@ -1232,8 +1230,8 @@ def _headline_cards(figures: pd.DataFrame) -> list[dict[str, str]]:
     absent = figures["absent"].to_numpy(dtype=np.int64)
     poss = figures["possible"].to_numpy(dtype=np.int64)
     banded = int((poss > 0).sum())
-    persistent = int(((10 * absent >= poss) & (poss > 0)).sum())
-    severe = int(((2 * absent >= poss) & (poss > 0)).sum())
+    pa, sa = persistent_and_severe(absent, poss)
+    persistent, severe = int(pa.sum()), int(sa.sum())
     p4 = int(figures["possible_4_weeks"].sum())
     a4 = int(figures["attended_4_weeks"].sum())
     headline = [
@@ -1281,27 +1279,33 @@ def _unbanded_note(figures: pd.DataFrame, scheme: BandScheme) -> str:
     )
 
 
-def _report_context(
+def _pattern_flags(rec: Mapping[str, Any]) -> list[str]:
+    """The patterns worth a line beside a pupil in most need (weekdays, illness, spells,
+    trend)."""
+    flags = []
+    if rec["friday_flag"]:
+        flags.append(f"Fridays ({_pct(rec['friday_share'], 0)} of absence)")
+    if rec["monday_flag"]:
+        flags.append(f"Mondays ({_pct(rec['monday_share'], 0)} of absence)")
+    if rec["repeated_illness"]:
+        flags.append(f"{int(rec['illness_spells'])} illness spells")
+    if rec["longest_spell"] >= 5:
+        flags.append(f"longest spell {int(rec['longest_spell'])} days")
+    if rec["trend"] == "worsening":
+        flags.append("worsening")
+    return flags
+
+
+def _need_rows(
     reg: Register,
-    *,
+    figures: pd.DataFrame,
     pupils: pd.DataFrame | None,
     scheme: BandScheme,
-    day: dt.date,
+    *,
+    steps: pd.DataFrame,
     top: int,
-    title: str | None,
-    generated_at: dt.datetime | None,
-    benchmarks: Any = None,
-) -> dict[str, Any]:
-    year_first = academic_year_start(day)
-    figures = pupil_patterns(reg, day, scheme=scheme)
-    summary = band_summary(figures)
-    weekly = weekly_attendance(reg, year_first, day)
-    profile = group_weekday_profile(reg, year_first, day)
-    cohorts = _cohort_rows(figures, pupils)
-    steps = next_steps(reg, pupils=pupils, as_of=day)
-
-    headline = _headline_cards(figures)
-
+) -> list[dict[str, Any]]:
+    """The ``top`` pupils most in need of action, each with its figures, patterns and steps."""
     ranked = _need_rank(figures, scheme).head(top)
     by_pupil = _steps_by_enrolment(steps, ranked.index.get_level_values("pupil_id"))
     names = _pupil_values(ranked.index, pupils, "name")
@@ -1317,19 +1321,7 @@ def _report_context(
             "" if reg.school_ids is None else (school if has_schools else str(reg.schools[0]))
         )
         band = str(rec["band"])
-        flags = []
-        if rec["friday_flag"]:
-            flags.append(f"Fridays ({_pct(rec['friday_share'], 0)} of absence)")
-        if rec["monday_flag"]:
-            flags.append(f"Mondays ({_pct(rec['monday_share'], 0)} of absence)")
-        if rec["repeated_illness"]:
-            flags.append(f"{int(rec['illness_spells'])} illness spells")
-        if rec["longest_spell"] >= 5:
-            flags.append(f"longest spell {int(rec['longest_spell'])} days")
-        if rec["trend"] == "worsening":
-            flags.append("worsening")
-        name = names[i]
-        year = years[i]
+        name, year = names[i], years[i]
         need.append(
             {
                 "school": school,
@@ -1343,58 +1335,80 @@ def _report_context(
                 "days_missed": _days(rec["days_missed"]),
                 "unauthorised": int(rec["unauthorised"]),
                 "change": _points(rec["change_4_weeks"]),
-                "flags": flags,
+                "flags": _pattern_flags(rec),
                 "steps": by_pupil.get((school_key, pupil), []),
             }
         )
+    return need
 
+
+def _school_rows(reg: Register, figures: pd.DataFrame, scheme: BandScheme) -> list[dict[str, Any]]:
+    """One row a school of a trust's register: pupils, attendance, PA/SA and band counts."""
+    if not reg.has_schools:
+        return []
     schools = []
-    if reg.has_schools:
-        per = figures.groupby(level="school_id", sort=True)
-        for school_value, part in per:
-            school = str(school_value)
-            p = int(part["possible"].sum())
-            a = int(part["attended"].sum())
-            ab = part["absent"].to_numpy(dtype=np.int64)
-            po = part["possible"].to_numpy(dtype=np.int64)
-            nb = int((po > 0).sum())
-            band_counts = (
-                part["band"].value_counts(sort=False).reindex(list(scheme.band_ids), fill_value=0)
-            )
-            schools.append(
-                {
-                    "bands": [int(band_counts[b]) for b in scheme.band_ids],
-                    "school": str(school),
-                    "pupils": len(part),
-                    "rate": _pct(a / p if p else np.nan),
-                    "persistent": _pct(((10 * ab >= po) & (po > 0)).sum() / nb if nb else np.nan),
-                    "severe": _pct(((2 * ab >= po) & (po > 0)).sum() / nb if nb else np.nan),
-                }
-            )
+    for school, part in figures.groupby(level="school_id", sort=True):
+        possible = part["possible"].to_numpy(dtype=np.int64)
+        p, a = int(possible.sum()), int(part["attended"].sum())
+        persistent, severe = persistent_and_severe(part["absent"], possible)
+        nb = int((possible > 0).sum())
+        band_counts = (
+            part["band"].value_counts(sort=False).reindex(list(scheme.band_ids), fill_value=0)
+        )
+        schools.append(
+            {
+                "bands": [int(band_counts[b]) for b in scheme.band_ids],
+                "school": str(school),
+                "pupils": len(part),
+                "rate": _pct(a / p if p else np.nan),
+                "persistent": _pct(int(persistent.sum()) / nb if nb else np.nan),
+                "severe": _pct(int(severe.sum()) / nb if nb else np.nan),
+            }
+        )
+    return schools
 
+
+def _report_title(reg: Register, pupils: pd.DataFrame | None, title: str | None) -> str:
+    if title:
+        return title
+    if reg.has_schools:
+        return "Attendance report"
+    if reg.school_ids is None:
+        return f"Attendance report: {_school_label(reg, pupils) or 'school'}"
+    return f"Attendance report: {reg.schools[0]}"
+
+
+def _report_context(
+    reg: Register,
+    *,
+    pupils: pd.DataFrame | None,
+    scheme: BandScheme,
+    day: dt.date,
+    top: int,
+    title: str | None,
+    generated_at: dt.datetime | None,
+    benchmarks: Any = None,
+) -> dict[str, Any]:
+    year_first = academic_year_start(day)
+    figures = pupil_patterns(reg, day, scheme=scheme)
+    steps = next_steps(reg, pupils=pupils, as_of=day)
+    colours = _band_colours(scheme)
     return {
-        "title": title
-        or (
-            "Attendance report"
-            if reg.has_schools
-            else f"Attendance report: {_school_label(reg, pupils) or 'school'}"
-            if reg.school_ids is None
-            else f"Attendance report: {reg.schools[0]}"
-        ),
+        "title": _report_title(reg, pupils, title),
         "as_of": day,
         "year_first": year_first,
         "term": term_of(day),
         "scheme": scheme.title or scheme.id,
         "generated_at": generated_at,
-        "headline": headline,
-        "band_chart": _band_chart(summary, scheme),
+        "headline": _headline_cards(figures),
+        "band_chart": _band_chart(band_summary(figures), scheme),
         "unbanded": _unbanded_note(figures, scheme),
-        "trend_chart": _trend_chart(weekly),
-        "heat_map": _heat_map(profile),
-        "cohorts": cohorts,
-        "need": need,
+        "trend_chart": _trend_chart(weekly_attendance(reg, year_first, day)),
+        "heat_map": _heat_map(group_weekday_profile(reg, year_first, day)),
+        "cohorts": _cohort_rows(figures, pupils),
+        "need": _need_rows(reg, figures, pupils, scheme, steps=steps, top=top),
         "top": top,
-        "schools": schools,
+        "schools": _school_rows(reg, figures, scheme),
         "pupils_total": len(figures),
         "steps_total": len(steps),
         "band_heads": [
@@ -1478,17 +1492,14 @@ def _comparison_values(
         t = counts(upto, year.start, day)
         p = int(t["possible"].sum())
         poss, absent = t["possible"].to_numpy(), t["absent"].to_numpy()
+        pa, sa = persistent_and_severe(absent, poss)
         n = int((poss > 0).sum())
         own = {
             "overall_absence_rate": int(t["absent"].sum()) / p if p else np.nan,
             "authorised_absence_rate": int(t["authorised"].sum()) / p if p else np.nan,
             "unauthorised_absence_rate": int(t["unauthorised"].sum()) / p if p else np.nan,
-            "persistent_absence_rate": int(((10 * absent >= poss) & (poss > 0)).sum()) / n
-            if n
-            else np.nan,
-            "severe_absence_rate": int(((2 * absent >= poss) & (poss > 0)).sum()) / n
-            if n
-            else np.nan,
+            "persistent_absence_rate": int(pa.sum()) / n if n else np.nan,
+            "severe_absence_rate": int(sa.sum()) / n if n else np.nan,
         }
     frames = [load_benchmarks()]
     if extra is not None:
@@ -1731,14 +1742,15 @@ def year_group_summary(
     poss = table["possible"].to_numpy(dtype=np.int64)
     att = table["attended"].to_numpy(dtype=np.int64)
     absent = poss - att
+    persistent, severe = persistent_and_severe(absent, poss)
     rows = []
     for value in label.unique():
         m = (label == value).to_numpy()
         p, a = int(poss[m].sum()), int(att[m].sum())
         counted = m & (poss > 0)
         n = int(counted.sum())
-        pa = int((counted & (10 * absent >= poss)).sum())
-        sa = int((counted & (2 * absent >= poss)).sum())
+        pa = int((counted & persistent).sum())
+        sa = int((counted & severe).sum())
         rows.append(
             {
                 "year_group": value,
@@ -1785,9 +1797,8 @@ def year_on_year(reg: Register, as_of: Any = None) -> pd.DataFrame | None:
         t = counts(reg, lo, hi)
         poss = t["possible"].to_numpy(dtype=np.int64)
         att = t["attended"].to_numpy(dtype=np.int64)
-        absent = poss - att
-        counted = poss > 0
-        n = int(counted.sum())
+        persistent, severe = persistent_and_severe(poss - att, poss)
+        n = int((poss > 0).sum())
         p, a = int(poss.sum()), int(att.sum())
         rows.append(
             {
@@ -1797,12 +1808,8 @@ def year_on_year(reg: Register, as_of: Any = None) -> pd.DataFrame | None:
                 "possible": p,
                 "attended": a,
                 "attendance_rate": a / p if p else np.nan,
-                "persistent_absence_rate": int((counted & (10 * absent >= poss)).sum()) / n
-                if n
-                else np.nan,
-                "severe_absence_rate": int((counted & (2 * absent >= poss)).sum()) / n
-                if n
-                else np.nan,
+                "persistent_absence_rate": int(persistent.sum()) / n if n else np.nan,
+                "severe_absence_rate": int(severe.sum()) / n if n else np.nan,
             }
         )
     if rows[1]["possible"] == 0:

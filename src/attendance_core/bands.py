@@ -24,6 +24,7 @@ from ._data import bundled, resolve
 from .errors import SchemeError
 
 __all__ = [
+    "DEFAULT_SCHEME",
     "Band",
     "BandScheme",
     "band_scheme",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 _HUNDRED = Fraction(100)
+#: The scheme of the local five-band model (domain.md §2): what reports, the TSM pack and
+#: policies band by when no scheme is named.
+DEFAULT_SCHEME = "five-band"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 

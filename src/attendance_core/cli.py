@@ -28,6 +28,7 @@ import pandas as pd
 from . import _casebook_cli, _pupils
 from ._casebook_cli import date_argument as _date
 from ._values import FALSE_WORDS, TRUE_WORDS
+from .bands import DEFAULT_SCHEME
 from .calendar import as_date
 from .errors import AttendanceError
 from .io import terminal_text
@@ -306,7 +307,7 @@ def _report_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     rep.add_argument(
         "--scheme",
-        default="five-band",
+        default=DEFAULT_SCHEME,
         help="band scheme of the HTML report: five-band (default), dfe, or a TOML file",
     )
     rep.add_argument(
@@ -849,7 +850,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         long, pupils = demo.school(seed=args.seed)
         reg = Register.from_long(long, pupils=pupils)
         progress.step("classifying")
-        table = classify(reg, scheme="five-band")
+        table = classify(reg, scheme=DEFAULT_SCHEME)
         summary = band_summary(table)
         progress.step("recommending next steps")
         need = most_in_need(reg, table, pupils)
@@ -887,7 +888,7 @@ def most_in_need(
     from .bands import band_scheme
     from .reports import _need_rank, _pct, next_steps
 
-    ranked = _need_rank(table, band_scheme("five-band"))
+    ranked = _need_rank(table, band_scheme(DEFAULT_SCHEME))
     top = ranked.head(n)
     ids = top.index.get_level_values("pupil_id")
     year = (

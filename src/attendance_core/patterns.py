@@ -51,7 +51,7 @@ from dateutil.easter import easter
 from . import _engine as engine
 from . import _pupils
 from ._values import truthy_array
-from .bands import BandScheme, persistent_and_severe
+from .bands import DEFAULT_SCHEME, BandScheme, persistent_and_severe
 from .calendar import academic_year_start, as_date
 from .register import Register
 
@@ -708,7 +708,7 @@ def pupil_patterns(
     reg: Register,
     as_of: Any = None,
     *,
-    scheme: str | Path | Mapping[str, Any] | BandScheme = "five-band",
+    scheme: str | Path | Mapping[str, Any] | BandScheme = DEFAULT_SCHEME,
     rule: WeekdayRule = WEEKDAY_RULE,
     days_in_year: int = DAYS_IN_YEAR,
 ) -> pd.DataFrame:

@@ -72,7 +72,7 @@ import attrs
 
 from . import _pupils
 from ._data import bundled, resolve, table
-from .bands import BandScheme, band_scheme
+from .bands import DEFAULT_SCHEME, BandScheme, band_scheme
 from .errors import PolicyError, SchemeError
 
 __all__ = [
@@ -655,7 +655,7 @@ class Policy:
         if not isinstance(pid, str) or not pid.strip():
             raise PolicyError(f"{origin}: field 'id' must be non-empty text")
         try:
-            scheme = band_scheme(data.get("scheme", "five-band"))
+            scheme = band_scheme(data.get("scheme", DEFAULT_SCHEME))
         except SchemeError as exc:
             raise PolicyError(f"{origin}: field 'scheme': {exc}") from exc
         extra_roles = data.get("roles", [])

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .bands import BandScheme, band_scheme
+from .bands import DEFAULT_SCHEME, BandScheme, band_scheme
 from .calendar import academic_year_start
 from .errors import AttendanceError
 from .patterns import pupil_column, pupil_patterns, resolve_as_of, term_of, weekly_attendance
@@ -100,7 +100,7 @@ def governor_summary(
     pupils: pd.DataFrame | None = None,
     as_of: Any = None,
     *,
-    scheme: str | Path | Mapping[str, Any] | BandScheme = "five-band",
+    scheme: str | Path | Mapping[str, Any] | BandScheme = DEFAULT_SCHEME,
     benchmarks: Any = None,
     title: str | None = None,
     generated_at: dt.datetime | None = None,

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .bands import BandScheme, band_scheme, persistent_and_severe
+from .bands import DEFAULT_SCHEME, BandScheme, band_scheme, persistent_and_severe
 from .calendar import academic_year_start
 from .patterns import (
     OTHER_COHORTS,
@@ -607,7 +607,7 @@ def tsm_pack(
     from .measures import classify
 
     day = resolve_as_of(reg, as_of)
-    scheme = band_scheme("five-band")
+    scheme = band_scheme(DEFAULT_SCHEME)
     year_first = academic_year_start(day)
     this_first, _ = term_bounds(day)
     last_first, last_end = previous_term_bounds(day)
@@ -1138,7 +1138,7 @@ def _band_table_rows(bands: pd.DataFrame, scheme: BandScheme) -> list[dict[str, 
 
 
 def _tsm_context(pack: TSMPack, school: str) -> dict[str, Any]:
-    scheme = band_scheme("five-band")
+    scheme = band_scheme(DEFAULT_SCHEME)
     summary = pack.bands.set_index("band")
     chart = _band_chart(
         summary.rename(columns={"pupils_year": "pupils", "percent_year": "percent"}), scheme

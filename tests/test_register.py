@@ -377,3 +377,26 @@ def test_register_is_immutable():
     assert (back.marks == reg.marks).all() and list(back.pupil_ids) == list(reg.pupil_ids)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         back.codes = reg.codes  # type: ignore[misc]
+
+
+def test_a_register_never_freezes_or_shares_the_callers_arrays() -> None:
+    """Register(...) with the caller's own writeable arrays copies them: the caller's arrays
+    stay writeable, and changing them later does not change the register."""
+    built = ac.Register.from_long(frame(week("P1", "2024-09-02", "//////////")))
+    assert not built.marks.flags.writeable and not built.span.flags.writeable
+    mine = {
+        "marks": built.marks.copy(),
+        "dates": built.dates.copy(),
+        "pupil_ids": built.pupil_ids.copy(),
+        "school_ids": None,
+        "span": built.span.copy(),
+        "codes": built.codes,
+    }
+    reg = ac.Register(**mine)
+    assert mine["marks"].flags.writeable and mine["span"].flags.writeable
+    before = reg.marks.copy()
+    mine["marks"][:] = 0
+    assert np.array_equal(reg.marks, before)
+    assert not reg.marks.flags.writeable
+    with pytest.raises(ValueError):
+        reg.marks[0, 0] = 1

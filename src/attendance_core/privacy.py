@@ -407,6 +407,7 @@ def _register(reg: Any, columns: Sequence[str], p: Pseudonymiser, drop: Sequence
             if isinstance(value, pd.DataFrame):
                 value = _pseudonymise_any(value, columns, p, drop, strict=False)
             kwargs[name] = value
+    kwargs["_fresh"] = True  # the changed arrays are new, the rest the register's read-only ones
     return Register(**kwargs)
 
 

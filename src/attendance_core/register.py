@@ -241,7 +241,11 @@ class Register:
         rejected: pd.DataFrame | None = None,
         added_sessions: Mapping[Any, npt.NDArray[np.bool_]] | None = None,
         error_counts: Mapping[str, int] | None = None,
+        _fresh: bool = False,
     ) -> None:
+        # ``_fresh``: the arrays were made for this register by the library (from_long,
+        # select, ...), so they are frozen in place; a caller's own writeable arrays are
+        # copied first, so that building a register never freezes the caller's data
         self.marks: npt.NDArray[np.uint8]
         self.dates: npt.NDArray[np.datetime64]
         self.pupil_ids: npt.NDArray[np.object_]
@@ -270,18 +274,18 @@ class Register:
         else:
             school_list = np.asarray(school_ids[first] if len(first) else uniq, dtype=object)
             school_index = inverse.astype(np.int64).reshape(-1)
-        sessions = {k: _read_only(v) for k, v in (added_sessions or {}).items()}
+        sessions = {k: _read_only(v, _fresh) for k, v in (added_sessions or {}).items()}
         self.__dict__.update(
-            marks=_read_only(marks),
-            dates=_read_only(dates.astype("datetime64[D]")),
-            pupil_ids=_read_only(pupil_ids),
-            school_ids=None if school_ids is None else _read_only(school_ids),
-            span=_read_only(span),
+            marks=_read_only(marks, _fresh),
+            dates=_read_only(dates.astype("datetime64[D]"), fresh=True),
+            pupil_ids=_read_only(pupil_ids, _fresh),
+            school_ids=None if school_ids is None else _read_only(school_ids, _fresh),
+            span=_read_only(span, _fresh),
             codes=codes,
             rejected=table,
             error_counts=MappingProxyType(dict(sorted(error_counts.items()))),
-            schools=_read_only(school_list),
-            school_index=_read_only(school_index),
+            schools=_read_only(school_list, fresh=True),
+            school_index=_read_only(school_index, fresh=True),
             added_sessions=MappingProxyType(sessions),
             _school_sessions=None,
             _whole_index=None,
@@ -418,7 +422,7 @@ class Register:
                 added = self.added_sessions.get(self.schools[s])
                 if added is not None:
                     out[s] |= added
-            self.__dict__["_school_sessions"] = _read_only(out)  # a cache: derived once
+            self.__dict__["_school_sessions"] = _read_only(out, fresh=True)  # a cache: derived once
         return self.__dict__["_school_sessions"]  # type: ignore[no-any-return]
 
     def school_blocks(self) -> list[slice]:
@@ -517,6 +521,7 @@ class Register:
             rejected=self.rejected,
             error_counts=self.error_counts,
             added_sessions={k: v[cols] for k, v in self.added_sessions.items()},
+            _fresh=True,
         )
 
     def with_school_days(self, days: Iterable[Any], school_id: str | None = None) -> Register:
@@ -554,6 +559,7 @@ class Register:
             rejected=self.rejected,
             error_counts=self.error_counts,
             added_sessions=added,
+            _fresh=True,
         )
 
     def period(self, start: Any = None, end: Any = None) -> Register:
@@ -587,11 +593,14 @@ class Register:
 
 # ---------------------------------------------------------------------------- encoding
 def _rebuild(state: dict[str, Any]) -> Register:
-    return Register(**state)
+    return Register(**state, _fresh=True)  # unpickled arrays belong to nobody else
 
 
-def _read_only(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """``array`` itself, no longer writeable (a register's arrays are never changed)."""
+def _read_only(array: npt.NDArray[Any], fresh: bool) -> npt.NDArray[Any]:
+    """``array`` read-only (a register's arrays are never changed): itself when ``fresh``
+    (made for the register) or already read-only, else a read-only copy."""
+    if array.flags.writeable and not fresh:
+        array = array.copy()
     array.flags.writeable = False
     return array
 
@@ -1560,6 +1569,7 @@ def _assemble(
         codes=table,
         rejected=rejected.frame(),
         error_counts=rejected.error_counts,
+        _fresh=True,
     )
 
 

@@ -856,27 +856,25 @@ def _fmt_date(value: Any) -> str:
     return str(value)
 
 
-def _pct(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "–"
+def _number(value: Any) -> float | None:
+    """A figure as a float for display; None when missing, NaN or not a number."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return "–"
-    if math.isnan(number):
-        return "–"
-    return f"{100 * number:.{digits}f}%"
+        return None
+    return None if math.isnan(number) else number
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    """A rate (a fraction) shown as a percentage (``93.2%``); ``–`` when missing."""
+    number = _number(value)
+    return "–" if number is None else f"{100 * number:.{digits}f}%"
 
 
 def _points(value: Any) -> str:
     """A change in rate as signed percentage points (``+2.5 pts``)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    if math.isnan(number):
-        return "–"
-    return f"{100 * number:+.1f} pts"
+    number = _number(value)
+    return "–" if number is None else f"{100 * number:+.1f} pts"
 
 
 def _days(value: Any) -> str:

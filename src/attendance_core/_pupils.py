@@ -25,6 +25,8 @@ __all__ = [
     "DATE_COLUMNS",
     "FLAGS",
     "OTHER_FLAGS",
+    "SOURCE_FLAGS",
+    "SOURCE_ID_COLUMNS",
     "TEXT_COLUMNS",
     "pupil_column",
     "pupils_table",
@@ -46,6 +48,11 @@ OTHER_FLAGS: tuple[str, ...] = ("ebsa", "special_school", "boarder")
 ALL_FLAGS: tuple[str, ...] = FLAGS + OTHER_FLAGS
 #: Every column a pupils table may carry besides its ``pupil_id`` index, as in api.md.
 COLUMNS: tuple[str, ...] = TEXT_COLUMNS + DATE_COLUMNS + FLAGS
+#: The source's own identifiers an adapter may add beside the pupil id (text): the MIS id,
+#: Wonde's and Assembly's ids.
+SOURCE_ID_COLUMNS: tuple[str, ...] = ("mis_id", "wonde_id", "assembly_id")
+#: Flags an adapter may add about those ids: Arbor's "the UPN is a temporary one".
+SOURCE_FLAGS: tuple[str, ...] = ("upn_temporary",)
 
 
 def pupils_table(pupils: Any) -> pd.DataFrame | None:

@@ -62,6 +62,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from . import _pupils
 from ._values import id_text as _id_text
 from ._values import is_blank
 from .errors import AttendanceWarning, FormatError, RegisterError
@@ -93,10 +94,8 @@ PERSONAL_COLUMNS: tuple[str, ...] = (
     "date_of_birth",
     "forename",
     "surname",
-    "mis_id",
-    "wonde_id",
-    "assembly_id",
-    "upn_temporary",
+    *_pupils.SOURCE_ID_COLUMNS,
+    *_pupils.SOURCE_FLAGS,
 )
 # words of a source header that make its values identifying (``studentId``, ``Adno``,
 # ``Legal Surname``, ``DOB``)

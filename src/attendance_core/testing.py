@@ -39,6 +39,7 @@ This module needs pytest and hypothesis (test dependencies, not runtime ones).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import warnings
 from pathlib import Path
@@ -47,6 +48,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from . import _pupils
 from ._rejected import rejected_total
 from .adapters import REJECTED_COLUMNS, LoadResult, Source, detect, formats, get_adapter
 from .adapters import load as _load
@@ -54,6 +56,7 @@ from .errors import AttendanceError, AttendanceWarning, FormatError, RegisterErr
 
 __all__ = [
     "FOREIGN_SAMPLES",
+    "OPTION_ALIASES",
     "AdapterConformance",
     "assert_load_invariants",
     "assert_rejected_shape",
@@ -63,7 +66,9 @@ __all__ = [
     "check_empty",
     "check_foreign",
     "check_load",
+    "check_option_names",
     "check_options",
+    "check_pupils",
     "check_random_bytes",
     "check_truncated",
     "drain",
@@ -388,6 +393,47 @@ def check_options(format_name: str, sample: Any) -> None:
         assert name in str(info.value), f"the error does not list the known option {name!r}"
 
 
+#: Option names with one meaning across adapters: each alias and the name it stands for.
+OPTION_ALIASES = {"chunksize": "chunk_size", "pupil_id": "pupil_key"}
+
+
+def check_option_names(format_name: str) -> None:
+    """The adapter speaks the one option vocabulary: an alias (``chunksize``, ``pupil_id``) is
+    declared only beside the name it stands for, and a chunk size option is both names."""
+    declared: frozenset[str] = getattr(type(get_adapter(format_name)), "options", frozenset())
+    for alias, name in OPTION_ALIASES.items():
+        if alias in declared:
+            assert name in declared, f"{format_name} declares {alias!r} without {name!r}"
+    if "chunk_size" in declared:
+        assert "chunksize" in declared, f"{format_name}: chunk_size without its alias"
+
+
+def check_pupils(format_name: str, sample: Any) -> None:
+    """The pupils table of the sample keeps the one contract (``attendance_core._pupils``):
+    indexed by ``pupil_id``; only the contract's columns, the flags and the source's own ids;
+    flags boolean, dates dates (or missing), text columns text (or missing)."""
+    pupils = load(sample, format=format_name).pupils
+    assert pupils is not None, f"{format_name}: no pupils table"
+    assert pupils.index.name == "pupil_id", f"{format_name}: pupils not indexed by pupil_id"
+    flags = set(_pupils.ALL_FLAGS) | set(_pupils.SOURCE_FLAGS)
+    allowed = set(_pupils.COLUMNS) | flags | set(_pupils.SOURCE_ID_COLUMNS)
+    extra = sorted(set(pupils.columns) - allowed)
+    assert not extra, f"{format_name}: pupils columns outside the contract: {extra}"
+    for column in pupils.columns:
+        values = pupils[column]
+        present = values[values.notna()]
+        if column in flags:
+            assert pd.api.types.is_bool_dtype(values.dtype) or all(
+                isinstance(v, bool) for v in present
+            ), f"{format_name}: flag {column} is not boolean"
+        elif column in _pupils.DATE_COLUMNS:
+            assert pd.api.types.is_datetime64_any_dtype(values.dtype) or all(
+                isinstance(v, dt.date) for v in present
+            ), f"{format_name}: {column} holds values that are not dates"
+        else:
+            assert all(isinstance(v, str) for v in present), f"{format_name}: {column} not text"
+
+
 def check_conformance(
     format_name: str,
     sample_path: Any,
@@ -405,6 +451,8 @@ def check_conformance(
     check_empty(format_name)
     check_foreign(format_name, foreign)
     check_options(format_name, sample_path)
+    check_option_names(format_name)
+    check_pupils(format_name, sample_path)
     check_truncated(format_name, sample_path, structured=structured)
     check_random_bytes(format_name, sample_path, examples=examples)
     if bad_sample is not None:
@@ -470,6 +518,14 @@ class AdapterConformance:
     def test_conformance_options(self, format: str, sample: Any) -> None:
         """Declared options; an unknown one is the core's FormatError listing the known."""
         check_options(format, sample)
+
+    def test_conformance_option_names(self, format: str) -> None:
+        """The one option vocabulary (chunk_size/chunksize, pupil_key/pupil_id)."""
+        check_option_names(format)
+
+    def test_conformance_pupils(self, format: str, sample: Any) -> None:
+        """The pupils table keeps the one contract of columns and kinds."""
+        check_pupils(format, sample)
 
     def test_conformance_truncated(self, format: str, sample: Any, structured: bool) -> None:
         """A truncated source never raises anything but AttendanceError."""

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from attendance_core.adapters import LoadResult, Source, load
 from attendance_core.errors import AttendanceError, AttendanceWarning, FormatError, RegisterError
-from attendance_core.testing import AdapterConformance, drain
+from attendance_core.testing import AdapterConformance
 
 DATA = Path(__file__).parent / "data"
 LISTING = DATA / "arbor_listing.json"
@@ -298,13 +298,6 @@ def test_flags_decide_the_category(
     assert long["code"].iloc[0] in CATEGORY[expected]
     if letter in CATEGORY[expected]:
         assert long["code"].iloc[0] == letter
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.binary(max_size=2048))
-def test_fuzz_bytes_only_attendance_errors(data: bytes) -> None:
-    with contextlib.suppress(AttendanceError):
-        drain("arbor-json", data)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -232,14 +231,6 @@ def test_fuzz_pages_raise_only_attendance_errors(pages: list[Any]) -> None:
     except AttendanceError:
         return
     assert result.rows_read == len(result.register.to_long()) + len(result.rejected)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.binary(max_size=2048))
-def test_fuzz_bytes_raise_only_attendance_errors(data: bytes) -> None:
-    assert isinstance(get_adapter("assembly-json").sniff(Source.of(data)), bool)
-    with contextlib.suppress(AttendanceError):
-        drain("assembly-json", data)
 
 
 # -- real layouts and no silent loss ------------------------------------------------------------

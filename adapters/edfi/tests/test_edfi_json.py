@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -229,14 +228,6 @@ def test_fuzz_records_raise_only_attendance_errors(records: list[Any]) -> None:
     except AttendanceError:
         return
     assert result.rows_read == len(result.register.to_long()) + len(result.rejected)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.binary(max_size=2048))
-def test_fuzz_bytes_raise_only_attendance_errors(data: bytes) -> None:
-    assert isinstance(get_adapter("edfi-json").sniff(Source.of(data)), bool)
-    with contextlib.suppress(AttendanceError):
-        drain("edfi-json", data)
 
 
 # --------------------------------------------------------------------- issue 16: real layouts

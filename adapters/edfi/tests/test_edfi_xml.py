@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -153,14 +152,6 @@ def test_truncated_xml_names_the_line() -> None:
     with pytest.raises(FormatError) as info:
         drain("edfi-xml", data[: len(data) // 2])
     assert info.value.row is not None
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.binary(max_size=2048))
-def test_fuzz_bytes_raise_only_attendance_errors(data: bytes) -> None:
-    assert isinstance(get_adapter("edfi-xml").sniff(Source.of(data)), bool)
-    with contextlib.suppress(AttendanceError):
-        drain("edfi-xml", data)
 
 
 _texts = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=16)

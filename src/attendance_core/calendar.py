@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from dateutil.easter import easter
 
 from ._values import is_blank
 from .errors import AttendanceError, AttendanceWarning, RegisterError
@@ -48,22 +49,36 @@ __all__ = [
     "STRAY_RATIO",
     "SchoolCalendar",
     "academic_year",
+    "academic_year_number",
     "academic_year_start",
     "as_date",
     "as_dates",
+    "clip",
     "in_bounds",
+    "previous_term_bounds",
     "read_term_dates",
     "stray_days",
+    "term_bounds",
+    "term_of",
     "week_start",
+    "year_before",
 ]
 
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 
+#: The first date a register, or any date argument, may hold. Electronic registers in England
+#: began in the 1990s; 0001-01-01 is the "no date" of .NET-based MIS exports, never a school day.
+FIRST_DATE = dt.date(1990, 1, 1)
+#: The last date a register, or any date argument, may hold (9999-12-31 is the "open end"
+#: placeholder of the same exports).
+LAST_DATE = dt.date(2099, 12, 31)
+
 #: a period as inclusive (start, end); None is open
 Period = tuple[dt.date | None, dt.date | None]
-#: a period that holds no date (start after end)
-EMPTY: tuple[dt.date, dt.date] = (dt.date(1, 1, 2), dt.date(1, 1, 1))
+#: a period that holds no date (start after end), both ends inside the bounds so that every
+#: date argument takes it
+EMPTY: tuple[dt.date, dt.date] = (FIRST_DATE + dt.timedelta(days=1), FIRST_DATE)
 
 
 # The week and window arithmetic every module uses (the counting engine serves it as well): a
@@ -148,16 +163,79 @@ def days_between(days: npt.NDArray[np.datetime64], after: dt.date, up_to: dt.dat
     return max(0, hi - lo)
 
 
+# Every period derived from a date (its academic year, its term, the term before, the same part
+# of last year) is made here and held to FIRST_DATE..LAST_DATE: a period reaching past the
+# bounds holds no mark there, and handing its true start (1989-08-01 for an as_of in 1990) to a
+# function that takes dates would refuse it as a date argument. Week windows need no clip: they
+# start on the Monday of a school day, and FIRST_DATE is a Monday.
+def clip(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The period ``start``..``end`` held to :data:`FIRST_DATE`..:data:`LAST_DATE`;
+    :data:`EMPTY` when it lies wholly outside them."""
+    if end < FIRST_DATE or start > LAST_DATE or end < start:
+        return EMPTY
+    return max(start, FIRST_DATE), min(end, LAST_DATE)
+
+
+def academic_year_number(day: dt.date) -> int:
+    """The calendar year in which the academic year containing ``day`` begins (2024 for
+    2024/25): the year's name, which clipping its dates never changes."""
+    return day.year if day.month >= 8 else day.year - 1
+
+
 def academic_year_start(day: dt.date) -> dt.date:
-    """1 August of the academic year containing ``day``."""
-    year = day.year if day.month >= 8 else day.year - 1
-    return dt.date(year, 8, 1)
+    """1 August of the academic year containing ``day``, or :data:`FIRST_DATE` when that is
+    later (the year of a day in spring 1990)."""
+    return academic_year(day)[0]
 
 
 def academic_year(day: dt.date) -> tuple[dt.date, dt.date]:
-    """The first and last date (1 August, 31 July) of the academic year containing ``day``."""
-    start = academic_year_start(day)
-    return start, dt.date(start.year + 1, 7, 31)
+    """The first and last date (1 August, 31 July) of the academic year containing ``day``,
+    held to :data:`FIRST_DATE`..:data:`LAST_DATE` (:func:`clip`)."""
+    year = academic_year_number(day)
+    return clip(dt.date(year, 8, 1), dt.date(year + 1, 7, 31))
+
+
+def year_before(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The same part of the academic year before ``day``'s: its 1 August to the day a year
+    before ``day`` (28 February for 29 February), clipped (:data:`EMPTY` before the bounds)."""
+    year = academic_year_number(day) - 1
+    same = dt.date(day.year - 1, day.month, 28 if (day.month, day.day) == (2, 29) else day.day)
+    return clip(dt.date(year, 8, 1), same)
+
+
+def _term(day: dt.date) -> tuple[dt.date, dt.date]:
+    if day.month >= 8:
+        return dt.date(day.year, 8, 1), dt.date(day.year, 12, 31)
+    sunday = easter(day.year)
+    if day <= sunday:
+        return dt.date(day.year, 1, 1), sunday
+    return sunday + dt.timedelta(days=1), dt.date(day.year, 7, 31)
+
+
+def term_of(day: Any) -> str:
+    """The term of a date as ``"2024/25 autumn"``, ``"2024/25 spring"`` or ``"2024/25 summer"``.
+
+    Autumn runs 1 August–31 December, spring 1 January–Easter Sunday, summer Easter Monday–31
+    July (:mod:`~attendance_core.patterns` says why).
+    """
+    d = as_date(day)
+    start = academic_year_number(d)
+    label = f"{start}/{(start + 1) % 100:02d}"
+    if d.month >= 8:
+        return f"{label} autumn"
+    return f"{label} spring" if d <= easter(d.year) else f"{label} summer"
+
+
+def term_bounds(day: Any) -> tuple[dt.date, dt.date]:
+    """First and last date of the term containing ``day`` (:func:`term_of`), clipped."""
+    return clip(*_term(as_date(day)))
+
+
+def previous_term_bounds(day: Any) -> tuple[dt.date, dt.date]:
+    """First and last date of the term before the one containing ``day``, clipped:
+    :data:`EMPTY` when that term ended before :data:`FIRST_DATE`."""
+    first, _ = _term(as_date(day))
+    return clip(*_term(first - dt.timedelta(days=1)))
 
 
 def week_start(day: dt.date) -> dt.date:
@@ -169,12 +247,6 @@ def week_start(day: dt.date) -> dt.date:
 # attendance officer and 3 January to pandas, so an ambiguous string is refused, never guessed.
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
 
-#: The first date a register, or any date argument, may hold. Electronic registers in England
-#: began in the 1990s; 0001-01-01 is the "no date" of .NET-based MIS exports, never a school day.
-FIRST_DATE = dt.date(1990, 1, 1)
-#: The last date a register, or any date argument, may hold (9999-12-31 is the "open end"
-#: placeholder of the same exports).
-LAST_DATE = dt.date(2099, 12, 31)
 #: A mark dated more than this many days from every other mark date of its school...
 STRAY_GAP_DAYS = 183
 #: ...in a run of dates holding fewer than one in this many of the dates of the school's

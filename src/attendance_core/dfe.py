@@ -29,7 +29,15 @@ import pandas as pd
 from . import _pupils
 from .age import year_group_number
 from .bands import persistent_and_severe
-from .calendar import academic_year_start, as_date, as_dates
+from .calendar import (
+    FIRST_DATE,
+    LAST_DATE,
+    academic_year,
+    academic_year_number,
+    as_date,
+    as_dates,
+    clip,
+)
 from .errors import AttendanceError
 from .measures import counts
 from .patterns import _truthy, pupil_column
@@ -98,6 +106,7 @@ RECONCILE_STEPS: tuple[tuple[str, str], ...] = (
     ("dfe", "DfE-comparable figures (as dfe_statistics)"),
 )
 
+_ONE_DAY = dt.timedelta(days=1)
 _FLAG_COLUMNS = frozenset(_pupils.ALL_FLAGS)
 _YEAR_TEXT = re.compile(r"^\s*(\d{4})\s*(?:[/-]\s*(\d{2}|\d{4}))?\s*$")
 
@@ -114,15 +123,25 @@ class AcademicYear:
     @property
     def label(self) -> str:
         """``"2024/25"``."""
-        return f"{self.start.year}/{str(self.end.year)[2:]}"
+        first = self.age_date.year  # start and end are clipped to the register's bounds
+        return f"{first}/{(first + 1) % 100:02d}"
 
     @classmethod
     def of(cls, first_year: int) -> AcademicYear:
-        """The year that starts on 1 August ``first_year``."""
+        """The year that starts on 1 August ``first_year``; its ``start`` and ``end`` held to
+        the dates a register can hold (:func:`~attendance_core.calendar.academic_year`: 1
+        January 1990 for 1989/90). A year wholly outside them raises
+        :class:`~attendance_core.AttendanceError`."""
+        if not FIRST_DATE.year - 1 <= first_year <= LAST_DATE.year:
+            raise AttendanceError(
+                f"year {first_year}/{(first_year + 1) % 100:02d} is outside the dates a register "
+                f"can hold ({FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()})"
+            )
+        start, end = academic_year(dt.date(first_year, 8, 1))
         may_31 = dt.date(first_year + 1, 5, 31)
         return cls(
-            start=dt.date(first_year, 8, 1),
-            end=dt.date(first_year + 1, 7, 31),
+            start=start,
+            end=end,
             age_date=dt.date(first_year, 8, 31),
             spring_bank_holiday=may_31 - dt.timedelta(days=may_31.weekday()),
         )
@@ -135,7 +154,7 @@ class AcademicYear:
             if reg is None or not len(reg.dates):
                 raise AttendanceError("year is needed: the register has no marks")
             latest = pd.Timestamp(reg.dates[-1]).date()
-            return cls.of(academic_year_start(latest).year)
+            return cls.of(academic_year_number(latest))
         if isinstance(year, AcademicYear):
             return year
         if isinstance(year, int | np.integer) and not isinstance(year, bool):
@@ -242,7 +261,7 @@ def _enrolments(reg: Register, pupils: pd.DataFrame | None, year: AcademicYear) 
         in_year=reg.enrolments_in(year.start, year.end),
         whole=_counts_by_row(reg, None, None),
         year=_counts_by_row(reg, year.start, year.end),
-        five=_counts_by_row(reg, year.start, year.spring_bank_holiday - dt.timedelta(days=1)),
+        five=_counts_by_row(reg, *clip(year.start, year.spring_bank_holiday - _ONE_DAY)),
     )
 
 

@@ -46,13 +46,12 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from dateutil.easter import easter
 
 from . import _engine as engine
 from . import _pupils
 from ._values import truthy_array
 from .bands import DEFAULT_SCHEME, BandScheme, persistent_and_severe
-from .calendar import academic_year_start, as_date
+from .calendar import academic_year_start, as_date, previous_term_bounds, term_bounds, term_of
 from .register import Register
 
 __all__ = [
@@ -243,38 +242,6 @@ def _rate(num: npt.NDArray[np.int64], den: npt.NDArray[np.int64]) -> npt.NDArray
 
 def _rows_in(reg: Register, start: dt.date | None, end: dt.date) -> npt.NDArray[np.int64]:
     return np.flatnonzero(reg.enrolments_in(start, end)).astype(np.int64)
-
-
-# ----------------------------------------------------------------------------- terms
-def term_of(day: Any) -> str:
-    """The term of a date as ``"2024/25 autumn"``, ``"2024/25 spring"`` or ``"2024/25 summer"``.
-
-    Autumn runs 1 August–31 December, spring 1 January–Easter Sunday, summer Easter Monday–31
-    July (see the module docstring for why).
-    """
-    d = as_date(day)
-    start = academic_year_start(d).year
-    label = f"{start}/{(start + 1) % 100:02d}"
-    if d.month >= 8:
-        return f"{label} autumn"
-    return f"{label} spring" if d <= easter(d.year) else f"{label} summer"
-
-
-def term_bounds(day: Any) -> tuple[dt.date, dt.date]:
-    """First and last date of the term containing ``day``."""
-    d = as_date(day)
-    if d.month >= 8:
-        return dt.date(d.year, 8, 1), dt.date(d.year, 12, 31)
-    sunday = easter(d.year)
-    if d <= sunday:
-        return dt.date(d.year, 1, 1), sunday
-    return sunday + dt.timedelta(days=1), dt.date(d.year, 7, 31)
-
-
-def previous_term_bounds(day: Any) -> tuple[dt.date, dt.date]:
-    """First and last date of the term before the one containing ``day``."""
-    first, _ = term_bounds(day)
-    return term_bounds(first - dt.timedelta(days=1))
 
 
 # ----------------------------------------------------------------------------- weekly series

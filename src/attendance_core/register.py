@@ -445,8 +445,11 @@ class Register:
         return slice(2 * lo, 2 * max(hi, lo))
 
     def enrolments_in(self, start: Any = None, end: Any = None) -> npt.NDArray[np.bool_]:
-        """Enrolments whose span meets the period from ``start`` to ``end`` inclusive."""
+        """Enrolments whose span meets the period from ``start`` to ``end`` inclusive (none
+        when ``end`` is before ``start``: :data:`~attendance_core.calendar.EMPTY`)."""
         keep = np.ones(self.n_enrolments, dtype=bool)
+        if start is not None and end is not None and as_date(end) < as_date(start):
+            return ~keep
         if start is not None:
             keep &= self.span[:, 1] >= 2 * _day_ordinal(start)
         if end is not None:

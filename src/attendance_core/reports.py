@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .bands import DEFAULT_SCHEME, BandScheme, band_scheme, persistent_and_severe
-from .calendar import academic_year_start
+from .calendar import academic_year_number, academic_year_start, year_before
 from .patterns import (
     OTHER_COHORTS,
     PRIORITY_COHORTS,
@@ -1469,7 +1469,7 @@ def _comparison_values(
     from .dfe import benchmarks as load_benchmarks
     from .errors import AttendanceError
 
-    year = AcademicYear.of(academic_year_start(day).year)
+    year = AcademicYear.of(academic_year_number(day))
     upto = reg.select(end=day)
     own: dict[Any, Any] = {}
     dfe: dict[Any, Any] | None = None
@@ -1783,12 +1783,8 @@ def year_on_year(reg: Register, as_of: Any = None) -> pd.DataFrame | None:
 
     day = resolve_as_of(reg, as_of)
     first = academic_year_start(day)
-    last_first = dt.date(first.year - 1, 8, 1)
-    try:
-        last_day = day.replace(year=day.year - 1)
-    except ValueError:  # 29 February
-        last_day = dt.date(day.year - 1, 2, 28)
-    if not len(reg.dates) or pd.Timestamp(reg.dates[0]).date() > last_day:
+    last_first, last_day = year_before(day)
+    if last_first > last_day or not len(reg.dates) or pd.Timestamp(reg.dates[0]).date() > last_day:
         return None
     rows = []
     for name, lo, hi in (("this_year", first, day), ("last_year", last_first, last_day)):

@@ -118,6 +118,8 @@ def test_sequence_check_warns_only_when_no_page_is_last() -> None:
         ("2024-09-02T08:45:00", dt.date(2024, 9, 2)),
         ({"date": "2024-09-02 00:00:00.000000"}, dt.date(2024, 9, 2)),
         ("02/09/2024", dt.date(2024, 9, 2)),
+        ("02/09/2024 08:45", dt.date(2024, 9, 2)),
+        ("31/12/9999 00:00:00", dt.date(9999, 12, 31)),
         (dt.datetime(2024, 9, 2, 9), dt.date(2024, 9, 2)),
         ("2024-02-30", None),
         ("31/02/2024", None),
@@ -133,6 +135,42 @@ def test_parse_date_moves_offsets_to_local_time() -> None:
     assert kit.parse_date("2024-09-01T23:00:00Z", local_tz=LONDON) == dt.date(2024, 9, 2)
     assert kit.parse_date("2024-09-01T23:00:00Z") == dt.date(2024, 9, 1)
     assert kit.parse_date("2024-09-01T23:00:00", local_tz=LONDON) == dt.date(2024, 9, 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("9999-12-31", "date_out_of_range"),
+        ("0001-01-01T00:00:00", "date_out_of_range"),
+        ({"date": "9999-12-31 08:45:00"}, "date_out_of_range"),
+        ("31/12/9999", "date_out_of_range"),
+        ("9999-12-31T23:00:00Z", "date_out_of_range"),  # moved to London: past year 9999
+        ("1989-12-31", "date_out_of_range"),
+        ("2100-01-01", "date_out_of_range"),
+        ("2024-02-30", "bad_date"),
+        ("next tuesday", "bad_date"),
+        (None, "bad_date"),
+    ],
+)
+def test_mark_date_holds_every_adapter_to_the_register_bounds(value: Any, reason: str) -> None:
+    with pytest.raises(kit.RowProblem) as info:
+        kit.mark_date(value, "date", local_tz=LONDON)
+    assert (info.value.column, info.value.reason) == ("date", reason)
+    shown = value.get("date") if isinstance(value, dict) else value
+    assert info.value.value == shown
+
+
+def test_checked_date_keeps_the_adapters_reason_for_what_is_no_date() -> None:
+    assert kit.mark_date("1990-01-01", "d") == dt.date(1990, 1, 1)
+    assert kit.checked_date(dt.date(2099, 12, 31), "x", "d") == dt.date(2099, 12, 31)
+    # an adapter whose parser refuses years outside 1900..2199 still gets date_out_of_range
+    with pytest.raises(kit.RowProblem, match="outside 1990-01-01") as info:
+        kit.checked_date(None, "9999-12-31", "d", reason="bad_record", text="needs a start")
+    assert info.value.reason == "date_out_of_range"
+    # a real date the adapter refuses for its form (day-first in CTF) keeps the adapter's reason
+    with pytest.raises(kit.RowProblem, match="needs a start") as info:
+        kit.checked_date(None, "02/09/2024", "d", reason="bad_record", text="needs a start")
+    assert info.value.reason == "bad_record"
 
 
 def test_open_end_set_and_text_id() -> None:

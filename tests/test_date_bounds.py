@@ -186,3 +186,31 @@ def test_demo_refuses_a_negative_seed() -> None:
         check=False,
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------ every adapter
+_ADAPTERS = Path(__file__).parents[1] / "adapters"
+
+
+@pytest.mark.parametrize(
+    ("format_name", "sample"),
+    [
+        ("sims-xml", "sims/tests/data/sims_latin1.xml"),
+        ("sims-xml", "sims/tests/data/sims_commandreporter.xml"),
+        ("arbor-json", "arbor/tests/data/arbor_listing.json"),
+        ("ctf-xml", "ctf/tests/data/ctf_yeardata.xml"),
+        ("ctf-xml", "ctf/tests/data/ctf_attendsessions.xml"),
+        ("wonde-json", "wonde/tests/data/session_single.json"),
+        ("assembly-json", "assembly/tests/data/attendances_v11.json"),
+        ("edfi-json", "edfi/tests/data/json/studentSchoolAttendanceEvents.json"),
+        ("edfi-xml", "edfi/tests/data/xml/district/StudentAttendance.xml"),
+        ("generic-csv", "generic/tests/data/sims_long.csv"),
+        ("generic-csv", "generic/tests/data/bromcom_long_cp1252.csv"),
+        ("wide-csv", "generic/tests/data/wide_sessions.csv"),
+    ],
+)
+def test_every_adapter_rejects_year_9999_and_0001_marks(format_name: str, sample: str) -> None:
+    from attendance_core.testing import check_out_of_range_dates
+
+    # the kit writes the two dates into the sample in its own format; True: it could
+    assert check_out_of_range_dates(format_name, _ADAPTERS / sample)

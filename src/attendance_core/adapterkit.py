@@ -60,8 +60,8 @@ from attendance_core import _pupils, _values
 from attendance_core._rejected import RejectedStore
 from attendance_core._values import decode_bytes, id_text, truthy
 from attendance_core.adapters import AdapterOutput, refuse_unknown
-from attendance_core.calendar import as_dates
-from attendance_core.errors import FormatError, RegisterError
+from attendance_core.calendar import as_dates, in_range
+from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
 __all__ = [
     "CHUNK_OPTIONS",
@@ -78,6 +78,7 @@ __all__ = [
     "RowProblem",
     "XmlDocument",
     "check_read_args",
+    "checked_date",
     "child_text",
     "choose_pupil_key",
     "api_output",
@@ -97,6 +98,7 @@ __all__ = [
     "local_name_as_written",
     "lower_names",
     "merge_aliases",
+    "mark_date",
     "mark_row",
     "note_rows",
     "marks_chunks",
@@ -163,7 +165,8 @@ PUPIL_KEYS: tuple[str, ...] = ("auto", "upn", "mis_id", "id")
 OPEN_END_DATES: tuple[str, ...] = ("2079-06-06",)
 
 _ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:$|[T ](.*)$)")
-_UK_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
+# day-first, optionally with a time (SIMS writes "31/12/9999 00:00")
+_UK_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?\s*$")
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})\s*$")
 
 _UPN_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ0123456789"
@@ -591,6 +594,40 @@ def parse_date(value: Any, *, local_tz: Any = None) -> dt.date | None:
         except ValueError:
             return None
     return None
+
+
+def mark_date(value: Any, column: str, *, local_tz: Any = None) -> dt.date:
+    """The date of a mark read from ``value`` by :func:`parse_date`, held to the dates a
+    register can hold (:func:`checked_date`)."""
+    return checked_date(parse_date(value, local_tz=local_tz), value, column)
+
+
+def checked_date(
+    day: dt.date | None,
+    value: Any,
+    column: str,
+    *,
+    reason: str = Reason.BAD_DATE,
+    text: str = "not a date",
+) -> dt.date:
+    """``day``, a mark's date as an adapter read it from ``value``, when it lies within the
+    register's bounds (:func:`~attendance_core.calendar.in_range`); else
+    :class:`RowProblem` on ``column``: ``date_out_of_range`` when ``value`` is a real date
+    outside them (``0001-01-01`` and ``9999-12-31``, the placeholders of .NET-based exports,
+    whatever the adapter's own parser made of them), else ``reason`` with ``text``.
+
+    The one bound every adapter applies to the dates of its marks, so that a year-9999 mark is
+    the same rejected row in every format as in the generic readers.
+    """
+    if day is not None and in_range(day):
+        return day
+    shown = value.get("date") if isinstance(value, Mapping) else value
+    real = day if day is not None else parse_date(value)
+    if real is not None and not in_range(real):
+        raise RowProblem(
+            column, shown, Reason.DATE_OUT_OF_RANGE, REASON_TEXT[Reason.DATE_OUT_OF_RANGE]
+        )
+    raise RowProblem(column, shown, reason, text)
 
 
 def text_id(value: Any) -> str | None:

@@ -55,6 +55,7 @@ __all__ = [
     "as_dates",
     "clip",
     "in_bounds",
+    "in_range",
     "previous_term_bounds",
     "read_term_dates",
     "stray_days",
@@ -267,7 +268,7 @@ def as_date(value: Any, name: str = "date") -> dt.date:
     if day is None:
         text = str(value).strip()
         raise AttendanceError(f"{name}: {text[:40]!r} is not a date; give it as YYYY-MM-DD")
-    if not FIRST_DATE <= day <= LAST_DATE:
+    if not in_range(day):
         raise AttendanceError(
             f"{name}: {day.isoformat()} is outside the dates a register can hold "
             f"({FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()})"
@@ -292,6 +293,12 @@ def _parse_date(value: Any) -> dt.date | None:
         except ValueError:
             pass
     return None
+
+
+def in_range(day: dt.date) -> bool:
+    """Whether ``day`` lies from :data:`FIRST_DATE` to :data:`LAST_DATE`: the one bound of
+    every date argument, every mark (``date_out_of_range``) and every adapter."""
+    return FIRST_DATE <= day <= LAST_DATE
 
 
 def in_bounds(ordinals: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:

@@ -42,9 +42,11 @@ import contextlib
 import datetime as dt
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,11 +54,13 @@ from . import _pupils
 from ._rejected import rejected_total
 from .adapters import REJECTED_COLUMNS, LoadResult, Source, detect, formats, get_adapter
 from .adapters import load as _load
+from .calendar import FIRST_DATE, LAST_DATE
 from .errors import AttendanceError, AttendanceWarning, FormatError, RegisterError
 
 __all__ = [
     "FOREIGN_SAMPLES",
     "OPTION_ALIASES",
+    "OUT_OF_RANGE_DATES",
     "AdapterConformance",
     "assert_load_invariants",
     "assert_rejected_shape",
@@ -69,6 +73,7 @@ __all__ = [
     "check_option_names",
     "check_options",
     "check_pupils",
+    "check_out_of_range_dates",
     "check_random_bytes",
     "check_truncated",
     "drain",
@@ -366,6 +371,86 @@ def check_random_bytes(format_name: str, sample: Any | None = None, *, examples:
     mangled()
 
 
+#: The placeholders of .NET-based exports ("open end", "no date"): a mark dated so is
+#: rejected as ``date_out_of_range`` in every format.
+OUT_OF_RANGE_DATES = (dt.date(9999, 12, 31), dt.date(1, 1, 1))
+# how a date is written in a sample: ISO, then day-first (zero-padded years: year 1 is 0001)
+_DATE_FORMS: tuple[Callable[[dt.date], bytes], ...] = (
+    lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}".encode(),
+    lambda d: f"{d.day:02d}/{d.month:02d}/{d.year:04d}".encode(),
+)
+
+
+def check_out_of_range_dates(format_name: str, sample: Any, *, tries: int = 40) -> bool:
+    """A mark dated 9999-12-31, and one dated 0001-01-01, written into the sample in its own
+    format is rejected as ``date_out_of_range`` (never ``bad_date``, never kept, never a
+    crash), with the row-count invariant.
+
+    The kit builds the marks from the sample: one occurrence of a mark's date, written as the
+    sample writes it (``yyyy-mm-dd`` or ``dd/mm/yyyy``, inside a date-time too), is replaced;
+    occurrences that change nothing (a date of another field, or of a row rejected for an
+    earlier reason) are passed over, up to ``tries``. Where a date heads a whole column (wide
+    layouts) a :class:`FormatError` with that reason is the answer. Returns False, having
+    checked nothing, when the sample holds no mark's date as text (Excel, Parquet).
+    """
+    data = _bytes_of(sample)
+    base = load(data, format=format_name, errors="collect")
+    found = _date_occurrences(data, base, tries)
+    if data.startswith((b"PK\x03\x04", b"PAR1")) or not found:
+        return False
+    for at, text, form in found:
+        outcomes = [
+            _out_of_range_outcome(format_name, data[:at] + form(bad) + data[at + len(text) :], base)
+            for bad in OUT_OF_RANGE_DATES
+        ]
+        if all(outcomes):
+            return True
+        assert not any(outcomes), f"{format_name}: only one of {OUT_OF_RANGE_DATES} rejected"
+    raise AssertionError(
+        f"{format_name}: no mark's date in the sample could be moved to 9999-12-31 "
+        f"({len(found)} occurrence(s) tried): is a mark dated so kept or lost unseen?"
+    )
+
+
+def _date_occurrences(
+    data: bytes, base: LoadResult, limit: int
+) -> list[tuple[int, bytes, Callable[[dt.date], bytes]]]:
+    """Where the sample writes its marks' dates: (offset, text, form), the first ``limit``."""
+    out: list[tuple[int, bytes, Callable[[dt.date], bytes]]] = []
+    for value in base.register.dates:
+        day = pd.Timestamp(value).date()
+        for form in _DATE_FORMS:
+            text = form(day)
+            at = data.find(text)
+            while at >= 0 and len(out) < limit:
+                out.append((at, text, form))
+                at = data.find(text, at + 1)
+    return out
+
+
+def _out_of_range_outcome(format_name: str, data: bytes, base: LoadResult) -> bool:
+    """Whether the edited sample rejects a mark as ``date_out_of_range`` (True), or loads as
+    before (False: the edit met no mark); anything else fails the check."""
+    reason = "date_out_of_range"
+    try:
+        result = load(data, format=format_name, errors="collect")
+    except FormatError as exc:  # a date heading a whole column refuses the file
+        if exc.reason != reason:
+            raise AssertionError(f"{format_name}: {exc} (reason {exc.reason})") from exc
+        return True
+    assert_load_invariants(result)
+    before, after = dict(base.error_counts), dict(result.error_counts)
+    grown = {k for k, n in after.items() if n > before.get(k, 0)}
+    if not grown and after == before:
+        assert len(result.register.to_long()) == len(base.register.to_long())
+        return False
+    assert grown == {reason}, f"{format_name}: {before} -> {after}"
+    dates = result.register.dates
+    assert not len(dates) or dates[-1] <= np.datetime64(LAST_DATE), "a 9999 mark was kept"
+    assert not len(dates) or dates[0] >= np.datetime64(FIRST_DATE), "a 0001 mark was kept"
+    return True
+
+
 def check_bad_row_raises(format_name: str, bad_sample: Any) -> None:
     """``errors="raise"`` stops with :class:`RegisterError` naming the row and column; with
     ``errors="collect"`` the same source loads with at least one rejected row."""
@@ -455,6 +540,7 @@ def check_conformance(
     check_pupils(format_name, sample_path)
     check_truncated(format_name, sample_path, structured=structured)
     check_random_bytes(format_name, sample_path, examples=examples)
+    check_out_of_range_dates(format_name, sample_path)
     if bad_sample is not None:
         check_bad_row_raises(format_name, bad_sample)
     return result
@@ -534,6 +620,11 @@ class AdapterConformance:
     def test_conformance_random_bytes(self, format: str, sample: Any) -> None:
         """Random and mangled bytes raise only AttendanceError."""
         check_random_bytes(format, sample)
+
+    def test_conformance_out_of_range_dates(self, format: str, sample: Any) -> None:
+        """Marks dated 9999-12-31 and 0001-01-01 are rejected as date_out_of_range."""
+        if not check_out_of_range_dates(format, sample):
+            pytest.skip("the sample holds no mark's date as text (a binary format)")
 
     def test_conformance_bad_row(self, format: str, bad_sample: Any) -> None:
         """errors='raise' names row and column of the first bad row."""

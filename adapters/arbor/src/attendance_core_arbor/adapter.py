@@ -582,14 +582,15 @@ class _Reader:
                 column, None, Reason.MISSING_VALUE, "record has no start date-time"
             )
         start = parse_stamp(raw_start)
-        if start is None:
-            shown = raw_start.get("date") if _is_map(raw_start) else raw_start
-            raise kit.RowProblem(column, shown, Reason.BAD_DATE, "not a date-time")
+        # None (no date-time) or a date outside the register's bounds is a kit.RowProblem here
+        day = kit.checked_date(
+            None if start is None else start.date(), raw_start, column, text="not a date-time"
+        )
         session, how = self._session(record, event, start)
         if how == "lesson":
             return {}, how, None
         code, note = self._code(record, session)
-        return kit.mark_row(pupil_id, start.date(), session, code, self.school_id), how, note
+        return kit.mark_row(pupil_id, day, session, code, self.school_id), how, note
 
     def _register_type(
         self, record: Mapping[str, Any], event: Mapping[str, Any] | None

@@ -443,9 +443,10 @@ def _marks(
         if raw is None:
             sink.reject(row, col, None, Reason.MISSING_VALUE, "no date")
             continue
-        day = kit.parse_date(raw, local_tz=_LONDON)
-        if day is None:
-            sink.reject(row, col, raw, Reason.BAD_DATE, "not a date")
+        try:
+            day = kit.mark_date(raw, col, local_tz=_LONDON)
+        except kit.RowProblem as problem:
+            sink.record(row, problem)
             continue
         col, raw = kit.first_of(item, f["session"])
         col = col or f["session"][0]

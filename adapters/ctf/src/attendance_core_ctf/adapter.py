@@ -477,16 +477,13 @@ class _Reader:
                 if start_text is not None:
                     break
         end_text, end_col, _ = kit.child_text(element, f.field("totals", "end"))
-        start = parse_iso(start_text)
-        end = parse_iso(end_text)
-        if start_text and start is None:
-            raise kit.RowProblem(
-                start_col or "AttendanceStartDate", start_text, Reason.BAD_DATE, "not a date"
+        start = end = None
+        if start_text:
+            start = kit.checked_date(
+                parse_iso(start_text), start_text, start_col or "AttendanceStartDate"
             )
-        if end_text and end is None:
-            raise kit.RowProblem(
-                end_col or "AttendanceEndDate", end_text, Reason.BAD_DATE, "not a date"
-            )
+        if end_text:
+            end = kit.checked_date(parse_iso(end_text), end_text, end_col or "AttendanceEndDate")
         if block.kind == "term":
             name = kit.local_name_as_written(str(element.tag))
             if name.lower() == "termlyattendance" or self.period is None:
@@ -551,14 +548,13 @@ class _Reader:
             start_text, start_col, _ = kit.child_text(
                 block.element, self.aliases.field("totals", "start")
             )
-        start = parse_iso(start_text)
-        if start is None:
-            raise kit.RowProblem(
-                start_col or "AttendanceStartDate",
-                start_text,
-                Reason.BAD_RECORD,
-                "a marks string needs a valid AttendanceStartDate",
-            )
+        start = kit.checked_date(
+            parse_iso(start_text),
+            start_text,
+            start_col or "AttendanceStartDate",
+            reason=Reason.BAD_RECORD,
+            text="a marks string needs a valid AttendanceStartDate",
+        )
         if len(marks) % 2:
             raise kit.RowProblem(
                 column,

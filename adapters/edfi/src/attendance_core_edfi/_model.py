@@ -15,9 +15,17 @@ from typing import Any, ClassVar
 import attrs
 import pandas as pd
 
-from attendance_core.adapterkit import RejectedRows, chunked, mark_row, package_toml, parse_date
+from attendance_core.adapterkit import (
+    RejectedRows,
+    RowProblem,
+    checked_date,
+    chunked,
+    mark_row,
+    package_toml,
+    parse_date,
+)
 from attendance_core.adapters import AdapterOutput, RejectedStore, Source, check_options
-from attendance_core.calendar import FIRST_DATE, LAST_DATE, as_dates
+from attendance_core.calendar import as_dates, clip
 from attendance_core.errors import Reason
 
 #: Descriptor namespaces of the Ed-Fi standard itself (anything else is a local descriptor).
@@ -278,9 +286,13 @@ class Build:
         if ev.date is None:
             sink.reject(ev.row, c.date, None, Reason.MISSING_VALUE, "no date")
             return None
-        day = parse_date(ev.date) if isinstance(ev.date, str) and "/" not in ev.date else None
-        if day is None:
+        if not isinstance(ev.date, str) or "/" in ev.date:
             sink.reject(ev.row, c.date, ev.date, Reason.BAD_DATE, "not an ISO date")
+            return None
+        try:
+            day = checked_date(parse_date(ev.date), ev.date, c.date, text="not an ISO date")
+        except RowProblem as problem:
+            sink.record(ev.row, problem)
             return None
         if not ev.category:
             sink.reject(ev.row, c.category, None, Reason.MISSING_VALUE, "no category")
@@ -409,7 +421,7 @@ class Build:
                 continue
             # a session dated past the bounds any register holds (a 9999-12-31 end) is read
             # up to those bounds, never day by day to the end of the calendar
-            day, end = max(sp.begin, FIRST_DATE), min(sp.end, LAST_DATE)
+            day, end = clip(sp.begin, sp.end)
             while day <= end:
                 if day.weekday() in SESSION_WEEKDAYS and day not in dates:
                     out.setdefault(day, sp.row)

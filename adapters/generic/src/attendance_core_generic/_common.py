@@ -27,7 +27,7 @@ from attendance_core.adapterkit import (
 )
 from attendance_core.adapterkit import chunk_size as kit_chunk_size
 from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, RejectedStore, Source
-from attendance_core.calendar import FIRST_DATE, LAST_DATE
+from attendance_core.calendar import in_range
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
 #: Rows per chunk the adapters yield; memory is bounded by one chunk.
@@ -201,12 +201,20 @@ def map_header(
                     and dt.date.fromisoformat(iso).weekday() != _DOW[dow.lower()[:3]]
                 ):
                     why = Reason.AMBIGUOUS_DATE
+                if why == Reason.DATE_OUT_OF_RANGE:  # a whole column of 9999-12-31
+                    raise FormatError(
+                        f"session column header: {REASON_TEXT[why]}",
+                        file=file,
+                        column=text,
+                        reason=why,
+                    )
                 if why is not None or iso is None:
                     raise FormatError(
                         "session column header has an ambiguous or invalid date "
                         "(write dates day-first as dd/mm/yyyy or as yyyy-mm-dd)",
                         file=file,
                         column=text,
+                        reason=why or Reason.BAD_DATE,
                     )
                 session = table.session(found["session"]) or found["session"].upper()
                 sessions.append((pos, iso, session, text))
@@ -346,7 +354,7 @@ class DateParser:
         first, why = self._read(text)
         if first is None:
             return None, why
-        if not FIRST_DATE <= first <= LAST_DATE:  # 0001-01-01, 9999-12-31: a placeholder
+        if not in_range(first):  # 0001-01-01, 9999-12-31: a placeholder
             return None, Reason.DATE_OUT_OF_RANGE
         if weekday is not None and first.weekday() != weekday:
             return None, Reason.AMBIGUOUS_DATE

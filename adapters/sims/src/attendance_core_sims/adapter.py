@@ -685,11 +685,7 @@ class _Reader:
             raise kit.RowProblem(
                 date_col or "SessionDate", None, Reason.MISSING_VALUE, "mark has no date"
             )
-        date = parse_date(date_text)
-        if date is None:
-            raise kit.RowProblem(
-                date_col or "SessionDate", date_text, Reason.BAD_DATE, "not a date"
-            )
+        date = kit.checked_date(kit.parse_date(date_text), date_text, date_col or "SessionDate")
         name, name_col, _ = _text(element, f["session_name"])
         if not name and session is not None:
             name, name_col = session.name, session.name_column

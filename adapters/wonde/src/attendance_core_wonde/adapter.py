@@ -376,10 +376,10 @@ class WondeJsonAdapter:
                 if d_raw is None:
                     sink.reject(row, d_col, None, Reason.MISSING_VALUE, "no date")
                     continue
-                day = kit.parse_date(d_raw)
-                if day is None:
-                    shown = d_raw.get("date") if isinstance(d_raw, Mapping) else d_raw
-                    sink.reject(row, d_col, shown, Reason.BAD_DATE, "not a date")
+                try:
+                    day = kit.mark_date(d_raw, d_col)
+                except kit.RowProblem as problem:
+                    sink.record(row, problem)
                     continue
                 t_path, t_raw = kit.first_of(item, att["session"])
                 t_col = (t_path or att["session"][0]).split(".")[0]

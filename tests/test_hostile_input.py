@@ -512,6 +512,107 @@ def test_workbook_whitespace_bomb_in_shared_strings_is_streamed() -> None:
     assert top < 16 * MiB, top
 
 
+def _with_part(data: bytes, part: str, change: Callable[[bytes], bytes]) -> bytes:
+    """The workbook ``data`` with one of its parts changed."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as w:
+            for n in z.namelist():
+                w.writestr(n, change(z.read(n)) if n == part else z.read(n))
+    return out.getvalue()
+
+
+def _huge_cell(value: bytes) -> bytes:
+    """The shared-strings workbook with cell D2 an inline string holding ``value``."""
+    return _with_part(
+        _shared_strings_workbook(b""),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(
+            b'<c r="D2" t="s"><v>7</v></c>',
+            b'<c r="D2" t="inlineStr"><is>' + value + b"</is></c>",
+        ),
+    )
+
+
+_RICH = b"<r><t>AAAAAAAA</t></r>" * 2**21  # 44 MiB of XML in short runs, one value
+
+
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [
+        ("a 64 MiB cell", lambda: _huge_cell(b"<t>" + b"A" * (64 * MiB) + b"</t>")),
+        ("a cell of 2M rich-text runs", lambda: _huge_cell(_RICH)),
+        (
+            "a 64 MiB shared string",
+            lambda: _shared_strings_workbook(b"<si><t>" + b"A" * (64 * MiB) + b"</t></si>"),
+        ),
+        (
+            "a shared string of 2M rich-text runs",
+            lambda: _shared_strings_workbook(b"<si>" + _RICH + b"</si>"),
+        ),
+    ],
+)
+def test_a_huge_cell_or_shared_string_is_refused_before_it_is_held(
+    name: str, build: Callable[[], bytes]
+) -> None:
+    """Reproduction (SECURITY.md's "still held whole"): a 300 KB workbook holding a 300 MB
+    cell added about 100 MB; a 64 MiB cell (a 66 KB workbook) peaked at 199 MiB. A cell or
+    shared string whose XML passes 16 x (``max_field_length`` + 1) bytes is refused as it
+    streams, naming the file, the part and the cell: peak below 4 x the workbook + 16 MiB
+    (measured: 6.4 MiB for the 64 MiB cell, under 0.5 MiB for the others)."""
+    needs("generic-excel")
+    data = build()
+
+    def refused() -> FormatError:
+        with pytest.raises(FormatError, match="longer than 16400 bytes") as info:
+            ac.load(data, format="generic-excel")
+        return info.value
+
+    err, top = peak(refused)
+    assert err.file == "<buffer>"
+    where = "shared strings: string 2" if "shared" in name else "sheet1.xml: cell D2"
+    assert where in str(err), str(err)
+    assert top < 4 * len(data) + 16 * MiB, (name, top)
+
+
+def test_a_value_under_the_cap_is_still_one_rejected_row() -> None:
+    """Between ``max_field_length`` and the cap a long value rejects its row, as before."""
+    needs("generic-excel")
+    result = ac.load(_huge_cell(b"<t>" + b"A" * 5000 + b"</t>"), format="generic-excel")
+    assert result.error_counts == {"field_too_long": 1}
+    assert_load_invariants(result)
+
+
+def test_the_shared_strings_table_is_held_to_max_file_size() -> None:
+    """A 10 KB workbook whose shared-strings part holds 200 000 strings: openpyxl keeps every
+    one (about 135 bytes each with the element its parser keeps: 27 MiB, whatever
+    ``max_file_size`` said). The table is counted as it streams, 256 bytes a string plus its
+    XML, and refused past ``max_file_size``: with 1 MiB, after 7 276 strings, peak below
+    2 x max_file_size + 16 MiB (measured: about 0.55 x max_file_size, 1.0 MiB at 1 MiB,
+    8.3 MiB at 16 MiB); a table within the limit loads."""
+    needs("generic-excel")
+    many = _with_part(
+        _shared_strings_workbook(b""),
+        "xl/sharedStrings.xml",
+        lambda xml: xml.replace(b"</sst>", b"<si><t>ab</t></si>" * 200_000 + b"</sst>"),
+    )
+
+    def refused() -> FormatError:
+        with pytest.raises(FormatError, match=r"more than max_file_size \(1048576 bytes\)") as info:
+            ac.load(many, format="generic-excel", max_file_size=MiB)
+        return info.value
+
+    err, top = peak(refused)
+    assert "shared strings:" in str(err) and "raise max_file_size" in str(err)
+    assert top < 2 * MiB + 16 * MiB, top
+    small = _with_part(
+        _shared_strings_workbook(b""),
+        "xl/sharedStrings.xml",
+        lambda xml: xml.replace(b"</sst>", b"<si><t>ab</t></si>" * 1000 + b"</sst>"),
+    )
+    assert ac.load(small, format="generic-excel", max_file_size=MiB).rows_read == 3
+
+
 def test_cli_counts_every_rejected_row_past_the_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,7 +26,13 @@ from attendance_core.adapterkit import (
     upn_ok,
 )
 from attendance_core.adapterkit import chunk_size as kit_chunk_size
-from attendance_core.adapters import DEFAULT_MAX_FIELD_LENGTH, PUPIL_COLUMNS, RejectedStore, Source
+from attendance_core.adapters import (
+    DEFAULT_MAX_FIELD_LENGTH,
+    DEFAULT_MAX_FILE_SIZE,
+    PUPIL_COLUMNS,
+    RejectedStore,
+    Source,
+)
 from attendance_core.calendar import in_range
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
 
@@ -656,6 +662,11 @@ class Problems:
 def max_field_length(options: Mapping[str, Any]) -> int:
     """The ``max_field_length`` option (characters)."""
     return int(options.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH))
+
+
+def max_file_size(options: Mapping[str, Any]) -> int:
+    """The ``max_file_size`` option (bytes), which also bounds what a workbook's XML may hold."""
+    return int(options.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
 
 
 def chunksize(options: Mapping[str, Any], default: int = DEFAULT_CHUNKSIZE) -> int:

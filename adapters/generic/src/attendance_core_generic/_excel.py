@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from attendance_core.adapters import Source
+from attendance_core.adapters import DEFAULT_MAX_FILE_SIZE, Source
 from attendance_core.errors import AttendanceError, FormatError
 
 from ._common import AliasTable, Header, alias_table, find_header
@@ -47,12 +47,17 @@ EXCEL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def open_workbook(source: Source, *, keep: int | None = None) -> Any:
+def open_workbook(
+    source: Source, *, keep: int | None = None, max_file_size: int = DEFAULT_MAX_FILE_SIZE
+) -> Any:
     """An openpyxl workbook (read-only, values only) over an .xlsx source, or FormatError.
 
     Every XML part openpyxl reads (shared strings, workbook, styles and, later, the sheets)
     comes through :class:`_Squeezed`: a whitespace run is cut to ``keep`` bytes (default
-    :data:`WHITESPACE_RUN`) as the part streams.
+    :data:`WHITESPACE_RUN`) as the part streams, and no value is held whole past a cap
+    (:class:`_Bounds`): a cell or shared string longer than :data:`XML_BYTES_PER_CHAR` x
+    ``keep`` bytes of XML, or a shared-strings table costing more than ``max_file_size``
+    (:data:`STRING_COST` bytes a string plus its XML), is a :class:`FormatError`.
     """
     from openpyxl.reader.excel import ExcelReader
 
@@ -72,7 +77,12 @@ def open_workbook(source: Source, *, keep: int | None = None) -> Any:
         else:
             fh.seek(0)
         reader = ExcelReader(target, read_only=True, data_only=True)
-        reader.archive = _SqueezedArchive(reader.archive, WHITESPACE_RUN if keep is None else keep)
+        reader.archive = _SqueezedArchive(
+            reader.archive,
+            WHITESPACE_RUN if keep is None else keep,
+            file=source.name,
+            budget=max_file_size,
+        )
         reader.read()
         return reader.wb
     except AttendanceError:
@@ -80,9 +90,22 @@ def open_workbook(source: Source, *, keep: int | None = None) -> Any:
         raise
     except EXCEL_ERRORS as exc:
         fh.close()
+        ours = _refusal(exc)
+        if ours is not None:  # openpyxl wraps what its parts' streams raise in a ValueError
+            raise ours from None
         raise FormatError(
             f"workbook cannot be read ({type(exc).__name__})", file=source.name
         ) from exc
+
+
+def _refusal(exc: BaseException) -> AttendanceError | None:
+    """The :class:`AttendanceError` (a :class:`_Bounds` refusal) behind ``exc``, if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AttendanceError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 #: Whitespace kept of one run between or inside XML elements of a sheet, at least (a longer
@@ -101,10 +124,11 @@ class _Squeezed(io.RawIOBase):
     not.
     """
 
-    def __init__(self, raw: Any, keep: int) -> None:
+    def __init__(self, raw: Any, keep: int, bounds: _Bounds | None = None) -> None:
         super().__init__()
         self._raw = raw
         self._keep = keep
+        self._bounds = bounds
         self._run = 0  # whitespace at the end of what was read so far
         self._pattern = re.compile(b"[ \t\r\n]{%d,}" % (keep + 1))
         self._pending = b""
@@ -136,6 +160,8 @@ class _Squeezed(io.RawIOBase):
             if not block:
                 return 0
             self._pending, self._at = self._squeeze(block), 0
+            if self._bounds is not None:
+                self._bounds.feed(self._pending)
         n = min(len(view), len(self._pending) - self._at)
         view[:n] = self._pending[self._at : self._at + n]
         self._at += n
@@ -146,19 +172,132 @@ class _Squeezed(io.RawIOBase):
         super().close()
 
 
+#: Bytes of XML a character of a value takes at most (``&#1114111;`` is ten): a cell or shared
+#: string whose XML is longer than this many times ``max_field_length + 1`` bytes certainly
+#: holds a value longer than ``max_field_length`` characters, and is refused before it is held.
+XML_BYTES_PER_CHAR = 16
+#: What one shared string costs in memory besides its characters, at most (openpyxl's list
+#: entry, the string object, the cleared element its parser keeps): the shared-strings table is
+#: held to ``max_file_size`` bytes, counted as its part streams.
+STRING_COST = 256
+
+
+class _Bounds:
+    """Refuses, as an XML part streams, what would otherwise be held whole: any run of text or
+    attribute (no ``<``) longer than ``cap`` bytes, any ``<tag>`` element (a sheet's cell
+    ``c``, a shared string ``si``) whose content is longer than ``cap`` bytes, and, with a
+    ``budget``, a table of such elements costing more than ``budget`` bytes
+    (:data:`STRING_COST` an element plus the part's XML so far)."""
+
+    def __init__(
+        self, tag: bytes, cap: int, *, where: str, file: str, budget: int | None = None
+    ) -> None:
+        self._start = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?%s(?:\s[^<>]*)?>" % tag)
+        self._end = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?%s\s*>" % tag)
+        self._long_run = re.compile(rb"[^<]{%d}" % (cap + 1))
+        self._cap = cap
+        self._where = where
+        self._file = file
+        self._budget = budget
+        self._open: bytes | None = None  # the start tag of an element not yet closed
+        self._held = 0  # its content so far
+        self._run = 0  # bytes since the last "<"
+        self._count = 0
+        self._seen = 0
+        self._last = b""  # the start tag of the element last started
+
+    def feed(self, block: bytes) -> None:
+        """Check the next ``block`` of the part; :class:`FormatError` past a cap."""
+        self._seen += len(block)
+        pos = self._close_open(block)
+        while pos >= 0:
+            pos = self._next_element(block, pos)
+        lt = block.find(b"<")
+        self._run = self._run + len(block) if lt < 0 else len(block) - block.rfind(b"<") - 1
+        if (lt < 0 and self._run > self._cap) or self._long_run.search(block):
+            self._refuse(f"{self._which()} holds a text longer than {self._cap} bytes")
+        if self._budget is not None and STRING_COST * self._count + self._seen > self._budget:
+            self._refuse(
+                f"{self._count} strings in {self._seen} bytes so far: the table would take more "
+                f"than max_file_size ({self._budget} bytes) allows",
+                long_value=False,
+            )
+
+    def _close_open(self, block: bytes) -> int:
+        """Where the element left open by the last block closes in this one (-1: it does not)."""
+        if self._open is None:
+            return 0
+        end = self._end.search(block)
+        self._held += len(block) if end is None else end.start()
+        self._check()
+        if end is None:
+            return -1
+        self._open = None
+        return end.end()
+
+    def _next_element(self, block: bytes, pos: int) -> int:
+        found = self._start.search(block, pos)
+        if found is None:
+            return -1
+        self._count += 1
+        self._last = found.group()
+        if self._last.endswith(b"/>"):
+            return found.end()
+        end = self._end.search(block, found.end())
+        self._open = self._last
+        self._held = (len(block) if end is None else end.start()) - found.end()
+        self._check()
+        if end is None:
+            return -1
+        self._open = None
+        return end.end()
+
+    def _which(self) -> str:
+        """The element last started: ``cell B7`` (its ``r``) or ``string 12`` (1-based)."""
+        ref = re.search(rb'\sr="([A-Z]{1,3}[0-9]{1,7})"', self._last)
+        if ref:
+            return f"cell {ref[1].decode()}"
+        return f"{'string' if self._budget is not None else 'element'} {self._count}"
+
+    def _check(self) -> None:
+        if self._held > self._cap:
+            self._refuse(f"{self._which()} is longer than {self._cap} bytes of XML")
+
+    def _refuse(self, what: str, *, long_value: bool = True) -> None:
+        why = (
+            f" (a value this long is over max_field_length, "
+            f"{self._cap // XML_BYTES_PER_CHAR - 1} characters: the workbook is refused)"
+            if long_value
+            else " (raise max_file_size to read it)"
+        )
+        raise FormatError(f"{self._where}: {what}{why}", file=self._file)
+
+
 class _SqueezedArchive:
     """A zip archive whose XML parts open through :class:`_Squeezed` (other members, and
     everything else a ``ZipFile`` does, pass through)."""
 
-    def __init__(self, archive: zipfile.ZipFile, keep: int) -> None:
+    def __init__(
+        self, archive: zipfile.ZipFile, keep: int, *, file: str = "", budget: int | None = None
+    ) -> None:
         self._archive = archive
         self.keep = max(keep, 64)
+        self.file = file
+        self._budget = budget
 
     def open(self, name: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         raw = self._archive.open(name, mode, *args, **kwargs)
         text = getattr(name, "filename", name)
         if mode == "r" and isinstance(text, str) and text.lower().endswith((".xml", ".rels")):
-            return io.BufferedReader(_Squeezed(raw, self.keep))
+            strings = text.lower().rsplit("/", 1)[-1].startswith("sharedstrings")
+            bounds = _Bounds(
+                b"si" if strings else b"c",
+                XML_BYTES_PER_CHAR * self.keep,
+                where="shared strings" if strings else f"sheet part {text}",
+                file=self.file,
+                budget=self._budget if strings else None,
+            )
+            return io.BufferedReader(_Squeezed(raw, self.keep, bounds))
         return raw
 
     def read(self, name: Any, *args: Any) -> bytes:
@@ -180,9 +319,13 @@ def _row_parser(sheet: Any, keep: int) -> tuple[Any, Any] | None:
     if path is None or archive is None:
         return None
     book = sheet.parent
+    file = ""
     if isinstance(archive, _SqueezedArchive):
+        file = archive.file
         archive = archive._archive  # squeezed here, to this sheet's own limit
-    src = io.BufferedReader(_Squeezed(archive.open(path), keep))
+    where = f"sheet {getattr(sheet, 'title', path)!r}"
+    bounds = _Bounds(b"c", XML_BYTES_PER_CHAR * keep, where=where, file=file)
+    src = io.BufferedReader(_Squeezed(archive.open(path), keep, bounds))
     parser = WorkSheetParser(
         src,
         getattr(sheet, "_shared_strings", []),
@@ -309,11 +452,12 @@ def open_sheet(
     *,
     wide: bool,
     keep: int | None = None,
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> tuple[Any, Any, Header, int]:
     """``(workbook, sheet, header, header row)`` of the sheet to read (see :func:`find_sheet`);
-    the workbook is closed again when no sheet can be used. ``keep``: as for
-    :func:`open_workbook` (``max_field_length + 1``)."""
-    workbook = open_workbook(source, keep=keep)
+    the workbook is closed again when no sheet can be used. ``keep`` and ``max_file_size``:
+    as for :func:`open_workbook` (``max_field_length + 1``, the load's limit)."""
+    workbook = open_workbook(source, keep=keep, max_file_size=max_file_size)
     try:
         sheet, header, header_row = find_sheet(
             workbook, table, wanted, source.name, accept, wide=wide

@@ -43,6 +43,7 @@ from ._common import (
     head_text,
     is_long_header,
     max_field_length,
+    max_file_size,
     sniff_csv,
     sniff_text,
 )
@@ -743,6 +744,7 @@ class GenericExcelAdapter:
             is_long_header,
             wide=False,
             keep=max_field_length(options) + 1,
+            max_file_size=max_file_size(options),
         )
         out.warnings.extend(header.notes())
         note = sheet_note(workbook, sheet)

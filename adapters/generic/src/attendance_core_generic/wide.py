@@ -38,6 +38,7 @@ from ._common import (
     head_text,
     is_wide_header,
     max_field_length,
+    max_file_size,
     sniff_csv,
     sniff_text,
 )
@@ -340,6 +341,7 @@ class WideExcelAdapter:
             is_wide_header,
             wide=True,
             keep=max_field_length(options) + 1,
+            max_file_size=max_file_size(options),
         )
         out, rows = _start(source, header, table, options, errors)
         note = sheet_note(workbook, sheet)

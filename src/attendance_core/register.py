@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -162,7 +162,7 @@ class _Encoded:
     n: int  # accepted rows
     row: pd.Index | None  # index labels of accepted rows (None: see row_start and row_skip)
     row_start: int  # label of the chunk's first row when ``row`` is None
-    row_skip: npt.NDArray[np.intp]  # positions in the chunk of the rejected rows
+    row_skip: npt.NDArray[np.signedinteger[Any]]  # positions in the chunk of rejected rows
     # rows come in runs of one enrolment (an export sorted by school and pupil has one run a
     # pupil); school and pupil codes are per run, ``run_length`` the rows of each run
     run_length: npt.NDArray[np.intp]
@@ -1123,7 +1123,11 @@ def _encode_chunk(
         n=n - len(bad),
         row=None if start is not None else kept_labels,
         row_start=0 if start is None else start,
-        row_skip=bad,
+        # needed only to rebuild the labels of kept rows: none for a chunk of rejected rows,
+        # so a file of nothing but bad rows keeps nothing a row
+        row_skip=bad.astype(np.int32 if n < 2**31 else np.intp)
+        if len(bad) < n
+        else np.zeros(0, dtype=np.int32),
         run_length=run_length,
         school=school,
         pupil=pcodes,
@@ -1347,37 +1351,50 @@ def _write_sorted(
 
 
 @attrs.define(eq=False)
-class _Rows:
-    """Every accepted row of an export that did not arrive in order: its cell, session and
-    code, whether it keeps its mark, and the rows that lost it to a conflicting row."""
+class _Cells:
+    """Every cell of the matrix (``enrolment * ncols + column``) of an export that did not
+    arrive in order: whether a row wrote it, the code of one of its rows (``code``, the mark
+    unless they disagree) and whether they disagree (``conflict``: ``duplicate_session``).
 
-    lin: npt.NDArray[np.int64]
-    session: npt.NDArray[np.int8]
+    Built chunk by chunk (:func:`_cells_of`), three bytes a cell and never an array over every
+    row of the export: a file of millions of identical rows costs its chunks, not its rows.
+    """
+
+    written: npt.NDArray[np.bool_]
     code: npt.NDArray[np.uint8]
-    keep: npt.NDArray[np.bool_]
-    conflicted: npt.NDArray[np.int64]
+    conflict: npt.NDArray[np.bool_]
 
 
-def _all_rows(chunks: list[_Encoded], layout: _Layout, n: int) -> _Rows:
-    """The cell of every row, chunk by chunk into one array."""
-    lin = np.empty(n, np.int64)
-    at = run_at = 0
+def _chunk_cells(
+    chunks: list[_Encoded], layout: _Layout
+) -> Iterator[tuple[_Encoded, npt.NDArray[np.int64]]]:
+    """Each chunk with the cell of each of its rows."""
+    run_at = 0
     for c in chunks:
-        lin[at : at + c.n] = layout.cells(c, run_at)
-        at, run_at = at + c.n, run_at + len(c.run_length)
-    return _Rows(
-        lin=lin,
-        session=_cat([(c.cell & 1).astype(np.int8) for c in chunks], np.int8),
-        code=_cat([c.code for c in chunks], np.uint8),
-        keep=np.ones(n, dtype=bool),
-        conflicted=np.zeros(0, dtype=np.int64),
+        yield c, layout.cells(c, run_at)
+        run_at += len(c.run_length)
+
+
+def _cells_of(chunks: list[_Encoded], layout: _Layout, n_cells: int) -> _Cells:
+    """Pass one over the rows: which cells are written, one code of each, and which cells
+    got two different codes."""
+    cells = _Cells(
+        written=np.zeros(n_cells, dtype=bool),
+        code=np.zeros(n_cells, dtype=np.uint8),
+        conflict=np.zeros(n_cells, dtype=bool),
     )
+    for c, lin in _chunk_cells(chunks, layout):
+        new = ~cells.written[lin]
+        cells.code[lin[new]] = c.code[new]  # any row of a new cell is its reference
+        cells.written[lin] = True
+        cells.conflict[lin[c.code != cells.code[lin]]] = True
+    return cells
 
 
 def _reject_duplicates(
     chunks: list[_Encoded],
-    rows: _Rows,
-    n_cells: int,
+    layout: _Layout,
+    cells: _Cells,
     table: CodeTable,
     *,
     errors: str,
@@ -1385,86 +1402,73 @@ def _reject_duplicates(
     names: Mapping[str, str],
     rejected: RejectedStore,
 ) -> None:
-    """Rows that share a cell: the same code twice is a ``duplicate_row`` (the first kept),
-    different codes a ``duplicate_session`` (none kept). The last writer of each cell owns it,
-    and the rows it overwrote share its cell."""
-    lin, code = rows.lin, rows.code
-    n = len(lin)
-    order = np.arange(n, dtype=np.int64)
-    owner = np.full(n_cells, -1, dtype=np.int64 if n > 2**31 - 2 else np.int32)
-    owner[lin] = order
-    if not (owner[lin] != order).any():
-        return
-    row = np.concatenate([c.labels() for c in chunks])
-    shared = np.zeros(n_cells, dtype=bool)
-    shared[lin[owner[lin] != order]] = True
-    del owner, order
-    involved = np.flatnonzero(shared[lin])
-    frame = pd.DataFrame({"lin": lin[involved], "code": code[involved], "i": involved})
-    distinct = frame.groupby("lin")["code"].transform("nunique").to_numpy()
-    conflicting = frame["i"].to_numpy()[distinct > 1]
-    same = frame[distinct == 1]
-    repeats = same["i"].to_numpy()[same.duplicated("lin", keep="first").to_numpy()]
-    if (len(conflicting) or len(repeats)) and errors == "raise":
-        first_c = int(conflicting.min()) if len(conflicting) else n
-        first_r = int(repeats.min()) if len(repeats) else n
-        i = min(first_c, first_r)
-        why = Reason.DUPLICATE_SESSION if i == first_c else Reason.DUPLICATE_ROW
-        raise RegisterError(
-            REASON_TEXT[why],
-            file=source,
-            row=row[i],
-            column=names.get("session", "session"),
-            reason=why.value,
-        )
-    rows.conflicted = conflicting.astype(np.int64)
+    """Pass two, chunk by chunk: rows that share a cell. The same code twice is a
+    ``duplicate_row`` (the first row kept), different codes a ``duplicate_session`` (none
+    kept)."""
+    seen = np.zeros(len(cells.written), dtype=bool)
     symbols = table.symbols
-    for rows_i, why in (
-        (np.sort(conflicting), Reason.DUPLICATE_SESSION),
-        (np.sort(repeats), Reason.DUPLICATE_ROW),
-    ):
-        rows.keep[rows_i] = False
-        rejected.add_many(
-            row[rows_i],
-            names.get("code", "code"),
-            why.value,
-            lambda j, rows_i=rows_i: symbols[code[rows_i[j]]],
-        )
+    for c, lin in _chunk_cells(chunks, layout):
+        clash = cells.conflict[lin]
+        repeat = ~clash & (seen[lin] | pd.Series(lin).duplicated().to_numpy())
+        seen[lin] = True
+        if not (clash.any() or repeat.any()):
+            continue
+        row = c.labels()
+        if errors == "raise":
+            i = int(np.flatnonzero(clash | repeat)[0])
+            why = Reason.DUPLICATE_SESSION if clash[i] else Reason.DUPLICATE_ROW
+            raise RegisterError(
+                REASON_TEXT[why],
+                file=source,
+                row=row[i],
+                column=names.get("session", "session"),
+                reason=why.value,
+            )
+        for mask, why in ((clash, Reason.DUPLICATE_SESSION), (repeat, Reason.DUPLICATE_ROW)):
+            at = np.flatnonzero(mask)
+            rejected.add_many(
+                row[at],
+                names.get("code", "code"),
+                why.value,
+                lambda j, at=at, code=c.code: symbols[code[at[j]]],
+            )
 
 
 def _kept_marks(
-    ekeys: npt.NDArray[np.int64], ncols: int, rows: _Rows
+    ekeys: npt.NDArray[np.int64], ncols: int, cells: _Cells
 ) -> tuple[
     npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.int64]
 ]:
-    """The marks matrix of the enrolments that kept at least one row, their keys, which
+    """The marks matrix of the enrolments that kept at least one mark, their keys, which
     enrolments those are and the new number of each."""
-    keep = rows.keep
-    enrol = rows.lin[keep] // max(ncols, 1)
-    live = np.zeros(len(ekeys), dtype=bool)
-    live[enrol] = True
-    renum = np.cumsum(live) - 1
-    marks = np.zeros((int(live.sum()), ncols), dtype=np.uint8)
-    marks.reshape(-1)[renum[enrol] * ncols + rows.lin[keep] % max(ncols, 1)] = rows.code[keep]
+    # in place: the cells' arrays become the matrix (no second matrix-sized array)
+    kept = np.logical_and(cells.written, ~cells.conflict, out=cells.written)
+    cells.code[~kept] = 0
+    shape = (len(ekeys), max(ncols, 1))
+    live: npt.NDArray[np.bool_] = np.asarray(kept.reshape(shape).any(axis=1))
+    renum: npt.NDArray[np.int64] = np.cumsum(live, dtype=np.int64) - 1
+    full = cells.code.reshape(shape)
+    marks = full if bool(live.all()) else full[live]
     return marks, ekeys[live], live, renum
 
 
 def _widen_for_conflicts(
     span: npt.NDArray[np.int64],
-    rows: _Rows,
+    cells: _Cells,
     live: npt.NDArray[np.bool_],
     renum: npt.NDArray[np.int64],
     udays: npt.NDArray[np.int64],
 ) -> None:
     """A session unmarked by conflicting rows still lies inside the enrolment span."""
-    if not len(rows.conflicted):
+    lin = np.flatnonzero(cells.conflict)
+    if not len(lin):
         return
     ncols = max(2 * len(udays), 1)
-    lin = rows.lin[rows.conflicted]
     enrol = lin // ncols
     keep_c = live[enrol]
     e = renum[enrol[keep_c]]
-    ordinal = 2 * udays[(lin[keep_c] % ncols) // 2] + rows.session[rows.conflicted[keep_c]]
+    column = lin[keep_c] % ncols  # 2 * date + session
+    ordinal = 2 * udays[column // 2] + column % 2
     np.minimum.at(span[:, 0], e, ordinal)
     np.maximum.at(span[:, 1], e, ordinal)
 
@@ -1518,22 +1522,22 @@ def _assemble(
 
     marks = np.zeros((len(ekeys), ncols), dtype=np.uint8)
     in_order = _write_sorted(chunks, layout, marks.reshape(-1))
-    rows: _Rows | None = None
+    cells: _Cells | None = None
     if in_order is None:
         # a row came out of order: the matrix is rebuilt from every row's cell
         del marks
-        rows = _all_rows(chunks, layout, n)
+        cells = _cells_of(chunks, layout, len(ekeys) * ncols)
         _reject_duplicates(
             chunks,
-            rows,
-            len(ekeys) * ncols,
+            layout,
+            cells,
             table,
             errors=errors,
             source=source,
             names=names,
             rejected=rejected,
         )
-        marks, ekeys, live, renum = _kept_marks(ekeys, ncols, rows)
+        marks, ekeys, live, renum = _kept_marks(ekeys, ncols, cells)
     pupil_arr = (
         np.asarray(pupil_values, dtype=object)[ekeys % denom]
         if len(ekeys)
@@ -1550,9 +1554,9 @@ def _assemble(
         span = _spans_at(run_first[first_run] % ncols, run_last[last_run] % ncols, dates)
     else:
         span = _spans(marks, dates)
-    if rows is not None:
-        _widen_for_conflicts(span, rows, live, renum, udays)
-        del rows
+    if cells is not None:
+        _widen_for_conflicts(span, cells, live, renum, udays)
+        del cells
     if pupils is not None and len(ekeys):
         span = _spans_from_pupils(
             span=span,

@@ -28,6 +28,7 @@ from attendance_core.errors import AttendanceError, FormatError, Reason
 
 from ._common import (
     ARROW_CHUNKSIZE,
+    PARQUET_CHUNKSIZE,
     AliasTable,
     DateParser,
     Header,
@@ -608,9 +609,10 @@ def _closed(fields: list[str]) -> bool:
 class GenericParquetAdapter:
     """Parquet files with the columns of the long layout (same header aliases as CSV).
 
-    Read batch by batch (``chunksize`` rows, default 1 000 000) through pyarrow, text columns
-    as dictionary arrays (a few bytes a row), so memory is
-    bounded by one batch. Date columns may be typed (date/timestamp) or text. Source rows are
+    Read batch by batch with ``ParquetFile.iter_batches`` (``chunksize`` rows, default
+    200 000), text columns as dictionary arrays (a few bytes a row), so memory is bounded by
+    one batch plus about 3 bytes a kept row and the capped rejected rows, however many rows a
+    small file decodes to. Date columns may be typed (date/timestamp) or text. Source rows are
     1-based record numbers.
     """
 
@@ -629,7 +631,7 @@ class GenericParquetAdapter:
         import pyarrow.parquet as pq
 
         table, out, problems = _begin(source, options, errors)
-        size = chunksize(options, ARROW_CHUNKSIZE)
+        size = chunksize(options, PARQUET_CHUNKSIZE)
         limit = max_field_length(options)
         fh = source.open()
         try:

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import attendance_core.adapters as ad
+from attendance_core import adapterkit as kit
 from attendance_core.errors import (
     AttendanceError,
     AttendanceWarning,
@@ -42,7 +43,7 @@ class MarksAdapter:
     """
 
     name: ClassVar[str] = "test-marks"
-    options: ClassVar[frozenset[str]] = frozenset({"chunksize"})
+    options: ClassVar[frozenset[str]] = kit.CHUNK_OPTIONS  # the one vocabulary
     extensions: ClassVar[tuple[str, ...]] = (".marks",)
     description: ClassVar[str] = "test line format"
 
@@ -56,7 +57,7 @@ class MarksAdapter:
         head = source.head(6)
         if head != b"MARKS\n":
             raise FormatError("not a MARKS file", file=source.name)
-        size = int(options.get("chunksize", 2))
+        size = kit.chunk_size(options, 2)
 
         def marks() -> Iterator[pd.DataFrame]:
             admissions: dict[str, str] = {}
@@ -443,10 +444,10 @@ class TestLoad:
         ad.register_adapter("counting", Counting)
         with pytest.raises(
             FormatError,
-            match=r"counting: unknown option\(s\) chunk_size; "
-            r"known: chunksize, max_field_length, max_file_size",
+            match=r"counting: unknown option\(s\) chunk; "
+            r"known: chunk_size, chunksize, max_field_length, max_file_size",
         ):
-            ad.load(SAMPLE, format="counting", chunk_size=3)
+            ad.load(SAMPLE, format="counting", chunk=3)
         assert calls == []
         assert (
             quiet_load(SAMPLE, format="counting", chunksize=3, max_file_size=10**6).rows_read == 7

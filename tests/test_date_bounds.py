@@ -214,3 +214,19 @@ def test_every_adapter_rejects_year_9999_and_0001_marks(format_name: str, sample
 
     # the kit writes the two dates into the sample in its own format; True: it could
     assert check_out_of_range_dates(format_name, _ADAPTERS / sample)
+
+
+def test_a_date_of_birth_before_1990_is_a_date() -> None:
+    """Pupils are born years before any register that holds them: a date of birth keeps its
+    own lower bound (1900), while a mark or an argument before 1990 stays out of range."""
+    import pandas as pd
+
+    from attendance_core.calendar import BIRTH_FIRST_DATE, as_date, as_dates
+
+    born = as_dates(pd.Series(["1985-06-01", "2012-01-31", None]), "date_of_birth")
+    assert born.iloc[0] == pd.Timestamp("1985-06-01")
+    assert pd.isna(born.iloc[2])
+    assert as_date("1950-01-01", "date_of_birth", first=BIRTH_FIRST_DATE).year == 1950
+    with pytest.warns(ac.AttendanceWarning, match="outside 1990-01-01"):
+        admitted = as_dates(pd.Series(["1985-06-01"]), "admission_date")
+    assert pd.isna(admitted.iloc[0])

@@ -74,6 +74,11 @@ FIRST_DATE = dt.date(1990, 1, 1)
 #: The last date a register, or any date argument, may hold (9999-12-31 is the "open end"
 #: placeholder of the same exports).
 LAST_DATE = dt.date(2099, 12, 31)
+#: The first date of birth a pupils table may hold: a pupil is born years before any register
+#: that holds them (a 1990 register's pupils were born in the 1970s and 80s).
+BIRTH_FIRST_DATE = dt.date(1900, 1, 1)
+# the first date each column of a pupils table may hold (FIRST_DATE when not named here)
+_COLUMN_FIRST_DATE = {"date_of_birth": BIRTH_FIRST_DATE}
 
 #: a period as inclusive (start, end); None is open
 Period = tuple[dt.date | None, dt.date | None]
@@ -255,23 +260,23 @@ STRAY_GAP_DAYS = 183
 STRAY_RATIO = 10
 
 
-def as_date(value: Any, name: str = "date") -> dt.date:
+def as_date(value: Any, name: str = "date", *, first: dt.date = FIRST_DATE) -> dt.date:
     """A calendar date from a date, datetime, Timestamp, ``datetime64`` or ISO text.
 
     Any other text (``01/03/2025``), and any date before :data:`FIRST_DATE` or after
     :data:`LAST_DATE` (``0001-01-01``, ``9999-12-31``), raises
     :class:`~attendance_core.AttendanceError` naming the argument ``name``: the one date
     policy of every date argument of the API and the CLI, and the bounds a register's marks
-    are held to.
+    are held to. ``first`` moves the lower bound (dates of birth: :data:`BIRTH_FIRST_DATE`).
     """
     day = _parse_date(value)
     if day is None:
         text = str(value).strip()
         raise AttendanceError(f"{name}: {text[:40]!r} is not a date; give it as YYYY-MM-DD")
-    if not in_range(day):
+    if not first <= day <= LAST_DATE:
         raise AttendanceError(
             f"{name}: {day.isoformat()} is outside the dates a register can hold "
-            f"({FIRST_DATE.isoformat()} to {LAST_DATE.isoformat()})"
+            f"({first.isoformat()} to {LAST_DATE.isoformat()})"
         )
     return day
 
@@ -301,10 +306,12 @@ def in_range(day: dt.date) -> bool:
     return FIRST_DATE <= day <= LAST_DATE
 
 
-def in_bounds(ordinals: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Which date ordinals (days since 1970-01-01) lie from :data:`FIRST_DATE` to
+def in_bounds(
+    ordinals: npt.NDArray[np.int64], first: dt.date = FIRST_DATE
+) -> npt.NDArray[np.bool_]:
+    """Which date ordinals (days since 1970-01-01) lie from ``first`` (:data:`FIRST_DATE`) to
     :data:`LAST_DATE`."""
-    lo = (FIRST_DATE - dt.date(1970, 1, 1)).days
+    lo = (first - dt.date(1970, 1, 1)).days
     hi = (LAST_DATE - dt.date(1970, 1, 1)).days
     result: npt.NDArray[np.bool_] = (ordinals >= lo) & (ordinals <= hi)
     return result
@@ -343,11 +350,12 @@ def as_dates(values: Any, name: str = "date", *, ids: Any = None) -> pd.Series:
     Each distinct value is decided once.
     """
     series = pd.Series(values)
+    first = _COLUMN_FIRST_DATE.get(name, FIRST_DATE)
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         days = series.to_numpy().astype("datetime64[D]")
         known = ~np.isnat(days)
-        outside = known & ~in_bounds(days.astype(np.int64))
-        _warn_outside(name, int(outside.sum()))
+        outside = known & ~in_bounds(days.astype(np.int64), first)
+        _warn_outside(name, int(outside.sum()), first)
         days[outside] = np.datetime64("NaT")
         return pd.Series(days.astype("datetime64[ns]"), index=series.index)
     codes, uniques = pd.factorize(series.astype(object), use_na_sentinel=True)
@@ -359,7 +367,7 @@ def as_dates(values: Any, name: str = "date", *, ids: Any = None) -> pd.Series:
             decided.append(pd.NaT)
             continue
         try:
-            decided.append(pd.Timestamp(as_date(value, name)))
+            decided.append(pd.Timestamp(as_date(value, name, first=first)))
         except (AttendanceError, pd.errors.OutOfBoundsDatetime):
             decided.append(pd.NaT)
             # a real date outside the bounds (a 9999-12-31 "not left" placeholder) is unknown;
@@ -372,20 +380,20 @@ def as_dates(values: Any, name: str = "date", *, ids: Any = None) -> pd.Series:
     at = np.where(codes >= 0, codes, len(uniques))
     wrong = bad[at]
     if wrong.any():
-        first = int(np.flatnonzero(wrong)[0])
-        who = "" if ids is None else f" (first: pupil {str(list(ids)[first])[:40]})"
+        at_first = int(np.flatnonzero(wrong)[0])
+        who = "" if ids is None else f" (first: pupil {str(list(ids)[at_first])[:40]})"
         raise AttendanceError(
             f"{name}: {int(wrong.sum())} value(s) are not dates{who}; give them as YYYY-MM-DD"
         )
-    _warn_outside(name, int(far[at].sum()))
+    _warn_outside(name, int(far[at].sum()), first)
     lut = pd.DatetimeIndex([*decided, pd.NaT]).to_numpy(dtype="datetime64[ns]")
     return pd.Series(lut[at], index=series.index)
 
 
-def _warn_outside(name: str, count: int) -> None:
+def _warn_outside(name: str, count: int, first: dt.date) -> None:
     if count:
         warnings.warn(
-            f"{name}: {count} date(s) outside {FIRST_DATE} to {LAST_DATE} are taken as unknown "
+            f"{name}: {count} date(s) outside {first} to {LAST_DATE} are taken as unknown "
             "(a placeholder such as 9999-12-31 means no date)",
             AttendanceWarning,
             stacklevel=3,

@@ -6,6 +6,8 @@ The adapters here are small line formats written for the tests; the real adapter
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import io
 import sys
 import textwrap
@@ -411,6 +413,59 @@ class TestDetection:
 
         ad.register_adapter("crash", Crashing)
         assert ad.detect(SAMPLE) == "test-marks"
+
+    def test_known_extensions_are_the_classes_own(self) -> None:
+        # detection trusts this table instead of importing every adapter to read its endings
+        for target, extensions in ad._KNOWN_EXTENSIONS.items():
+            module, _, name = target.partition(":")
+            if module.startswith("attendance_core_generic") or importlib.util.find_spec(
+                module.partition(".")[0]
+            ):
+                assert getattr(importlib.import_module(module), name).extensions == extensions
+
+    def _with_real_adapters(self) -> None:
+        for target in ad._KNOWN_EXTENSIONS:
+            ad.register_adapter(target.rpartition(":")[2], target)
+        ad.register_adapter("test-other", OtherMarksAdapter)
+
+    def test_a_named_file_imports_only_the_adapters_its_name_points_at(
+        self, tmp_path: Path
+    ) -> None:
+        self._with_real_adapters()
+        path = tmp_path / "marks.csv"
+        path.write_text("school_id,pupil_id,date,session,code\nS1,P1,2024-09-02,AM,/\n")
+        assert ad.detect(path) == "GenericCsvAdapter"
+        untouched = [n for n, t in ad._registry.items() if isinstance(t, str)]
+        assert "SimsXmlAdapter" in untouched and "GenericParquetAdapter" in untouched
+        assert "GenericCsvAdapter" not in untouched
+
+    @pytest.mark.parametrize(
+        ("name", "content"),
+        [
+            ("marks.csv", b"school_id,pupil_id,date,session,code\nS1,P1,2024-09-02,AM,/\n"),
+            ("wide.csv", b"pupil_id,2024-09-02 AM,2024-09-02 PM\nP1,/,\\\n"),
+            ("week.other", SAMPLE),
+            ("week.csv", SAMPLE),
+            ("notes.txt", b"hello"),
+            ("marks.parquet", b"PAR1 not really"),
+        ],
+    )
+    def test_the_shortcut_decides_as_sniffing_every_adapter(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: bytes
+    ) -> None:
+        self._with_real_adapters()
+        path = tmp_path / name
+        path.write_bytes(content)
+
+        def decided() -> str:
+            try:
+                return str(ad._decide(ad.Source.of(path), required=True))
+            except FormatError as exc:
+                return f"FormatError: {exc}"
+
+        quick = decided()
+        monkeypatch.setattr(ad, "_named_by_extension", lambda src: None)
+        assert quick == decided()
 
 
 # ------------------------------------------------------------------------------ load

@@ -438,6 +438,26 @@ _KNOWN_PROVIDERS: dict[str, str] = {
 }
 
 
+#: The file name endings of the adapters in this repository, by import path, so that
+#: :func:`detect` can try the adapters a file's name points at without importing every
+#: installed one (``tests/test_adapters.py`` checks them against each class's ``extensions``).
+#: An adapter not listed here is imported to learn its endings.
+_KNOWN_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "attendance_core_generic.long:GenericCsvAdapter": (".csv", ".txt", ".tsv"),
+    "attendance_core_generic.long:GenericParquetAdapter": (".parquet", ".pq"),
+    "attendance_core_generic.long:GenericExcelAdapter": (".xlsx", ".xlsm"),
+    "attendance_core_generic.wide:WideCsvAdapter": (".csv", ".txt", ".tsv"),
+    "attendance_core_generic.wide:WideExcelAdapter": (".xlsx", ".xlsm"),
+    "attendance_core_sims.adapter:SimsXmlAdapter": (".xml",),
+    "attendance_core_ctf.adapter:CtfXmlAdapter": (".xml",),
+    "attendance_core_edfi.xml_adapter:EdFiXmlAdapter": (".xml",),
+    "attendance_core_edfi.json_adapter:EdFiJsonAdapter": (".json",),
+    "attendance_core_arbor.adapter:ArborJsonAdapter": (".json",),
+    "attendance_core_wonde.adapter:WondeJsonAdapter": (".json",),
+    "attendance_core_assembly.adapter:AssemblyJsonAdapter": (".json",),
+}
+
+
 def _plugins_disabled() -> bool:
     return truthy(os.environ.get(NO_PLUGINS_ENV))
 
@@ -583,12 +603,46 @@ def get_adapter(name: str) -> Adapter:
 
 
 def _extension_matches(adapter: Adapter, source: Source) -> bool:
-    lowered = source.name.lower()
-    for ext in adapter.extensions:
+    return _ends_with_one_of(source.name, adapter.extensions)
+
+
+def _ends_with_one_of(name: str, extensions: Iterable[str]) -> bool:
+    lowered = name.lower()
+    for ext in extensions:
         wanted = ext.lower() if ext.startswith(".") else f".{ext.lower()}"
         if lowered.endswith(wanted):
             return True
     return False
+
+
+def _named_by_extension(src: Source) -> str | None:
+    """The adapter :func:`detect` picks, found by sniffing only the adapters whose extensions
+    match the source's name; None when not exactly one of them accepts it (then every adapter
+    is sniffed).
+
+    Exactly one such adapter accepting the source is :func:`detect`'s answer whatever the others
+    say: alone among the candidates it wins, and among several it is the one whose extension
+    matches. So a ``.csv`` file imports the CSV readers only, not every installed plug-in.
+    """
+    hits: list[str] = []
+    for name in formats():
+        target = _registry[name]
+        if isinstance(target, str) and target in _KNOWN_EXTENSIONS:
+            extensions: Iterable[str] = _KNOWN_EXTENSIONS[target]
+        else:
+            try:
+                extensions = _resolve(name).extensions
+            except FormatError:  # not importable: never a candidate
+                continue
+        if not _ends_with_one_of(src.name, extensions):
+            continue
+        try:
+            adapter = get_adapter(name)
+        except FormatError:
+            continue
+        if _safe_sniff(adapter, src):
+            hits.append(name)
+    return hits[0] if len(hits) == 1 else None
 
 
 def _safe_sniff(adapter: Adapter, source: Source) -> bool:
@@ -670,6 +724,9 @@ def detect(source: Any) -> str:
 def _decide(src: Source, *, required: bool) -> str | None:
     """:func:`detect`'s decision from one round of sniffing; with ``required=False`` None
     when no adapter recognises ``src`` instead of a :class:`FormatError`."""
+    named = _named_by_extension(src)
+    if named is not None:
+        return named
     candidates, broken = _sniffers(src)
     if len(candidates) == 1:
         return candidates[0][0]

@@ -402,12 +402,23 @@ class DateParser:
 # Encodings and CSV records
 
 
+#: Encodings in which ASCII bytes are always whole, valid characters.
+_ASCII_SAFE = frozenset({"utf-8", "cp1252", "latin-1"})
+
+
 def _decodes(source: Source, encoding: str) -> bool:
     decoder = codecs.getincrementaldecoder(encoding)()
+    # a block of ASCII bytes with no character left open before it decodes in every such
+    # encoding: ``isascii`` (memory speed) instead of making the text (a tenth of the speed);
+    # a utf-8-sig file's first block goes to the decoder, which takes the BOM off
+    ascii_safe = encoding in _ASCII_SAFE
     try:
         with source.open() as fh:
             while block := fh.read(1 << 20):
+                if ascii_safe and block.isascii() and not decoder.getstate()[0]:
+                    continue
                 decoder.decode(block)
+                ascii_safe = ascii_safe or encoding == "utf-8-sig"
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False

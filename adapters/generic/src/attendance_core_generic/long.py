@@ -829,7 +829,13 @@ def _valid_text(array: Any) -> tuple[Any, npt.NDArray[np.bool_] | None]:
     import pyarrow.compute as pc
 
     try:
-        array.validate(full=True)
+        if pa.types.is_dictionary(array.type) and _indices_in_range(array):
+            # the text is in the dictionary: a full check of the rows would re-read every
+            # index, which the range check above has done in one pass
+            array.validate()
+            array.dictionary.validate(full=True)
+        else:
+            array.validate(full=True)
         return array, None
     except pa.ArrowInvalid:
         pass
@@ -847,6 +853,16 @@ def _valid_text(array: Any) -> tuple[Any, npt.NDArray[np.bool_] | None]:
     )
     cleaned = pc.if_else(pa.array(bad), pa.scalar(None, binary), raw).cast(array.type)
     return cleaned, bad
+
+
+def _indices_in_range(array: Any) -> bool:
+    """Whether every index of a dictionary array points into its dictionary (a null counts)."""
+    import pyarrow.compute as pc
+
+    if not len(array) or array.indices.null_count == len(array):
+        return True
+    low, high = pc.min_max(array.indices).values()
+    return bool(low.as_py() >= 0 and high.as_py() < len(array.dictionary))
 
 
 def _is_utf8(data: bytes) -> bool:

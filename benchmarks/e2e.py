@@ -146,7 +146,10 @@ GNU_TIME = "/usr/bin/time"
 def run_once(cmd: list[str], out: Path) -> dict[str, float]:
     """One whole process: wall, user + system CPU seconds, peak resident bytes."""
     args = [a.replace("{out}", str(out)) for a in cmd]
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    # the benchmarks folder first (for ``peers``), then the caller's path: a checkout run with
+    # PYTHONPATH=src measures that checkout, not whatever is installed
+    path = [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     report = out.with_name("peak.txt")
     wrapped = os.path.exists(GNU_TIME)
     launch = [GNU_TIME, "-f", "%M", "-o", str(report), *args] if wrapped else args

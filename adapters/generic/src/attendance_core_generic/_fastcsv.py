@@ -186,18 +186,8 @@ class FastBody:
         octets = np.frombuffer(buf, dtype=np.uint8, count=end)
         if np.count_nonzero(octets == 34) % 2:  # '"': a vectorised count, not bytes.count
             return None
-        ends = np.flatnonzero(octets == 10)
-        # bytes of each line with its "\n"; the last entry is the line the block ends in
-        # without one (1 when the block ends in "\n")
-        lengths = np.diff(ends, prepend=-1, append=end)
-        whole = lengths[:-1]
-        if len(whole) and int(whole.min()) == 1:  # "\n" alone: a blank line
-            return None
-        if crs and bool((octets[ends[whole == 2] - 1] == 13).any()):  # "\r\n" alone
-            return None
-        n = len(ends) + (0 if end and octets[end - 1] == 10 else 1)
-        # bytes of each line without its "\n" (at least its characters): none over the limit
-        if int(lengths.max()) - 1 > self._limit:
+        n = _line_count(buf, octets, end, crs, self._limit)
+        if n is None:
             return None
         block: Any = memoryview(buf)[:end]
         if self._codec != "utf-8":
@@ -210,6 +200,34 @@ class FastBody:
             return None
         lines = np.arange(self._line, self._line + n, dtype=np.int64)
         return FastBlock(lines, columns)
+
+
+def _line_count(
+    buf: bytearray, octets: npt.NDArray[np.uint8], end: int, crs: int, limit: int
+) -> int | None:
+    """The lines of ``buf[:end]`` (the last may lack its "\n"), or None when one is blank
+    ("\n" or "\r\n" alone) or holds more than ``limit`` bytes before its "\n"."""
+    if octets[0] == 10 or buf.find(b"\n\n", 0, end) >= 0:  # "\n" alone: a blank line
+        return None
+    if crs and (buf.find(b"\r\n", 0, min(2, end)) == 0 or buf.find(b"\n\r\n", 0, end) >= 0):
+        return None  # "\r\n" alone
+    if _may_run_over(buf, end, limit):
+        ends = np.flatnonzero(octets == 10)
+        # bytes of each line with its "\n" (the last counted as if it had one)
+        if int(np.diff(ends, prepend=-1, append=end).max()) - 1 > limit:
+            return None
+    return int(np.count_nonzero(octets == 10)) + (0 if octets[end - 1] == 10 else 1)
+
+
+def _may_run_over(buf: bytearray, end: int, limit: int) -> bool:
+    """False when no line of ``buf[:end]`` can hold more than ``limit`` bytes: every window of
+    ``(limit + 1) // 2`` bytes on a multiple of that holds a "\n" (a run of more than ``limit``
+    bytes without one would cover a whole window). A few ``find`` calls instead of a pass
+    measuring every line; small limits are measured line by line."""
+    step = (limit + 1) // 2
+    if step < 1 << 12:
+        return True
+    return any(buf.find(b"\n", k, k + step) < 0 for k in range(0, end - step + 1, step))
 
 
 def _read(block: Any, delimiter: str, width: int, places: Sequence[int]) -> Any:

@@ -281,7 +281,7 @@ def _one_dictionary(column: Any) -> Any:
     return pa.DictionaryArray.from_arrays(indices, chunks[0].dictionary)
 
 
-def coded_arrow_text(array: Any) -> tuple[npt.NDArray[np.intp], list[str]]:
+def coded_arrow_text(array: Any) -> tuple[npt.NDArray[np.signedinteger[Any]], list[str]]:
     """A dictionary-encoded Arrow string array (without nulls) as (codes, distinct texts), as
     :func:`~.long.coded` gives them: only the texts the rows use, in order of first
     appearance."""
@@ -291,10 +291,11 @@ def coded_arrow_text(array: Any) -> tuple[npt.NDArray[np.intp], list[str]]:
     if _first_appearance(indices, len(array.dictionary)):
         # pyarrow's parser builds each dictionary in order of first appearance: whole blocks
         # need no renumbering
-        return indices.astype(np.intp), array.dictionary.to_pylist()
+        # (Arrow's int32 indices as they are: widening them would be one more pass)
+        return indices, array.dictionary.to_pylist()
     codes, used = pd.factorize(indices)
     texts = array.dictionary.take(used.astype(np.int32)).to_pylist()
-    return codes.astype(np.intp, copy=False), texts
+    return codes, texts
 
 
 def _first_appearance(indices: npt.NDArray[np.integer[Any]], size: int) -> bool:

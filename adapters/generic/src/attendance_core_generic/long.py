@@ -37,7 +37,7 @@ from ._common import (
     alias_table,
     cell_text,
     chunksize,
-    clean_id,
+    clean_ids,
     csv_header,
     detect_encoding,
     find_header,
@@ -185,14 +185,18 @@ class LongRows:
         if keep is not None:
             rows = rows[keep]
 
+        id_column = self.id_column
+        # each distinct id cleaned once, for the marks and for the pupils table
+        ids_of = clean_ids(columns[id_column][1], id_column)
+
         def mapped(column: str, convert: Callable[[str], str] | None = None) -> Any:
             codes, uniques = columns[column]
             texts = uniques if convert is None else [convert(v) for v in uniques]
-            return _take(texts, codes if keep is None else codes[keep])
+            return _take(ids_of if column == id_column else texts, codes[keep_or_all])
 
-        id_column = self.id_column
+        keep_or_all = slice(None) if keep is None else keep
         data: dict[str, Any] = {
-            "pupil_id": mapped(id_column, lambda v: clean_id(v, id_column)),
+            "pupil_id": mapped(id_column),
             "date": _take(
                 [iso or "" for iso, _ in parsed],
                 date_codes[keep] if keep is not None else date_codes,
@@ -216,10 +220,10 @@ class LongRows:
             def texts(column: str, convert: Callable[[str], str] | None = None) -> list[str]:
                 uniques = columns[column][1]
                 values = uniques if convert is None else [convert(v) for v in uniques]
-                table = np.asarray(values, dtype=object)
+                table = np.asarray(ids_of if column == id_column else values, dtype=object)
                 return list(table[picked[column][first]])
 
-            ids = texts(id_column, lambda v: clean_id(v, id_column))
+            ids = texts(id_column)
             self.pupils.add_rows(
                 rows[first].tolist(),
                 texts("school_id", str.strip) if self.has_school else [""] * len(ids),
@@ -233,25 +237,35 @@ class LongRows:
 
 
 #: A column of texts as (codes, distinct texts): row ``i`` holds ``uniques[codes[i]]``.
-Coded = tuple["npt.NDArray[np.intp]", list[str]]
+#: The codes are of any signed integer type: Arrow's int32 indices are used as they come.
+Coded = tuple["npt.NDArray[np.signedinteger[Any]]", list[str]]
 
 
-def _first_rows(codes: list[npt.NDArray[np.intp]], sizes: list[int]) -> npt.NDArray[np.intp]:
+def _first_rows(
+    codes: list[npt.NDArray[np.signedinteger[Any]]], sizes: list[int]
+) -> npt.NDArray[np.intp]:
     """Positions of the first row of each distinct combination of ``codes``, in row order."""
     n = len(codes[0]) if codes else 0
-    key = np.zeros(n, dtype=np.int64)
     radix = 1
-    for column, size in zip(codes, sizes, strict=True):
+    for size in sizes:
         if radix * max(size, 1) >= 1 << 62:  # too many combinations for one int64 key
             return np.arange(n, dtype=np.intp)
-        key += column.astype(np.int64) * radix
         radix *= max(size, 1)
     if not n:
         return np.zeros(0, dtype=np.intp)
-    # rows come in runs of one pupil: only the first row of each run can be a first row
-    starts = np.concatenate([[0], np.flatnonzero(key[1:] != key[:-1]) + 1]).astype(np.intp)
+    # rows come in runs of one pupil: only the first row of each run can be a first row, and a
+    # run starts where any column's code changes (compared as they are, not as one wide key)
+    differ = np.zeros(n - 1, dtype=bool)
+    for column in codes:
+        differ |= column[1:] != column[:-1]
+    starts = np.concatenate([[0], np.flatnonzero(differ) + 1]).astype(np.intp)
+    key = np.zeros(len(starts), dtype=np.int64)
+    radix = 1
+    for column, size in zip(codes, sizes, strict=True):
+        key += column[starts].astype(np.int64) * radix
+        radix *= max(size, 1)
     # numbered in order of first appearance, a key is new where the running maximum grows
-    numbered = pd.factorize(key[starts])[0]
+    numbered = pd.factorize(key)[0]
     peak = np.maximum.accumulate(numbered)
     new = np.ones(len(starts), dtype=bool)
     new[1:] = peak[1:] > peak[:-1]
@@ -914,6 +928,10 @@ def _coded_arrow(array: Any) -> Coded:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_date32(array.type) and len(array) and not array.null_count:
+        days = _coded_days(array)
+        if days is not None:
+            return days
     try:
         encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
     except pa.ArrowException:
@@ -924,4 +942,25 @@ def _coded_arrow(array: Any) -> Coded:
     if indices.null_count:
         texts.append("")  # the null entry
         indices = pc.fill_null(indices, len(dictionary))
-    return indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False), texts
+    # Arrow's int32 indices as they are: widening them would be one more pass a column
+    return indices.to_numpy(zero_copy_only=False), texts
+
+
+def _coded_days(array: Any) -> Coded | None:
+    """A date32 column without nulls as codes into its distinct days (ISO texts, in date
+    order), through a table over the days it spans (a school year: a few hundred) instead of
+    hashing every row; None when it spans too many days for a table."""
+    import pyarrow as pa
+
+    days = array.view(pa.int32()).to_numpy(zero_copy_only=False)
+    low, high = int(days.min()), int(days.max())
+    if high - low >= 1 << 16:
+        return None
+    offsets = days - np.int32(low)
+    present = np.zeros(high - low + 1, dtype=bool)
+    present[offsets] = True
+    used = np.flatnonzero(present)
+    rank = np.zeros(len(present), dtype=np.int32)
+    rank[used] = np.arange(len(used), dtype=np.int32)
+    dates = pa.array((used + low).astype(np.int32), type=pa.int32()).view(pa.date32())
+    return rank[offsets], [cell_text(v) for v in _cells(dates)]

@@ -124,6 +124,18 @@ def test_stray_rule_is_per_school_and_spares_real_years() -> None:
     assert len(ac.Register.from_long(small).dates) == 11
 
 
+def test_a_stray_mark_of_one_school_among_several_in_one_chunk() -> None:
+    a, _ = demo.school(seed=1, n_pupils=5, school_id="A")
+    b, _ = demo.school(seed=2, n_pupils=5, school_id="B")
+    both = pd.concat([a, b], ignore_index=True)
+    row = len(a) + 7  # one of school B's rows
+    reg = ac.Register.from_long(_with_dates(both, {row: "2052-06-18"}), errors="collect")
+    assert reg.rejected.to_dict("records") == [
+        {"row": row, "column": "date", "value": "2052-06-18", "reason": "stray_date"}
+    ]
+    assert len(reg.to_long()) == len(both) - 1
+
+
 def test_stray_days_rule() -> None:
     year = np.arange(19_970, 20_160, dtype=np.int64)  # 190 consecutive days
     assert calendar.stray_days(year).tolist() == []

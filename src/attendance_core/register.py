@@ -1219,6 +1219,22 @@ def _without_rows(c: _Encoded, drop: npt.NDArray[np.bool_]) -> _Encoded:
     )
 
 
+def _days_by_school(c: _Encoded) -> Iterator[tuple[int, npt.NDArray[np.int64]]]:
+    """(school code, the date ordinals it has rows on) for each school of a chunk's accepted
+    rows. A chunk of one school (the usual cut of a sorted export) counts its date codes alone,
+    without a school code a row."""
+    schools = c.school
+    if schools is None or not len(schools) or bool((schools == schools[0]).all()):
+        code = 0 if schools is None or not len(schools) else int(schools[0])
+        yield code, c.day_uniques[np.flatnonzero(np.bincount(c.cell >> 1, minlength=1))]
+        return
+    width = len(c.day_uniques) + 1
+    school = np.repeat(schools.astype(np.int64), c.run_length)
+    seen = np.flatnonzero(np.bincount(school * width + (c.cell >> 1), minlength=1))
+    for code in np.unique(seen // width):
+        yield int(code), c.day_uniques[seen[seen // width == code] % width]
+
+
 def _reject_stray_dates(
     chunks: list[_Encoded], *, errors: str, source: str | None, names: Mapping[str, str]
 ) -> tuple[list[_Encoded], list[dict[str, Any]]]:
@@ -1230,12 +1246,9 @@ def _reject_stray_dates(
     for c in chunks:
         if not c.n:
             continue
-        school, day = _chunk_days(c)
-        width = len(c.day_uniques) + 1
-        seen = np.flatnonzero(np.bincount(school * width + (c.cell >> 1), minlength=1))
         texts = c.school_uniques or [""]
-        for k in seen:
-            days_of.setdefault(texts[k // width], set()).add(int(c.day_uniques[k % width]))
+        for code, days in _days_by_school(c):
+            days_of.setdefault(texts[code], set()).update(days.tolist())
     stray = {
         s: set(stray_days(np.fromiter(d, dtype=np.int64, count=len(d))).tolist())
         for s, d in days_of.items()

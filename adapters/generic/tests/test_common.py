@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Iterator
 from importlib import resources
 
 import pytest
@@ -15,6 +16,7 @@ from attendance_core_generic._common import (
     detect_encoding,
     header_key,
     map_header,
+    prefetched,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -160,3 +162,38 @@ class TestEncoding:
         found, _errors, note = detect_encoding(ad.Source.of(data))
         assert found == encoding
         assert (note is None) == encoding.startswith(("utf-8", "utf-16"))
+
+
+# ------------------------------------------------------------------ reading ahead on a thread
+
+
+def test_prefetched_gives_every_item_in_order() -> None:
+    assert list(prefetched(iter(range(50)))) == list(range(50))
+    assert list(prefetched(iter([]))) == []
+
+
+def test_prefetched_raises_at_the_failing_items_place() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("third")
+
+    ahead = prefetched(items())
+    assert [next(ahead), next(ahead)] == [1, 2]
+    with pytest.raises(ValueError, match="third"):
+        next(ahead)
+
+
+def test_prefetched_closes_its_source_when_left_early() -> None:
+    closed: list[bool] = []
+
+    def items() -> Iterator[int]:
+        try:
+            yield from range(10)
+        finally:
+            closed.append(True)
+
+    ahead = prefetched(items())
+    assert next(ahead) == 0
+    ahead.close()
+    assert closed == [True]

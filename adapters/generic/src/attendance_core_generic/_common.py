@@ -8,9 +8,9 @@ import datetime as dt
 import io
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -35,6 +35,8 @@ from attendance_core.adapters import (
 )
 from attendance_core.calendar import in_range
 from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterError
+
+T = TypeVar("T")
 
 #: Rows per chunk the adapters yield; memory is bounded by one chunk.
 DEFAULT_CHUNKSIZE = 50_000
@@ -616,6 +618,12 @@ def clean_id(value: str, column: str) -> str:
     return text
 
 
+def clean_ids(values: Sequence[str], column: str) -> list[str]:
+    """:func:`clean_id` of each of ``values`` (texts: only their spaces are stripped)."""
+    texts = [v.strip() if type(v) is str else id_text(v) for v in values]
+    return [t.replace(" ", "").upper() for t in texts] if column == "upn" else texts
+
+
 # --------------------------------------------------------------------------------------------
 # Problems: reject (collect) or raise
 
@@ -672,6 +680,33 @@ class Problems:
             )
         for row, column, value, reason, _message, _show in pending:
             self.rejected.add(row, column, shorten(value), str(reason))
+
+
+_END = object()
+
+
+def prefetched(items: Iterator[T]) -> Generator[T, None, None]:
+    """``items`` in order, each next one made on a worker thread while the caller works on the
+    one before: Arrow's readers release the GIL, so reading overlaps the per-chunk work on a
+    second core. At most two items are held at once (bounded memory); an exception of
+    ``items`` is raised at its own place in the sequence, in the caller's thread. When the
+    caller stops early the worker's item is waited for and ``items`` is closed."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attendance-read") as pool:
+        future = pool.submit(next, items, _END)
+        try:
+            while True:
+                item = future.result()
+                if item is _END:
+                    return
+                future = pool.submit(next, items, _END)
+                yield item
+        finally:
+            wait([future])
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
 
 def max_field_length(options: Mapping[str, Any]) -> int:

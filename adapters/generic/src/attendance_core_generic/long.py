@@ -14,7 +14,7 @@ import codecs
 import csv
 import io
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, BinaryIO, ClassVar
 
@@ -45,6 +45,7 @@ from ._common import (
     is_long_header,
     max_field_length,
     max_file_size,
+    prefetched,
     sniff_csv,
     sniff_text,
 )
@@ -625,7 +626,7 @@ class GenericParquetAdapter:
 
     Read batch by batch with ``ParquetFile.iter_batches`` (``chunksize`` rows, default
     200 000), text columns as dictionary arrays (a few bytes a row), so memory is bounded by
-    one batch plus about 3 bytes a kept row and the capped rejected rows, however many rows a
+    two batches (the next is read ahead) plus about 3 bytes a kept row and the capped rejected rows, however many rows a
     small file decodes to. Date columns may be typed (date/timestamp) or text. Source rows are
     1-based record numbers.
     """
@@ -676,11 +677,14 @@ class GenericParquetAdapter:
 
         def marks() -> Iterator[pd.DataFrame]:
             start = 1
+            batches: Generator[Any, None, None] | None = None
             try:
                 # text columns come dictionary-encoded, as Parquet stores them: decoded once
                 # per distinct value, never per row
                 parquet = _dictionary_file(fh, wanted_names)
-                for batch in parquet.iter_batches(batch_size=size, columns=wanted_names):
+                # the next batch decoded on another core while this one is turned into marks
+                batches = prefetched(parquet.iter_batches(batch_size=size, columns=wanted_names))
+                for batch in batches:
                     n = batch.num_rows
                     lines = np.arange(start, start + n, dtype=np.int64)
                     start += n
@@ -722,6 +726,8 @@ class GenericParquetAdapter:
                     row=start,
                 ) from exc
             finally:
+                if batches is not None:  # the batch being read is waited for first
+                    batches.close()
                 fh.close()
             out.pupils = pupils.frame(out.warnings)
             out.warnings.extend(pupils.warnings())

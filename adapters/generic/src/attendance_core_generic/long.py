@@ -341,8 +341,7 @@ class GenericCsvAdapter:
         encoding, decode_errors, note = detect_encoding(source)
         if note:
             out.warnings.append(note)
-        body: CsvBody | None = CsvBody(source, encoding, delimiter, decode_errors)
-        assert body is not None
+        body = CsvBody(source, encoding, delimiter, decode_errors)
         records = body.records()
         header, skipped = csv_header(records, table, is_long_header, file=source.name)
         if skipped:
@@ -356,113 +355,148 @@ class GenericCsvAdapter:
             **{c: header.names[c] for c in (*_CORE, "school_id") if c in header.names},
         }
 
+        reading = _CsvMarks(rows, problems, size=size, arrow_size=arrow_size)
+        header_body = body
+
         def marks() -> Iterator[pd.DataFrame]:
-            needed = rows.needed()
-            places = [header.index[c] for c in needed]
-            width = len(header.cells)
-            core_end = max(header.index[c] for c in (id_column, *_CORE)) + 1
-            first = header.index[id_column]
-            lines: list[int] = []
-            columns: list[list[str]] = [[] for _ in needed]
-            padded = 0
-
-            def record(line: int, fields: list[str] | None, error: str | None) -> None:
-                nonlocal padded
-                if fields is None:
-                    unreadable(problems, line, error)
-                    return
-                if len(fields) != width or not fields[first]:
-                    if not fields or not "".join(fields).strip():
-                        return  # a blank line is not a row
-                    if len(fields) > width and not "".join(fields[width:]).strip():
-                        fields = fields[:width]
-                    elif core_end <= len(fields) < width:
-                        fields = fields + [""] * (width - len(fields))
-                        padded += 1
-                    elif len(fields) != width:
-                        problems.add(
-                            line,
-                            RECORD,
-                            f"{len(fields)} fields",
-                            Reason.BAD_RECORD,
-                            f"record has {len(fields)} fields, the header has {width}",
-                        )
-                        return
-                lines.append(line)
-                for column, place in zip(columns, places, strict=True):
-                    column.append(fields[place])
-
-            def full() -> Iterator[pd.DataFrame]:
-                # chunks of exactly `size` accepted rows, cut where the row-by-row reader did
-                nonlocal lines, columns
-                while len(lines) >= size:
-                    yield rows.chunk(
-                        lines[:size],
-                        {c: coded(v[:size]) for c, v in zip(needed, columns, strict=True)},
-                    )
-                    lines = lines[size:]
-                    columns = [v[size:] for v in columns]
-
-            nonlocal body
-            assert body is not None
-            header_body = body
+            body: CsvBody | None = header_body
             fast = _fast_body(
                 source,
                 header_body,
                 encoding=encoding,
                 errors=decode_errors,
                 delimiter=delimiter,
-                width=width,
-                places=places,
-                id_place=first,
+                width=reading.width,
+                places=reading.places,
+                id_place=reading.first,
             )
             if fast is not None:
                 header_body.close()
-                for proven in fast.blocks():
-                    for at in range(0, len(proven.lines), arrow_size):
-                        yield rows.chunk(
-                            proven.lines[at : at + arrow_size],
-                            {
-                                c: coded_arrow_text(a.slice(at, arrow_size))
-                                for c, a in zip(needed, proven.columns, strict=True)
-                            },
-                        )
+                yield from reading.proven(fast)
                 if fast.rest is None:
                     body = None
                 else:  # the existing reader from the first block not proven, to the end
                     line, stream = fast.rest
                     body = CsvBody.resume(stream, encoding, delimiter, decode_errors, line)
-            try:
-                for base, flat, block, fields, error in body.blocks(size, width) if body else ():
-                    if flat is not None and all(flat[first::width]):
-                        # one record a line, all of the header's width: taken column-wise
-                        lines.extend(range(base, base + len(flat) // width))
-                        for column, place in zip(columns, places, strict=True):
-                            column.extend(flat[place::width])
-                    elif flat is not None or block is not None:
-                        if flat is not None:
-                            step = range(0, len(flat), width)
-                            block = [flat[i : i + width] for i in step]  # noqa: PLW2901
-                        for i, cells in enumerate(block or []):
-                            record(base + i, cells, None)
-                            yield from full()
-                    else:
-                        record(base, fields, error)
-                    yield from full()
-            finally:
-                if body is not None:
-                    body.close()
-            if lines:
-                yield rows.chunk(lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)})
+            if body is not None:
+                yield from reading.by_csv_module(body)
+            yield from reading.last()
             problems.flush()
-            if padded:
-                out.warnings.append(f"{padded} records had fewer fields than the header (padded)")
+            if reading.padded:
+                out.warnings.append(
+                    f"{reading.padded} records had fewer fields than the header (padded)"
+                )
             out.pupils = pupils.frame(out.warnings)
             out.warnings.extend(pupils.warnings())
             out.warnings.extend(rows.dates.notes())
 
         out.marks = marks()
         return out
+
+
+class _CsvMarks:
+    """The marks chunks of a long CSV's records after its header: blocks proven one record a
+    line through pyarrow (:meth:`proven`), the rest through the csv module (:meth:`by_csv_module`,
+    record by record where it must), the rows left over at the end (:meth:`last`)."""
+
+    def __init__(self, rows: LongRows, problems: Problems, *, size: int, arrow_size: int) -> None:
+        header = rows.header
+        self.rows = rows
+        self.problems = problems
+        self.size = size
+        self.arrow_size = arrow_size
+        self.needed = rows.needed()
+        self.places = [header.index[c] for c in self.needed]
+        self.width = len(header.cells)
+        self.core_end = max(header.index[c] for c in (rows.id_column, *_CORE)) + 1
+        self.first = header.index[rows.id_column]
+        self.lines: list[int] = []
+        self.columns: list[list[str]] = [[] for _ in self.needed]
+        self.padded = 0
+
+    def proven(self, fast: FastBody) -> Iterator[pd.DataFrame]:
+        """Chunks of the proven blocks; the next block is parsed on a worker thread meanwhile."""
+        blocks = prefetched(fast.blocks())
+        try:
+            for proven in blocks:
+                for at in range(0, len(proven.lines), self.arrow_size):
+                    yield self.rows.chunk(
+                        proven.lines[at : at + self.arrow_size],
+                        {
+                            c: coded_arrow_text(a.slice(at, self.arrow_size))
+                            for c, a in zip(self.needed, proven.columns, strict=True)
+                        },
+                    )
+        finally:
+            blocks.close()
+
+    def by_csv_module(self, body: CsvBody) -> Iterator[pd.DataFrame]:
+        """Chunks of exactly ``size`` accepted rows of what ``body`` reads, then closes it."""
+        width, first = self.width, self.first
+        try:
+            for base, flat, block, fields, error in body.blocks(self.size, width):
+                if flat is not None and all(flat[first::width]):
+                    # one record a line, all of the header's width: taken column-wise
+                    self.lines.extend(range(base, base + len(flat) // width))
+                    for column, place in zip(self.columns, self.places, strict=True):
+                        column.extend(flat[place::width])
+                elif flat is not None or block is not None:
+                    if flat is not None:
+                        step = range(0, len(flat), width)
+                        block = [flat[i : i + width] for i in step]  # noqa: PLW2901
+                    for i, cells in enumerate(block or []):
+                        self.record(base + i, cells, None)
+                        yield from self.full()
+                else:
+                    self.record(base, fields, error)
+                yield from self.full()
+        finally:
+            body.close()
+
+    def record(self, line: int, fields: list[str] | None, error: str | None) -> None:
+        """Take one record read by the csv module (or reject it)."""
+        width = self.width
+        if fields is None:
+            unreadable(self.problems, line, error)
+            return
+        if len(fields) != width or not fields[self.first]:
+            if not fields or not "".join(fields).strip():
+                return  # a blank line is not a row
+            if len(fields) > width and not "".join(fields[width:]).strip():
+                fields = fields[:width]
+            elif self.core_end <= len(fields) < width:
+                fields = fields + [""] * (width - len(fields))
+                self.padded += 1
+            elif len(fields) != width:
+                self.problems.add(
+                    line,
+                    RECORD,
+                    f"{len(fields)} fields",
+                    Reason.BAD_RECORD,
+                    f"record has {len(fields)} fields, the header has {width}",
+                )
+                return
+        self.lines.append(line)
+        for column, place in zip(self.columns, self.places, strict=True):
+            column.append(fields[place])
+
+    def full(self) -> Iterator[pd.DataFrame]:
+        """Chunks of exactly ``size`` taken rows, cut where the row-by-row reader cut them."""
+        size = self.size
+        while len(self.lines) >= size:
+            yield self.rows.chunk(
+                self.lines[:size],
+                {c: coded(v[:size]) for c, v in zip(self.needed, self.columns, strict=True)},
+            )
+            self.lines = self.lines[size:]
+            self.columns = [v[size:] for v in self.columns]
+
+    def last(self) -> Iterator[pd.DataFrame]:
+        """The chunk of the rows taken and not yet given, if any."""
+        if self.lines:
+            yield self.rows.chunk(
+                self.lines, {c: coded(v) for c, v in zip(self.needed, self.columns, strict=True)}
+            )
 
 
 def _fast_body(

@@ -682,10 +682,12 @@ def _categorical_factors(
     if starts is not None and len(starts) < len(codes):
         codes = codes[starts]
     categories = values.cat.categories
-    used = np.zeros(len(categories) + 1, dtype=bool)
-    used[codes] = True  # a missing value (-1) marks the extra last slot
-    used = used[:-1]
     out = codes.astype(np.intp)
+    # which categories the rows use, counted (a scatter of True a row costs twice the count);
+    # a missing value (-1) is counted in a slot of its own, in front
+    missing = int(bool(len(out)) and int(out.min()) < 0)
+    counts = np.bincount(out + 1 if missing else out, minlength=len(categories) + missing)
+    used = counts[missing:] > 0
     if not used.all():
         renumber = np.append(np.cumsum(used) - 1, -1).astype(np.intp)
         out = renumber[out]  # -1 stays -1 (the appended slot)

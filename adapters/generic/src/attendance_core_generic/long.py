@@ -997,8 +997,7 @@ def _coded_days(array: Any) -> Coded | None:
     if high - low >= 1 << 16:
         return None
     offsets = days - np.int32(low)
-    present = np.zeros(high - low + 1, dtype=bool)
-    present[offsets] = True
+    present = np.bincount(offsets, minlength=high - low + 1) > 0
     used = np.flatnonzero(present)
     rank = np.zeros(len(present), dtype=np.int32)
     rank[used] = np.arange(len(used), dtype=np.int32)

@@ -660,9 +660,9 @@ class GenericParquetAdapter:
 
     Read batch by batch with ``ParquetFile.iter_batches`` (``chunksize`` rows, default
     200 000), text columns as dictionary arrays (a few bytes a row), so memory is bounded by
-    two batches (the next is read ahead) plus about 3 bytes a kept row and the capped rejected rows, however many rows a
-    small file decodes to. Date columns may be typed (date/timestamp) or text. Source rows are
-    1-based record numbers.
+    two batches (the next is read ahead on a worker thread) plus about 3 bytes a kept row and
+    the capped rejected rows, however many rows a small file decodes to. Date columns may be
+    typed (date/timestamp) or text. Source rows are 1-based record numbers.
     """
 
     name: ClassVar[str] = "generic-parquet"

@@ -30,6 +30,7 @@ from attendance_core.adapters import (
     DEFAULT_MAX_FIELD_LENGTH,
     DEFAULT_MAX_FILE_SIZE,
     PUPIL_COLUMNS,
+    AdapterOutput,
     RejectedStore,
     Source,
 )
@@ -833,6 +834,13 @@ class Pupils:
                 "(the first value is kept)"
             )
         return out
+
+    def finish(self, out: AdapterOutput, dates: DateParser) -> None:
+        """After the last chunk: the output's pupils table, and the notes of the pupils and
+        of the dates read."""
+        out.pupils = self.frame(out.warnings)
+        out.warnings.extend(self.warnings())
+        out.warnings.extend(dates.notes())
 
     def frame(self, notes: list[str]) -> pd.DataFrame:
         """The pupils frame (index ``pupil_id``); conversion problems are added to ``notes``."""

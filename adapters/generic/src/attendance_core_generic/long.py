@@ -386,9 +386,7 @@ class GenericCsvAdapter:
                 out.warnings.append(
                     f"{reading.padded} records had fewer fields than the header (padded)"
                 )
-            out.pupils = pupils.frame(out.warnings)
-            out.warnings.extend(pupils.warnings())
-            out.warnings.extend(rows.dates.notes())
+            pupils.finish(out, rows.dates)
 
         out.marks = marks()
         return out
@@ -763,9 +761,7 @@ class GenericParquetAdapter:
                 if batches is not None:  # the batch being read is waited for first
                     batches.close()
                 fh.close()
-            out.pupils = pupils.frame(out.warnings)
-            out.warnings.extend(pupils.warnings())
-            out.warnings.extend(rows.dates.notes())
+            pupils.finish(out, rows.dates)
 
         out.marks = marks()
         return out
@@ -868,9 +864,7 @@ class GenericExcelAdapter:
                         lines, {c: coded(v) for c, v in zip(needed, columns, strict=True)}
                     )
                 problems.flush()
-            out.pupils = pupils.frame(out.warnings)
-            out.warnings.extend(pupils.warnings())
-            out.warnings.extend(rows.dates.notes())
+            pupils.finish(out, rows.dates)
 
         out.marks = marks()
         return out

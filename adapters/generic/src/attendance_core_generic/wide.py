@@ -307,9 +307,7 @@ class WideCsvAdapter:
 
         def marks() -> Iterator[pd.DataFrame]:
             yield from rows.chunks(good_records())
-            out.pupils = rows.pupils.frame(out.warnings)
-            out.warnings.extend(rows.pupils.warnings())
-            out.warnings.extend(rows.dates.notes())
+            rows.pupils.finish(out, rows.dates)
 
         out.marks = marks()
         return out
@@ -363,9 +361,7 @@ class WideExcelAdapter:
         def marks() -> Iterator[pd.DataFrame]:
             with reading(workbook, source.name):
                 yield from rows.chunks(records())
-            out.pupils = rows.pupils.frame(out.warnings)
-            out.warnings.extend(rows.pupils.warnings())
-            out.warnings.extend(rows.dates.notes())
+            rows.pupils.finish(out, rows.dates)
 
         out.marks = marks()
         return out

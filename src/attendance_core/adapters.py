@@ -835,28 +835,18 @@ def _adapter_failures(name: str, file: str) -> Iterator[None]:
         ) from exc
 
 
+@attrs.define
 class _Counter:
     """Passes chunks through, counting rows and rejecting fields over the length limit."""
 
-    def __init__(
-        self,
-        chunks: Iterable[pd.DataFrame],
-        *,
-        limit: int,
-        errors: str,
-        file: str,
-        rejected: RejectedStore,
-        adapter: str = "",
-        on_done: Callable[[], None] | None = None,
-    ) -> None:
-        self._chunks = chunks
-        self._adapter = adapter
-        self._on_done = on_done
-        self._limit = limit
-        self._errors = errors
-        self._file = file
-        self._rejected = rejected
-        self.rows = 0
+    _chunks: Iterable[pd.DataFrame]
+    _limit: int = attrs.field(kw_only=True)
+    _errors: str = attrs.field(kw_only=True)
+    _file: str = attrs.field(kw_only=True)
+    _rejected: RejectedStore = attrs.field(kw_only=True)
+    _adapter: str = attrs.field(default="", kw_only=True)
+    _on_done: Callable[[], None] | None = attrs.field(default=None, kw_only=True)
+    rows: int = attrs.field(default=0, init=False)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         chunks = iter(self._chunks)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from operator import itemgetter
 from typing import Any, BinaryIO, ClassVar
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -105,30 +106,31 @@ def unreadable(problems: Problems, line: int, error: str | None) -> None:
     problems.add(line, RECORD, "", reason or Reason.BAD_RECORD, f"unreadable CSV record ({error})")
 
 
+@attrs.define
 class LongRows:
     """Turns column texts of the long layout into mark chunks, rejecting bad dates."""
 
-    def __init__(
-        self,
-        header: Header,
-        table: AliasTable,
-        problems: Problems,
-        pupils: Pupils,
-        *,
-        id_column: str,
-        limit: int,
-    ) -> None:
-        self.header = header
-        self.table = table
-        self.problems = problems
-        self.pupils = pupils
-        self.id_column = id_column
-        self.limit = limit
-        self.dates = DateParser()
-        self._sessions: dict[str, str] = {}
-        self.has_school = "school_id" in header.index
-        self.wanted = (id_column, *_CORE, *(["school_id"] if self.has_school else []))
-        self.attr_columns = pupils.columns
+    header: Header
+    table: AliasTable
+    problems: Problems
+    pupils: Pupils
+    id_column: str = attrs.field(kw_only=True)
+    limit: int = attrs.field(kw_only=True)
+    dates: DateParser = attrs.field(factory=DateParser, init=False)
+    _sessions: dict[str, str] = attrs.field(factory=dict, init=False)
+
+    @property
+    def has_school(self) -> bool:
+        return "school_id" in self.header.index
+
+    @property
+    def wanted(self) -> tuple[str, ...]:
+        """The columns every mark row needs: the id, date, session, code (and school)."""
+        return (self.id_column, *_CORE, *(["school_id"] if self.has_school else []))
+
+    @property
+    def attr_columns(self) -> tuple[str, ...]:
+        return tuple(self.pupils.columns)
 
     def needed(self) -> tuple[str, ...]:
         """Column ids this reader uses."""

@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
@@ -110,6 +111,12 @@ def skip_lines(fh: BinaryIO, count: int, bom: bytes) -> tuple[bytes, int] | None
     return data[pos:], pos
 
 
+def _field_limit(limit: int | None) -> int:
+    """The longest field read: the csv module's limit unless one is given."""
+    return csv.field_size_limit() if limit is None else limit
+
+
+@attrs.define
 class FastBody:
     """Reads the records after the header in proven blocks (see the module docstring).
 
@@ -118,29 +125,27 @@ class FastBody:
     existing reader.
     """
 
-    def __init__(
-        self,
-        fh: BinaryIO,
-        leftover: bytes,
-        *,
-        first_line: int,
-        codec: str,
-        delimiter: str,
-        width: int,
-        places: Sequence[int],
-        id_place: int,
-        field_limit: int | None = None,
-    ) -> None:
-        self._fh = fh
-        self._pending = leftover
-        self._line = first_line
-        self._codec = codec
-        self._delimiter = delimiter
-        self._width = width
-        self._places = list(places)
-        self._id_at = self._places.index(id_place) if id_place in self._places else None
-        self._limit = csv.field_size_limit() if field_limit is None else field_limit
-        self.rest: tuple[int, BinaryIO] | None = None
+    _fh: BinaryIO
+    #: the bytes read past the header and not yet in a block
+    _pending: bytes = attrs.field(alias="leftover")
+    _line: int = attrs.field(kw_only=True, alias="first_line")
+    _codec: str = attrs.field(kw_only=True, alias="codec")
+    _delimiter: str = attrs.field(kw_only=True, alias="delimiter")
+    _width: int = attrs.field(kw_only=True, alias="width")
+    _places: list[int] = attrs.field(kw_only=True, converter=list, alias="places")
+    _id_place: int = attrs.field(kw_only=True, alias="id_place")
+    _limit: int = attrs.field(
+        kw_only=True,
+        alias="field_limit",
+        default=None,
+        converter=_field_limit,
+    )
+    rest: tuple[int, BinaryIO] | None = attrs.field(default=None, init=False)
+
+    @property
+    def _id_at(self) -> int | None:
+        """Where the id column is among the columns read (None: not read)."""
+        return self._places.index(self._id_place) if self._id_place in self._places else None
 
     def blocks(self) -> Iterator[FastBlock]:
         """The proven blocks, in file order."""

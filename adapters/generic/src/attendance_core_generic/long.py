@@ -119,6 +119,28 @@ class LongRows:
     dates: DateParser = attrs.field(factory=DateParser, init=False)
     _sessions: dict[str, str] = attrs.field(factory=dict, init=False)
 
+    @classmethod
+    def of(
+        cls,
+        header: Header,
+        table: AliasTable,
+        problems: Problems,
+        out: AdapterOutput,
+        *,
+        options: Mapping[str, Any],
+        file: str,
+        limit: int,
+    ) -> LongRows:
+        """The reader of a long header's rows: the pupil id chosen (``pupil_key``), a pupils
+        collector, and the output's ``source_columns`` named from the header."""
+        id_column = _choose_id(header, options, file)
+        pupils = Pupils(header, table, id_column)
+        out.source_columns = {
+            "pupil_id": header.names[id_column],
+            **{c: header.names[c] for c in (*_CORE, "school_id") if c in header.names},
+        }
+        return cls(header, table, problems, pupils, id_column=id_column, limit=limit)
+
     @property
     def has_school(self) -> bool:
         return "school_id" in self.header.index
@@ -349,13 +371,10 @@ class GenericCsvAdapter:
         if skipped:
             out.warnings.append(f"{skipped} lines above the header skipped")
         out.warnings.extend(header.notes())
-        id_column = _choose_id(header, options, source.name)
-        pupils = Pupils(header, table, id_column)
-        rows = LongRows(header, table, problems, pupils, id_column=id_column, limit=limit)
-        out.source_columns = {
-            "pupil_id": header.names[id_column],
-            **{c: header.names[c] for c in (*_CORE, "school_id") if c in header.names},
-        }
+        rows = LongRows.of(
+            header, table, problems, out, options=options, file=source.name, limit=limit
+        )
+        pupils = rows.pupils
 
         reading = _CsvMarks(rows, problems, size=size, arrow_size=arrow_size)
         header_body = body
@@ -699,13 +718,10 @@ class GenericParquetAdapter:
             )
         hdr = header[1]
         out.warnings.extend(hdr.notes())
-        id_column = _choose_id(hdr, options, source.name)
-        pupils = Pupils(hdr, table, id_column)
-        rows = LongRows(hdr, table, problems, pupils, id_column=id_column, limit=limit)
-        out.source_columns = {
-            "pupil_id": hdr.names[id_column],
-            **{c: hdr.names[c] for c in (*_CORE, "school_id") if c in hdr.names},
-        }
+        rows = LongRows.of(
+            hdr, table, problems, out, options=options, file=source.name, limit=limit
+        )
+        pupils = rows.pupils
         needed = rows.needed()
         wanted_names = [names[hdr.index[c]] for c in needed]
 
@@ -804,15 +820,16 @@ class GenericExcelAdapter:
         note = sheet_note(workbook, sheet)
         if note is not None:
             out.warnings.append(note)
-        id_column = _choose_id(header, options, source.name)
-        pupils = Pupils(header, table, id_column)
-        rows = LongRows(
-            header, table, problems, pupils, id_column=id_column, limit=max_field_length(options)
+        rows = LongRows.of(
+            header,
+            table,
+            problems,
+            out,
+            options=options,
+            file=source.name,
+            limit=max_field_length(options),
         )
-        out.source_columns = {
-            "pupil_id": header.names[id_column],
-            **{c: header.names[c] for c in (*_CORE, "school_id") if c in header.names},
-        }
+        pupils = rows.pupils
         needed = rows.needed()
         places = [header.index[c] for c in needed]
         width = len(header.cells)

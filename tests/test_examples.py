@@ -87,6 +87,7 @@ def test_trust_example_writes_a_table_per_school(tmp_path: Path) -> None:
         assert school in text
 
 
+@pytest.mark.service
 def test_la_service_example_tests_pass() -> None:
     """The FastAPI example's own tests (examples/la_service/test_app.py)."""
     if importlib.util.find_spec("fastapi") is None:

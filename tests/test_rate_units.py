@@ -267,6 +267,7 @@ def test_reports_show_fractions_as_percentages_once(
     assert f"({100 * share:.0f}%)" in html
 
 
+@pytest.mark.service
 def test_the_service_band_table_holds_fractions(
     demo: tuple[ac.Register, pd.DataFrame, dt.date],
 ) -> None:

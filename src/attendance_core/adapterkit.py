@@ -134,7 +134,7 @@ __all__ = [
 PAGE_SUFFIXES: tuple[str, ...] = (".json",)
 #: Records per marks chunk given by :func:`chunked` (and the ``chunk_size`` default).
 CHUNK_ROWS = 50_000
-#: The option names of the rows per marks chunk: ``chunk_size`` in every adapter, and
+#: The option names of the rows per marks chunk, ``chunk_size`` in every adapter and
 #: ``chunksize`` (pandas' word, which the generic readers took first) as its alias.
 CHUNK_OPTIONS = frozenset({"chunk_size", "chunksize"})
 #: The columns of ``AdapterOutput.totals`` (summary formats), in order.

@@ -371,7 +371,7 @@ def check_random_bytes(format_name: str, sample: Any | None = None, *, examples:
     mangled()
 
 
-#: The placeholders of .NET-based exports ("open end", "no date"): a mark dated so is
+#: The placeholders of .NET-based exports for "open end" and "no date". A mark dated so is
 #: rejected as ``date_out_of_range`` in every format.
 OUT_OF_RANGE_DATES = (dt.date(9999, 12, 31), dt.date(1, 1, 1))
 # how a date is written in a sample: ISO, then day-first (zero-padded years: year 1 is 0001)
@@ -478,7 +478,7 @@ def check_options(format_name: str, sample: Any) -> None:
         assert name in str(info.value), f"the error does not list the known option {name!r}"
 
 
-#: Option names with one meaning across adapters: each alias and the name it stands for.
+#: Option names with one meaning across adapters, each alias with the name it stands for.
 OPTION_ALIASES = {"chunksize": "chunk_size", "pupil_id": "pupil_key"}
 
 

@@ -911,9 +911,8 @@ def most_in_need(
         order = steps.assign(_stage=[-int(getattr(s, "order", 0)) for s in steps["stage"]])
         order = order.sort_values(["due", "_stage"], kind="stable")
         for rec in order.to_dict("records"):
-            first.setdefault(
-                str(rec["pupil_id"]), f"{rec['action']} ({rec['lead']}, by {rec['due']})"
-            )
+            due = "" if pd.isna(rec["due"]) else f", by {pd.Timestamp(rec['due']).date()}"
+            first.setdefault(str(rec["pupil_id"]), f"{rec['action']} ({rec['lead']}{due})")
     view["next step"] = [first.get(str(p), "") for p in ids]
     return view
 

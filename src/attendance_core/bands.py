@@ -265,6 +265,12 @@ def band_scheme(ref: str | Path | Mapping[str, Any] | BandScheme) -> BandScheme:
     )
 
 
+@functools.cache
+def _dfe_scheme() -> BandScheme:
+    # resolved once: persistent_and_severe runs per school and per group of every report
+    return band_scheme("dfe")
+
+
 def persistent_and_severe(
     absent: npt.ArrayLike, possible: npt.ArrayLike
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -274,7 +280,7 @@ def persistent_and_severe(
     DfE statistics use; an enrolment with no possible session is neither."""
     a = np.asarray(absent, dtype=np.int64)
     p = np.asarray(possible, dtype=np.int64)
-    scheme = band_scheme("dfe")
+    scheme = _dfe_scheme()
     band = scheme.assign(p - a, p)
     ids = scheme.band_ids
     persistent = band >= ids.index("persistent_absence")

@@ -273,7 +273,7 @@ def as_date(value: Any, name: str = "date", *, first: dt.date = FIRST_DATE) -> d
     if day is None:
         text = str(value).strip()
         raise AttendanceError(f"{name}: {text[:40]!r} is not a date; give it as YYYY-MM-DD")
-    if not first <= day <= LAST_DATE:
+    if not in_range(day, first):
         raise AttendanceError(
             f"{name}: {day.isoformat()} is outside the dates a register can hold "
             f"({first.isoformat()} to {LAST_DATE.isoformat()})"
@@ -300,10 +300,10 @@ def _parse_date(value: Any) -> dt.date | None:
     return None
 
 
-def in_range(day: dt.date) -> bool:
-    """Whether ``day`` lies from :data:`FIRST_DATE` to :data:`LAST_DATE`: the one bound of
-    every date argument, every mark (``date_out_of_range``) and every adapter."""
-    return FIRST_DATE <= day <= LAST_DATE
+def in_range(day: dt.date, first: dt.date = FIRST_DATE) -> bool:
+    """Whether ``day`` lies from ``first`` (:data:`FIRST_DATE`) to :data:`LAST_DATE`: the one
+    bound of every date argument, every mark (``date_out_of_range``) and every adapter."""
+    return first <= day <= LAST_DATE
 
 
 def in_bounds(

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from attendance_core._values import id_texts
 from attendance_core.adapterkit import (
     PUPIL_DATE_COLUMNS,
     PUPIL_FLAGS,
@@ -25,7 +26,6 @@ from attendance_core.adapterkit import (
     shorten,
     upn_ok,
 )
-from attendance_core.adapterkit import chunk_size as kit_chunk_size
 from attendance_core.adapters import (
     DEFAULT_MAX_FIELD_LENGTH,
     DEFAULT_MAX_FILE_SIZE,
@@ -39,8 +39,6 @@ from attendance_core.errors import REASON_TEXT, FormatError, Reason, RegisterErr
 
 T = TypeVar("T")
 
-#: Rows per chunk the adapters yield; memory is bounded by one chunk.
-DEFAULT_CHUNKSIZE = 50_000
 #: Rows per chunk where the rows come from Arrow (Parquet, the fast CSV blocks) and the chunk's
 #: columns are codes into a few distinct values (a few bytes a row): fewer, bigger chunks keep
 #: the per-chunk costs small beside the per-row ones.
@@ -621,7 +619,7 @@ def clean_id(value: str, column: str) -> str:
 
 def clean_ids(values: Sequence[str], column: str) -> list[str]:
     """:func:`clean_id` of each of ``values`` (texts: only their spaces are stripped)."""
-    texts = [v.strip() if type(v) is str else id_text(v) for v in values]
+    texts = id_texts(values)
     return [t.replace(" ", "").upper() for t in texts] if column == "upn" else texts
 
 
@@ -718,11 +716,6 @@ def max_field_length(options: Mapping[str, Any]) -> int:
 def max_file_size(options: Mapping[str, Any]) -> int:
     """The ``max_file_size`` option (bytes), which also bounds what a workbook's XML may hold."""
     return int(options.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
-
-
-def chunksize(options: Mapping[str, Any], default: int = DEFAULT_CHUNKSIZE) -> int:
-    """The ``chunk_size`` (or ``chunksize``) option: rows per yielded chunk."""
-    return kit_chunk_size(options, default)
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from ._common import (
     Pupils,
     alias_table,
     cell_text,
-    chunksize,
     clean_ids,
     csv_header,
     detect_encoding,
@@ -351,8 +350,8 @@ class GenericCsvAdapter:
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the file (see the class docstring for options)."""
         table, out, problems = _begin(source, options, errors)
-        size = chunksize(options)
-        arrow_size = chunksize(options, ARROW_CHUNKSIZE)
+        size = kit.chunk_size(options)
+        arrow_size = kit.chunk_size(options, ARROW_CHUNKSIZE)
         limit = max_field_length(options)
         found = sniff_csv(head_text(source), table, is_long_header)
         if found is None:
@@ -699,7 +698,7 @@ class GenericParquetAdapter:
         import pyarrow.parquet as pq
 
         table, out, problems = _begin(source, options, errors)
-        size = chunksize(options, PARQUET_CHUNKSIZE)
+        size = kit.chunk_size(options, PARQUET_CHUNKSIZE)
         limit = max_field_length(options)
         fh = source.open()
         try:
@@ -806,7 +805,7 @@ class GenericExcelAdapter:
     def read(self, source: Source, *, errors: str = "collect", **options: Any) -> AdapterOutput:
         """Read the workbook (see the class docstring for options)."""
         table, out, problems = _begin(source, options, errors)
-        size = chunksize(options)
+        size = kit.chunk_size(options)
         workbook, sheet, header, header_row = open_sheet(
             source,
             table,

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from attendance_core import adapterkit as kit
 from attendance_core.adapters import AdapterOutput, Source
 from attendance_core.errors import FormatError, Reason
 
@@ -30,7 +31,6 @@ from ._common import (
     Problems,
     Pupils,
     cell_text,
-    chunksize,
     clean_id,
     csv_header,
     csv_records,
@@ -251,7 +251,7 @@ def _start(
         pupils,
         id_column=id_column,
         limit=max_field_length(options),
-        size=chunksize(options),
+        size=kit.chunk_size(options),
         blank=str(options.get("blank", "skip")),
     )
     out.source_columns = rows.source_columns()

@@ -131,7 +131,8 @@ def measure_round_robin(
 
 def cold_classify(reg: ac.Register) -> pd.DataFrame:
     """classify with the register's school calendar derived afresh (as on a new register)."""
-    reg._school_sessions = None  # the cache classify fills on first use
+    # the cache classify fills on first use (the register is frozen: its dict holds the cache)
+    reg.__dict__["_school_sessions"] = None
     return ac.classify(reg)
 
 

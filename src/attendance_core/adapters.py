@@ -48,6 +48,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from . import _pupils
@@ -865,25 +866,22 @@ class _Counter:
             self._on_done()
 
     def _check_lengths(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        too_long = pd.Series(False, index=chunk.index)
+        too_long: npt.NDArray[np.bool_] | None = None  # made only when a field is too long
+        present = set(chunk.columns)
         for column in LONG_COLUMNS:
-            if column not in chunk.columns:
+            if column not in present:
                 continue
             values = chunk[column]
             if values.dtype.kind in "biufcmM":
                 continue
-            if isinstance(values.dtype, pd.CategoricalDtype):
-                # measured once per category; rows share their category's length
-                per_category = _text_lengths(pd.Series(values.cat.categories.to_numpy()))
-                over_category = np.append(per_category.to_numpy() > self._limit, False)
-                if not over_category.any():
-                    continue
-                codes = values.cat.codes.to_numpy()
-                over = pd.Series(over_category[codes], index=chunk.index)
-            else:
-                over = _over(values, self._limit)
-            for row in chunk.index[over & ~too_long]:
-                value = chunk.at[row, column]
+            over = self._over_limit(values)
+            if over is None:
+                continue
+            if too_long is None:
+                too_long = np.zeros(len(chunk), dtype=bool)
+            for i in np.flatnonzero(over & ~too_long):
+                row = chunk.index[i]
+                value = values.iloc[i]
                 if self._errors == "raise":
                     raise RegisterError(
                         f"field longer than {self._limit} characters "
@@ -895,7 +893,22 @@ class _Counter:
                     )
                 self._rejected.add(row, column, shorten(str(value)), Reason.FIELD_TOO_LONG)
             too_long |= over
-        return chunk[~too_long] if too_long.any() else chunk
+        return chunk[~too_long] if too_long is not None else chunk
+
+    def _over_limit(self, values: pd.Series) -> npt.NDArray[np.bool_] | None:
+        """Which rows of a column are over the length limit; None when none is (the common
+        case costs no pass over the rows)."""
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # measured once per category; rows share their category's length
+            per_category = _text_lengths(pd.Series(values.cat.categories.to_numpy()))
+            over_category = per_category.to_numpy() > self._limit
+            if not over_category.any():
+                return None
+            codes = values.cat.codes.to_numpy()
+            over: npt.NDArray[np.bool_] = np.append(over_category, False)[codes]
+            return over
+        flags = _over(values, self._limit).to_numpy(dtype=bool)
+        return flags if flags.any() else None
 
 
 def _over(values: pd.Series, limit: int) -> pd.Series:

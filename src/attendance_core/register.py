@@ -805,8 +805,9 @@ def _encode_checked(
     hashable) rejects its row as ``bad_value`` instead of breaking the encoding."""
     if not isinstance(df, pd.DataFrame):
         raise RegisterError(f"expected a pandas DataFrame (got {type(df).__name__})", file=source)
+    columns = list(df.columns)  # counted on a list: an Index comparison a column costs more
     for column in (*_REQUIRED, "school_id"):
-        times = int((df.columns == column).sum())
+        times = columns.count(column)
         if times > 1:
             raise RegisterError(
                 f"column {column!r} appears {times} times; the long layout needs it once",

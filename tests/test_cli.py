@@ -479,3 +479,30 @@ def test_pseudonymise_key_file_replaces_ids_everywhere(
     short.chmod(0o600)
     bad = run(["classify", marks, "--pseudonymise-key-file", str(short)])
     assert bad.returncode == 2
+
+
+def test_reader_options_reach_ac_load(files: dict[str, Path]) -> None:
+    """``--option NAME=VALUE`` passes a reader option as ``ac.load`` takes it: an export over
+    the default ``max_file_size`` can be read from the command line, a small limit refuses
+    the file, and an unknown name gets the adapters' own list of known options."""
+    marks = str(files["marks"])
+    size = files["marks"].stat().st_size
+    refused = run(["classify", marks, "--option", f"max_file_size={size - 1}"])
+    assert refused.returncode == 2
+    assert "raise max_file_size" in refused.stderr
+    read = run(["classify", marks, "--to", "csv", "--option", f"max_file_size={size}"])
+    assert read.returncode == 0, read.stderr
+    api = ac.classify(ac.load(files["marks"]).register)
+    assert len(pd.read_csv(io.StringIO(read.stdout))) == len(api)
+    unknown = run(["classify", marks, "--option", "no_such=1"])
+    assert unknown.returncode == 2
+    assert "unknown option(s) no_such; known:" in unknown.stderr
+    malformed = run(["classify", marks, "--option", "max_file_size"])
+    assert malformed.returncode == 2
+    assert "expected NAME=VALUE" in malformed.stderr
+
+
+def test_reader_option_values() -> None:
+    assert cli._reader_option("max_file_size=4_000_000_000") == ("max_file_size", 4_000_000_000)
+    assert cli._reader_option("sheet=Marks 2024") == ("sheet", "Marks 2024")
+    assert cli._reader_option("pupil_key=upn") == ("pupil_key", "upn")

@@ -880,7 +880,7 @@ class _Counter:
             if too_long is None:
                 too_long = np.zeros(len(chunk), dtype=bool)
             for i in np.flatnonzero(over & ~too_long):
-                row = chunk.index[i]
+                row = chunk.index[int(i)]
                 value = values.iloc[i]
                 if self._errors == "raise":
                     raise RegisterError(

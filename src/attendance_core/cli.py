@@ -379,6 +379,15 @@ def _input_options(p: argparse.ArgumentParser) -> None:
         help="force one adapter (see `attendance-core formats`); default: detected by content",
     )
     p.add_argument(
+        "--option",
+        action="append",
+        type=_reader_option,
+        default=[],
+        metavar="NAME=VALUE",
+        help="an option for the reader, as ac.load takes it (repeatable; whole numbers are "
+        "numbers), e.g. --option max_file_size=4000000000 for an export over 2 GB",
+    )
+    p.add_argument(
         "--pupils",
         type=Path,
         metavar="PUPILS.csv",
@@ -486,6 +495,16 @@ def read_pupils_csv(path: str | Path) -> pd.DataFrame:
     return out
 
 
+def _reader_option(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` as ``(name, value)``; a whole number is an ``int``, as the readers'
+    numeric options (``max_file_size``, ``chunk_size``) take it, anything else the text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (got {text!r})")
+    number = value.strip().replace("_", "")
+    return name.strip(), int(number) if number.isdigit() else value
+
+
 def _load(
     args: argparse.Namespace, progress: Progress | None = None
 ) -> tuple[Any, pd.DataFrame | None]:
@@ -516,6 +535,7 @@ def _load(
         errors=args.errors,
         pupils=pupils,
         progress=progress is not None and progress.enabled,
+        **dict(getattr(args, "option", None) or ()),
     )
     if key is not None:  # after the build: the pupils' dates bound spans by the real ids
         result = _pseudonymised(result, key)

@@ -329,13 +329,22 @@ class Register:
     def __delattr__(self, name: str) -> None:
         raise attrs.exceptions.FrozenInstanceError()
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # rebuilt through __init__ (dask ships registers to workers): read-only again there
+    def _state(self) -> dict[str, Any]:
+        """The arguments of ``__init__`` that build this register again."""
         fields = ("marks", "dates", "pupil_ids", "school_ids", "span", "codes", "rejected")
         state = {name: self.__dict__[name] for name in fields}
         state["error_counts"] = dict(self.error_counts)
         state["added_sessions"] = dict(self.added_sessions)
-        return (_rebuild, (state,))
+        return state
+
+    def _evolve(self, **changes: Any) -> Register:
+        """This register with ``changes`` to the arguments of ``__init__``; the arrays not
+        changed are shared (all are read-only)."""
+        return Register(**{**self._state(), **changes}, _fresh=True)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt through __init__ (dask ships registers to workers): read-only again there
+        return (_rebuild, (self._state(),))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -518,17 +527,13 @@ class Register:
             span[:, 0] = np.maximum(span[:, 0], 2 * _day_ordinal(start))
         if end is not None:
             span[:, 1] = np.minimum(span[:, 1], 2 * _day_ordinal(end) + 1)
-        return Register(
+        return self._evolve(
             marks=np.ascontiguousarray(self.marks[rows, cols]),
             dates=self.dates[cols.start // 2 : cols.stop // 2],
             pupil_ids=self.pupil_ids[rows],
             school_ids=None if self.school_ids is None else self.school_ids[rows],
             span=span,
-            codes=self.codes,
-            rejected=self.rejected,
-            error_counts=self.error_counts,
             added_sessions={k: v[cols] for k, v in self.added_sessions.items()},
-            _fresh=True,
         )
 
     def with_school_days(self, days: Iterable[Any], school_id: str | None = None) -> Register:
@@ -556,18 +561,7 @@ class Register:
             added[key] = now
         if school_id is not None and school_id not in list(self.schools):
             raise RegisterError(f"no school {school_id!r} in the register")
-        return Register(
-            marks=marks,
-            dates=dates,
-            pupil_ids=self.pupil_ids,
-            school_ids=self.school_ids,
-            span=self.span,
-            codes=self.codes,
-            rejected=self.rejected,
-            error_counts=self.error_counts,
-            added_sessions=added,
-            _fresh=True,
-        )
+        return self._evolve(marks=marks, dates=dates, added_sessions=added)
 
     def period(self, start: Any = None, end: Any = None) -> Register:
         """Shorthand for ``select(start=start, end=end)``."""

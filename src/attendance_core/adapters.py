@@ -57,6 +57,7 @@ from ._rejected import (
     REJECTED_COLUMNS,
     RejectedStore,
     capped,
+    check_errors,
     reason_counts,
     rejected_total,
 )
@@ -986,8 +987,7 @@ def load(
     Invariant: ``rows_read == len(result.register.to_long()) + result.rejected_count``, and
     ``rejected_count == len(result.rejected)`` while the cap is not reached.
     """
-    if errors not in ("collect", "raise"):
-        raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
+    check_errors(errors)
     several = _several(path_or_buffer, format)
     if several is not None:  # a list of files, or a trust's folder of exports
         from .exports import is_several, load_several

@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ._pupils import positions, pupils_table
-from ._rejected import RejectedStore, reason_counts, shown_value
+from ._rejected import RejectedStore, check_errors, reason_counts, shown_value
 from ._rejected import empty_rejected as _empty_rejected
 from ._values import id_texts as _id_texts
 from .calendar import SchoolCalendar, as_date, as_dates, in_bounds, stray_days
@@ -376,8 +376,7 @@ class Register:
         ``source`` (a file name) and ``source_columns`` (core column → source header) only
         change how errors are worded.
         """
-        if errors not in ("raise", "collect"):
-            raise ValueError(f"errors must be 'raise' or 'collect' (got {errors!r})")
+        check_errors(errors)
         sets = sets_by_date(code_set)
         if symbols:
             sets = tuple(s.with_symbols({k: v for k, v in symbols.items() if v in s}) for s in sets)

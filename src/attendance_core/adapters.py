@@ -990,18 +990,16 @@ def load(
     check_errors(errors)
     several = _several(path_or_buffer, format)
     if several is not None:  # a list of files, or a trust's folder of exports
-        from .exports import is_several, load_several
+        from .exports import Reading, is_several, load_several
 
         folder = None if is_several(path_or_buffer) else Path(path_or_buffer)
         given = options.pop("pupils", None)
+        progress = bool(options.pop("progress", False))
         return load_several(
             several,
-            format=format,
-            errors=errors,
-            options=options,
+            Reading(format=format, errors=errors, options=options, progress=progress),
             name=folder.name if folder is not None else f"{len(several)} files",
             pupils=given,
-            progress=bool(options.pop("progress", False)),
         )
     options.pop("progress", None)  # one source: nothing to count
     max_rejected = int(options.pop("max_rejected_rows", DEFAULT_MAX_REJECTED_ROWS))

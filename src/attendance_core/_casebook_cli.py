@@ -89,7 +89,6 @@ def add_commands(sub: Any) -> None:
         description="Serve the casebook over HTTP: registers in, next steps out, step "
         "statuses and case history kept; every request needs a token from `token add`.",
         epilog=SERVE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _casebook_option(serve, "the casebook's SQLAlchemy URL")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
@@ -115,7 +114,6 @@ def add_commands(sub: Any) -> None:
         "school's pupils; an LA token sees all. Tokens are stored hashed: `token add` prints "
         "the token once.",
         epilog=ACCESS_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = token.add_subparsers(dest="token_command", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="make a token and print it")
@@ -138,7 +136,6 @@ def add_commands(sub: Any) -> None:
         description="Delete pupil data older than a date (the deletion is audited), or show "
         "who read or changed which pupil's record.",
         epilog=CASEBOOK_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tasks = book.add_subparsers(dest="casebook_command", metavar="ACTION", required=True)
     purge = tasks.add_parser("purge", help="delete pupil data older than --before")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -41,6 +41,14 @@ def bundled(folder: str, build: Callable[[Mapping[str, Any], str], T]) -> dict[s
     """
     objects = (build(data, name) for name, data in _tables(folder))
     return {obj.id: obj for obj in objects}
+
+
+def by_id(objects: Iterable[T], wanted: str) -> T:
+    """The first of ``objects`` whose ``id`` is ``wanted``; ``KeyError(wanted)`` when none is."""
+    for obj in objects:
+        if obj.id == wanted:
+            return obj
+    raise KeyError(wanted)
 
 
 M = TypeVar("M")

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_REJECTED_ROWS",
     "REJECTED_COLUMNS",
     "RejectedStore",
+    "check_errors",
     "empty_rejected",
     "rejected_cap",
     "rejected_total",
@@ -49,6 +50,13 @@ VALUE_LIMIT = 40
 _cap: contextvars.ContextVar[int] = contextvars.ContextVar(
     "attendance_core_max_rejected_rows", default=DEFAULT_MAX_REJECTED_ROWS
 )
+
+
+def check_errors(errors: str) -> None:
+    """A reader's ``errors`` is ``"collect"`` (rejected rows are listed) or ``"raise"`` (the
+    first raises); anything else is a :class:`ValueError`."""
+    if errors not in ("collect", "raise"):
+        raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
 
 
 def rejected_cap() -> int:

@@ -57,7 +57,7 @@ import pandas as pd
 from defusedxml import DefusedXmlException
 
 from attendance_core import _pupils, _values
-from attendance_core._rejected import RejectedStore
+from attendance_core._rejected import RejectedStore, check_errors
 from attendance_core._values import decode_bytes, id_text, truthy
 from attendance_core.adapters import AdapterOutput, refuse_unknown
 from attendance_core.calendar import as_dates, in_range
@@ -199,8 +199,7 @@ class RejectedRows:
     def __init__(
         self, file: str, errors: str, rejected: RejectedStore | list[dict[str, Any]]
     ) -> None:
-        if errors not in ("raise", "collect"):
-            raise ValueError(f"errors must be 'raise' or 'collect' (got {errors!r})")
+        check_errors(errors)
         self.file = file
         self.errors = errors
         self.rejected = rejected
@@ -267,8 +266,7 @@ def check_read_args(
     """The checks at the top of ``Adapter.read``: ``errors`` must be ``"collect"`` or
     ``"raise"`` (else :class:`ValueError`) and every option must be in ``known`` (else a
     :class:`~attendance_core.FormatError` naming the unknown and the known options)."""
-    if errors not in ("collect", "raise"):
-        raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
+    check_errors(errors)
     refuse_unknown(format_name, frozenset(known), options, file)
 
 
@@ -356,6 +354,8 @@ def parse_json(data: bytes, name: str, warnings: list[str]) -> Any:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# a lone surrogate, the one character a str holds that UTF-8 cannot
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _KeyRepeats:
@@ -407,14 +407,6 @@ def json_text(text: str, name: str, warnings: list[str]) -> Any:
     return doc
 
 
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _escape_surrogates(doc: Any) -> tuple[Any, int]:
     """``doc`` with every string (keys too) that holds a lone surrogate written as its escape
     text, and how many were; walks the document without recursion."""
@@ -422,7 +414,7 @@ def _escape_surrogates(doc: Any) -> tuple[Any, int]:
 
     def fix(value: Any) -> Any:
         nonlocal fixed
-        if isinstance(value, str) and _has_surrogate(value):
+        if isinstance(value, str) and _SURROGATE.search(value):
             fixed += 1
             return value.encode("utf-8", "backslashreplace").decode("utf-8")
         return value

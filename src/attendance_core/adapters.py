@@ -57,6 +57,7 @@ from ._rejected import (
     REJECTED_COLUMNS,
     RejectedStore,
     capped,
+    check_errors,
     reason_counts,
     rejected_total,
 )
@@ -986,22 +987,19 @@ def load(
     Invariant: ``rows_read == len(result.register.to_long()) + result.rejected_count``, and
     ``rejected_count == len(result.rejected)`` while the cap is not reached.
     """
-    if errors not in ("collect", "raise"):
-        raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
+    check_errors(errors)
     several = _several(path_or_buffer, format)
     if several is not None:  # a list of files, or a trust's folder of exports
-        from .exports import is_several, load_several
+        from .exports import Reading, is_several, load_several
 
         folder = None if is_several(path_or_buffer) else Path(path_or_buffer)
         given = options.pop("pupils", None)
+        progress = bool(options.pop("progress", False))
         return load_several(
             several,
-            format=format,
-            errors=errors,
-            options=options,
+            Reading(format=format, errors=errors, options=options, progress=progress),
             name=folder.name if folder is not None else f"{len(several)} files",
             pupils=given,
-            progress=bool(options.pop("progress", False)),
         )
     options.pop("progress", None)  # one source: nothing to count
     max_rejected = int(options.pop("max_rejected_rows", DEFAULT_MAX_REJECTED_ROWS))

@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._data import bundled, resolve
+from ._data import bundled, by_id, resolve
 from .errors import SchemeError
 
 __all__ = [
@@ -110,10 +110,7 @@ class BandScheme:
         return tuple(b.id for b in self.bands)
 
     def __getitem__(self, band_id: str) -> Band:
-        for band in self.bands:
-            if band.id == band_id:
-                return band
-        raise KeyError(band_id)
+        return by_id(self.bands, band_id)
 
     def assign(self, attended: npt.ArrayLike, possible: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """The band index of each pupil (position in :attr:`bands`), -1 where possible is 0."""

@@ -152,6 +152,14 @@ def _on_terminal() -> bool:
 
 # ============================================================================ parser
 class _Parser(argparse.ArgumentParser):
+    """The parser of the command and of each subcommand (``add_subparsers`` makes them of the
+    parent's class): the description and the examples of the epilog are shown as written, and
+    errors in the terminal's words."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, terminal_text(f"attendance-core: {message}\n"))
 
@@ -192,7 +200,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="School attendance for England: bands, patterns, stages of support, "
         "next steps and reports.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--quiet", action="store_true", help="print nothing but results (no notes, no progress bar)"
@@ -219,7 +226,6 @@ def _demo_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         "and the ten pupils most in need of action, with their next steps; with --output, "
         "also write the HTML report of the demo school.",
         epilog=DEMO_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--seed", type=_whole, default=0, help="which demo school (default 0)")
     demo.add_argument("--output", type=Path, help="also write the HTML report to this file")
@@ -242,7 +248,6 @@ def _classify_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         "pupil_id, date, session, code and optional school_id) and print every pupil's "
         "figures and band.",
         epilog=CLASSIFY_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _input_options(cls)
     cls.add_argument(
@@ -262,7 +267,6 @@ def _recommend_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         "parent could read) for every pupil, from the register, the pupils table and any "
         "action plans, as of a date (default: the latest date with a mark).",
         epilog=RECOMMEND_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _input_options(rec)
     rec.add_argument("--as-of", type=_date, help="the day to recommend for (YYYY-MM-DD)")
@@ -297,7 +301,6 @@ def _report_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         "Targeting Support Meeting pack per school (--tsm), or one of the report tables as "
         "CSV or JSON.",
         epilog=REPORT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _input_options(rep)
     rep.add_argument(
@@ -354,7 +357,6 @@ def _formats_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="list the installed MIS adapters",
         description="List the names accepted by --format.",
         epilog="example:\n  attendance-core formats",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _quiet(fmt)
 

@@ -30,7 +30,7 @@ from .errors import AttendanceWarning, FormatError
 if TYPE_CHECKING:
     from .adapters import LoadResult
 
-__all__ = ["is_several", "load_several"]
+__all__ = ["Reading", "is_several", "load_several"]
 
 #: Names in a folder that are never an export (editor, OS and version-control files).
 _NOT_EXPORTS = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
@@ -58,13 +58,20 @@ def folder_entries(folder: Path) -> list[Path]:
     )
 
 
+@attrs.frozen(kw_only=True)
+class Reading:
+    """How :func:`load_several` reads each export: in ``format`` (None: told from each
+    file's content), with ``errors`` and the reader ``options`` given to
+    :func:`~attendance_core.load`, and a progress bar over the files when ``progress``."""
+
+    format: str | None
+    errors: str
+    options: dict[str, Any]
+    progress: bool = False
+
+
 def _read_each(
-    exports: Sequence[tuple[Path, bool]],
-    *,
-    format: str | None,
-    errors: str,
-    options: dict[str, Any],
-    progress: bool,
+    exports: Sequence[tuple[Path, bool]], reading: Reading
 ) -> tuple[list[tuple[Path, LoadResult]], list[str]]:
     """Each export read by :func:`load` on its own, and the names of those left out because
     no adapter recognises them (only files found in a folder may be left out)."""
@@ -74,10 +81,12 @@ def _read_each(
 
     results: list[tuple[Path, LoadResult]] = []
     skipped: list[str] = []
-    bar = tqdm(exports, desc="reading", unit="file", leave=False, disable=not progress, delay=0.5)
+    bar = tqdm(
+        exports, desc="reading", unit="file", leave=False, disable=not reading.progress, delay=0.5
+    )
     for path, skip_unknown in bar:
         bar.set_postfix_str(path.name, refresh=False)
-        chosen = format if format is not None else _detect_or_none(path)
+        chosen = reading.format if reading.format is not None else _detect_or_none(path)
         if chosen is None:
             if not skip_unknown:
                 raise FormatError(
@@ -86,7 +95,7 @@ def _read_each(
                 )
             skipped.append(path.name)
             continue
-        results.append((path, load(path, format=chosen, errors=errors, **options)))
+        results.append((path, load(path, format=chosen, errors=reading.errors, **reading.options)))
     return results, skipped
 
 
@@ -140,13 +149,10 @@ class _Parts:
 
 def load_several(
     exports: Sequence[tuple[Path, bool]],
+    reading: Reading,
     *,
-    format: str | None,
-    errors: str,
-    options: dict[str, Any],
     name: str,
     pupils: pd.DataFrame | None = None,
-    progress: bool = False,
 ) -> LoadResult:
     """One :class:`LoadResult` from several sources (see the module docstring).
 
@@ -156,9 +162,7 @@ def load_several(
     from .adapters import LoadResult, with_given_pupils
     from .register import REJECTED_COLUMNS, Register
 
-    results, skipped = _read_each(
-        exports, format=format, errors=errors, options=options, progress=progress
-    )
+    results, skipped = _read_each(exports, reading)
     if not results:
         raise FormatError(
             "no file here is in a format an installed adapter reads"
@@ -180,7 +184,7 @@ def load_several(
     register = Register.from_long(
         pd.concat(parts.longs, ignore_index=True),
         code_set=parts.sets or None,
-        errors="collect" if errors == "collect" else "raise",
+        errors="collect" if reading.errors == "collect" else "raise",
         pupils=everyone,
         source=name,
     )

@@ -57,6 +57,7 @@ from dateutil.parser import parserinfo
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import FR, MONTHLY, WEEKLY, rrule
 
+from ._data import by_id
 from ._values import decode_bytes, shorten
 from .calendar import academic_year
 from .errors import AttendanceWarning, PlanError
@@ -839,10 +840,7 @@ class ActionPlan:
 
     def item(self, item_id: str) -> ActionPlanItem:
         """The item with id ``item_id`` (``KeyError`` when there is none)."""
-        for item in self.items:
-            if item.id == item_id:
-                return item
-        raise KeyError(item_id)
+        return by_id(self.items, item_id)
 
     # ------------------------------------------------------------------------------ reading
     @classmethod

@@ -71,7 +71,7 @@ from typing import Any, Literal, get_args
 import attrs
 
 from . import _pupils
-from ._data import bundled, resolve, table
+from ._data import bundled, by_id, resolve, table
 from .bands import DEFAULT_SCHEME, BandScheme, band_scheme
 from .errors import PolicyError, SchemeError
 
@@ -633,10 +633,7 @@ class Policy:
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id."""
-        for r in self.rules:
-            if r.id == rule_id:
-                return r
-        raise KeyError(rule_id)
+        return by_id(self.rules, rule_id)
 
     @property
     def actions(self) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ._pupils import positions, pupils_table
-from ._rejected import RejectedStore, reason_counts, shown_value
+from ._rejected import RejectedStore, check_errors, reason_counts, shown_value
 from ._rejected import empty_rejected as _empty_rejected
 from ._values import id_texts as _id_texts
 from .calendar import SchoolCalendar, as_date, as_dates, in_bounds, stray_days
@@ -146,6 +146,22 @@ def date_ordinals(dates: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
 
 def _to_day(value: Any) -> np.datetime64:
     return np.datetime64(as_date(value), "D")
+
+
+@attrs.frozen
+class _Rejecting:
+    """How a load handles the rows it rejects: ``errors="raise"`` raises a
+    :class:`RegisterError` for the first, ``"collect"`` adds them to ``rejected``; ``source``
+    (the file) and ``names`` (core column -> source header) only change the wording."""
+
+    errors: str
+    source: str | None
+    names: Mapping[str, str]
+    rejected: RejectedStore
+
+    def column(self, name: str) -> str:
+        """The source's header of the core column ``name``."""
+        return self.names.get(name, name)
 
 
 @attrs.define(eq=False)
@@ -313,13 +329,22 @@ class Register:
     def __delattr__(self, name: str) -> None:
         raise attrs.exceptions.FrozenInstanceError()
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # rebuilt through __init__ (dask ships registers to workers): read-only again there
+    def _state(self) -> dict[str, Any]:
+        """The arguments of ``__init__`` that build this register again."""
         fields = ("marks", "dates", "pupil_ids", "school_ids", "span", "codes", "rejected")
         state = {name: self.__dict__[name] for name in fields}
         state["error_counts"] = dict(self.error_counts)
         state["added_sessions"] = dict(self.added_sessions)
-        return (_rebuild, (state,))
+        return state
+
+    def _evolve(self, **changes: Any) -> Register:
+        """This register with ``changes`` to the arguments of ``__init__``; the arrays not
+        changed are shared (all are read-only)."""
+        return Register(**{**self._state(), **changes}, _fresh=True)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt through __init__ (dask ships registers to workers): read-only again there
+        return (_rebuild, (self._state(),))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -351,30 +376,17 @@ class Register:
         ``source`` (a file name) and ``source_columns`` (core column → source header) only
         change how errors are worded.
         """
-        if errors not in ("raise", "collect"):
-            raise ValueError(f"errors must be 'raise' or 'collect' (got {errors!r})")
+        check_errors(errors)
         sets = sets_by_date(code_set)
         if symbols:
             sets = tuple(s.with_symbols({k: v for k, v in symbols.items() if v in s}) for s in sets)
         table = CodeTable.build(sets)
         chunks = [data] if isinstance(data, pd.DataFrame) else data
-        names = dict(source_columns or {})
-        store = RejectedStore()
-        encoded = [
-            _encode_checked(chunk, table, errors=errors, source=source, names=names, rejected=store)
-            for chunk in chunks
-        ]
+        how = _Rejecting(errors, source, dict(source_columns or {}), RejectedStore())
+        encoded = [_encode_checked(chunk, table, how) for chunk in chunks]
         if callable(pupils):
             pupils = pupils()
-        return _assemble(
-            encoded,
-            table,
-            errors=errors,
-            pupils=pupils_table(pupils),
-            source=source,
-            names=names,
-            rejected=store,
-        )
+        return _assemble(encoded, table, how, pupils=pupils_table(pupils))
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -514,17 +526,13 @@ class Register:
             span[:, 0] = np.maximum(span[:, 0], 2 * _day_ordinal(start))
         if end is not None:
             span[:, 1] = np.minimum(span[:, 1], 2 * _day_ordinal(end) + 1)
-        return Register(
+        return self._evolve(
             marks=np.ascontiguousarray(self.marks[rows, cols]),
             dates=self.dates[cols.start // 2 : cols.stop // 2],
             pupil_ids=self.pupil_ids[rows],
             school_ids=None if self.school_ids is None else self.school_ids[rows],
             span=span,
-            codes=self.codes,
-            rejected=self.rejected,
-            error_counts=self.error_counts,
             added_sessions={k: v[cols] for k, v in self.added_sessions.items()},
-            _fresh=True,
         )
 
     def with_school_days(self, days: Iterable[Any], school_id: str | None = None) -> Register:
@@ -552,18 +560,7 @@ class Register:
             added[key] = now
         if school_id is not None and school_id not in list(self.schools):
             raise RegisterError(f"no school {school_id!r} in the register")
-        return Register(
-            marks=marks,
-            dates=dates,
-            pupil_ids=self.pupil_ids,
-            school_ids=self.school_ids,
-            span=self.span,
-            codes=self.codes,
-            rejected=self.rejected,
-            error_counts=self.error_counts,
-            added_sessions=added,
-            _fresh=True,
-        )
+        return self._evolve(marks=marks, dates=dates, added_sessions=added)
 
     def period(self, start: Any = None, end: Any = None) -> Register:
         """Shorthand for ``select(start=start, end=end)``."""
@@ -791,46 +788,30 @@ def _changes(values: pd.Series) -> npt.NDArray[np.intp] | None:
     return np.concatenate([first, np.flatnonzero(differ) + 1])
 
 
-def _encode_checked(
-    df: pd.DataFrame,
-    table: CodeTable,
-    *,
-    errors: str,
-    source: str | None,
-    names: Mapping[str, str],
-    rejected: RejectedStore,
-) -> _Encoded:
+def _encode_checked(df: pd.DataFrame, table: CodeTable, how: _Rejecting) -> _Encoded:
     """:func:`_encode_chunk` after the checks of the frame's shape: a required column given
     twice is a :class:`RegisterError`, and a cell that cannot be a value (a list, a dict: not
     hashable) rejects its row as ``bad_value`` instead of breaking the encoding."""
     if not isinstance(df, pd.DataFrame):
-        raise RegisterError(f"expected a pandas DataFrame (got {type(df).__name__})", file=source)
+        raise RegisterError(
+            f"expected a pandas DataFrame (got {type(df).__name__})", file=how.source
+        )
     columns = list(df.columns)  # counted on a list: an Index comparison a column costs more
     for column in (*_REQUIRED, "school_id"):
         times = columns.count(column)
         if times > 1:
             raise RegisterError(
                 f"column {column!r} appears {times} times; the long layout needs it once",
-                file=source,
-                column=names.get(column, column),
+                file=how.source,
+                column=how.column(column),
             )
     try:
-        return _encode_chunk(
-            df, table, errors=errors, source=source, names=names, rejected=rejected
-        )
+        return _encode_chunk(df, table, how)
     except TypeError:  # unhashable cells; found one column at a time only now
         cleaned, bad = _unhashable_cells(df)
         if not bad:
             raise
-        return _encode_chunk(
-            cleaned,
-            table,
-            errors=errors,
-            source=source,
-            names=names,
-            rejected=rejected,
-            bad_cells=bad,
-        )
+        return _encode_chunk(cleaned, table, how, bad_cells=bad)
 
 
 def _unhashable_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, npt.NDArray[np.bool_]]]:
@@ -905,11 +886,7 @@ class _Verdicts:
 
 
 def _school_column(
-    df: pd.DataFrame,
-    starts: npt.NDArray[np.intp] | None,
-    *,
-    source: str | None,
-    names: Mapping[str, str],
+    df: pd.DataFrame, starts: npt.NDArray[np.intp] | None, how: _Rejecting
 ) -> tuple[bool | None, npt.NDArray[np.intp] | None, list[str]]:
     """school_id, all set or none set: (whether schools are named, each run's school code,
     the school ids). Some rows blank and others set is a :class:`RegisterError`."""
@@ -930,9 +907,9 @@ def _school_column(
     first = first if starts is None else int(starts[first])
     raise RegisterError(
         "school_id is empty on some rows and set on others",
-        file=source,
+        file=how.source,
         row=df.index.to_numpy()[first],
-        column=names.get("school_id", "school_id"),
+        column=how.column("school_id"),
     )
 
 
@@ -988,27 +965,20 @@ def _code_ids(
 
 
 def _report_rejected(
-    df: pd.DataFrame,
-    verdicts: _Verdicts,
-    bad: npt.NDArray[np.intp],
-    *,
-    errors: str,
-    source: str | None,
-    names: Mapping[str, str],
-    rejected: RejectedStore,
+    df: pd.DataFrame, verdicts: _Verdicts, bad: npt.NDArray[np.intp], how: _Rejecting
 ) -> None:
     """The rejected rows raised (the first, with ``errors="raise"``) or collected by reason."""
     reason = verdicts.reason
     assert reason is not None
     positions = df.index.to_numpy()
-    if errors == "raise":
+    if how.errors == "raise":
         i = int(bad[0])
         column, why = verdicts.reasons[reason[i]]
         raise RegisterError(
             REASON_TEXT[why],
-            file=source,
+            file=how.source,
             row=positions[i],
-            column=names.get(column, column),
+            column=how.column(column),
             value=_raw_value(df, i, column),
             reason=why,
         )
@@ -1016,9 +986,9 @@ def _report_rejected(
         at = bad[reason[bad] == k]
         column_k, why_k = verdicts.reasons[k]
         values = df[column_k].to_numpy(dtype=object)  # once, not a lookup a row
-        rejected.add_many(
+        how.rejected.add_many(
             positions[at],
-            names.get(column_k, column_k),
+            how.column(column_k),
             why_k,
             lambda i, at=at, values=values: values[at[i]],
         )
@@ -1052,11 +1022,8 @@ def _checked_dates(
 def _encode_chunk(
     df: pd.DataFrame,
     table: CodeTable,
+    how: _Rejecting,
     *,
-    errors: str,
-    source: str | None,
-    names: Mapping[str, str],
-    rejected: RejectedStore,
     bad_cells: Mapping[str, npt.NDArray[np.bool_]] | None = None,
 ) -> _Encoded:
     missing_cols = [c for c in _REQUIRED if c not in df.columns]
@@ -1064,7 +1031,7 @@ def _encode_chunk(
         raise RegisterError(
             f"missing column(s) {', '.join(repr(c) for c in missing_cols)}; "
             f"the long layout needs {', '.join(_REQUIRED)}",
-            file=source,
+            file=how.source,
         )
     n = len(df)
     labels = df.index
@@ -1078,7 +1045,7 @@ def _encode_chunk(
         school_starts = _run_starts(df["school_id"])
         starts = None if school_starts is None else np.union1d(starts, school_starts)
     run_length = np.diff(np.append(starts, n)) if starts is not None else None
-    has_school, school, school_uniques = _school_column(df, starts, source=source, names=names)
+    has_school, school, school_uniques = _school_column(df, starts, how)
 
     pcodes, puniq = _factorize(df["pupil_id"], starts)
     pupil_uniques = _id_texts(puniq)
@@ -1100,9 +1067,7 @@ def _encode_chunk(
 
     bad = verdicts.rejected_rows
     if len(bad):
-        _report_rejected(
-            df, verdicts, bad, errors=errors, source=source, names=names, rejected=rejected
-        )
+        _report_rejected(df, verdicts, bad, how)
     # date code and session in one small integer a row
     cell = dcodes.astype(np.min_scalar_type(-(2 * max(len(duniq), 1) + 2)))
     cell *= 2
@@ -1239,7 +1204,7 @@ def _days_by_school(c: _Encoded) -> Iterator[tuple[int, npt.NDArray[np.int64]]]:
 
 
 def _reject_stray_dates(
-    chunks: list[_Encoded], *, errors: str, source: str | None, names: Mapping[str, str]
+    chunks: list[_Encoded], how: _Rejecting
 ) -> tuple[list[_Encoded], list[dict[str, Any]]]:
     """Chunks without the rows dated on a stray day of their school
     (:func:`~attendance_core.calendar.stray_days`), and those rows as rejected records
@@ -1261,7 +1226,7 @@ def _reject_stray_dates(
         return chunks, []
     out: list[_Encoded] = []
     records: list[dict[str, Any]] = []
-    column = names.get("date", "date")
+    column = how.column("date")
     for c in chunks:
         if not c.n:
             out.append(c)
@@ -1277,10 +1242,10 @@ def _reject_stray_dates(
             continue
         labels = c.labels()[drop]
         iso = (day[drop].astype("datetime64[D]")).astype(str)
-        if errors == "raise":
+        if how.errors == "raise":
             raise RegisterError(
                 REASON_TEXT[Reason.STRAY_DATE],
-                file=source,
+                file=how.source,
                 row=labels[0],
                 column=column,
                 value=str(iso[0]),
@@ -1412,11 +1377,7 @@ def _reject_duplicates(
     layout: _Layout,
     cells: _Cells,
     table: CodeTable,
-    *,
-    errors: str,
-    source: str | None,
-    names: Mapping[str, str],
-    rejected: RejectedStore,
+    how: _Rejecting,
 ) -> None:
     """Pass two, chunk by chunk: rows that share a cell. The same code twice is a
     ``duplicate_row`` (the first row kept), different codes a ``duplicate_session`` (none
@@ -1430,21 +1391,21 @@ def _reject_duplicates(
         if not (clash.any() or repeat.any()):
             continue
         row = c.labels()
-        if errors == "raise":
+        if how.errors == "raise":
             i = int(np.flatnonzero(clash | repeat)[0])
             why = Reason.DUPLICATE_SESSION if clash[i] else Reason.DUPLICATE_ROW
             raise RegisterError(
                 REASON_TEXT[why],
-                file=source,
+                file=how.source,
                 row=row[i],
-                column=names.get("session", "session"),
+                column=how.column("session"),
                 reason=why.value,
             )
         for mask, why in ((clash, Reason.DUPLICATE_SESSION), (repeat, Reason.DUPLICATE_ROW)):
             at = np.flatnonzero(mask)
-            rejected.add_many(
+            how.rejected.add_many(
                 row[at],
-                names.get("code", "code"),
+                how.column("code"),
                 why.value,
                 lambda j, at=at, code=c.code: symbols[code[at[j]]],
             )
@@ -1489,15 +1450,15 @@ def _widen_for_conflicts(
     np.maximum.at(span[:, 1], e, ordinal)
 
 
-def _school_flag(chunks: list[_Encoded], *, source: str | None, names: Mapping[str, str]) -> bool:
+def _school_flag(chunks: list[_Encoded], how: _Rejecting) -> bool:
     """Whether the register names schools: every chunk with rows agreeing (a school_id column
     with no accepted row still names them)."""
     flags = {c.has_school for c in chunks if c.has_school is not None and c.n}
     if len(flags) > 1:
         raise RegisterError(
             "school_id is empty on some rows and set on others",
-            file=source,
-            column=names.get("school_id", "school_id"),
+            file=how.source,
+            column=how.column("school_id"),
         )
     if not any(c.n for c in chunks):
         return any(c.has_school is not None for c in chunks)
@@ -1505,20 +1466,13 @@ def _school_flag(chunks: list[_Encoded], *, source: str | None, names: Mapping[s
 
 
 def _assemble(
-    chunks: list[_Encoded],
-    table: CodeTable,
-    *,
-    errors: str,
-    pupils: pd.DataFrame | None,
-    source: str | None,
-    names: Mapping[str, str],
-    rejected: RejectedStore,
+    chunks: list[_Encoded], table: CodeTable, how: _Rejecting, *, pupils: pd.DataFrame | None
 ) -> Register:
-    chunks, strays = _reject_stray_dates(chunks, errors=errors, source=source, names=names)
-    with_school = _school_flag(chunks, source=source, names=names)
+    chunks, strays = _reject_stray_dates(chunks, how)
+    with_school = _school_flag(chunks, how)
     school_maps, schools = _remap([c.school_uniques for c in chunks])
     pupil_maps, pupil_values = _remap([c.pupil_uniques for c in chunks])
-    rejected.extend(strays)  # the rows dated on a stray day of their school
+    how.rejected.extend(strays)  # the rows dated on a stray day of their school
     if not with_school:
         schools = [""]
     n = sum(c.n for c in chunks)
@@ -1543,16 +1497,7 @@ def _assemble(
         # a row came out of order: the matrix is rebuilt from every row's cell
         del marks
         cells = _cells_of(chunks, layout, len(ekeys) * ncols)
-        _reject_duplicates(
-            chunks,
-            layout,
-            cells,
-            table,
-            errors=errors,
-            source=source,
-            names=names,
-            rejected=rejected,
-        )
+        _reject_duplicates(chunks, layout, cells, table, how)
         marks, ekeys, live, renum = _kept_marks(ekeys, ncols, cells)
     pupil_arr = (
         np.asarray(pupil_values, dtype=object)[ekeys % denom]
@@ -1590,8 +1535,8 @@ def _assemble(
         school_ids=school_arr,
         span=span,
         codes=table,
-        rejected=rejected.frame(),
-        error_counts=rejected.error_counts,
+        rejected=how.rejected.frame(),
+        error_counts=how.rejected.error_counts,
         _fresh=True,
     )
 

@@ -1283,25 +1283,32 @@ def _plan_list(plans: Any) -> list[Any]:
     return [plans]
 
 
+# the plan_items columns that hold the ActionPlanItem field of the same name as it is (the
+# id, pupil id, recurrence and status are converted by _item_row and _item)
+_ITEM_COLUMNS = (
+    "action",
+    "action_id",
+    "area",
+    "alignment",
+    "lead",
+    "resources",
+    "timeline",
+    "due",
+    "success_measure",
+    "completed_on",
+    "notes",
+)
+
+
 def _item_row(plan_id: str, position: int, item: Any, pupil: str | None) -> dict[str, Any]:
     return {
         "plan_id": plan_id,
         "position": position,
         "item_id": item.id,
-        "action": item.action,
-        "action_id": item.action_id,
         "pupil_id": pupil,
-        "area": item.area,
-        "alignment": item.alignment,
-        "lead": item.lead,
-        "resources": item.resources,
-        "timeline": item.timeline,
-        "due": item.due,
         "recurrence": None if item.recurrence is None else str(item.recurrence),
-        "success_measure": item.success_measure,
         "status": None if item.status is None else item.status.name,
-        "completed_on": item.completed_on,
-        "notes": item.notes,
+        **{name: getattr(item, name) for name in _ITEM_COLUMNS},
     }
 
 
@@ -1319,20 +1326,10 @@ def _item(r: Any) -> Any:
 
     return ActionPlanItem(
         id=r.item_id,
-        action=r.action,
-        action_id=r.action_id,
         pupil_id=r.pupil_id,
-        area=r.area,
-        alignment=r.alignment,
-        lead=r.lead,
-        resources=r.resources,
-        timeline=r.timeline,
-        due=r.due,
         recurrence=_rrule(r.recurrence),
-        success_measure=r.success_measure,
         status=None if r.status is None else RAG[r.status],
-        completed_on=r.completed_on,
-        notes=r.notes,
+        **{name: getattr(r, name) for name in _ITEM_COLUMNS},
     )
 
 

@@ -6,7 +6,7 @@ table objects are what the queries are written against, and a test checks that t
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 
@@ -17,6 +17,19 @@ ID = 128
 
 #: Statuses of a step, in lifecycle order; the open ones are those still to act on.
 OPEN_STATUSES: Final[tuple[str, ...]] = ("proposed", "accepted")
+
+
+def _child_key(parent: sa.Column[Any]) -> sa.Column[Any]:
+    """The column of a child row that names its parent row by ``parent`` (same name, same
+    type): indexed, never null, and the children are deleted with their parent."""
+    return sa.Column(
+        parent.name,
+        parent.type,
+        sa.ForeignKey(parent, ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+
 
 meta = sa.Table(
     "casebook_meta",
@@ -83,13 +96,7 @@ step_changes = sa.Table(
     "step_changes",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "step_id",
-        sa.String(32),
-        sa.ForeignKey("steps.step_id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _child_key(steps.c.step_id),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("by", sa.String(200), nullable=False),
     sa.Column("on", sa.Date, nullable=False),
@@ -112,13 +119,7 @@ plan_items = sa.Table(
     "plan_items",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "plan_id",
-        sa.String(64),
-        sa.ForeignKey("plans.plan_id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _child_key(plans.c.plan_id),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("item_id", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),

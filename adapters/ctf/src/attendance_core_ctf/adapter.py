@@ -203,9 +203,7 @@ class _Reader:
         chunk_size: int,
     ) -> None:
         self.doc = doc
-        self.file = file
         self.aliases = aliases
-        self.errors = errors
         self.chunk_size = chunk_size
         self.out = AdapterOutput(warnings=list(doc.notes))
         self.sink = kit.RejectedRows(file, errors, self.out.rejected)

@@ -186,6 +186,18 @@ def duration_of(raw: Any) -> float | None:
     return value
 
 
+@attrs.frozen
+class _SchoolDates:
+    """One school's calendar (``key``: its id, None when the export names no schools): the
+    dates listed (date -> (row, instructional)), the instructional ones (date -> row) and its
+    Sessions."""
+
+    key: str | None
+    dates: Mapping[dt.date, tuple[int, bool]]
+    days: Mapping[dt.date, int]
+    spans: list[SessionSpan]
+
+
 @attrs.define
 class Build:
     """Turns events (and optionally calendar days, students, enrolments) into register rows."""
@@ -360,9 +372,10 @@ class Build:
         for key in sorted(set(listed) | set(spans), key=lambda k: k or ""):
             dates = listed.get(key, {})
             days = {d: row for d, (row, instr) in dates.items() if instr}
-            partial = self._partial(key, dates, days, spans.get(key, []))
-            if (partial or not days) and spans.get(key) and self.session_days:
-                out[key] = self._session_days(key, dates, days, spans[key])
+            school = _SchoolDates(key, dates, days, spans.get(key, []))
+            partial = self._partial(school)
+            if (partial or not days) and school.spans and self.session_days:
+                out[key] = self._session_days(school)
             elif days:
                 out[key] = days
             elif dates:
@@ -372,66 +385,54 @@ class Build:
                 )
         return out
 
-    def _partial(
-        self,
-        key: str | None,
-        dates: Mapping[dt.date, tuple[int, bool]],
-        days: Mapping[dt.date, int],
-        spans: list[SessionSpan],
-    ) -> bool:
-        """Whether the calendar of ``key`` is partial; warns about it and about sessions whose
+    def _partial(self, school: _SchoolDates) -> bool:
+        """Whether the calendar of ``school`` is partial; warns about it and about sessions whose
         declared instructional days the calendar does not reach."""
         partial = False
-        if dates:
-            first, last = min(dates), max(dates)
+        if school.dates:
+            first, last = min(school.dates), max(school.dates)
             weekdays = _weekdays(first, last)
-            if len(dates) < weekdays * PARTIAL_BELOW:
+            if len(school.dates) < weekdays * PARTIAL_BELOW:
                 partial = True
                 self.warnings.append(
-                    f"{_label(key)}: the calendar lists {len(dates)} date(s) between {first} "
-                    f"and {last}, a span of {weekdays} weekdays: a partial calendar (days "
+                    f"{_label(school.key)}: the calendar lists {len(school.dates)} date(s) between "
+                    f"{first} and {last}, a span of {weekdays} weekdays: a partial calendar (days "
                     "it does not list are not school days unless Session dates fill them)"
                 )
         short = []
-        for sp in spans:
-            if sp.total is None or sp.begin is None or sp.end is None or not dates:
+        for sp in school.spans:
+            if sp.total is None or sp.begin is None or sp.end is None or not school.dates:
                 continue
-            count = sum(1 for d in days if sp.begin <= d <= sp.end)
+            count = sum(1 for d in school.days if sp.begin <= d <= sp.end)
             if count < sp.total:
                 short.append(f"'{sp.name}' {count} of {sp.total}")
         if short and not partial:
             self.warnings.append(
-                f"{_label(key)}: the calendar lists fewer instructional days than the "
+                f"{_label(school.key)}: the calendar lists fewer instructional days than the "
                 f"session(s) declare (TotalInstructionalDays): {'; '.join(short[:5])}"
             )
         return partial
 
-    def _session_days(
-        self,
-        key: str | None,
-        dates: Mapping[dt.date, tuple[int, bool]],
-        days: Mapping[dt.date, int],
-        spans: list[SessionSpan],
-    ) -> dict[dt.date, int]:
+    def _session_days(self, school: _SchoolDates) -> dict[dt.date, int]:
         """Weekdays of the sessions (less dates listed as not instructional) plus the listed
         instructional days; the row of a derived day is its Session's row."""
-        out = dict(days)
-        for sp in spans:
+        out = dict(school.days)
+        for sp in school.spans:
             if sp.begin is None or sp.end is None:
                 continue
             # a session dated past the bounds any register holds (a 9999-12-31 end) is read
             # up to those bounds, never day by day to the end of the calendar
             day, end = clip(sp.begin, sp.end)
             while day <= end:
-                if day.weekday() in SESSION_WEEKDAYS and day not in dates:
+                if day.weekday() in SESSION_WEEKDAYS and day not in school.dates:
                     out.setdefault(day, sp.row)
                 day += dt.timedelta(days=1)
-        declared = [sp.total for sp in spans if sp.total is not None]
-        first = min(sp.begin for sp in spans if sp.begin is not None)
-        last = max(sp.end for sp in spans if sp.end is not None)
+        declared = [sp.total for sp in school.spans if sp.total is not None]
+        first = min(sp.begin for sp in school.spans if sp.begin is not None)
+        last = max(sp.end for sp in school.spans if sp.end is not None)
         self.warnings.append(
-            f"{_label(key)}: instructional days taken from {len(spans)} Session(s) "
-            f"({first}..{last}): {len(out)} weekday(s)"
+            f"{_label(school.key)}: instructional days taken from {len(school.spans)} "
+            f"Session(s) ({first}..{last}): {len(out)} weekday(s)"
             + (f", the sessions declare {sum(declared)}" if declared else "")
             + "; holidays the calendar does not list count as school days"
             " (pass session_days=False to use only listed dates)"

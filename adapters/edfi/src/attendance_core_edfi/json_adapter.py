@@ -144,7 +144,6 @@ class _Records(_model.Records):
         )
 
     def _add_session(self, record: Mapping[str, Any]) -> None:
-        total = record.get("totalInstructionalDays")
         self.sessions.append(
             _model.SessionSpan(
                 row=len(self.sessions) + 1,
@@ -152,7 +151,7 @@ class _Records(_model.Records):
                 name=text_id(record.get("sessionName")),
                 begin=_date(record.get("beginDate")),
                 end=_date(record.get("endDate")),
-                total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+                total=_whole(record.get("totalInstructionalDays")),
             )
         )
 
@@ -189,6 +188,11 @@ class _Records(_model.Records):
 
 def _date(value: Any) -> Any:
     return parse_date(value) if isinstance(value, str) else None
+
+
+def _whole(value: Any) -> int | None:
+    """A JSON whole number; None for anything else (a boolean too)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _sniff_page(page: Any) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from attendance_core._rejected import check_errors
 from attendance_core._values import id_texts
 from attendance_core.adapterkit import (
     PUPIL_DATE_COLUMNS,
@@ -639,8 +640,7 @@ class Problems:
     """
 
     def __init__(self, *, file: str, errors: str, rejected: RejectedStore) -> None:
-        if errors not in ("collect", "raise"):
-            raise ValueError(f"errors must be 'collect' or 'raise' (got {errors!r})")
+        check_errors(errors)
         self.file = file
         self.errors = errors
         self.rejected = rejected

@@ -383,12 +383,10 @@ class GenericCsvAdapter:
             fast = _fast_body(
                 source,
                 header_body,
+                reading,
                 encoding=encoding,
                 errors=decode_errors,
                 delimiter=delimiter,
-                width=reading.width,
-                places=reading.places,
-                id_place=reading.first,
             )
             if fast is not None:
                 header_body.close()
@@ -520,16 +518,15 @@ class _CsvMarks:
 def _fast_body(
     source: Source,
     body: CsvBody,
+    reading: _CsvMarks,
     *,
     encoding: str,
     errors: str,
     delimiter: str,
-    width: int,
-    places: list[int],
-    id_place: int,
 ) -> FastBody | None:
-    """The fast reader for the records after the header (see :mod:`._fastcsv`), or None when
-    the file's encoding or delimiter keeps it from the fast path."""
+    """The fast reader for the records after the header (see :mod:`._fastcsv`) of the
+    columns ``reading`` reads, or None when the file's encoding or delimiter keeps it from
+    the fast path."""
     codec = fast_encoding(encoding, errors)
     if codec is None or len(delimiter.encode(codec)) != 1:
         return None
@@ -546,9 +543,9 @@ def _fast_body(
         first_line=first_line,
         codec=codec,
         delimiter=delimiter,
-        width=width,
-        places=places,
-        id_place=id_place,
+        width=reading.width,
+        places=reading.places,
+        id_place=reading.first,
     )
 
 

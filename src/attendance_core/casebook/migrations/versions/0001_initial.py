@@ -7,6 +7,8 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -18,58 +20,124 @@ depends_on = None
 ID = 128
 _OPEN_SQL = "status IN ('proposed', 'accepted')"
 
+# The tables as this revision creates them, frozen: a later revision changes the schema by
+# operations of its own, never by editing these. A column is (name, type, *flags), never null
+# unless flagged "null"; the other flags are "pk" (the primary key; an integer one
+# autoincrements), "unique", "index" (an index named ix_<table>_<column>) and a foreign key.
+_TABLES: dict[str, tuple[tuple[Any, ...], ...]] = {
+    "casebook_meta": (
+        ("key", sa.String(64), "pk"),
+        ("value", sa.Text),
+    ),
+    "case_events": (
+        ("id", sa.Integer, "pk"),
+        ("event_key", sa.String(64), "unique"),
+        ("school_id", sa.String(ID), "null", "index"),
+        ("pupil_id", sa.String(ID), "index"),
+        ("event", sa.String(64)),
+        ("date", sa.Date, "index"),
+        ("until", sa.Date, "null"),
+        ("parent_id", sa.String(ID), "null"),
+        ("outcome", sa.String(32), "null"),
+        ("note", sa.Text, "null"),
+        ("step_id", sa.String(32), "null"),
+        ("recorded_by", sa.String(200)),
+        ("recorded_at", sa.DateTime),
+    ),
+    "steps": (
+        ("step_id", sa.String(32), "pk"),
+        ("school_key", sa.String(ID)),
+        ("school_id", sa.String(ID), "null", "index"),
+        ("pupil_id", sa.String(ID), "index"),
+        ("stage", sa.String(32)),
+        ("action", sa.String(64)),
+        ("lead", sa.String(64)),
+        ("due", sa.Date),
+        ("rule", sa.String(64)),
+        ("reason", sa.Text),
+        ("evidence", sa.Text),
+        ("step_note", sa.Text, "null"),
+        ("as_of", sa.Date),
+        ("status", sa.String(16), "index"),
+        ("updated_by", sa.String(200), "null"),
+        ("updated_on", sa.Date, "null"),
+        ("note", sa.Text, "null"),
+        ("created_at", sa.DateTime),
+        ("changed_at", sa.DateTime),
+    ),
+    "step_changes": (
+        ("id", sa.Integer, "pk"),
+        ("step_id", sa.String(32), sa.ForeignKey("steps.step_id", ondelete="CASCADE"), "index"),
+        ("status", sa.String(16)),
+        ("by", sa.String(200)),
+        ("on", sa.Date),
+        ("note", sa.Text, "null"),
+        ("at", sa.DateTime),
+    ),
+    "plans": (
+        ("plan_id", sa.String(64), "pk"),
+        ("title", sa.Text, "null"),
+        ("school_id", sa.String(ID), "null", "index"),
+        ("saved_by", sa.String(200)),
+        ("saved_on", sa.Date),
+        ("saved_at", sa.DateTime),
+    ),
+    "plan_items": (
+        ("id", sa.Integer, "pk"),
+        ("plan_id", sa.String(64), sa.ForeignKey("plans.plan_id", ondelete="CASCADE"), "index"),
+        ("position", sa.Integer),
+        ("item_id", sa.Text),
+        ("action", sa.Text),
+        ("action_id", sa.String(64), "null"),
+        ("pupil_id", sa.String(ID), "null", "index"),
+        ("area", sa.Text, "null"),
+        ("alignment", sa.Text, "null"),
+        ("lead", sa.Text, "null"),
+        ("resources", sa.Text, "null"),
+        ("timeline", sa.Text, "null"),
+        ("due", sa.Date, "null"),
+        ("recurrence", sa.Text, "null"),
+        ("success_measure", sa.Text, "null"),
+        ("status", sa.String(16), "null"),
+        ("completed_on", sa.Date, "null"),
+        ("notes", sa.Text, "null"),
+    ),
+    "audit": (
+        ("id", sa.Integer, "pk"),
+        ("at", sa.DateTime, "index"),
+        ("actor", sa.String(200)),
+        ("action", sa.String(16)),
+        ("subject", sa.String(16)),
+        ("pupil_id", sa.String(ID), "null", "index"),
+        ("school_id", sa.String(ID), "null"),
+        ("detail", sa.Text, "null"),
+    ),
+    "tokens": (
+        ("token_hash", sa.String(64), "pk"),
+        ("token_id", sa.String(12), "unique"),
+        ("role", sa.String(8)),
+        ("school_id", sa.String(ID), "null"),
+        ("label", sa.String(200)),
+        ("created_at", sa.DateTime),
+        ("revoked_at", sa.DateTime, "null"),
+    ),
+}
+
+
+def _column(name: str, type_: Any, *flags: Any) -> sa.Column[Any]:
+    keys = [flag for flag in flags if isinstance(flag, sa.ForeignKey)]
+    if "pk" in flags:
+        return sa.Column(name, type_, *keys, primary_key=True)
+    return sa.Column(name, type_, *keys, nullable="null" in flags, unique="unique" in flags)
+
 
 def upgrade() -> None:
-    op.create_table(
-        "casebook_meta",
-        sa.Column("key", sa.String(64), primary_key=True),
-        sa.Column("value", sa.Text, nullable=False),
-    )
-    op.create_table(
-        "case_events",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("event_key", sa.String(64), nullable=False, unique=True),
-        sa.Column("school_id", sa.String(ID), nullable=True),
-        sa.Column("pupil_id", sa.String(ID), nullable=False),
-        sa.Column("event", sa.String(64), nullable=False),
-        sa.Column("date", sa.Date, nullable=False),
-        sa.Column("until", sa.Date, nullable=True),
-        sa.Column("parent_id", sa.String(ID), nullable=True),
-        sa.Column("outcome", sa.String(32), nullable=True),
-        sa.Column("note", sa.Text, nullable=True),
-        sa.Column("step_id", sa.String(32), nullable=True),
-        sa.Column("recorded_by", sa.String(200), nullable=False),
-        sa.Column("recorded_at", sa.DateTime, nullable=False),
-    )
-    op.create_index("ix_case_events_school_id", "case_events", ["school_id"])
-    op.create_index("ix_case_events_pupil_id", "case_events", ["pupil_id"])
-    op.create_index("ix_case_events_date", "case_events", ["date"])
-
-    op.create_table(
-        "steps",
-        sa.Column("step_id", sa.String(32), primary_key=True),
-        sa.Column("school_key", sa.String(ID), nullable=False),
-        sa.Column("school_id", sa.String(ID), nullable=True),
-        sa.Column("pupil_id", sa.String(ID), nullable=False),
-        sa.Column("stage", sa.String(32), nullable=False),
-        sa.Column("action", sa.String(64), nullable=False),
-        sa.Column("lead", sa.String(64), nullable=False),
-        sa.Column("due", sa.Date, nullable=False),
-        sa.Column("rule", sa.String(64), nullable=False),
-        sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("evidence", sa.Text, nullable=False),
-        sa.Column("step_note", sa.Text, nullable=True),
-        sa.Column("as_of", sa.Date, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("updated_by", sa.String(200), nullable=True),
-        sa.Column("updated_on", sa.Date, nullable=True),
-        sa.Column("note", sa.Text, nullable=True),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-        sa.Column("changed_at", sa.DateTime, nullable=False),
-    )
-    op.create_index("ix_steps_school_id", "steps", ["school_id"])
-    op.create_index("ix_steps_pupil_id", "steps", ["pupil_id"])
-    op.create_index("ix_steps_status", "steps", ["status"])
+    for table, columns in _TABLES.items():
+        op.create_table(table, *(_column(*spec) for spec in columns))
+        for name, *flags in columns:
+            if "index" in flags:
+                op.create_index(f"ix_{table}_{name}", table, [name])
+    # one open step per school, pupil and action: concurrent saves cannot open it twice
     op.create_index(
         "ux_steps_open",
         "steps",
@@ -79,97 +147,7 @@ def upgrade() -> None:
         postgresql_where=sa.text(_OPEN_SQL),
     )
 
-    op.create_table(
-        "step_changes",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column(
-            "step_id",
-            sa.String(32),
-            sa.ForeignKey("steps.step_id", ondelete="CASCADE"),
-            nullable=False,
-        ),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("by", sa.String(200), nullable=False),
-        sa.Column("on", sa.Date, nullable=False),
-        sa.Column("note", sa.Text, nullable=True),
-        sa.Column("at", sa.DateTime, nullable=False),
-    )
-    op.create_index("ix_step_changes_step_id", "step_changes", ["step_id"])
-
-    op.create_table(
-        "plans",
-        sa.Column("plan_id", sa.String(64), primary_key=True),
-        sa.Column("title", sa.Text, nullable=True),
-        sa.Column("school_id", sa.String(ID), nullable=True),
-        sa.Column("saved_by", sa.String(200), nullable=False),
-        sa.Column("saved_on", sa.Date, nullable=False),
-        sa.Column("saved_at", sa.DateTime, nullable=False),
-    )
-    op.create_index("ix_plans_school_id", "plans", ["school_id"])
-    op.create_table(
-        "plan_items",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column(
-            "plan_id",
-            sa.String(64),
-            sa.ForeignKey("plans.plan_id", ondelete="CASCADE"),
-            nullable=False,
-        ),
-        sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("item_id", sa.Text, nullable=False),
-        sa.Column("action", sa.Text, nullable=False),
-        sa.Column("action_id", sa.String(64), nullable=True),
-        sa.Column("pupil_id", sa.String(ID), nullable=True),
-        sa.Column("area", sa.Text, nullable=True),
-        sa.Column("alignment", sa.Text, nullable=True),
-        sa.Column("lead", sa.Text, nullable=True),
-        sa.Column("resources", sa.Text, nullable=True),
-        sa.Column("timeline", sa.Text, nullable=True),
-        sa.Column("due", sa.Date, nullable=True),
-        sa.Column("recurrence", sa.Text, nullable=True),
-        sa.Column("success_measure", sa.Text, nullable=True),
-        sa.Column("status", sa.String(16), nullable=True),
-        sa.Column("completed_on", sa.Date, nullable=True),
-        sa.Column("notes", sa.Text, nullable=True),
-    )
-    op.create_index("ix_plan_items_plan_id", "plan_items", ["plan_id"])
-    op.create_index("ix_plan_items_pupil_id", "plan_items", ["pupil_id"])
-
-    op.create_table(
-        "audit",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("at", sa.DateTime, nullable=False),
-        sa.Column("actor", sa.String(200), nullable=False),
-        sa.Column("action", sa.String(16), nullable=False),
-        sa.Column("subject", sa.String(16), nullable=False),
-        sa.Column("pupil_id", sa.String(ID), nullable=True),
-        sa.Column("school_id", sa.String(ID), nullable=True),
-        sa.Column("detail", sa.Text, nullable=True),
-    )
-    op.create_index("ix_audit_at", "audit", ["at"])
-    op.create_index("ix_audit_pupil_id", "audit", ["pupil_id"])
-
-    op.create_table(
-        "tokens",
-        sa.Column("token_hash", sa.String(64), primary_key=True),
-        sa.Column("token_id", sa.String(12), nullable=False, unique=True),
-        sa.Column("role", sa.String(8), nullable=False),
-        sa.Column("school_id", sa.String(ID), nullable=True),
-        sa.Column("label", sa.String(200), nullable=False),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-        sa.Column("revoked_at", sa.DateTime, nullable=True),
-    )
-
 
 def downgrade() -> None:
-    for table in (
-        "tokens",
-        "audit",
-        "plan_items",
-        "plans",
-        "step_changes",
-        "steps",
-        "case_events",
-        "casebook_meta",
-    ):
+    for table in reversed(_TABLES):
         op.drop_table(table)

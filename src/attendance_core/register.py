@@ -13,6 +13,7 @@ without a row in :attr:`Register.rejected`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -617,6 +618,9 @@ def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
     """
     out = np.full(len(uniques), _NO_DATE, dtype=np.int64)
     for i, v in enumerate(uniques):
+        if isinstance(v, str):  # the common case, and the same few hundred texts every chunk
+            out[i] = _iso_ordinal(v)
+            continue
         try:
             if isinstance(v, dt.datetime | pd.Timestamp):
                 d = v.date()
@@ -628,19 +632,28 @@ def _parse_dates(uniques: Sequence[Any]) -> npt.NDArray[np.int64]:
                 d = v.astype("datetime64[D]").item()  # an int beyond year 9999
                 if not isinstance(d, dt.date):
                     continue
-            elif isinstance(v, str):
-                text = v.strip()
-                if len(text) < 10 or text[4] != "-" or text[7] != "-":
-                    continue
-                d = dt.date.fromisoformat(text[:10])
-                if len(text) > 10 and text[10] not in "T ":
-                    continue
             else:
                 continue
         except (ValueError, TypeError, OverflowError):
             continue
         out[i] = (d - dt.date(1970, 1, 1)).days
     return out
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _iso_ordinal(value: str) -> int:
+    """The date ordinal of ISO text (``YYYY-MM-DD``, optionally with a time); ``_NO_DATE`` when
+    it is not one. Cached: a school year has a few hundred dates, met again in every chunk."""
+    text = value.strip()
+    if len(text) < 10 or text[4] != "-" or text[7] != "-":
+        return _NO_DATE
+    if len(text) > 10 and text[10] not in "T ":
+        return _NO_DATE
+    try:
+        d = dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return _NO_DATE
+    return (d - dt.date(1970, 1, 1)).days
 
 
 _RUN_SAMPLE = 4096
@@ -933,6 +946,7 @@ def _code_ids(
         offset += len(cs.codes)
     lut = np.full((len(cnorm) + 1, len(sets)), 255, dtype=np.uint8)
     lut[len(cnorm), :] = MISSING  # NaN code (sentinel -1 → last row)
+    places = [{c.code: k for k, c in enumerate(cs.codes)} for cs in sets]
     for i, raw in enumerate(cnorm):
         for j, cs in enumerate(sets):
             if raw == MISSING_MARK:
@@ -940,14 +954,19 @@ def _code_ids(
                 continue
             resolved = cs.resolve(raw)
             if resolved is not None:
-                lut[i, j] = base[j] + [c.code for c in cs.codes].index(resolved)
-    # which set is in force on each unique date (rows of dates in no set are unknown codes)
+                lut[i, j] = base[j] + places[j][resolved]
+    # which set is in force on each unique date (rows of dates in no set are unknown codes):
+    # the first set whose bounds hold it, decided on the ordinals a set at a time
     set_of_date = np.full(len(dord) + 1, -1, dtype=np.int64)
-    for k, o in enumerate(dord):
-        if o == _NO_DATE:
-            continue
-        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(o))
-        set_of_date[k] = next((j for j, cs in enumerate(sets) if cs.in_force(day)), -1)
+    dated = np.append(dord != _NO_DATE, False)
+    ordinals = np.append(dord, _NO_DATE)
+    for j, cs in enumerate(sets):
+        held = dated & (set_of_date < 0)
+        if cs.valid_from is not None:
+            held &= ordinals >= (cs.valid_from - dt.date(1970, 1, 1)).days
+        if cs.valid_to is not None:
+            held &= ordinals <= (cs.valid_to - dt.date(1970, 1, 1)).days
+        set_of_date[held] = j
     in_use = np.unique(set_of_date[:-1][dord != _NO_DATE])
     if len(in_use) == 1 and in_use[0] >= 0:
         # one code set for every date of the chunk: a single gather
